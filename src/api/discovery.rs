@@ -1,0 +1,1 @@
+//! Discovery documents: APIGroupList, APIGroup, APIResourceList and /version.

@@ -1,0 +1,15 @@
+//! augur: a prometheus-adapter compatible Kubernetes metrics API server.
+//!
+//! Data flow: [`config`] compiles prometheus-adapter rules; [`series`] relists matching
+//! series from the [`prometheus`] backend into an immutable registry snapshot; [`provider`]
+//! answers custom and external metric requests by rendering [`promql`] from a rule and a
+//! request; [`api`] is the HTTP layer that only translates requests and errors; [`tls`]
+//! serves it over HTTPS; [`telemetry`] holds logging and augur's own metrics.
+
+pub mod api;
+pub mod config;
+pub mod prometheus;
+pub mod promql;
+pub mod resources;
+pub mod telemetry;
+pub mod tls;

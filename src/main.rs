@@ -1,0 +1,2 @@
+//! Binary entry point: parses the command line and runs augur.
+fn main() {}

@@ -1,0 +1,1 @@
+//! Logging setup and augur's own metrics (requests, relists, backend calls), all declared here.

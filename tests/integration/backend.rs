@@ -1,0 +1,1 @@
+//! The HTTP backend against a real Prometheus and a real VictoriaMetrics.

@@ -1,0 +1,1 @@
+//! Compatibility: every real prometheus-adapter config in tests/fixtures/compat loads.
