@@ -7,9 +7,13 @@
 //! serves it over HTTPS; [`telemetry`] holds logging and augur's own metrics.
 
 pub mod api;
+pub mod cli;
 pub mod config;
 pub mod prometheus;
 pub mod promql;
+pub mod provider;
+pub mod quantity;
 pub mod resources;
+pub mod series;
 pub mod telemetry;
 pub mod tls;

@@ -115,7 +115,11 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// an in-memory fake.
 pub trait Backend: Send + Sync + 'static {
     /// `GET|POST /api/v1/series` with `match[]=selector` and `start`, no `end`.
-    fn series<'a>(&'a self, selector: &'a str, start: SystemTime) -> BoxFuture<'a, Result<Vec<LabelSet>>>;
+    fn series<'a>(
+        &'a self,
+        selector: &'a str,
+        start: SystemTime,
+    ) -> BoxFuture<'a, Result<Vec<LabelSet>>>;
     /// `GET|POST /api/v1/query` at time `at`.
     fn query<'a>(&'a self, promql: &'a str, at: SystemTime) -> BoxFuture<'a, Result<QueryResult>>;
     /// `GET|POST /api/v1/query_range`.

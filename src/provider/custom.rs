@@ -1,0 +1,306 @@
+//! custom.metrics.k8s.io: find the rule for (resource, metric), query it for the requested
+//! objects, return one value per object.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use crate::prometheus::{Backend, QueryResult, Sample};
+use crate::promql::selector::LabelSelector;
+use crate::resources::{GroupResource, ResourceInfo};
+use crate::series::{CustomKey, Snapshot};
+
+use super::ProviderError;
+use super::query::{BuildError, Names, build_custom};
+
+/// The object part of a request path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ObjectName {
+    /// One named object.
+    Named(String),
+    /// `*`: every object (matching `labelSelector` in cluster mode).
+    All,
+}
+
+/// A parsed custom metrics request.
+#[derive(Debug, Clone)]
+pub struct CustomRequest {
+    /// Resource as written in the path (`pods`, `deployments.apps`, `namespaces`).
+    pub resource: String,
+    /// Namespace from the path, if the request is namespaced.
+    pub namespace: Option<String>,
+    /// Object name or `*`.
+    pub name: ObjectName,
+    /// Metric name.
+    pub metric: String,
+    /// `metricLabelSelector`.
+    pub metric_selector: LabelSelector,
+    /// `labelSelector` (objects).
+    pub object_selector: LabelSelector,
+}
+
+/// One value to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CustomItem {
+    /// The described object's resource.
+    pub resource: ResourceInfo,
+    /// Its namespace (None for root-scoped requests).
+    pub namespace: Option<String>,
+    /// Its name.
+    pub name: String,
+    /// Metric name.
+    pub metric: String,
+    /// When the value was read (the time of the request, as prometheus-adapter reports it).
+    pub timestamp: SystemTime,
+    /// The value.
+    pub value: f64,
+}
+
+/// Answers a custom metrics request from the registry snapshot and the backend.
+pub async fn custom_metric(
+    snapshot: &Snapshot,
+    backend: &dyn Backend,
+    request: &CustomRequest,
+    now: SystemTime,
+) -> Result<Vec<CustomItem>, ProviderError> {
+    let resource = snapshot.resolve_resource(&request.resource).cloned().ok_or_else(|| ProviderError::UnknownResource {
+        resource: request.resource.clone(),
+        hint: String::from(" (standalone mode knows the built-in core resources and those named in rule overrides)"),
+    })?;
+    let key = CustomKey {
+        resource: resource.group_resource.clone(),
+        namespaced: request.namespace.is_some(),
+        metric: request.metric.clone(),
+    };
+    let Some(series) = snapshot.custom.get(&key) else {
+        return Err(ProviderError::MetricNotFound(not_found_message(
+            snapshot, &key,
+        )));
+    };
+    let rule = snapshot.custom_rule(series).ok_or_else(|| {
+        ProviderError::MetricNotFound(format!(
+            "the metric {:?} refers to a rule that is no longer configured",
+            request.metric
+        ))
+    })?;
+    if request.name == ObjectName::All && !request.object_selector.is_empty() {
+        return Err(ProviderError::NeedsCluster(format!(
+            "label selector {:?} on {}: selecting objects by label needs cluster mode (augur runs standalone, without access to the Kubernetes API); use a name or * without labelSelector",
+            request.object_selector.to_string(),
+            resource.group_resource
+        )));
+    }
+    let namespaces = snapshot
+        .table
+        .lookup("namespaces")
+        .cloned()
+        .ok_or_else(|| {
+            ProviderError::QueryBuild("the resource table has no namespaces resource".into())
+        })?;
+    let names_buf;
+    let names = match &request.name {
+        ObjectName::Named(name) => {
+            names_buf = [name.clone()];
+            Names::List(&names_buf)
+        }
+        ObjectName::All => Names::Any,
+    };
+    let namespace = request.namespace.as_deref().map(|ns| (ns, &namespaces));
+    let built = build_custom(
+        rule,
+        &series.series,
+        &resource,
+        namespace,
+        names,
+        &request.metric_selector,
+    )
+    .map_err(|e| match e {
+        BuildError::Selector(msg) => ProviderError::UnsupportedSelector(msg),
+        other => ProviderError::QueryBuild(format!(
+            "the server could not find the metric {} for {}: {other}",
+            request.metric, resource.group_resource
+        )),
+    })?;
+    let result =
+        backend
+            .query(&built.promql, now)
+            .await
+            .map_err(|error| ProviderError::Backend {
+                error,
+                query: built.promql.clone(),
+            })?;
+    let samples = match result {
+        QueryResult::Vector(samples) => samples,
+        other => {
+            return Err(ProviderError::BadResult(format!(
+                "unable to fetch metrics: the query returned a {} result, custom metrics need an instant vector (query: {})",
+                other.type_name(),
+                built.promql
+            )));
+        }
+    };
+    let by_name = samples_by_object(&samples, &built.resource_label);
+    let item = |name: &str, value: f64| CustomItem {
+        resource: resource.clone(),
+        namespace: request.namespace.clone(),
+        name: name.to_owned(),
+        metric: request.metric.clone(),
+        timestamp: now,
+        value,
+    };
+    match &request.name {
+        ObjectName::All => Ok(by_name
+            .into_iter()
+            .map(|(name, sample)| item(name, sample.value))
+            .collect()),
+        ObjectName::Named(name) => {
+            if let Some(sample) = by_name.get(name.as_str()) {
+                return Ok(vec![item(name, sample.value)]);
+            }
+            let place = request
+                .namespace
+                .as_deref()
+                .map(|ns| format!(" in namespace {ns}"))
+                .unwrap_or_default();
+            let why = if samples.is_empty() {
+                format!("the query returned nothing (query: {})", built.promql)
+            } else {
+                format!(
+                    "the query returned {} series but none with {}={:?}; does metricsQuery group by <<.GroupBy>>? (query: {})",
+                    samples.len(),
+                    built.resource_label,
+                    name,
+                    built.promql
+                )
+            };
+            Err(ProviderError::ObjectNotFound(format!(
+                "the server could not find the metric {} for {} {name}{place}: {why}",
+                request.metric, resource.group_resource
+            )))
+        }
+    }
+}
+
+/// Samples keyed by the value of the resource label (later samples win, as in the adapter);
+/// samples without the label are skipped.
+fn samples_by_object<'a>(samples: &'a [Sample], label: &str) -> BTreeMap<&'a str, &'a Sample> {
+    let mut out = BTreeMap::new();
+    for sample in samples {
+        if let Some(name) = sample.labels.get(label).filter(|n| !n.is_empty()) {
+            out.insert(name.as_str(), sample);
+        }
+    }
+    out
+}
+
+/// "the server could not find the metric M for R", then why and the closest names.
+fn not_found_message(snapshot: &Snapshot, key: &CustomKey) -> String {
+    let head = format!(
+        "the server could not find the metric {} for {}",
+        key.metric, key.resource
+    );
+    if snapshot.relisted_at.is_none() {
+        return format!("{head}: augur has not completed its first series relist yet");
+    }
+    let other_scope = CustomKey {
+        namespaced: !key.namespaced,
+        ..key.clone()
+    };
+    if snapshot.custom.contains_key(&other_scope) {
+        let (has, asked) = if key.namespaced {
+            ("root-scoped", "namespaced")
+        } else {
+            ("namespaced", "root-scoped")
+        };
+        return format!(
+            "{head}: it is discovered as a {has} metric of {}, but the request is {asked}",
+            key.resource
+        );
+    }
+    let same_resource: Vec<&str> = snapshot
+        .custom
+        .keys()
+        .filter(|k| k.resource == key.resource)
+        .map(|k| k.metric.as_str())
+        .collect();
+    let elsewhere: Vec<&GroupResource> = snapshot
+        .custom
+        .keys()
+        .filter(|k| k.metric == key.metric)
+        .map(|k| &k.resource)
+        .collect();
+    let mut msg = format!("{head}: no rule discovered it");
+    if !elsewhere.is_empty() {
+        let mut names: Vec<String> = elsewhere.iter().map(|gr| gr.to_string()).collect();
+        names.sort();
+        names.dedup();
+        msg.push_str(&format!("; it exists for {}", names.join(", ")));
+    }
+    let closest = closest_names(&key.metric, same_resource);
+    if !closest.is_empty() {
+        msg.push_str(&format!(
+            "; closest metrics for {}: {}",
+            key.resource,
+            closest.join(", ")
+        ));
+    } else if elsewhere.is_empty() {
+        msg.push_str(&format!(
+            " and no metric is discovered for {}",
+            key.resource
+        ));
+    }
+    msg
+}
+
+/// Up to three candidates ordered by edit distance (ties by name).
+pub fn closest_names<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
+    let mut scored: Vec<(usize, &str)> = candidates
+        .into_iter()
+        .map(|c| (edit_distance(wanted, c), c))
+        .collect();
+    scored.sort();
+    scored.dedup();
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_owned())
+        .collect()
+}
+
+/// Levenshtein distance over characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitute = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closest_names_rank_by_edit_distance() {
+        let names = closest_names(
+            "http_request",
+            [
+                "http_requests",
+                "cpu_usage",
+                "http_requests_per_second",
+                "x",
+            ],
+        );
+        assert_eq!(names, vec!["http_requests", "x", "cpu_usage"]);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+    }
+}

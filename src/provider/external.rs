@@ -1,0 +1,126 @@
+//! external.metrics.k8s.io: find the external rule for a metric name, query it in the
+//! request's namespace, return one value per result sample.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::prometheus::{Backend, LabelSet, QueryResult};
+use crate::promql::selector::LabelSelector;
+use crate::series::Snapshot;
+
+use super::ProviderError;
+use super::custom::closest_names;
+use super::query::{BuildError, build_external};
+
+/// A parsed external metrics request.
+#[derive(Debug, Clone)]
+pub struct ExternalRequest {
+    /// Namespace from the path.
+    pub namespace: String,
+    /// Metric name.
+    pub metric: String,
+    /// `labelSelector` (the HPA's `external.metric.selector`).
+    pub selector: LabelSelector,
+}
+
+/// One value to serve.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExternalItem {
+    /// Metric name.
+    pub metric: String,
+    /// Labels of the result sample (None for a scalar result).
+    pub labels: Option<LabelSet>,
+    /// Sample time.
+    pub timestamp: SystemTime,
+    /// The value.
+    pub value: f64,
+}
+
+/// Answers an external metrics request.
+pub async fn external_metric(
+    snapshot: &Snapshot,
+    backend: &dyn Backend,
+    request: &ExternalRequest,
+    now: SystemTime,
+) -> Result<Vec<ExternalItem>, ProviderError> {
+    let Some(series) = snapshot.external.get(&request.metric) else {
+        let head = format!(
+            "the server could not find the metric {} for namespaces",
+            request.metric
+        );
+        let msg = if snapshot.relisted_at.is_none() {
+            format!("{head}: augur has not completed its first series relist yet")
+        } else {
+            let closest = closest_names(
+                &request.metric,
+                snapshot.external.keys().map(String::as_str),
+            );
+            if closest.is_empty() {
+                format!(
+                    "{head}: no external rule discovered it (no external metric is discovered at all)"
+                )
+            } else {
+                format!(
+                    "{head}: no external rule discovered it; closest: {}",
+                    closest.join(", ")
+                )
+            }
+        };
+        return Err(ProviderError::MetricNotFound(msg));
+    };
+    let rule = snapshot.external_rule(series).ok_or_else(|| {
+        ProviderError::MetricNotFound(format!(
+            "the metric {:?} refers to a rule that is no longer configured",
+            request.metric
+        ))
+    })?;
+    let namespaces = snapshot
+        .table
+        .lookup("namespaces")
+        .cloned()
+        .ok_or_else(|| {
+            ProviderError::QueryBuild("the resource table has no namespaces resource".into())
+        })?;
+    let promql = build_external(
+        rule,
+        &series.series,
+        &request.namespace,
+        &namespaces,
+        &request.selector,
+    )
+    .map_err(|e| match e {
+        BuildError::Selector(msg) => ProviderError::UnsupportedSelector(msg),
+        other => ProviderError::QueryBuild(format!(
+            "unable to build the query for external metric {}: {other}",
+            request.metric
+        )),
+    })?;
+    let result = backend
+        .query(&promql, now)
+        .await
+        .map_err(|error| ProviderError::Backend {
+            error,
+            query: promql.clone(),
+        })?;
+    let at = |ts: f64| UNIX_EPOCH + Duration::try_from_secs_f64(ts).unwrap_or_default();
+    match result {
+        QueryResult::Vector(samples) => Ok(samples
+            .into_iter()
+            .map(|s| ExternalItem {
+                metric: request.metric.clone(),
+                labels: Some(s.labels),
+                timestamp: at(s.timestamp),
+                value: s.value,
+            })
+            .collect()),
+        QueryResult::Scalar(s) => Ok(vec![ExternalItem {
+            metric: request.metric.clone(),
+            labels: None,
+            timestamp: at(s.timestamp),
+            value: s.value,
+        }]),
+        other => Err(ProviderError::BadResult(format!(
+            "unable to fetch metrics: the query returned a {} result, external metrics need a vector or scalar (query: {promql})",
+            other.type_name()
+        ))),
+    }
+}

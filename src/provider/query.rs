@@ -1,0 +1,167 @@
+//! Rendering a rule's `metricsQuery` for one request: the template context prometheus-adapter
+//! builds (`.Series`, `.LabelMatchers`, `.GroupBy`, `.GroupBySlice`, `.LabelValuesByName`).
+
+use std::collections::BTreeMap;
+
+use crate::config::Rule;
+use crate::promql::selector::{LabelSelector, go_quote};
+use crate::promql::template::{Context, Value};
+use crate::resources::ResourceInfo;
+
+/// Which objects of the resource a custom query selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Names<'a> {
+    /// Exactly these names (`lbl="a"` or `lbl=~"a|b"`; `lbl=""` for none).
+    List(&'a [String]),
+    /// Every object with a sample (standalone `*`): `lbl=~".+"`.
+    Any,
+}
+
+/// Why a query could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BuildError {
+    /// The metric selector has an operator PromQL lacks.
+    #[error("{0}")]
+    Selector(String),
+    /// The rule maps no label to a resource the request needs.
+    #[error("{0}")]
+    NoLabel(String),
+    /// Template execution failed or produced nothing.
+    #[error("{0}")]
+    Template(String),
+}
+
+/// A rendered query and the label holding object names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuiltQuery {
+    /// The PromQL.
+    pub promql: String,
+    /// The label whose values are object names (custom queries).
+    pub resource_label: String,
+}
+
+fn rule_ref(rule: &Rule) -> String {
+    let section = match rule.section {
+        crate::config::Section::Rules => "rules",
+        crate::config::Section::ExternalRules => "externalRules",
+    };
+    format!("{section}[{}] (line {})", rule.index, rule.line)
+}
+
+/// Selector matchers first (sorted by key), recording their values by label.
+fn selector_parts(
+    selector: &LabelSelector,
+    values: &mut BTreeMap<String, String>,
+) -> Result<Vec<String>, BuildError> {
+    let matchers = selector
+        .to_matchers()
+        .map_err(|e| BuildError::Selector(e.to_string()))?;
+    for req in &selector.requirements {
+        values.insert(req.key.clone(), req.values.join("|"));
+    }
+    Ok(matchers)
+}
+
+fn namespace_label(rule: &Rule, namespaces: &ResourceInfo) -> Result<String, BuildError> {
+    rule.resources.label_for_resource(namespaces).ok_or_else(|| {
+        BuildError::NoLabel(format!(
+            "{} maps no series label to namespaces, so it cannot filter by namespace: add `resources.overrides.namespace: {{resource: namespace}}` (or a template)",
+            rule_ref(rule)
+        ))
+    })
+}
+
+fn render(rule: &Rule, ctx: &Context) -> Result<String, BuildError> {
+    let promql = rule
+        .metrics_query
+        .render(ctx)
+        .map_err(|e| BuildError::Template(format!("{}: metricsQuery: {e}", rule_ref(rule))))?;
+    if promql.trim().is_empty() {
+        return Err(BuildError::Template(format!(
+            "{}: empty query produced by metrics query template",
+            rule_ref(rule)
+        )));
+    }
+    Ok(promql)
+}
+
+/// prometheus-adapter's `metricsQuery.Build` for a custom metric request.
+pub fn build_custom(
+    rule: &Rule,
+    series: &str,
+    resource: &ResourceInfo,
+    namespace: Option<(&str, &ResourceInfo)>,
+    names: Names<'_>,
+    metric_selector: &LabelSelector,
+) -> Result<BuiltQuery, BuildError> {
+    let mut values = BTreeMap::new();
+    let mut exprs = selector_parts(metric_selector, &mut values)?;
+    if let Some((ns, namespaces)) = namespace {
+        let label = namespace_label(rule, namespaces)?;
+        exprs.push(format!("{label}={}", go_quote(ns)));
+        values.insert(label, ns.to_owned());
+    }
+    let label = rule.resources.label_for_resource(resource).ok_or_else(|| {
+        BuildError::NoLabel(format!(
+            "{} maps no series label to {}",
+            rule_ref(rule),
+            resource.group_resource
+        ))
+    })?;
+    let (matcher, joined) = match names {
+        Names::List([one]) => (format!("{label}={}", go_quote(one)), one.clone()),
+        Names::List(list) if list.len() > 1 => {
+            let joined = list.join("|");
+            (format!("{label}=~{}", go_quote(&joined)), joined)
+        }
+        Names::List(_) => (format!("{label}=\"\""), String::new()),
+        Names::Any => (format!("{label}=~\".+\""), ".+".to_owned()),
+    };
+    exprs.push(matcher);
+    values.insert(label.clone(), joined);
+    let ctx = context(series, exprs.join(","), vec![label.clone()], values);
+    Ok(BuiltQuery {
+        promql: render(rule, &ctx)?,
+        resource_label: label,
+    })
+}
+
+/// prometheus-adapter's `metricsQuery.BuildExternal`: no group-by, selector matchers then
+/// the namespace matcher unless `resources.namespaced: false`.
+pub fn build_external(
+    rule: &Rule,
+    series: &str,
+    namespace: &str,
+    namespaces: &ResourceInfo,
+    metric_selector: &LabelSelector,
+) -> Result<String, BuildError> {
+    let mut values = BTreeMap::new();
+    let mut exprs = selector_parts(metric_selector, &mut values)?;
+    if rule.namespaced && !namespace.is_empty() {
+        let label = namespace_label(rule, namespaces).map_err(|_| {
+            BuildError::NoLabel(format!(
+                "{} maps no series label to namespaces, so it cannot filter by namespace: add `resources.overrides.namespace: {{resource: namespace}}`, or set `resources.namespaced: false` for a cluster-wide metric",
+                rule_ref(rule)
+            ))
+        })?;
+        exprs.push(format!("{label}={}", go_quote(namespace)));
+        values.insert(label, namespace.to_owned());
+    }
+    let ctx = context(series, exprs.join(","), Vec::new(), values);
+    render(rule, &ctx)
+}
+
+fn context(
+    series: &str,
+    matchers: String,
+    group_by: Vec<String>,
+    values: BTreeMap<String, String>,
+) -> Context {
+    let mut ctx = Context::new();
+    ctx.insert("Series", Value::Str(series.to_owned()));
+    ctx.insert("LabelMatchers", Value::Str(matchers));
+    ctx.insert("GroupBy", Value::Str(group_by.join(",")));
+    ctx.insert("GroupBySlice", Value::List(group_by));
+    ctx.insert("LabelValuesByName", Value::Map(values));
+    ctx
+}

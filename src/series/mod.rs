@@ -1,0 +1,7 @@
+//! Series discovery: the relist loop and the immutable registry snapshot it publishes.
+
+pub mod registry;
+pub mod relist;
+
+pub use registry::{CustomKey, Registry, SeriesRef, Snapshot};
+pub use relist::{Listing, RelistOptions, Relister, SeriesShape};

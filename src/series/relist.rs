@@ -1,0 +1,284 @@
+//! The relist loop: one `/api/v1/series` call per distinct seriesQuery of all rules (custom and
+//! external together), reduced to what serving needs, published as a new [`Snapshot`].
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::prometheus::{Backend, Error as BackendError, LabelSet};
+use crate::resources::ResourceTable;
+use crate::telemetry::Metrics;
+
+use super::registry::{Registry, Snapshot};
+
+/// One distinct (series name, label names) pair: all that naming and resource association
+/// need. Label values are dropped, which keeps memory flat at a million series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SeriesShape {
+    /// `__name__`.
+    pub name: Arc<str>,
+    /// The other label names, sorted.
+    pub labels: Arc<[Box<str>]>,
+}
+
+/// The reduced result of one seriesQuery.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Distinct shapes.
+    pub series: Vec<SeriesShape>,
+    /// How many series the backend returned.
+    pub raw_series: usize,
+    /// When it was fetched.
+    pub fetched_at: Option<SystemTime>,
+}
+
+impl Listing {
+    /// Reduces full label sets to distinct shapes, sharing label-name lists between shapes.
+    pub fn reduce(label_sets: &[LabelSet], fetched_at: SystemTime) -> Self {
+        let mut seen: HashSet<SeriesShape> = HashSet::new();
+        let mut names: HashMap<&str, Arc<str>> = HashMap::new();
+        let mut label_lists: HashSet<Arc<[Box<str>]>> = HashSet::new();
+        let mut scratch: Vec<Box<str>> = Vec::new();
+        for set in label_sets {
+            let Some(name) = set.get("__name__") else {
+                continue;
+            };
+            scratch.clear();
+            scratch.extend(
+                set.keys()
+                    .filter(|k| *k != "__name__")
+                    .map(|k| Box::<str>::from(k.as_str())),
+            );
+            let labels = match label_lists.get(scratch.as_slice()) {
+                Some(existing) => existing.clone(),
+                None => {
+                    let list: Arc<[Box<str>]> = scratch.clone().into();
+                    label_lists.insert(list.clone());
+                    list
+                }
+            };
+            let name = names
+                .entry(name.as_str())
+                .or_insert_with(|| Arc::from(name.as_str()))
+                .clone();
+            seen.insert(SeriesShape { name, labels });
+        }
+        let mut series: Vec<SeriesShape> = seen.into_iter().collect();
+        series.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.labels.cmp(&b.labels)));
+        Listing {
+            series,
+            raw_series: label_sets.len(),
+            fetched_at: Some(fetched_at),
+        }
+    }
+}
+
+/// Relist settings.
+#[derive(Debug, Clone)]
+pub struct RelistOptions {
+    /// `--metrics-relist-interval`.
+    pub interval: Duration,
+    /// `--metrics-max-age`: series seen within this window are listed.
+    pub max_age: Duration,
+    /// How many `/series` calls run at once.
+    pub concurrency: usize,
+}
+
+/// The result of one relist round.
+#[derive(Debug, Clone, Default)]
+pub struct RelistReport {
+    /// Queries that succeeded.
+    pub succeeded: usize,
+    /// Queries that failed, with why (their previous listing was kept).
+    pub failed: Vec<(String, BackendError)>,
+    /// Distinct series shapes in the new snapshot's listings.
+    pub shapes: usize,
+    /// Raw series returned by the backend this round.
+    pub raw_series: usize,
+}
+
+/// Owns the per-query listings between rounds and publishes snapshots to the [`Registry`].
+pub struct Relister {
+    backend: Arc<dyn Backend>,
+    registry: Arc<Registry>,
+    table: Arc<ResourceTable>,
+    options: RelistOptions,
+    metrics: Arc<Metrics>,
+    listings: HashMap<String, Listing>,
+}
+
+impl Relister {
+    /// A relister that has not listed anything yet.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        registry: Arc<Registry>,
+        table: Arc<ResourceTable>,
+        options: RelistOptions,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            backend,
+            registry,
+            table,
+            options,
+            metrics,
+            listings: HashMap::new(),
+        }
+    }
+
+    /// Lists every distinct seriesQuery of `config` once and publishes a snapshot. A failed
+    /// query keeps its previous listing, so one bad call never makes metrics disappear.
+    pub async fn relist(&mut self, config: Arc<Config>) -> RelistReport {
+        let started = Instant::now();
+        let now = SystemTime::now();
+        let start = now
+            .checked_sub(self.options.max_age)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        let mut queries: Vec<&str> = config
+            .rules
+            .iter()
+            .chain(config.external_rules.iter())
+            .map(|rule| rule.series_query.as_str())
+            .collect();
+        queries.sort_unstable();
+        queries.dedup();
+        let backend = &self.backend;
+        let results: Vec<(String, Result<Vec<LabelSet>, BackendError>)> =
+            futures::stream::iter(queries)
+                .map(|query| async move { (query.to_owned(), backend.series(query, start).await) })
+                .buffer_unordered(self.options.concurrency.max(1))
+                .collect()
+                .await;
+        let mut report = RelistReport::default();
+        let mut next: HashMap<String, Listing> = HashMap::with_capacity(results.len());
+        for (query, result) in results {
+            match result {
+                Ok(sets) => {
+                    report.succeeded += 1;
+                    report.raw_series += sets.len();
+                    next.insert(query, Listing::reduce(&sets, now));
+                }
+                Err(err) => {
+                    tracing::warn!(series_query = %query, error = %err, "relist: series query failed, keeping its previous result");
+                    if let Some(previous) = self.listings.remove(&query) {
+                        next.insert(query.clone(), previous);
+                    }
+                    report.failed.push((query, err));
+                }
+            }
+        }
+        self.listings = next;
+        report.shapes = self.listings.values().map(|l| l.series.len()).sum();
+        let snapshot = Snapshot::build(config, self.table.clone(), &self.listings, Some(now));
+        let metric_count = snapshot.custom.len() + snapshot.external.len();
+        self.registry.store(snapshot);
+        self.metrics.observe_relist(
+            started.elapsed().as_secs_f64(),
+            report.raw_series as i64,
+            metric_count as i64,
+            report.failed.len() as u64,
+            report.succeeded > 0 || report.failed.is_empty(),
+        );
+        tracing::info!(
+            succeeded = report.succeeded,
+            failed = report.failed.len(),
+            series = report.raw_series,
+            metrics = metric_count,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "relist done"
+        );
+        report
+    }
+
+    /// Relists every interval and immediately whenever `configs` changes, until it closes.
+    /// `on_round` is told after each round whether any query succeeded (readiness).
+    pub async fn run(
+        mut self,
+        mut configs: watch::Receiver<Arc<Config>>,
+        on_round: impl Fn(&RelistReport),
+    ) {
+        let mut ticker = tokio::time::interval(self.options.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = ticker.tick() => {}
+                changed = configs.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    ticker.reset();
+                }
+            }
+            let config = configs.borrow_and_update().clone();
+            let report = self.relist(config).await;
+            on_round(&report);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn set(pairs: &[(&str, &str)]) -> LabelSet {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn reduce_keeps_distinct_name_and_label_names_only() {
+        let sets = vec![
+            set(&[
+                ("__name__", "http_requests_total"),
+                ("namespace", "a"),
+                ("pod", "p1"),
+            ]),
+            set(&[
+                ("__name__", "http_requests_total"),
+                ("namespace", "b"),
+                ("pod", "p2"),
+            ]),
+            set(&[
+                ("__name__", "http_requests_total"),
+                ("namespace", "b"),
+                ("pod", "p2"),
+                ("code", "500"),
+            ]),
+            set(&[("__name__", "queue_depth"), ("queue", "q")]),
+            set(&[("pod", "nameless")]),
+        ];
+        let listing = Listing::reduce(&sets, SystemTime::UNIX_EPOCH);
+        assert_eq!(listing.raw_series, 5);
+        let shapes: Vec<(String, Vec<String>)> = listing
+            .series
+            .iter()
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    s.labels.iter().map(|l| l.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            vec![
+                (
+                    "http_requests_total".into(),
+                    vec!["code".into(), "namespace".into(), "pod".into()]
+                ),
+                (
+                    "http_requests_total".into(),
+                    vec!["namespace".into(), "pod".into()]
+                ),
+                ("queue_depth".into(), vec!["queue".into()]),
+            ]
+        );
+    }
+}
