@@ -1,0 +1,195 @@
+//! `augur check`: validate a config, then per rule show what it discovers, the PromQL an
+//! example request renders, and warnings for known pitfalls.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::{Arc, LazyLock};
+
+use regex::Regex;
+
+use crate::config::{Config, Rule, Section};
+use crate::promql::selector::LabelSelector;
+use crate::provider::query::{Names, build_custom, build_external};
+use crate::resources::{ResourceInfo, ResourceTable};
+use crate::series::{Listing, Snapshot};
+use crate::series::registry::RuleStats;
+
+/// Matchers of a series selector: label, operator, quoted value.
+static MATCHER: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)""#).ok());
+/// A `$1_x` / `$name-x`-style reference: Go reads the whole word as the group name.
+static GREEDY_GROUP_REF: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\$([0-9]+[A-Za-z_][A-Za-z0-9_]*)").ok());
+/// A bare metric name at the start of a seriesQuery.
+static BARE_NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)").ok());
+
+/// Warnings for a rule that need no backend.
+pub fn static_warnings(rule: &Rule) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let query = rule.metrics_query_source.replace(' ', "");
+    if let Some(re) = MATCHER.as_ref() {
+        for cap in re.captures_iter(&rule.series_query) {
+            let (label, op, value) = (&cap[1], &cap[2], &cap[3]);
+            if label == "__name__" || (op == "!=" && value.is_empty()) {
+                continue;
+            }
+            if !query.contains(&format!("{label}{op}\"{value}\"")) && !query.contains(&format!("{label}{op}'{value}'")) {
+                warnings.push(format!(
+                    "seriesQuery filters on {label}{op}\"{value}\" but metricsQuery does not repeat it: discovery filters do not apply to the query, so values may include series you filtered out (prometheus-adapter #279)"
+                ));
+            }
+        }
+    }
+    if rule.section == Section::Rules && !rule.metrics_query_source.contains(".GroupBy") {
+        warnings.push(
+            "metricsQuery does not group by <<.GroupBy>>: results are matched to objects by the resource label, so a query that aggregates it away answers 404 for every object".to_owned(),
+        );
+    }
+    if let Some(re) = GREEDY_GROUP_REF.as_ref() {
+        if let Some(cap) = re.captures(&rule.naming.as_template) {
+            let name = &cap[1];
+            let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+            let rest = &name[digits.len()..];
+            warnings.push(format!(
+                "name.as {:?}: ${name} refers to a capture group named {name:?}, which expands to empty; write ${{{digits}}}{rest}",
+                rule.naming.as_template
+            ));
+        }
+    }
+    warnings
+}
+
+/// A series name to use in the example when nothing was discovered.
+fn example_series(rule: &Rule, stats: Option<&Listing>) -> String {
+    if let Some(shape) = stats.and_then(|l| {
+        l.series.iter().find(|s| rule.series_filters.iter().all(|f| f.passes(&s.name)))
+    }) {
+        return shape.name.to_string();
+    }
+    if let Some(re) = MATCHER.as_ref() {
+        for cap in re.captures_iter(&rule.series_query) {
+            if &cap[1] == "__name__" && &cap[2] == "=" {
+                return cap[3].to_owned();
+            }
+        }
+    }
+    BARE_NAME
+        .as_ref()
+        .and_then(|re| re.captures(&rule.series_query))
+        .map(|c| c[1].to_owned())
+        .unwrap_or_else(|| "<series>".to_owned())
+}
+
+/// The resource an example request for a custom rule uses: the first non-namespace override
+/// (or pods).
+fn example_resource(rule: &Rule, table: &ResourceTable) -> Option<ResourceInfo> {
+    rule.resources
+        .overrides
+        .iter()
+        .map(|(_, info)| info)
+        .find(|info| info.group_resource.resource != "namespaces")
+        .cloned()
+        .or_else(|| {
+            let pods = table.lookup("pods")?;
+            rule.resources.label_for_resource(pods).map(|_| pods.clone())
+        })
+        .or_else(|| rule.resources.overrides.first().map(|(_, info)| info.clone()))
+}
+
+/// Renders the report for every rule. `listings` is None when no backend was queried.
+pub fn report(config: &Arc<Config>, table: &Arc<ResourceTable>, listings: Option<&HashMap<String, Listing>>) -> String {
+    let empty = HashMap::new();
+    let snapshot = Snapshot::build(config.clone(), table.clone(), listings.unwrap_or(&empty), None);
+    let mut out = String::new();
+    let Some(namespaces) = table.lookup("namespaces") else {
+        return "the resource table has no namespaces resource\n".to_owned();
+    };
+    let sections = [(&config.rules, &snapshot.rule_stats), (&config.external_rules, &snapshot.external_rule_stats)];
+    for (rules, stats) in sections {
+        for (rule, stats) in rules.iter().zip(stats.iter()) {
+            let section = match rule.section {
+                Section::Rules => "rules",
+                Section::ExternalRules => "externalRules",
+            };
+            let _ = writeln!(out, "{section}[{}] (line {}): seriesQuery {}", rule.index, rule.line, rule.series_query);
+            let listing = listings.and_then(|l| l.get(&rule.series_query));
+            if listings.is_some() {
+                describe_discovery(&mut out, rule, stats, listing);
+            }
+            let series = example_series(rule, listing);
+            let metric = stats.metrics.iter().next().cloned().unwrap_or_else(|| {
+                rule.naming.metric_name(&series).unwrap_or_else(|| "<metric>".to_owned())
+            });
+            match rule.section {
+                Section::Rules => match example_resource(rule, table) {
+                    Some(resource) => {
+                        let names = ["example".to_owned()];
+                        let ns = resource.namespaced.then_some(("default", namespaces));
+                        let path = if resource.namespaced {
+                            format!("namespaces/default/{}/example/{metric}", resource.group_resource)
+                        } else {
+                            format!("{}/example/{metric}", resource.group_resource)
+                        };
+                        let _ = writeln!(out, "  example: GET /apis/custom.metrics.k8s.io/v1beta2/{path}");
+                        match build_custom(rule, &series, &resource, ns, Names::List(&names), &LabelSelector::default()) {
+                            Ok(built) => {
+                                let _ = writeln!(out, "  promql:  {}", built.promql.trim());
+                            }
+                            Err(e) => {
+                                let _ = writeln!(out, "  error:   {e}");
+                            }
+                        }
+                    }
+                    None => {
+                        let _ = writeln!(out, "  error:   the rule maps no label to a resource, so it serves nothing");
+                    }
+                },
+                Section::ExternalRules => {
+                    let _ = writeln!(out, "  example: GET /apis/external.metrics.k8s.io/v1beta1/namespaces/default/{metric}");
+                    match build_external(rule, &series, "default", namespaces, &LabelSelector::default()) {
+                        Ok(promql) => {
+                            let _ = writeln!(out, "  promql:  {}", promql.trim());
+                        }
+                        Err(e) => {
+                            let _ = writeln!(out, "  error:   {e}");
+                        }
+                    }
+                }
+            }
+            for warning in static_warnings(rule) {
+                let _ = writeln!(out, "  warning: {warning}");
+            }
+        }
+    }
+    if config.rules.is_empty() && config.external_rules.is_empty() {
+        out.push_str("no rules or externalRules: augur would serve no custom or external metrics\n");
+    }
+    out
+}
+
+fn describe_discovery(out: &mut String, rule: &Rule, stats: &RuleStats, listing: Option<&Listing>) {
+    let Some(listing) = listing else {
+        let _ = writeln!(out, "  discovered: nothing (the series query failed)");
+        return;
+    };
+    if stats.metrics.is_empty() {
+        let _ = writeln!(
+            out,
+            "  warning: matches nothing: the series query returned {} series, {} passed the filters and naming",
+            listing.raw_series, stats.series
+        );
+        return;
+    }
+    let resources: Vec<String> = stats.resources.iter().map(ToString::to_string).collect();
+    let metrics: Vec<&str> = stats.metrics.iter().map(String::as_str).collect();
+    let _ = writeln!(
+        out,
+        "  discovered: {} series -> {} metric(s): {}",
+        listing.raw_series,
+        metrics.len(),
+        metrics.join(", ")
+    );
+    if rule.section == Section::Rules {
+        let shown = if resources.is_empty() { "none (no label maps to a resource)".to_owned() } else { resources.join(", ") };
+        let _ = writeln!(out, "  resources:  {shown}");
+    }
+}
