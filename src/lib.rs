@@ -14,6 +14,7 @@ pub mod prometheus;
 pub mod promql;
 pub mod provider;
 pub mod quantity;
+pub mod reload;
 pub mod resources;
 pub mod series;
 pub mod telemetry;

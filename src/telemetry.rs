@@ -7,6 +7,9 @@ pub struct Metrics;
 
 impl Metrics {
     /// Records one relist round.
+    /// Records a config reload.
+    pub fn observe_config_reload(&self, _ok: bool) {}
+    /// Records one relist round.
     pub fn observe_relist(
         &self,
         _seconds: f64,
