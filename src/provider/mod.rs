@@ -4,6 +4,8 @@
 pub mod custom;
 pub mod external;
 pub mod query;
+#[cfg(test)]
+mod tests;
 
 use crate::prometheus::Error as BackendError;
 
