@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::prometheus::{BackendOptions, Verb};
 
+/// prometheus-adapter's default `--prometheus-url`.
+pub const DEFAULT_PROMETHEUS_URL: &str = "https://localhost";
+
 /// augur: a prometheus-adapter compatible Kubernetes metrics API server.
 #[derive(Debug, Parser)]
 #[command(name = "augur", version, about)]
@@ -46,8 +49,10 @@ pub enum VerbArg {
 #[derive(Debug, Clone, Args)]
 pub struct PrometheusArgs {
     /// URL of the Prometheus API; a path prefix is kept (`http://thanos:9090/prefix`).
-    #[arg(long, default_value = "https://localhost")]
-    pub prometheus_url: String,
+    /// Default for `serve`: https://localhost (as prometheus-adapter); `check` queries nothing
+    /// without it.
+    #[arg(long)]
+    pub prometheus_url: Option<String>,
     /// File holding a bearer token for the backend (read at start).
     #[arg(long)]
     pub prometheus_token_file: Option<PathBuf>,
@@ -75,7 +80,7 @@ impl PrometheusArgs {
     /// The backend options these flags describe.
     pub fn backend_options(&self) -> BackendOptions {
         BackendOptions {
-            url: self.prometheus_url.clone(),
+            url: self.prometheus_url.clone().unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
             timeout: self.prometheus_timeout,
             token_file: self.prometheus_token_file.clone(),
             ca_file: self.prometheus_ca_file.clone(),

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::config::{self, Config, UnknownResources};
 use crate::resources::ResourceTable;
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, ReloadResult};
 
 /// Where the config comes from and how to compile it.
 #[derive(Debug, Clone)]
@@ -68,7 +68,7 @@ impl Reloader {
             Ok(config) => {
                 self.last_hash = Some(digest);
                 self.sender.send_replace(Arc::new(config));
-                self.metrics.observe_config_reload(true);
+                self.metrics.config_reloaded(ReloadResult::Success);
                 tracing::info!(config = %file, "config reloaded");
                 ReloadOutcome::Applied
             }
@@ -81,7 +81,7 @@ impl Reloader {
         if digest.is_some() {
             self.last_hash = digest;
         }
-        self.metrics.observe_config_reload(false);
+        self.metrics.config_reloaded(ReloadResult::Failure);
         tracing::error!(config = %self.source.path.display(), problems = %message, "config reload rejected, the previous config keeps serving");
         ReloadOutcome::Rejected(message)
     }

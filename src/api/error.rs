@@ -1,11 +1,14 @@
 //! ApiError: every failure a client sees, rendered as a Kubernetes metav1.Status body.
-//! (placeholder until the serving branch lands)
 
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use http::StatusCode;
+use serde::Serialize;
 
-/// An error response.
-#[derive(Debug, Clone)]
+/// A failure answered to a client as a `metav1.Status` JSON body.
+///
+/// Handlers build one with the constructor matching the Kubernetes status reason; internal
+/// details belong in logs, not in `message`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     code: StatusCode,
     reason: &'static str,
@@ -13,56 +16,208 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    /// 404
+    fn new(code: StatusCode, reason: &'static str, message: String) -> Self {
+        Self {
+            code,
+            reason,
+            message,
+        }
+    }
+
+    /// 404 `NotFound`.
     pub fn not_found(message: impl Into<String>) -> Self {
-        Self {
-            code: StatusCode::NOT_FOUND,
-            reason: "NotFound",
-            message: message.into(),
-        }
+        Self::new(StatusCode::NOT_FOUND, "NotFound", message.into())
     }
-    /// 400
+
+    /// 400 `BadRequest`.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self {
-            code: StatusCode::BAD_REQUEST,
-            reason: "BadRequest",
-            message: message.into(),
-        }
+        Self::new(StatusCode::BAD_REQUEST, "BadRequest", message.into())
     }
-    /// 500
-    pub fn internal(message: impl Into<String>) -> Self {
-        Self {
-            code: StatusCode::INTERNAL_SERVER_ERROR,
-            reason: "InternalError",
-            message: format!("Internal error occurred: {}", message.into()),
-        }
+
+    /// 500 `InternalError`; the message is prefixed with `Internal error occurred: ` as
+    /// k8s.io/apimachinery's `NewInternalError` does.
+    pub fn internal(message: impl AsRef<str>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            format!("Internal error occurred: {}", message.as_ref()),
+        )
     }
-    /// 503
+
+    /// 503 `ServiceUnavailable`.
     pub fn service_unavailable(message: impl Into<String>) -> Self {
-        Self {
-            code: StatusCode::SERVICE_UNAVAILABLE,
-            reason: "ServiceUnavailable",
-            message: message.into(),
-        }
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            message.into(),
+        )
     }
-    /// The status code.
+
+    /// 401 `Unauthorized`.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "Unauthorized", message.into())
+    }
+
+    /// 403 `Forbidden`.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "Forbidden", message.into())
+    }
+
+    /// 405 `MethodNotAllowed`, with the message the Kubernetes API server uses.
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource".to_owned(),
+        )
+    }
+
+    /// The HTTP status code.
     pub fn code(&self) -> StatusCode {
         self.code
     }
-    /// The message.
+
+    /// The `metav1.StatusReason`, e.g. `NotFound`.
+    pub fn reason(&self) -> &'static str {
+        self.reason
+    }
+
+    /// The human-readable message.
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// The `metav1.Status` body as JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        #[derive(Serialize)]
+        struct Empty {}
+        #[derive(Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Status<'a> {
+            kind: &'static str,
+            api_version: &'static str,
+            metadata: Empty,
+            status: &'static str,
+            message: &'a str,
+            reason: &'static str,
+            code: u16,
+        }
+        let status = Status {
+            kind: "Status",
+            api_version: "v1",
+            metadata: Empty {},
+            status: "Failure",
+            message: &self.message,
+            reason: self.reason,
+            code: self.code.as_u16(),
+        };
+        // Serializing a struct of strings and integers cannot fail.
+        serde_json::to_vec(&status).unwrap_or_default()
+    }
 }
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}): {}",
+            self.reason,
+            self.code.as_u16(),
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":self.message,"reason":self.reason,"code":self.code.as_u16()});
+        let mut response = (self.code, self.to_json()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    async fn render(err: ApiError) -> (StatusCode, String, String) {
+        let response = err.into_response();
+        let status = response.status();
+        let content_type = response.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
         (
-            self.code,
-            [(http::header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
+            status,
+            content_type,
+            String::from_utf8(body.to_vec()).unwrap(),
         )
-            .into_response()
+    }
+
+    #[tokio::test]
+    async fn not_found_renders_status() {
+        let (status, content_type, body) = render(ApiError::not_found(
+            "the server could not find the metric m for pods",
+        ))
+        .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(content_type, "application/json");
+        assert_eq!(
+            body,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the metric m for pods","reason":"NotFound","code":404}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn internal_is_prefixed() {
+        let (status, _, body) = render(ApiError::internal("unable to fetch metrics")).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Internal error occurred: unable to fetch metrics","reason":"InternalError","code":500}"#
+        );
+    }
+
+    #[tokio::test]
+    async fn message_is_escaped() {
+        let (_, _, body) = render(ApiError::bad_request("invalid \"path\"\n")).await;
+        assert_eq!(
+            body,
+            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"invalid \"path\"\n","reason":"BadRequest","code":400}"#
+        );
+    }
+
+    #[test]
+    fn reasons_and_codes() {
+        let cases = [
+            (ApiError::bad_request("x"), 400, "BadRequest"),
+            (ApiError::unauthorized("x"), 401, "Unauthorized"),
+            (ApiError::forbidden("x"), 403, "Forbidden"),
+            (ApiError::not_found("x"), 404, "NotFound"),
+            (ApiError::method_not_allowed(), 405, "MethodNotAllowed"),
+            (ApiError::internal("x"), 500, "InternalError"),
+            (
+                ApiError::service_unavailable("x"),
+                503,
+                "ServiceUnavailable",
+            ),
+        ];
+        for (err, code, reason) in cases {
+            assert_eq!(err.code().as_u16(), code);
+            assert_eq!(err.reason(), reason);
+            let value: serde_json::Value = serde_json::from_slice(&err.to_json()).unwrap();
+            assert_eq!(value["code"], code);
+            assert_eq!(value["reason"], reason);
+            assert_eq!(value["message"], err.message());
+        }
+        assert_eq!(ApiError::forbidden("no").to_string(), "Forbidden (403): no");
     }
 }

@@ -2,6 +2,7 @@
 //! the result types, and the HTTP implementation in [`client`].
 
 pub mod client;
+pub mod instrumented;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};

@@ -147,15 +147,15 @@ impl Relister {
         queries.sort_unstable();
         queries.dedup();
         let backend = &self.backend;
-        let results: Vec<(String, Result<Vec<LabelSet>, BackendError>)> =
-            futures::stream::iter(queries)
-                .map(|query| async move { (query.to_owned(), backend.series(query, start).await) })
+        let results: Vec<(usize, String, Result<Vec<LabelSet>, BackendError>)> =
+            futures::stream::iter(queries.into_iter().enumerate())
+                .map(|(index, query)| async move { (index, query.to_owned(), backend.series(query, start).await) })
                 .buffer_unordered(self.options.concurrency.max(1))
                 .collect()
                 .await;
         let mut report = RelistReport::default();
         let mut next: HashMap<String, Listing> = HashMap::with_capacity(results.len());
-        for (query, result) in results {
+        for (index, query, result) in results {
             match result {
                 Ok(sets) => {
                     report.succeeded += 1;
@@ -164,6 +164,7 @@ impl Relister {
                 }
                 Err(err) => {
                     tracing::warn!(series_query = %query, error = %err, "relist: series query failed, keeping its previous result");
+                    self.metrics.relist_failed(index);
                     if let Some(previous) = self.listings.remove(&query) {
                         next.insert(query.clone(), previous);
                     }
@@ -176,13 +177,10 @@ impl Relister {
         let snapshot = Snapshot::build(config, self.table.clone(), &self.listings, Some(now));
         let metric_count = snapshot.custom.len() + snapshot.external.len();
         self.registry.store(snapshot);
-        self.metrics.observe_relist(
-            started.elapsed().as_secs_f64(),
-            report.raw_series as i64,
-            metric_count as i64,
-            report.failed.len() as u64,
-            report.succeeded > 0 || report.failed.is_empty(),
-        );
+        self.metrics.observe_relist_duration(started.elapsed().as_secs_f64());
+        if report.succeeded > 0 || report.failed.is_empty() {
+            self.metrics.relist_succeeded(report.raw_series as u64, metric_count as u64);
+        }
         tracing::info!(
             succeeded = report.succeeded,
             failed = report.failed.len(),
