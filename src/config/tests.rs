@@ -180,7 +180,7 @@ fn template_maps_both_ways() {
         plain.resource_for_label("node_name", &t).unwrap().kind,
         "Node"
     );
-    assert_eq!(plain.resource_for_label("job", &t), None);
+    assert_eq!(plain.resource_for_label("instance", &t), None);
     assert_eq!(
         plain
             .label_for_resource(t.lookup("pods").unwrap())
