@@ -520,7 +520,13 @@ impl Walker<'_> {
         let fields = self.fields(node, path, OVERRIDE_KEYS)?;
         let group = self.opt_string(&fields, path, "group")?;
         let (resource, line) = self.required_string(&fields, path, "resource")?;
-        if let Some(info) = self.table.lookup_group(&group, &resource) {
+        // An empty group matches any group, as the RESTMapper does (`ingress` → networking.k8s.io).
+        let known = if group.is_empty() {
+            self.table.lookup(&resource)
+        } else {
+            self.table.lookup_group(&group, &resource)
+        };
+        if let Some(info) = known {
             return Some(info.clone());
         }
         match self.unknown {

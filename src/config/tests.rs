@@ -141,6 +141,18 @@ fn overrides_map_both_ways() {
     assert_eq!(m.resource_for_label("namespace", &t), None);
     assert_eq!(m.label_for_resource(&dep).as_deref(), Some("deploy"));
     assert_eq!(m.label_for_resource(t.lookup("pods").unwrap()), None);
+    // An override without a group resolves in any group, like the RESTMapper.
+    let c = ok(
+        "rules:\n- seriesQuery: up\n  resources: {overrides: {ingress: {resource: ingress}}}\n  metricsQuery: x\n",
+    );
+    let ing = c.rules[0]
+        .resources
+        .resource_for_label("ingress", &t)
+        .unwrap();
+    assert_eq!(
+        ing.group_resource.to_string(),
+        "ingresses.networking.k8s.io"
+    );
 }
 
 #[test]
