@@ -416,3 +416,31 @@ fn all_problems_are_reported_together_in_file_order() {
     assert!(e.problems[2].message.contains("did you mean \"name\"?"));
     assert!(e.to_string().lines().count() == 5);
 }
+
+#[test]
+fn truncated_and_hostile_inputs_do_not_panic() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/compat");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let cuts: Vec<usize> = text.char_indices().map(|(i, _)| i).step_by(41).collect();
+        for cut in cuts {
+            for unknown in [UnknownResources::Reject, UnknownResources::Guess] {
+                let _ = parse(&text[..cut], "c.yaml", &table(), unknown);
+            }
+        }
+    }
+    for text in [
+        "[",
+        "{",
+        ": :",
+        "? [a]\n: b",
+        "rules: &a [*a]",
+        "rules: !!map {}",
+        "\t",
+        "rules:\n- [1, {2: 3}]",
+    ] {
+        let _ = parse(text, "c.yaml", &table(), UnknownResources::Reject);
+    }
+    let deep = format!("rules: {}{}", "[".repeat(20_000), "]".repeat(20_000));
+    assert!(parse(&deep, "c.yaml", &table(), UnknownResources::Reject).is_err());
+}

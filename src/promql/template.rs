@@ -35,6 +35,9 @@ pub struct Template {
 #[error("{0}")]
 pub struct TemplateError(pub String);
 
+/// Deepest nesting of parentheses and `if`/`range` blocks accepted (keeps recursion bounded).
+const MAX_DEPTH: usize = 64;
+
 /// The functions a template may call (Go text/template builtins only).
 const FUNCS: &[&str] = &[
     "index", "len", "print", "printf", "println", "not", "and", "or", "eq", "ne",
@@ -48,6 +51,7 @@ impl Template {
             src: source,
             items,
             next: 0,
+            depth: 0,
         };
         let (nodes, end) = parser.list()?;
         if let Some(end) = end {
@@ -254,7 +258,11 @@ fn lex_action(src: &str, mut j: usize, open: usize) -> Result<(Toks, usize, bool
             c if c.is_ascii_digit()
                 || (c == '-' && rest[1..].starts_with(|d: char| d.is_ascii_digit())) =>
             {
-                let len = 1 + rest[1..].chars().take_while(|&c| ident(c)).count();
+                let len = 1 + rest[1..]
+                    .chars()
+                    .take_while(|&c| ident(c))
+                    .map(char::len_utf8)
+                    .sum::<usize>();
                 let text = &rest[..len];
                 let n = text
                     .parse::<i64>()
@@ -330,11 +338,26 @@ struct Parser<'a> {
     src: &'a str,
     items: Vec<Item>,
     next: usize,
+    depth: usize,
 }
 
 impl Parser<'_> {
     /// Parses nodes until EOF or an `end` / `else` action, which is returned.
     fn list(&mut self) -> Result<(Vec<Node>, Option<Terminator>), TemplateError> {
+        self.depth += 1;
+        let result = self.list_inner();
+        self.depth -= 1;
+        result
+    }
+
+    fn list_inner(&mut self) -> Result<(Vec<Node>, Option<Terminator>), TemplateError> {
+        if self.depth > MAX_DEPTH {
+            let pos = match self.items.get(self.next.saturating_sub(1)) {
+                Some(Item::Action { pos, .. }) => *pos,
+                _ => 0,
+            };
+            return Err(err_at(self.src, pos, "blocks nested too deeply"));
+        }
         let mut nodes = Vec::new();
         while self.next < self.items.len() {
             let idx = self.next;
@@ -455,7 +478,12 @@ impl Parser<'_> {
         let mut start = 0;
         for (i, (tok, p)) in toks.iter().enumerate() {
             match tok {
-                Tok::LParen => depth += 1,
+                Tok::LParen => {
+                    depth += 1;
+                    if depth > MAX_DEPTH {
+                        return Err(err_at(self.src, *p, "parentheses nested too deeply"));
+                    }
+                }
                 Tok::RParen => {
                     depth = depth
                         .checked_sub(1)
@@ -1112,6 +1140,26 @@ mod tests {
             parse_err("<<with .X>><<end>>"),
             "line 1, column 1: `with` is not supported"
         );
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        assert!(
+            parse_err(&format!(
+                "<<{}.X{}>>",
+                "(".repeat(10_000),
+                ")".repeat(10_000)
+            ))
+            .contains("too deeply")
+        );
+        assert!(parse_err(&"<<if .X>>".repeat(10_000)).contains("too deeply"));
+        assert!(parse_err("<<1é>>").contains("bad number syntax"));
+        for src in [
+            "<<", "<<-", "<<- ", "<</*", "<</* */", "<<(", "<<)>>", "<<|>>", "<<.X|>>", "<<\"\\",
+            "<<`",
+        ] {
+            assert!(Template::parse(src).is_err(), "{src}");
+        }
     }
 
     #[test]
