@@ -11,16 +11,19 @@ use crate::config::{Config, Rule, Section};
 use crate::promql::selector::LabelSelector;
 use crate::provider::query::{Names, build_custom, build_external};
 use crate::resources::{ResourceInfo, ResourceTable};
-use crate::series::{Listing, Snapshot};
 use crate::series::registry::RuleStats;
+use crate::series::{Listing, Snapshot};
 
 /// Matchers of a series selector: label, operator, quoted value.
-static MATCHER: LazyLock<Option<Regex>> =
-    LazyLock::new(|| Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)""#).ok());
+static MATCHER: LazyLock<Option<Regex>> = LazyLock::new(|| {
+    Regex::new(r#"([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)""#).ok()
+});
 /// A `$1_x` / `$name-x`-style reference: Go reads the whole word as the group name.
-static GREEDY_GROUP_REF: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"\$([0-9]+[A-Za-z_][A-Za-z0-9_]*)").ok());
+static GREEDY_GROUP_REF: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"\$([0-9]+[A-Za-z_][A-Za-z0-9_]*)").ok());
 /// A bare metric name at the start of a seriesQuery.
-static BARE_NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)").ok());
+static BARE_NAME: LazyLock<Option<Regex>> =
+    LazyLock::new(|| Regex::new(r"^\s*([a-zA-Z_:][a-zA-Z0-9_:]*)").ok());
 
 /// Warnings for a rule that need no backend.
 pub fn static_warnings(rule: &Rule) -> Vec<String> {
@@ -32,7 +35,9 @@ pub fn static_warnings(rule: &Rule) -> Vec<String> {
             if label == "__name__" || (op == "!=" && value.is_empty()) {
                 continue;
             }
-            if !query.contains(&format!("{label}{op}\"{value}\"")) && !query.contains(&format!("{label}{op}'{value}'")) {
+            if !query.contains(&format!("{label}{op}\"{value}\""))
+                && !query.contains(&format!("{label}{op}'{value}'"))
+            {
                 warnings.push(format!(
                     "seriesQuery filters on {label}{op}\"{value}\" but metricsQuery does not repeat it: discovery filters do not apply to the query, so values may include series you filtered out (prometheus-adapter #279)"
                 ));
@@ -61,7 +66,9 @@ pub fn static_warnings(rule: &Rule) -> Vec<String> {
 /// A series name to use in the example when nothing was discovered.
 fn example_series(rule: &Rule, stats: Option<&Listing>) -> String {
     if let Some(shape) = stats.and_then(|l| {
-        l.series.iter().find(|s| rule.series_filters.iter().all(|f| f.passes(&s.name)))
+        l.series
+            .iter()
+            .find(|s| rule.series_filters.iter().all(|f| f.passes(&s.name)))
     }) {
         return shape.name.to_string();
     }
@@ -90,34 +97,59 @@ fn example_resource(rule: &Rule, table: &ResourceTable) -> Option<ResourceInfo> 
         .cloned()
         .or_else(|| {
             let pods = table.lookup("pods")?;
-            rule.resources.label_for_resource(pods).map(|_| pods.clone())
+            rule.resources
+                .label_for_resource(pods)
+                .map(|_| pods.clone())
         })
-        .or_else(|| rule.resources.overrides.first().map(|(_, info)| info.clone()))
+        .or_else(|| {
+            rule.resources
+                .overrides
+                .first()
+                .map(|(_, info)| info.clone())
+        })
 }
 
 /// Renders the report for every rule. `listings` is None when no backend was queried.
-pub fn report(config: &Arc<Config>, table: &Arc<ResourceTable>, listings: Option<&HashMap<String, Listing>>) -> String {
+pub fn report(
+    config: &Arc<Config>,
+    table: &Arc<ResourceTable>,
+    listings: Option<&HashMap<String, Listing>>,
+) -> String {
     let empty = HashMap::new();
-    let snapshot = Snapshot::build(config.clone(), table.clone(), listings.unwrap_or(&empty), None);
+    let snapshot = Snapshot::build(
+        config.clone(),
+        table.clone(),
+        listings.unwrap_or(&empty),
+        None,
+    );
     let mut out = String::new();
     let Some(namespaces) = table.lookup("namespaces") else {
         return "the resource table has no namespaces resource\n".to_owned();
     };
-    let sections = [(&config.rules, &snapshot.rule_stats), (&config.external_rules, &snapshot.external_rule_stats)];
+    let sections = [
+        (&config.rules, &snapshot.rule_stats),
+        (&config.external_rules, &snapshot.external_rule_stats),
+    ];
     for (rules, stats) in sections {
         for (rule, stats) in rules.iter().zip(stats.iter()) {
             let section = match rule.section {
                 Section::Rules => "rules",
                 Section::ExternalRules => "externalRules",
             };
-            let _ = writeln!(out, "{section}[{}] (line {}): seriesQuery {}", rule.index, rule.line, rule.series_query);
+            let _ = writeln!(
+                out,
+                "{section}[{}] (line {}): seriesQuery {}",
+                rule.index, rule.line, rule.series_query
+            );
             let listing = listings.and_then(|l| l.get(&rule.series_query));
             if listings.is_some() {
                 describe_discovery(&mut out, rule, stats, listing);
             }
             let series = example_series(rule, listing);
             let metric = stats.metrics.iter().next().cloned().unwrap_or_else(|| {
-                rule.naming.metric_name(&series).unwrap_or_else(|| "<metric>".to_owned())
+                rule.naming
+                    .metric_name(&series)
+                    .unwrap_or_else(|| "<metric>".to_owned())
             });
             match rule.section {
                 Section::Rules => match example_resource(rule, table) {
@@ -125,12 +157,25 @@ pub fn report(config: &Arc<Config>, table: &Arc<ResourceTable>, listings: Option
                         let names = ["example".to_owned()];
                         let ns = resource.namespaced.then_some(("default", namespaces));
                         let path = if resource.namespaced {
-                            format!("namespaces/default/{}/example/{metric}", resource.group_resource)
+                            format!(
+                                "namespaces/default/{}/example/{metric}",
+                                resource.group_resource
+                            )
                         } else {
                             format!("{}/example/{metric}", resource.group_resource)
                         };
-                        let _ = writeln!(out, "  example: GET /apis/custom.metrics.k8s.io/v1beta2/{path}");
-                        match build_custom(rule, &series, &resource, ns, Names::List(&names), &LabelSelector::default()) {
+                        let _ = writeln!(
+                            out,
+                            "  example: GET /apis/custom.metrics.k8s.io/v1beta2/{path}"
+                        );
+                        match build_custom(
+                            rule,
+                            &series,
+                            &resource,
+                            ns,
+                            Names::List(&names),
+                            &LabelSelector::default(),
+                        ) {
                             Ok(built) => {
                                 let _ = writeln!(out, "  promql:  {}", built.promql.trim());
                             }
@@ -140,12 +185,24 @@ pub fn report(config: &Arc<Config>, table: &Arc<ResourceTable>, listings: Option
                         }
                     }
                     None => {
-                        let _ = writeln!(out, "  error:   the rule maps no label to a resource, so it serves nothing");
+                        let _ = writeln!(
+                            out,
+                            "  error:   the rule maps no label to a resource, so it serves nothing"
+                        );
                     }
                 },
                 Section::ExternalRules => {
-                    let _ = writeln!(out, "  example: GET /apis/external.metrics.k8s.io/v1beta1/namespaces/default/{metric}");
-                    match build_external(rule, &series, "default", namespaces, &LabelSelector::default()) {
+                    let _ = writeln!(
+                        out,
+                        "  example: GET /apis/external.metrics.k8s.io/v1beta1/namespaces/default/{metric}"
+                    );
+                    match build_external(
+                        rule,
+                        &series,
+                        "default",
+                        namespaces,
+                        &LabelSelector::default(),
+                    ) {
                         Ok(promql) => {
                             let _ = writeln!(out, "  promql:  {}", promql.trim());
                         }
@@ -161,7 +218,9 @@ pub fn report(config: &Arc<Config>, table: &Arc<ResourceTable>, listings: Option
         }
     }
     if config.rules.is_empty() && config.external_rules.is_empty() {
-        out.push_str("no rules or externalRules: augur would serve no custom or external metrics\n");
+        out.push_str(
+            "no rules or externalRules: augur would serve no custom or external metrics\n",
+        );
     }
     out
 }
@@ -189,7 +248,11 @@ fn describe_discovery(out: &mut String, rule: &Rule, stats: &RuleStats, listing:
         metrics.join(", ")
     );
     if rule.section == Section::Rules {
-        let shown = if resources.is_empty() { "none (no label maps to a resource)".to_owned() } else { resources.join(", ") };
+        let shown = if resources.is_empty() {
+            "none (no label maps to a resource)".to_owned()
+        } else {
+            resources.join(", ")
+        };
         let _ = writeln!(out, "  resources:  {shown}");
     }
 }

@@ -80,7 +80,10 @@ impl PrometheusArgs {
     /// The backend options these flags describe.
     pub fn backend_options(&self) -> BackendOptions {
         BackendOptions {
-            url: self.prometheus_url.clone().unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
+            url: self
+                .prometheus_url
+                .clone()
+                .unwrap_or_else(|| DEFAULT_PROMETHEUS_URL.to_owned()),
             timeout: self.prometheus_timeout,
             token_file: self.prometheus_token_file.clone(),
             ca_file: self.prometheus_ca_file.clone(),

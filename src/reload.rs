@@ -46,8 +46,18 @@ pub struct Reloader {
 
 impl Reloader {
     /// A reloader whose current config (already published in `sender`) came from `text`.
-    pub fn new(source: ConfigSource, initial_text: &str, sender: watch::Sender<Arc<Config>>, metrics: Arc<Metrics>) -> Self {
-        Self { source, last_hash: Some(hash(initial_text)), sender, metrics }
+    pub fn new(
+        source: ConfigSource,
+        initial_text: &str,
+        sender: watch::Sender<Arc<Config>>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            source,
+            last_hash: Some(hash(initial_text)),
+            sender,
+            metrics,
+        }
     }
 
     /// Reads the file; if it changed (or `force`), validates and publishes it.
@@ -91,7 +101,8 @@ impl Reloader {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         #[cfg(unix)]
-        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+        let mut hangup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
             Ok(signal) => Some(signal),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot listen for SIGHUP; config changes are still picked up by polling");

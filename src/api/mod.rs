@@ -47,9 +47,20 @@ pub struct AppState {
 
 impl AppState {
     /// State with OpenAPI documents for the groups augur can serve.
-    pub fn new(registry: Arc<Registry>, backend: Arc<dyn Backend>, metrics: Arc<Metrics>, health: Health) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        backend: Arc<dyn Backend>,
+        metrics: Arc<Metrics>,
+        health: Health,
+    ) -> Self {
         let openapi = Arc::new(OpenApiDocs::build(&[CUSTOM_METRICS, EXTERNAL_METRICS]));
-        Self { registry, backend, metrics, health, openapi }
+        Self {
+            registry,
+            backend,
+            metrics,
+            health,
+            openapi,
+        }
     }
 }
 
@@ -67,9 +78,18 @@ fn enabled_groups(snapshot: &Snapshot) -> Vec<ApiGroup> {
 }
 
 /// Serialises a JSON body; `?pretty=true` indents it as the apiserver does.
-pub(crate) fn json_response(value: &impl serde::Serialize, params: &HashMap<String, String>) -> Response {
-    let pretty = params.get("pretty").is_some_and(|v| v == "true" || v == "1");
-    let body = if pretty { serde_json::to_vec_pretty(value) } else { serde_json::to_vec(value) };
+pub(crate) fn json_response(
+    value: &impl serde::Serialize,
+    params: &HashMap<String, String>,
+) -> Response {
+    let pretty = params
+        .get("pretty")
+        .is_some_and(|v| v == "true" || v == "1");
+    let body = if pretty {
+        serde_json::to_vec_pretty(value)
+    } else {
+        serde_json::to_vec(value)
+    };
     match body {
         Ok(body) => ([(CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => ApiError::internal(format!("cannot encode response: {e}")).into_response(),
@@ -83,7 +103,11 @@ fn json_bytes(body: Bytes) -> Response {
 async fn apis(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if discovery::wants_aggregated_discovery(&headers) {
         // kube-aggregator falls back to the per-version APIResourceList on 406.
-        return (StatusCode::NOT_ACCEPTABLE, "aggregated discovery is not served; use /apis/<group>/<version>").into_response();
+        return (
+            StatusCode::NOT_ACCEPTABLE,
+            "aggregated discovery is not served; use /apis/<group>/<version>",
+        )
+            .into_response();
     }
     let groups = enabled_groups(&state.registry.load());
     json_response(&discovery::api_group_list(&groups), &HashMap::new())
@@ -97,23 +121,41 @@ fn find_group(snapshot: &Snapshot, name: &str) -> Result<ApiGroup, ApiError> {
     })
 }
 
-async fn api_group(State(state): State<AppState>, Path(group): Path<String>) -> Result<Response, ApiError> {
+async fn api_group(
+    State(state): State<AppState>,
+    Path(group): Path<String>,
+) -> Result<Response, ApiError> {
     let group = find_group(&state.registry.load(), &group)?;
-    Ok(json_response(&discovery::api_group(&group), &HashMap::new()))
+    Ok(json_response(
+        &discovery::api_group(&group),
+        &HashMap::new(),
+    ))
 }
 
-async fn custom_resources(State(state): State<AppState>, Path(version): Path<String>) -> Result<Response, ApiError> {
+async fn custom_resources(
+    State(state): State<AppState>,
+    Path(version): Path<String>,
+) -> Result<Response, ApiError> {
     let snapshot = state.registry.load();
     let group = find_group(&snapshot, CUSTOM_METRICS.name)?;
     if !group.serves(&version) {
-        return Err(ApiError::not_found(format!("custom.metrics.k8s.io has no version {version:?}; augur serves v1beta1 and v1beta2")));
+        return Err(ApiError::not_found(format!(
+            "custom.metrics.k8s.io has no version {version:?}; augur serves v1beta1 and v1beta2"
+        )));
     }
     let resources: Vec<ApiResource> = snapshot
         .custom_resources()
         .into_iter()
-        .map(|(name, namespaced)| ApiResource { name, namespaced, kind: "MetricValueList" })
+        .map(|(name, namespaced)| ApiResource {
+            name,
+            namespaced,
+            kind: "MetricValueList",
+        })
         .collect();
-    Ok(json_response(&discovery::api_resource_list(group.name, &version, &resources), &HashMap::new()))
+    Ok(json_response(
+        &discovery::api_resource_list(group.name, &version, &resources),
+        &HashMap::new(),
+    ))
 }
 
 async fn external_resources(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -122,9 +164,16 @@ async fn external_resources(State(state): State<AppState>) -> Result<Response, A
     let resources: Vec<ApiResource> = snapshot
         .external_metrics()
         .into_iter()
-        .map(|name| ApiResource { name, namespaced: true, kind: "ExternalMetricValueList" })
+        .map(|name| ApiResource {
+            name,
+            namespaced: true,
+            kind: "ExternalMetricValueList",
+        })
         .collect();
-    Ok(json_response(&discovery::api_resource_list(group.name, "v1beta1", &resources), &HashMap::new()))
+    Ok(json_response(
+        &discovery::api_resource_list(group.name, "v1beta1", &resources),
+        &HashMap::new(),
+    ))
 }
 
 async fn version() -> Response {
@@ -139,7 +188,10 @@ async fn openapi_v3_index(State(state): State<AppState>) -> Response {
     json_bytes(state.openapi.v3_index())
 }
 
-async fn openapi_v3(State(state): State<AppState>, Path((group, version)): Path<(String, String)>) -> Result<Response, ApiError> {
+async fn openapi_v3(
+    State(state): State<AppState>,
+    Path((group, version)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
     state
         .openapi
         .v3(&group, &version)
@@ -148,7 +200,10 @@ async fn openapi_v3(State(state): State<AppState>, Path((group, version)): Path<
 }
 
 async fn fallback(uri: http::Uri) -> ApiError {
-    ApiError::not_found(format!("the server could not find the requested resource {}", uri.path()))
+    ApiError::not_found(format!(
+        "the server could not find the requested resource {}",
+        uri.path()
+    ))
 }
 
 /// Every route augur serves, instrumented with request metrics.
@@ -156,10 +211,22 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/apis", get(apis))
         .route("/apis/{group}", get(api_group))
-        .route("/apis/custom.metrics.k8s.io/{version}", get(custom_resources))
-        .route("/apis/custom.metrics.k8s.io/{version}/{*path}", get(custom::get_metric))
-        .route("/apis/external.metrics.k8s.io/v1beta1", get(external_resources))
-        .route("/apis/external.metrics.k8s.io/v1beta1/{*path}", get(external::get_metric))
+        .route(
+            "/apis/custom.metrics.k8s.io/{version}",
+            get(custom_resources),
+        )
+        .route(
+            "/apis/custom.metrics.k8s.io/{version}/{*path}",
+            get(custom::get_metric),
+        )
+        .route(
+            "/apis/external.metrics.k8s.io/v1beta1",
+            get(external_resources),
+        )
+        .route(
+            "/apis/external.metrics.k8s.io/v1beta1/{*path}",
+            get(external::get_metric),
+        )
         .route("/version", get(version))
         .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_v3_index))

@@ -1,8 +1,16 @@
 //! prometheus-adapter's discovery configuration: load, validate and compile into [`Config`].
 //!
-//! CONTRACT STUB (to be implemented): the public types and signatures below are used by the
-//! rest of augur; internals (YAML tree with line numbers, strict key checking, all-errors
-//! reporting) live in submodules.
+//! Loading is strict like Go's `yaml.UnmarshalStrict`: unknown and duplicate keys and wrong
+//! types are errors, and every problem in a file is reported at once with its line and field
+//! path. Submodules: [`yaml`] (node tree with lines), [`compile`] (strict walk and rule
+//! semantics), [`mapping`] (label ↔ resource), [`expand`] (Go `Regexp.Expand`).
+
+mod compile;
+mod expand;
+mod mapping;
+#[cfg(test)]
+mod tests;
+mod yaml;
 
 use std::path::Path;
 use std::time::Duration;
@@ -97,13 +105,14 @@ pub struct Naming {
 impl Naming {
     /// The metric name for a series name (Go `FindStringSubmatchIndex` + `Expand`), or `None`
     /// when `matches` does not match.
-    pub fn metric_name(&self, _series_name: &str) -> Option<String> {
-        None
+    pub fn metric_name(&self, series_name: &str) -> Option<String> {
+        let caps = self.matches.captures(series_name)?;
+        Some(expand::expand(&self.matches, &caps, &self.as_template))
     }
 }
 
 /// `resources`: label ↔ group-resource mapping of a rule.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ResourceMapping {
     /// `overrides`: label → resource, normalised through the resource table.
     pub overrides: Vec<(String, ResourceInfo)>,
@@ -124,14 +133,19 @@ pub struct ResourceTemplate {
 impl ResourceMapping {
     /// The resource a series label names: overrides first, then the template (kept only when
     /// the table resolves the captured resource).
-    pub fn resource_for_label(&self, _label: &str, _table: &ResourceTable) -> Option<ResourceInfo> {
-        None
+    pub fn resource_for_label(&self, label: &str, table: &ResourceTable) -> Option<ResourceInfo> {
+        mapping::resource_for_label(self, label, table)
     }
 
     /// The label that holds a resource's object names: the override's label, else the template
     /// executed with `.Group` (`.`/`-` → `_`) and the singular `.Resource`.
-    pub fn label_for_resource(&self, _resource: &ResourceInfo) -> Option<String> {
-        None
+    pub fn label_for_resource(&self, resource: &ResourceInfo) -> Option<String> {
+        mapping::label_for_resource(self, resource)
+    }
+
+    /// Compiles a `resources.template` text (as in a config file) into a [`ResourceTemplate`].
+    pub fn compile_template(source: &str) -> Result<ResourceTemplate, String> {
+        mapping::compile_template(source)
     }
 }
 
@@ -167,9 +181,9 @@ pub struct ConfigError {
     pub problems: Vec<Problem>,
 }
 
-/// One config problem: where and why.
+/// One config problem: where and why. Displayed as `file:line: path: message` (the path part
+/// is left out when empty, e.g. for YAML syntax errors).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{file}:{line}: {path}: {message}")]
 pub struct Problem {
     /// File name as given.
     pub file: String,
@@ -179,6 +193,16 @@ pub struct Problem {
     pub path: String,
     /// What is wrong.
     pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: ", self.file, self.line)?;
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
 }
 
 /// Reads, parses and compiles a config file.
@@ -201,17 +225,30 @@ pub fn load(
 
 /// Parses and compiles config text; `file` is used in messages.
 pub fn parse(
-    _text: &str,
+    text: &str,
     file: &str,
-    _table: &ResourceTable,
-    _unknown: UnknownResources,
+    table: &ResourceTable,
+    unknown: UnknownResources,
 ) -> Result<Config, ConfigError> {
-    Err(ConfigError {
+    let root = yaml::parse(text).map_err(|e| ConfigError {
         problems: vec![Problem {
             file: file.to_owned(),
-            line: 0,
+            line: e.line,
             path: String::new(),
-            message: "not implemented".into(),
+            message: format!("invalid YAML: {} (column {})", e.message, e.column),
         }],
-    })
+    })?;
+    let mut walker = compile::Walker {
+        file,
+        table,
+        unknown,
+        problems: Vec::new(),
+    };
+    let config = walker.config(root.as_ref());
+    let mut problems = walker.problems;
+    problems.sort_by_key(|p| p.line);
+    match config {
+        Some(config) if problems.is_empty() => Ok(config),
+        _ => Err(ConfigError { problems }),
+    }
 }

@@ -31,7 +31,8 @@ impl Instrumented {
         async move {
             let started = Instant::now();
             let result = call.await;
-            self.metrics.observe_prometheus(endpoint, started.elapsed().as_secs_f64());
+            self.metrics
+                .observe_prometheus(endpoint, started.elapsed().as_secs_f64());
             if let Err(error) = &result {
                 let kind = match error {
                     Error::Unreachable { .. } | Error::Setup(_) => PromErrorKind::Unreachable,
@@ -49,7 +50,11 @@ impl Instrumented {
 }
 
 impl Backend for Instrumented {
-    fn series<'a>(&'a self, selector: &'a str, start: SystemTime) -> BoxFuture<'a, Result<Vec<LabelSet>>> {
+    fn series<'a>(
+        &'a self,
+        selector: &'a str,
+        start: SystemTime,
+    ) -> BoxFuture<'a, Result<Vec<LabelSet>>> {
         self.record(PromEndpoint::Series, self.inner.series(selector, start))
     }
 
@@ -64,6 +69,9 @@ impl Backend for Instrumented {
         end: SystemTime,
         step: Duration,
     ) -> BoxFuture<'a, Result<Vec<RangeSeries>>> {
-        self.record(PromEndpoint::QueryRange, self.inner.query_range(promql, start, end, step))
+        self.record(
+            PromEndpoint::QueryRange,
+            self.inner.query_range(promql, start, end, step),
+        )
     }
 }

@@ -50,7 +50,8 @@ externalRules:
 
 fn snapshot() -> Snapshot {
     let table = Arc::new(ResourceTable::builtin());
-    let config = Arc::new(config::parse(CONFIG, "test.yaml", &table, UnknownResources::Reject).unwrap());
+    let config =
+        Arc::new(config::parse(CONFIG, "test.yaml", &table, UnknownResources::Reject).unwrap());
     let at = UNIX_EPOCH;
     let mut listings = HashMap::new();
     let mut add = |query: &str, sets: Vec<crate::prometheus::LabelSet>| {
@@ -58,26 +59,58 @@ fn snapshot() -> Snapshot {
     };
     add(
         r#"http_requests_total{namespace!="",pod!=""}"#,
-        vec![labels(&[("__name__", "http_requests_total"), ("namespace", "default"), ("pod", "web-1"), ("job", "web")])],
+        vec![labels(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "default"),
+            ("pod", "web-1"),
+            ("job", "web"),
+        ])],
     );
     add(
         r#"{__name__=~"^node_.*",node!=""}"#,
-        vec![labels(&[("__name__", "node_load1"), ("node", "node-a"), ("instance", "10.0.0.1")])],
+        vec![labels(&[
+            ("__name__", "node_load1"),
+            ("node", "node-a"),
+            ("instance", "10.0.0.1"),
+        ])],
     );
     add(
         "nginx_ingress_controller_requests",
-        vec![labels(&[("__name__", "nginx_ingress_controller_requests"), ("exported_namespace", "default"), ("ingress", "web")])],
+        vec![labels(&[
+            ("__name__", "nginx_ingress_controller_requests"),
+            ("exported_namespace", "default"),
+            ("ingress", "web"),
+        ])],
     );
-    add("queue_messages_ready", vec![labels(&[("__name__", "queue_messages_ready"), ("namespace", "default"), ("queue", "orders")])]);
-    add("cluster_budget", vec![labels(&[("__name__", "cluster_budget")])]);
+    add(
+        "queue_messages_ready",
+        vec![labels(&[
+            ("__name__", "queue_messages_ready"),
+            ("namespace", "default"),
+            ("queue", "orders"),
+        ])],
+    );
+    add(
+        "cluster_budget",
+        vec![labels(&[("__name__", "cluster_budget")])],
+    );
     Snapshot::build(config, table, &listings, Some(at))
 }
 
-fn request(path_resource: &str, namespace: Option<&str>, name: &str, metric: &str) -> CustomRequest {
+fn request(
+    path_resource: &str,
+    namespace: Option<&str>,
+    name: &str,
+    metric: &str,
+) -> CustomRequest {
     CustomRequest {
         resource: path_resource.to_owned(),
         namespace: namespace.map(str::to_owned),
-        name: if name == "*" { ObjectName::All } else { ObjectName::Named(name.to_owned()) },
+        name: if name == "*" {
+            ObjectName::All
+        } else {
+            ObjectName::Named(name.to_owned())
+        },
         metric: metric.to_owned(),
         metric_selector: LabelSelector::default(),
         object_selector: LabelSelector::default(),
@@ -88,7 +121,10 @@ fn now() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
-async fn custom(backend: &FakeBackend, req: &CustomRequest) -> Result<Vec<super::CustomItem>, ProviderError> {
+async fn custom(
+    backend: &FakeBackend,
+    req: &CustomRequest,
+) -> Result<Vec<super::CustomItem>, ProviderError> {
     custom_metric(&snapshot(), backend, req, now()).await
 }
 
@@ -98,33 +134,62 @@ fn discovery_lists_resources_like_the_adapter() {
     assert_eq!(
         snap.custom_resources(),
         vec![
-            ("ingresses.networking.k8s.io/ingress_requests".to_owned(), true),
+            (
+                "ingresses.networking.k8s.io/ingress_requests".to_owned(),
+                true
+            ),
             ("namespaces/http_requests_per_second".to_owned(), false),
             ("namespaces/ingress_requests".to_owned(), false),
             ("nodes/node_load1".to_owned(), false),
             ("pods/http_requests_per_second".to_owned(), true),
         ]
     );
-    assert_eq!(snap.external_metrics(), vec!["cluster_budget".to_owned(), "queue_messages_ready".to_owned()]);
+    assert_eq!(
+        snap.external_metrics(),
+        vec![
+            "cluster_budget".to_owned(),
+            "queue_messages_ready".to_owned()
+        ]
+    );
 }
 
 #[tokio::test]
 async fn named_pod_renders_exact_promql_and_value() {
     let promql = r#"sum(rate(http_requests_total{namespace="default",pod="web-1"}[2m])) by (pod)"#;
-    let backend = FakeBackend::new().with_query(promql, QueryResult::Vector(vec![sample(&[("pod", "web-1")], 1.5)]));
-    let items = custom(&backend, &request("pods", Some("default"), "web-1", "http_requests_per_second")).await.unwrap();
+    let backend = FakeBackend::new().with_query(
+        promql,
+        QueryResult::Vector(vec![sample(&[("pod", "web-1")], 1.5)]),
+    );
+    let items = custom(
+        &backend,
+        &request("pods", Some("default"), "web-1", "http_requests_per_second"),
+    )
+    .await
+    .unwrap();
     assert_eq!(backend.queries(), vec![promql.to_owned()]);
     assert_eq!(items.len(), 1);
-    assert_eq!((items[0].name.as_str(), items[0].value, items[0].resource.kind.as_str()), ("web-1", 1.5, "Pod"));
+    assert_eq!(
+        (
+            items[0].name.as_str(),
+            items[0].value,
+            items[0].resource.kind.as_str()
+        ),
+        ("web-1", 1.5, "Pod")
+    );
     assert_eq!(items[0].timestamp, now());
 }
 
 #[tokio::test]
 async fn wildcard_selects_every_object_and_metric_selector_comes_first() {
-    let promql = r#"sum(rate(http_requests_total{verb!="GET",namespace="default",pod=~".+"}[2m])) by (pod)"#;
+    let promql =
+        r#"sum(rate(http_requests_total{verb!="GET",namespace="default",pod=~".+"}[2m])) by (pod)"#;
     let backend = FakeBackend::new().with_query(
         promql,
-        QueryResult::Vector(vec![sample(&[("pod", "web-2")], 2.0), sample(&[("pod", "web-1")], 1.0), sample(&[], 9.0)]),
+        QueryResult::Vector(vec![
+            sample(&[("pod", "web-2")], 2.0),
+            sample(&[("pod", "web-1")], 1.0),
+            sample(&[], 9.0),
+        ]),
     );
     let mut req = request("pod", Some("default"), "*", "http_requests_per_second");
     req.metric_selector = LabelSelector::parse("verb!=GET").unwrap();
@@ -140,65 +205,149 @@ async fn namespace_object_and_root_scoped_nodes() {
             r#"sum(rate(http_requests_total{namespace="default"}[2m])) by (namespace)"#,
             QueryResult::Vector(vec![sample(&[("namespace", "default")], 3.0)]),
         )
-        .with_query(r#"max(node_load1{node="node-a"}) by (node)"#, QueryResult::Vector(vec![sample(&[("node", "node-a")], 0.25)]));
-    let items = custom(&backend, &request("namespaces", None, "default", "http_requests_per_second")).await.unwrap();
-    assert_eq!((items[0].resource.kind.as_str(), items[0].namespace.as_deref(), items[0].value), ("Namespace", None, 3.0));
-    let items = custom(&backend, &request("nodes", None, "node-a", "node_load1")).await.unwrap();
-    assert_eq!((items[0].resource.kind.as_str(), items[0].value), ("Node", 0.25));
+        .with_query(
+            r#"max(node_load1{node="node-a"}) by (node)"#,
+            QueryResult::Vector(vec![sample(&[("node", "node-a")], 0.25)]),
+        );
+    let items = custom(
+        &backend,
+        &request("namespaces", None, "default", "http_requests_per_second"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (
+            items[0].resource.kind.as_str(),
+            items[0].namespace.as_deref(),
+            items[0].value
+        ),
+        ("Namespace", None, 3.0)
+    );
+    let items = custom(&backend, &request("nodes", None, "node-a", "node_load1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (items[0].resource.kind.as_str(), items[0].value),
+        ("Node", 0.25)
+    );
 }
 
 #[tokio::test]
 async fn group_qualified_resource_uses_its_override_label() {
     let promql = r#"sum(nginx_ingress_controller_requests{exported_namespace="default",ingress="web"}) by (ingress)"#;
-    let backend = FakeBackend::new().with_query(promql, QueryResult::Vector(vec![sample(&[("ingress", "web")], 12.0)]));
-    let items = custom(&backend, &request("ingresses.networking.k8s.io", Some("default"), "web", "ingress_requests")).await.unwrap();
+    let backend = FakeBackend::new().with_query(
+        promql,
+        QueryResult::Vector(vec![sample(&[("ingress", "web")], 12.0)]),
+    );
+    let items = custom(
+        &backend,
+        &request(
+            "ingresses.networking.k8s.io",
+            Some("default"),
+            "web",
+            "ingress_requests",
+        ),
+    )
+    .await
+    .unwrap();
     assert_eq!(items[0].resource.api_version(), "networking.k8s.io/v1");
 }
 
 #[tokio::test]
 async fn error_paths_say_why() {
     let backend = FakeBackend::new();
-    let err = custom(&backend, &request("widgets", Some("default"), "x", "m")).await.unwrap_err();
-    assert!(matches!(err, ProviderError::UnknownResource { .. }), "{err}");
+    let err = custom(&backend, &request("widgets", Some("default"), "x", "m"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ProviderError::UnknownResource { .. }),
+        "{err}"
+    );
 
-    let err = custom(&backend, &request("pods", Some("default"), "web-1", "http_request_per_second")).await.unwrap_err();
+    let err = custom(
+        &backend,
+        &request("pods", Some("default"), "web-1", "http_request_per_second"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the server could not find the metric http_request_per_second for pods: no rule discovered it; closest metrics for pods: http_requests_per_second"
     );
 
-    let err = custom(&backend, &request("nodes", Some("default"), "node-a", "node_load1")).await.unwrap_err();
+    let err = custom(
+        &backend,
+        &request("nodes", Some("default"), "node-a", "node_load1"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the server could not find the metric node_load1 for nodes: it is discovered as a root-scoped metric of nodes, but the request is namespaced"
     );
 
-    let err = custom(&backend, &request("services", Some("default"), "web", "node_load1")).await.unwrap_err();
+    let err = custom(
+        &backend,
+        &request("services", Some("default"), "web", "node_load1"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the server could not find the metric node_load1 for services: no rule discovered it; it exists for nodes"
     );
 
-    let empty = Snapshot::empty(snapshot().config.clone(), Arc::new(ResourceTable::builtin()));
-    let err = custom_metric(&empty, &backend, &request("pods", Some("default"), "web-1", "m"), now()).await.unwrap_err();
-    assert_eq!(err.to_string(), "the server could not find the metric m for pods: augur has not completed its first series relist yet");
+    let empty = Snapshot::empty(
+        snapshot().config.clone(),
+        Arc::new(ResourceTable::builtin()),
+    );
+    let err = custom_metric(
+        &empty,
+        &backend,
+        &request("pods", Some("default"), "web-1", "m"),
+        now(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the server could not find the metric m for pods: augur has not completed its first series relist yet"
+    );
 
     let promql = r#"sum(rate(http_requests_total{namespace="default",pod="web-9"}[2m])) by (pod)"#;
     backend.set_query(promql, QueryResult::Vector(vec![]));
-    let err = custom(&backend, &request("pods", Some("default"), "web-9", "http_requests_per_second")).await.unwrap_err();
+    let err = custom(
+        &backend,
+        &request("pods", Some("default"), "web-9", "http_requests_per_second"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(
         err.to_string(),
-        format!("the server could not find the metric http_requests_per_second for pods web-9 in namespace default: the query returned nothing (query: {promql})")
+        format!(
+            "the server could not find the metric http_requests_per_second for pods web-9 in namespace default: the query returned nothing (query: {promql})"
+        )
     );
 
-    backend.set_query(promql, QueryResult::Vector(vec![sample(&[("namespace", "default")], 1.0)]));
-    let err = custom(&backend, &request("pods", Some("default"), "web-9", "http_requests_per_second")).await.unwrap_err();
+    backend.set_query(
+        promql,
+        QueryResult::Vector(vec![sample(&[("namespace", "default")], 1.0)]),
+    );
+    let err = custom(
+        &backend,
+        &request("pods", Some("default"), "web-9", "http_requests_per_second"),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("the query returned 1 series but none with pod=\"web-9\"; does metricsQuery group by <<.GroupBy>>?"), "{err}");
 
     let mut req = request("pods", Some("default"), "*", "http_requests_per_second");
     req.metric_selector = LabelSelector::parse("le>3").unwrap();
     let err = custom(&backend, &req).await.unwrap_err();
-    assert!(matches!(err, ProviderError::UnsupportedSelector(_)), "{err}");
+    assert!(
+        matches!(err, ProviderError::UnsupportedSelector(_)),
+        "{err}"
+    );
 
     let mut req = request("pods", Some("default"), "*", "http_requests_per_second");
     req.object_selector = LabelSelector::parse("app=web").unwrap();
@@ -207,11 +356,28 @@ async fn error_paths_say_why() {
     assert!(err.to_string().contains("needs cluster mode"), "{err}");
 
     backend.set_query(promql, QueryResult::Scalar(sample(&[], 1.0)));
-    let err = custom(&backend, &request("pods", Some("default"), "web-9", "http_requests_per_second")).await.unwrap_err();
-    assert!(err.to_string().starts_with("unable to fetch metrics: the query returned a scalar result"), "{err}");
+    let err = custom(
+        &backend,
+        &request("pods", Some("default"), "web-9", "http_requests_per_second"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("unable to fetch metrics: the query returned a scalar result"),
+        "{err}"
+    );
 
-    backend.fail_all(Some(BackendError::Timeout { url: "http://p/api/v1/query".into(), after: Duration::from_secs(2) }));
-    let err = custom(&backend, &request("pods", Some("default"), "web-9", "http_requests_per_second")).await.unwrap_err();
+    backend.fail_all(Some(BackendError::Timeout {
+        url: "http://p/api/v1/query".into(),
+        after: Duration::from_secs(2),
+    }));
+    let err = custom(
+        &backend,
+        &request("pods", Some("default"), "web-9", "http_requests_per_second"),
+    )
+    .await
+    .unwrap_err();
     match err {
         ProviderError::Backend { error, query } => {
             assert!(error.is_unavailable());
@@ -229,7 +395,10 @@ async fn external_metrics_namespaced_and_cluster_wide() {
             r#"sum(queue_messages_ready{queue="orders",namespace="prod"}) by (queue)"#,
             QueryResult::Vector(vec![sample(&[("queue", "orders")], 50.0)]),
         )
-        .with_query("scalar(sum(cluster_budget{}))", QueryResult::Scalar(sample(&[], 7.0)));
+        .with_query(
+            "scalar(sum(cluster_budget{}))",
+            QueryResult::Scalar(sample(&[], 7.0)),
+        );
     let req = ExternalRequest {
         namespace: "prod".into(),
         metric: "queue_messages_ready".into(),
@@ -237,13 +406,30 @@ async fn external_metrics_namespaced_and_cluster_wide() {
     };
     let items = external_metric(&snap, &backend, &req, now()).await.unwrap();
     assert_eq!(items.len(), 1);
-    assert_eq!(items[0].labels.as_ref().and_then(|l| l.get("queue")).map(String::as_str), Some("orders"));
+    assert_eq!(
+        items[0]
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("queue"))
+            .map(String::as_str),
+        Some("orders")
+    );
     assert_eq!(items[0].value, 50.0);
-    let req = ExternalRequest { namespace: "prod".into(), metric: "cluster_budget".into(), selector: LabelSelector::default() };
+    let req = ExternalRequest {
+        namespace: "prod".into(),
+        metric: "cluster_budget".into(),
+        selector: LabelSelector::default(),
+    };
     let items = external_metric(&snap, &backend, &req, now()).await.unwrap();
     assert_eq!((items[0].labels.is_none(), items[0].value), (true, 7.0));
-    let req = ExternalRequest { namespace: "prod".into(), metric: "queue_message_ready".into(), selector: LabelSelector::default() };
-    let err = external_metric(&snap, &backend, &req, now()).await.unwrap_err();
+    let req = ExternalRequest {
+        namespace: "prod".into(),
+        metric: "queue_message_ready".into(),
+        selector: LabelSelector::default(),
+    };
+    let err = external_metric(&snap, &backend, &req, now())
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "the server could not find the metric queue_message_ready for namespaces: no external rule discovered it; closest: queue_messages_ready, cluster_budget"

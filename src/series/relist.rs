@@ -149,7 +149,9 @@ impl Relister {
         let backend = &self.backend;
         let results: Vec<(usize, String, Result<Vec<LabelSet>, BackendError>)> =
             futures::stream::iter(queries.into_iter().enumerate())
-                .map(|(index, query)| async move { (index, query.to_owned(), backend.series(query, start).await) })
+                .map(|(index, query)| async move {
+                    (index, query.to_owned(), backend.series(query, start).await)
+                })
                 .buffer_unordered(self.options.concurrency.max(1))
                 .collect()
                 .await;
@@ -177,9 +179,11 @@ impl Relister {
         let snapshot = Snapshot::build(config, self.table.clone(), &self.listings, Some(now));
         let metric_count = snapshot.custom.len() + snapshot.external.len();
         self.registry.store(snapshot);
-        self.metrics.observe_relist_duration(started.elapsed().as_secs_f64());
+        self.metrics
+            .observe_relist_duration(started.elapsed().as_secs_f64());
         if report.succeeded > 0 || report.failed.is_empty() {
-            self.metrics.relist_succeeded(report.raw_series as u64, metric_count as u64);
+            self.metrics
+                .relist_succeeded(report.raw_series as u64, metric_count as u64);
         }
         tracing::info!(
             succeeded = report.succeeded,
