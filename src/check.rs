@@ -256,3 +256,56 @@ fn describe_discovery(out: &mut String, rule: &Rule, stats: &RuleStats, listing:
         let _ = writeln!(out, "  resources:  {shown}");
     }
 }
+
+/// Runs `augur check`: returns the report text, or the config problems.
+pub async fn run(args: &crate::cli::CheckArgs) -> Result<String, CheckError> {
+    let table = Arc::new(ResourceTable::builtin());
+    let config = Arc::new(crate::config::load(&args.config, &table, crate::config::UnknownResources::Guess)?);
+    let mut header = format!(
+        "{}: valid ({} rules, {} externalRules, resourceRules {})\n",
+        args.config.display(),
+        config.rules.len(),
+        config.external_rules.len(),
+        if config.resource_rules.is_some() { "present" } else { "absent" }
+    );
+    let listings = match &args.prometheus.prometheus_url {
+        None => None,
+        Some(url) => {
+            crate::app::install_crypto_provider();
+            let backend = crate::prometheus::HttpBackend::new(&args.prometheus.backend_options())?;
+            let start = std::time::SystemTime::now()
+                .checked_sub(args.metrics_max_age)
+                .unwrap_or(std::time::UNIX_EPOCH);
+            let mut queries: Vec<&str> =
+                config.rules.iter().chain(config.external_rules.iter()).map(|r| r.series_query.as_str()).collect();
+            queries.sort_unstable();
+            queries.dedup();
+            let mut listings = HashMap::new();
+            for query in queries {
+                use crate::prometheus::Backend as _;
+                match backend.series(query, start).await {
+                    Ok(sets) => {
+                        listings.insert(query.to_owned(), Listing::reduce(&sets, std::time::SystemTime::now()));
+                    }
+                    Err(e) => {
+                        let _ = writeln!(header, "series query {query} against {url} failed: {e}");
+                    }
+                }
+            }
+            Some(listings)
+        }
+    };
+    header.push_str(&report(&config, &table, listings.as_ref()));
+    Ok(header)
+}
+
+/// Why `augur check` could not produce a report.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The config is invalid.
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
+    /// The backend client could not be built.
+    #[error(transparent)]
+    Backend(#[from] crate::prometheus::Error),
+}

@@ -7,6 +7,7 @@
 //! serves it over HTTPS; [`telemetry`] holds logging and augur's own metrics.
 
 pub mod api;
+pub mod app;
 pub mod check;
 pub mod cli;
 pub mod config;

@@ -1,2 +1,47 @@
-//! Binary entry point: parses the command line and runs augur.
-fn main() {}
+//! Binary entry point: parses the command line, sets up logging, runs a subcommand and maps
+//! its error to an exit code (64 for bad config or flags).
+
+use std::process::ExitCode;
+
+use augur::cli::{Cli, Command};
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Err(e) = augur::telemetry::init_logging(&cli.log_level, cli.log_json) {
+        eprintln!("augur: cannot set up logging: {e}");
+        return ExitCode::from(64);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("augur: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => match augur::app::serve(args).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("augur: {e}");
+                    ExitCode::from(e.exit_code() as u8)
+                }
+            },
+            Command::Check(args) => match augur::check::run(&args).await {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(augur::check::CheckError::Config(e)) => {
+                    eprintln!("{e}");
+                    ExitCode::from(64)
+                }
+                Err(e) => {
+                    eprintln!("augur: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+        }
+    })
+}

@@ -1,0 +1,146 @@
+//! Wiring for `augur serve`: load the config, build the backend, start the relist and
+//! config-reload loops, serve HTTPS until SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use crate::api::{self, AppState, health::Health};
+use crate::cli::ServeArgs;
+use crate::config::{self, ConfigError, UnknownResources};
+use crate::prometheus::instrumented::Instrumented;
+use crate::prometheus::{Backend, HttpBackend};
+use crate::reload::{ConfigSource, Reloader};
+use crate::resources::ResourceTable;
+use crate::series::{Registry, RelistOptions, Relister, Snapshot};
+use crate::telemetry::Metrics;
+use crate::tls::TlsOptions;
+
+/// Why `serve` stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config file is invalid (exit code 64).
+    #[error("invalid config:\n{0}")]
+    Config(#[from] ConfigError),
+    /// A flag value is invalid (exit code 64).
+    #[error("{0}")]
+    Usage(String),
+    /// The backend client could not be built.
+    #[error(transparent)]
+    Backend(#[from] crate::prometheus::Error),
+    /// TLS material could not be loaded or created.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::Error),
+    /// The port could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// The process exit code: 64 (EX_USAGE) for bad config or flags, 1 otherwise.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Config(_) | Error::Usage(_) => 64,
+            _ => 1,
+        }
+    }
+}
+
+/// Installs ring as the process-wide rustls provider (idempotent).
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Runs the server until a shutdown signal.
+pub async fn serve(args: ServeArgs) -> Result<(), Error> {
+    install_crypto_provider();
+    let max_age = args.max_age().map_err(Error::Usage)?;
+    let table = Arc::new(ResourceTable::builtin());
+    let unknown = UnknownResources::Guess;
+    let text = std::fs::read_to_string(&args.config).map_err(|e| {
+        Error::Usage(format!("cannot read --config {}: {e}", args.config.display()))
+    })?;
+    let config = Arc::new(config::parse(&text, &args.config.display().to_string(), &table, unknown)?);
+    tracing::info!(
+        config = %args.config.display(),
+        rules = config.rules.len(),
+        external_rules = config.external_rules.len(),
+        resource_rules = config.resource_rules.is_some(),
+        "config loaded"
+    );
+
+    let metrics = Arc::new(Metrics::new());
+    let http: Arc<dyn Backend> = Arc::new(HttpBackend::new(&args.prometheus.backend_options())?);
+    let backend: Arc<dyn Backend> = Arc::new(Instrumented::new(http, metrics.clone()));
+    let registry = Arc::new(Registry::new(Snapshot::empty(config.clone(), table.clone())));
+    let health = Health::new();
+
+    let (config_tx, config_rx) = watch::channel(config);
+    let relister = Relister::new(
+        backend.clone(),
+        registry.clone(),
+        table.clone(),
+        RelistOptions { interval: args.metrics_relist_interval, max_age, concurrency: args.relist_concurrency },
+        metrics.clone(),
+    );
+    let ready = health.clone();
+    tokio::spawn(relister.run(config_rx, move |report| {
+        if report.succeeded > 0 || report.failed.is_empty() {
+            ready.set_ready();
+        }
+    }));
+    let reloader = Reloader::new(ConfigSource { path: args.config.clone(), table, unknown }, &text, config_tx, metrics.clone());
+    tokio::spawn(reloader.run(args.config_check_interval));
+
+    let tls = TlsOptions {
+        cert_file: args.tls_cert_file.clone(),
+        key_file: args.tls_private_key_file.clone(),
+        cert_dir: args.cert_dir.clone(),
+        disable_http2: args.disable_http2,
+    }
+    .load()?;
+    let addr = SocketAddr::new(args.bind_address, args.secure_port);
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?;
+    let local = listener.local_addr().unwrap_or(addr);
+    tracing::info!(address = %local, "serving HTTPS");
+    let router = api::router(AppState::new(registry, backend, metrics, health));
+    crate::tls::serve(listener, tls, router, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutdown signal received, draining connections");
+}
