@@ -74,22 +74,99 @@ const BUILTIN: &[(&str, &str, &str, &str, &str, bool)] = &[
     ("", "v1", "nodes", "node", "Node", false),
     ("", "v1", "services", "service", "Service", true),
     ("", "v1", "endpoints", "endpoints", "Endpoints", true),
-    ("", "v1", "persistentvolumes", "persistentvolume", "PersistentVolume", false),
-    ("", "v1", "persistentvolumeclaims", "persistentvolumeclaim", "PersistentVolumeClaim", true),
-    ("", "v1", "replicationcontrollers", "replicationcontroller", "ReplicationController", true),
+    (
+        "",
+        "v1",
+        "persistentvolumes",
+        "persistentvolume",
+        "PersistentVolume",
+        false,
+    ),
+    (
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "persistentvolumeclaim",
+        "PersistentVolumeClaim",
+        true,
+    ),
+    (
+        "",
+        "v1",
+        "replicationcontrollers",
+        "replicationcontroller",
+        "ReplicationController",
+        true,
+    ),
     ("", "v1", "configmaps", "configmap", "ConfigMap", true),
     ("", "v1", "secrets", "secret", "Secret", true),
-    ("", "v1", "serviceaccounts", "serviceaccount", "ServiceAccount", true),
-    ("apps", "v1", "deployments", "deployment", "Deployment", true),
-    ("apps", "v1", "statefulsets", "statefulset", "StatefulSet", true),
+    (
+        "",
+        "v1",
+        "serviceaccounts",
+        "serviceaccount",
+        "ServiceAccount",
+        true,
+    ),
+    (
+        "apps",
+        "v1",
+        "deployments",
+        "deployment",
+        "Deployment",
+        true,
+    ),
+    (
+        "apps",
+        "v1",
+        "statefulsets",
+        "statefulset",
+        "StatefulSet",
+        true,
+    ),
     ("apps", "v1", "daemonsets", "daemonset", "DaemonSet", true),
-    ("apps", "v1", "replicasets", "replicaset", "ReplicaSet", true),
+    (
+        "apps",
+        "v1",
+        "replicasets",
+        "replicaset",
+        "ReplicaSet",
+        true,
+    ),
     ("batch", "v1", "jobs", "job", "Job", true),
     ("batch", "v1", "cronjobs", "cronjob", "CronJob", true),
-    ("networking.k8s.io", "v1", "ingresses", "ingress", "Ingress", true),
-    ("extensions", "v1beta1", "ingresses", "ingress", "Ingress", true),
-    ("autoscaling", "v2", "horizontalpodautoscalers", "horizontalpodautoscaler", "HorizontalPodAutoscaler", true),
-    ("policy", "v1", "poddisruptionbudgets", "poddisruptionbudget", "PodDisruptionBudget", true),
+    (
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+    ),
+    (
+        "extensions",
+        "v1beta1",
+        "ingresses",
+        "ingress",
+        "Ingress",
+        true,
+    ),
+    (
+        "autoscaling",
+        "v2",
+        "horizontalpodautoscalers",
+        "horizontalpodautoscaler",
+        "HorizontalPodAutoscaler",
+        true,
+    ),
+    (
+        "policy",
+        "v1",
+        "poddisruptionbudgets",
+        "poddisruptionbudget",
+        "PodDisruptionBudget",
+        true,
+    ),
 ];
 
 impl ResourceTable {
@@ -98,13 +175,15 @@ impl ResourceTable {
         Self::from_infos(
             BUILTIN
                 .iter()
-                .map(|&(group, version, plural, singular, kind, namespaced)| ResourceInfo {
-                    group_resource: GroupResource::new(group, plural),
-                    singular: singular.to_owned(),
-                    version: version.to_owned(),
-                    kind: kind.to_owned(),
-                    namespaced,
-                })
+                .map(
+                    |&(group, version, plural, singular, kind, namespaced)| ResourceInfo {
+                        group_resource: GroupResource::new(group, plural),
+                        singular: singular.to_owned(),
+                        version: version.to_owned(),
+                        kind: kind.to_owned(),
+                        namespaced,
+                    },
+                )
                 .collect(),
         )
     }
@@ -173,22 +252,39 @@ mod tests {
         let pod = table.lookup("pod").map(|i| i.group_resource.clone());
         assert_eq!(pod, Some(GroupResource::new("", "pods")));
         assert_eq!(table.lookup("Pods").map(|i| i.kind.as_str()), Some("Pod"));
-        let dep = table.lookup("deployments.apps").map(|i| i.group_resource.to_string());
+        let dep = table
+            .lookup("deployments.apps")
+            .map(|i| i.group_resource.to_string());
         assert_eq!(dep.as_deref(), Some("deployments.apps"));
-        assert_eq!(table.lookup("deployment").map(|i| i.api_version()).as_deref(), Some("apps/v1"));
-        assert_eq!(table.lookup("pod").map(|i| i.api_version()).as_deref(), Some("/v1"));
+        assert_eq!(
+            table
+                .lookup("deployment")
+                .map(|i| i.api_version())
+                .as_deref(),
+            Some("apps/v1")
+        );
+        assert_eq!(
+            table.lookup("pod").map(|i| i.api_version()).as_deref(),
+            Some("/v1")
+        );
         assert!(table.lookup("widgets").is_none());
         // Unqualified "ingresses" resolves to the first group listed (networking.k8s.io).
-        let ing = table.lookup("ingress").map(|i| i.group_resource.to_string());
+        let ing = table
+            .lookup("ingress")
+            .map(|i| i.group_resource.to_string());
         assert_eq!(ing.as_deref(), Some("ingresses.networking.k8s.io"));
-        let ext = table.lookup("ingresses.extensions").map(|i| i.api_version());
+        let ext = table
+            .lookup("ingresses.extensions")
+            .map(|i| i.api_version());
         assert_eq!(ext.as_deref(), Some("extensions/v1beta1"));
     }
 
     #[test]
     fn lookup_group_normalises_override_resources() {
         let table = ResourceTable::builtin();
-        let ns = table.lookup_group("", "namespace").map(|i| i.group_resource.to_string());
+        let ns = table
+            .lookup_group("", "namespace")
+            .map(|i| i.group_resource.to_string());
         assert_eq!(ns.as_deref(), Some("namespaces"));
         assert!(table.lookup_group("apps", "pod").is_none());
     }

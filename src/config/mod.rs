@@ -182,17 +182,36 @@ pub struct Problem {
 }
 
 /// Reads, parses and compiles a config file.
-pub fn load(path: &Path, table: &ResourceTable, unknown: UnknownResources) -> Result<Config, ConfigError> {
+pub fn load(
+    path: &Path,
+    table: &ResourceTable,
+    unknown: UnknownResources,
+) -> Result<Config, ConfigError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-        problems: vec![Problem { file: file.clone(), line: 0, path: String::new(), message: format!("cannot read file: {e}") }],
+        problems: vec![Problem {
+            file: file.clone(),
+            line: 0,
+            path: String::new(),
+            message: format!("cannot read file: {e}"),
+        }],
     })?;
     parse(&text, &file, table, unknown)
 }
 
 /// Parses and compiles config text; `file` is used in messages.
-pub fn parse(_text: &str, file: &str, _table: &ResourceTable, _unknown: UnknownResources) -> Result<Config, ConfigError> {
+pub fn parse(
+    _text: &str,
+    file: &str,
+    _table: &ResourceTable,
+    _unknown: UnknownResources,
+) -> Result<Config, ConfigError> {
     Err(ConfigError {
-        problems: vec![Problem { file: file.to_owned(), line: 0, path: String::new(), message: "not implemented".into() }],
+        problems: vec![Problem {
+            file: file.to_owned(),
+            line: 0,
+            path: String::new(),
+            message: "not implemented".into(),
+        }],
     })
 }

@@ -2,6 +2,7 @@
 //! the result types, and the HTTP implementation in [`client`].
 
 pub mod client;
+pub mod fake;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
@@ -112,10 +113,14 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The three read calls augur makes. Implemented over HTTP by [`HttpBackend`]; unit tests use
-/// an in-memory fake.
+/// the in-memory [`fake::FakeBackend`].
 pub trait Backend: Send + Sync + 'static {
     /// `GET|POST /api/v1/series` with `match[]=selector` and `start`, no `end`.
-    fn series<'a>(&'a self, selector: &'a str, start: SystemTime) -> BoxFuture<'a, Result<Vec<LabelSet>>>;
+    fn series<'a>(
+        &'a self,
+        selector: &'a str,
+        start: SystemTime,
+    ) -> BoxFuture<'a, Result<Vec<LabelSet>>>;
     /// `GET|POST /api/v1/query` at time `at`.
     fn query<'a>(&'a self, promql: &'a str, at: SystemTime) -> BoxFuture<'a, Result<QueryResult>>;
     /// `GET|POST /api/v1/query_range`.

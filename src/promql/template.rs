@@ -33,7 +33,9 @@ pub struct TemplateError(pub String);
 impl Template {
     /// Parses template text.
     pub fn parse(source: &str) -> Result<Self, TemplateError> {
-        Ok(Self { source: source.to_owned() })
+        Ok(Self {
+            source: source.to_owned(),
+        })
     }
 
     /// The text as written.
