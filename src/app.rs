@@ -65,9 +65,17 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     let table = Arc::new(ResourceTable::builtin());
     let unknown = UnknownResources::Guess;
     let text = std::fs::read_to_string(&args.config).map_err(|e| {
-        Error::Usage(format!("cannot read --config {}: {e}", args.config.display()))
+        Error::Usage(format!(
+            "cannot read --config {}: {e}",
+            args.config.display()
+        ))
     })?;
-    let config = Arc::new(config::parse(&text, &args.config.display().to_string(), &table, unknown)?);
+    let config = Arc::new(config::parse(
+        &text,
+        &args.config.display().to_string(),
+        &table,
+        unknown,
+    )?);
     tracing::info!(
         config = %args.config.display(),
         rules = config.rules.len(),
@@ -79,7 +87,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     let metrics = Arc::new(Metrics::new());
     let http: Arc<dyn Backend> = Arc::new(HttpBackend::new(&args.prometheus.backend_options())?);
     let backend: Arc<dyn Backend> = Arc::new(Instrumented::new(http, metrics.clone()));
-    let registry = Arc::new(Registry::new(Snapshot::empty(config.clone(), table.clone())));
+    let registry = Arc::new(Registry::new(Snapshot::empty(
+        config.clone(),
+        table.clone(),
+    )));
     let health = Health::new();
 
     let (config_tx, config_rx) = watch::channel(config);
@@ -87,16 +98,32 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         backend.clone(),
         registry.clone(),
         table.clone(),
-        RelistOptions { interval: args.metrics_relist_interval, max_age, concurrency: args.relist_concurrency },
+        RelistOptions {
+            interval: args.metrics_relist_interval,
+            max_age,
+            concurrency: args.relist_concurrency,
+        },
         metrics.clone(),
     );
     let ready = health.clone();
-    tokio::spawn(relister.run(config_rx, move |report| {
-        if report.succeeded > 0 || report.failed.is_empty() {
-            ready.set_ready();
-        }
-    }));
-    let reloader = Reloader::new(ConfigSource { path: args.config.clone(), table, unknown }, &text, config_tx, metrics.clone());
+    tokio::spawn(relister.run(
+        config_rx,
+        move |report: &crate::series::relist::RelistReport| {
+            if report.succeeded > 0 || report.failed.is_empty() {
+                ready.set_ready();
+            }
+        },
+    ));
+    let reloader = Reloader::new(
+        ConfigSource {
+            path: args.config.clone(),
+            table,
+            unknown,
+        },
+        &text,
+        config_tx,
+        metrics.clone(),
+    );
     tokio::spawn(reloader.run(args.config_check_interval));
 
     let tls = TlsOptions {
@@ -107,7 +134,9 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     }
     .load()?;
     let addr = SocketAddr::new(args.bind_address, args.secure_port);
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr, source })?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Listen { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");
     let router = api::router(AppState::new(registry, backend, metrics, health));

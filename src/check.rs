@@ -260,13 +260,21 @@ fn describe_discovery(out: &mut String, rule: &Rule, stats: &RuleStats, listing:
 /// Runs `augur check`: returns the report text, or the config problems.
 pub async fn run(args: &crate::cli::CheckArgs) -> Result<String, CheckError> {
     let table = Arc::new(ResourceTable::builtin());
-    let config = Arc::new(crate::config::load(&args.config, &table, crate::config::UnknownResources::Guess)?);
+    let config = Arc::new(crate::config::load(
+        &args.config,
+        &table,
+        crate::config::UnknownResources::Guess,
+    )?);
     let mut header = format!(
         "{}: valid ({} rules, {} externalRules, resourceRules {})\n",
         args.config.display(),
         config.rules.len(),
         config.external_rules.len(),
-        if config.resource_rules.is_some() { "present" } else { "absent" }
+        if config.resource_rules.is_some() {
+            "present"
+        } else {
+            "absent"
+        }
     );
     let listings = match &args.prometheus.prometheus_url {
         None => None,
@@ -276,8 +284,12 @@ pub async fn run(args: &crate::cli::CheckArgs) -> Result<String, CheckError> {
             let start = std::time::SystemTime::now()
                 .checked_sub(args.metrics_max_age)
                 .unwrap_or(std::time::UNIX_EPOCH);
-            let mut queries: Vec<&str> =
-                config.rules.iter().chain(config.external_rules.iter()).map(|r| r.series_query.as_str()).collect();
+            let mut queries: Vec<&str> = config
+                .rules
+                .iter()
+                .chain(config.external_rules.iter())
+                .map(|r| r.series_query.as_str())
+                .collect();
             queries.sort_unstable();
             queries.dedup();
             let mut listings = HashMap::new();
@@ -285,7 +297,10 @@ pub async fn run(args: &crate::cli::CheckArgs) -> Result<String, CheckError> {
                 use crate::prometheus::Backend as _;
                 match backend.series(query, start).await {
                     Ok(sets) => {
-                        listings.insert(query.to_owned(), Listing::reduce(&sets, std::time::SystemTime::now()));
+                        listings.insert(
+                            query.to_owned(),
+                            Listing::reduce(&sets, std::time::SystemTime::now()),
+                        );
                     }
                     Err(e) => {
                         let _ = writeln!(header, "series query {query} against {url} failed: {e}");

@@ -12,7 +12,10 @@ fn main() -> ExitCode {
         eprintln!("augur: cannot set up logging: {e}");
         return ExitCode::from(64);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("augur: cannot start the async runtime: {e}");

@@ -1,9 +1,23 @@
-//! HTTP implementation of [`Backend`](super::Backend) over reqwest with rustls.
-//!
-//! CONTRACT STUB (to be implemented).
+//! HTTP implementation of [`Backend`](super::Backend) over reqwest with rustls (ring provider).
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use serde::Deserialize;
+
+use super::{Backend, Error, LabelSet, QueryResult, RangeSeries, Result, Sample};
+
+/// Longest URL (path and query string included) sent with GET; longer requests go as POST.
+pub const MAX_GET_URL_LEN: usize = 4096;
+
+/// How much of a non-Prometheus error body is kept in [`Error::Status`].
+const STATUS_BODY_LIMIT: usize = 512;
 
 /// GET or POST for query calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,6 +48,757 @@ pub struct BackendOptions {
     pub verb: Verb,
 }
 
+impl BackendOptions {
+    /// Options for `url` with a timeout and everything else at its default (GET, no auth).
+    pub fn new(url: impl Into<String>, timeout: Duration) -> Self {
+        BackendOptions {
+            url: url.into(),
+            timeout,
+            token_file: None,
+            ca_file: None,
+            client_cert: None,
+            headers: Vec::new(),
+            verb: Verb::Get,
+        }
+    }
+}
+
 /// The HTTP backend.
 #[derive(Debug, Clone)]
-pub struct HttpBackend;
+pub struct HttpBackend {
+    client: reqwest::Client,
+    /// Base URL without trailing slash; endpoints are appended verbatim.
+    base: String,
+    timeout: Duration,
+    verb: Verb,
+}
+
+/// A request as it will go on the wire: method, full URL and optional form body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PlannedRequest {
+    /// True for POST with a form body.
+    pub(crate) post: bool,
+    /// The URL, with the query string for GET.
+    pub(crate) url: String,
+    /// The urlencoded form for POST.
+    pub(crate) body: Option<String>,
+}
+
+impl HttpBackend {
+    /// Builds the client: TLS roots, client certificate, bearer token and extra headers are read
+    /// once here.
+    pub fn new(options: &BackendOptions) -> Result<Self> {
+        let parsed = reqwest::Url::parse(&options.url)
+            .map_err(|e| Error::Setup(format!("--prometheus-url {:?}: {e}", options.url)))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::Setup(format!(
+                "--prometheus-url {:?}: scheme must be http or https",
+                options.url
+            )));
+        }
+        if parsed.query().is_some() || parsed.fragment().is_some() {
+            return Err(Error::Setup(format!(
+                "--prometheus-url {:?}: must not have a query string or fragment",
+                options.url
+            )));
+        }
+        let base = options.url.trim_end_matches('/').to_owned();
+
+        let tls = tls_config(options)?;
+        let headers = default_headers(options)?;
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .default_headers(headers)
+            .connect_timeout(options.timeout)
+            .build()
+            .map_err(|e| Error::Setup(format!("building the HTTP client: {}", innermost(&e))))?;
+        Ok(HttpBackend {
+            client,
+            base,
+            timeout: options.timeout,
+            verb: options.verb,
+        })
+    }
+
+    /// The base URL calls are joined to (no trailing slash).
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    /// Sends one API call and returns the `data` field of a successful answer.
+    async fn call(&self, endpoint: &str, params: &[(&str, String)]) -> Result<serde_json::Value> {
+        let url = join_url(&self.base, endpoint);
+        let planned = plan_request(&url, params, self.verb);
+        tracing::debug!(
+            endpoint,
+            post = planned.post,
+            params = ?params,
+            "prometheus call"
+        );
+        let request = if let Some(body) = planned.body {
+            self.client
+                .post(&planned.url)
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body)
+        } else {
+            self.client.get(&planned.url)
+        };
+        let transport = |e: reqwest::Error| self.transport_error(&url, &e);
+        let response = request
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(transport)?;
+        let code = response.status().as_u16();
+        let body = response.bytes().await.map_err(transport)?;
+        decode_envelope(code, &body)
+    }
+
+    fn transport_error(&self, url: &str, e: &reqwest::Error) -> Error {
+        if e.is_timeout() || has_timeout_source(e) {
+            Error::Timeout {
+                url: url.to_owned(),
+                after: self.timeout,
+            }
+        } else {
+            Error::Unreachable {
+                url: url.to_owned(),
+                cause: innermost(e),
+            }
+        }
+    }
+}
+
+impl Backend for HttpBackend {
+    fn series<'a>(
+        &'a self,
+        selector: &'a str,
+        start: SystemTime,
+    ) -> BoxFuture<'a, Result<Vec<LabelSet>>> {
+        async move {
+            let params = [
+                ("match[]", selector.to_owned()),
+                ("start", format_time(start)),
+            ];
+            let data = self.call("/api/v1/series", &params).await?;
+            decode_series(data)
+        }
+        .boxed()
+    }
+
+    fn query<'a>(&'a self, promql: &'a str, at: SystemTime) -> BoxFuture<'a, Result<QueryResult>> {
+        async move {
+            let params = [("query", promql.to_owned()), ("time", format_time(at))];
+            let data = self.call("/api/v1/query", &params).await?;
+            decode_query(data)
+        }
+        .boxed()
+    }
+
+    fn query_range<'a>(
+        &'a self,
+        promql: &'a str,
+        start: SystemTime,
+        end: SystemTime,
+        step: Duration,
+    ) -> BoxFuture<'a, Result<Vec<RangeSeries>>> {
+        async move {
+            let params = [
+                ("query", promql.to_owned()),
+                ("start", format_time(start)),
+                ("end", format_time(end)),
+                ("step", format_step(step)),
+            ];
+            let data = self.call("/api/v1/query_range", &params).await?;
+            decode_query_range(data)
+        }
+        .boxed()
+    }
+}
+
+/// Builds the rustls client configuration with the ring provider (nothing installed globally).
+fn tls_config(options: &BackendOptions) -> Result<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Setup(format!("TLS protocol versions: {e}")))?;
+    let builder = match &options.ca_file {
+        Some(ca_file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in read_certs(ca_file)? {
+                roots
+                    .add(cert)
+                    .map_err(|e| Error::Setup(format!("CA file {}: {e}", ca_file.display())))?;
+            }
+            builder.with_root_certificates(roots)
+        }
+        None => {
+            // The system trust store, as any other client on the host would use.
+            let verifier = rustls_platform_verifier::Verifier::new(provider)
+                .map_err(|e| Error::Setup(format!("system trust store: {e}")))?;
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+        }
+    };
+    let mut config = match &options.client_cert {
+        Some((cert_file, key_file)) => {
+            let certs = read_certs(cert_file)?;
+            let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
+                Error::Setup(format!("client key file {}: {e}", key_file.display()))
+            })?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| {
+                Error::Setup(format!("client certificate {}: {e}", cert_file.display()))
+            })?
+        }
+        None => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// All certificates of a PEM file; an empty file is an error.
+fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs = CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| Error::Setup(format!("certificate file {}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Setup(format!(
+            "certificate file {}: no PEM certificate found",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// Bearer token and extra headers, sent with every call.
+fn default_headers(options: &BackendOptions) -> Result<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    if let Some(token_file) = &options.token_file {
+        let token = std::fs::read_to_string(token_file)
+            .map_err(|e| Error::Setup(format!("token file {}: {e}", token_file.display())))?;
+        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
+            .map_err(|e| Error::Setup(format!("token file {}: {e}", token_file.display())))?;
+        value.set_sensitive(true);
+        headers.insert(AUTHORIZATION, value);
+    }
+    for (name, value) in &options.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| Error::Setup(format!("header name {name:?}: {e}")))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|e| Error::Setup(format!("value of header {name}: {e}")))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
+}
+
+/// `base` (no trailing slash) + `endpoint` (leading slash): keeps any path prefix of `base`.
+pub(crate) fn join_url(base: &str, endpoint: &str) -> String {
+    format!("{}{}", base.trim_end_matches('/'), endpoint)
+}
+
+/// Decides GET or POST: GET when asked and the full URL fits in [`MAX_GET_URL_LEN`].
+pub(crate) fn plan_request(url: &str, params: &[(&str, String)], verb: Verb) -> PlannedRequest {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (name, value) in params {
+        form.append_pair(name, value);
+    }
+    let encoded = form.finish();
+    let get_url = format!("{url}?{encoded}");
+    if verb == Verb::Get && get_url.len() <= MAX_GET_URL_LEN {
+        PlannedRequest {
+            post: false,
+            url: get_url,
+            body: None,
+        }
+    } else {
+        PlannedRequest {
+            post: true,
+            url: url.to_owned(),
+            body: Some(encoded),
+        }
+    }
+}
+
+/// Unix seconds with millisecond precision (`1700000000.123`); times before 1970 clamp to 0.
+pub(crate) fn format_time(t: SystemTime) -> String {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:03}", since.as_secs(), since.subsec_millis())
+}
+
+/// A step as (fractional) seconds, at least one millisecond.
+pub(crate) fn format_step(step: Duration) -> String {
+    let step = step.max(Duration::from_millis(1));
+    format!("{}", step.as_secs_f64())
+}
+
+/// The innermost cause of an error chain (reqwest's own message says only "error sending
+/// request").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = e;
+    while let Some(next) = current.source() {
+        current = next;
+    }
+    let inner = current.to_string();
+    let outer = e.to_string();
+    if inner == outer {
+        outer
+    } else {
+        format!("{outer}: {inner}")
+    }
+}
+
+/// True when an error in the chain is an I/O timeout.
+fn has_timeout_source(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && io.kind() == std::io::ErrorKind::TimedOut
+        {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// Prometheus' response envelope.
+#[derive(Debug, Deserialize)]
+struct Envelope {
+    status: String,
+    #[serde(default)]
+    data: Option<serde_json::Value>,
+    #[serde(default, rename = "errorType")]
+    error_type: Option<String>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Classifies an answer: `status: error` → [`Error::Api`] whatever the HTTP code; other
+/// non-2xx → [`Error::Status`]; otherwise the `data` field.
+pub(crate) fn decode_envelope(code: u16, body: &[u8]) -> Result<serde_json::Value> {
+    let envelope = serde_json::from_slice::<Envelope>(body);
+    if let Ok(envelope) = &envelope
+        && envelope.status == "error"
+    {
+        return Err(Error::Api {
+            error_type: envelope.error_type.clone().unwrap_or_default(),
+            message: envelope.error.clone().unwrap_or_default(),
+        });
+    }
+    if !(200..300).contains(&code) {
+        let text = String::from_utf8_lossy(body);
+        return Err(Error::Status {
+            code,
+            body: text.chars().take(STATUS_BODY_LIMIT).collect(),
+        });
+    }
+    match envelope {
+        // A missing or null `data` decodes as `null`: an empty series list, an error elsewhere.
+        Ok(Envelope { status, data, .. }) if status == "success" => {
+            Ok(data.unwrap_or(serde_json::Value::Null))
+        }
+        Ok(Envelope { status, .. }) => Err(Error::Decode(format!("unknown status {status:?}"))),
+        Err(e) => Err(Error::Decode(e.to_string())),
+    }
+}
+
+/// A `[unix seconds, "value"]` pair.
+type RawPoint = (f64, String);
+
+#[derive(Debug, Deserialize)]
+struct RawVectorItem {
+    #[serde(default)]
+    metric: LabelSet,
+    value: Option<RawPoint>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RawMatrixItem {
+    #[serde(default)]
+    metric: LabelSet,
+    #[serde(default)]
+    values: Vec<RawPoint>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "resultType", content = "result", rename_all = "lowercase")]
+enum RawQueryData {
+    Vector(Vec<RawVectorItem>),
+    Scalar(RawPoint),
+    Matrix(Vec<RawMatrixItem>),
+    String(RawPoint),
+}
+
+/// Parses a sample value: a float in a string, `NaN`, `+Inf`, `-Inf` included.
+pub(crate) fn parse_value(s: &str) -> Result<f64> {
+    match s {
+        "NaN" => Ok(f64::NAN),
+        "+Inf" | "Inf" => Ok(f64::INFINITY),
+        "-Inf" => Ok(f64::NEG_INFINITY),
+        other => other
+            .parse::<f64>()
+            .map_err(|e| Error::Decode(format!("sample value {other:?}: {e}"))),
+    }
+}
+
+fn decode_points(values: Vec<RawPoint>) -> Result<Vec<(f64, f64)>> {
+    values
+        .into_iter()
+        .map(|(t, v)| Ok((t, parse_value(&v)?)))
+        .collect()
+}
+
+/// Decodes the `data` of `/api/v1/query`.
+pub(crate) fn decode_query(data: serde_json::Value) -> Result<QueryResult> {
+    let raw: RawQueryData =
+        serde_json::from_value(data).map_err(|e| Error::Decode(format!("query result: {e}")))?;
+    Ok(match raw {
+        RawQueryData::Vector(items) => QueryResult::Vector(
+            items
+                .into_iter()
+                .map(|item| {
+                    let (timestamp, value) = item.value.ok_or_else(|| {
+                        Error::Decode(
+                            "vector sample without a value (native histogram?)".to_owned(),
+                        )
+                    })?;
+                    Ok(Sample {
+                        labels: item.metric,
+                        timestamp,
+                        value: parse_value(&value)?,
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        ),
+        RawQueryData::Scalar((timestamp, value)) => QueryResult::Scalar(Sample {
+            labels: LabelSet::new(),
+            timestamp,
+            value: parse_value(&value)?,
+        }),
+        RawQueryData::Matrix(items) => QueryResult::Matrix(decode_matrix(items)?),
+        RawQueryData::String((_, s)) => QueryResult::String(s),
+    })
+}
+
+fn decode_matrix(items: Vec<RawMatrixItem>) -> Result<Vec<RangeSeries>> {
+    items
+        .into_iter()
+        .map(|item| {
+            Ok(RangeSeries {
+                labels: item.metric,
+                points: decode_points(item.values)?,
+            })
+        })
+        .collect()
+}
+
+/// Decodes the `data` of `/api/v1/query_range` (always a matrix).
+pub(crate) fn decode_query_range(data: serde_json::Value) -> Result<Vec<RangeSeries>> {
+    let raw: RawQueryData = serde_json::from_value(data)
+        .map_err(|e| Error::Decode(format!("query_range result: {e}")))?;
+    match raw {
+        RawQueryData::Matrix(items) => decode_matrix(items),
+        other => Err(Error::Decode(format!(
+            "query_range returned {} instead of a matrix",
+            match other {
+                RawQueryData::Vector(_) => "vector",
+                RawQueryData::Scalar(_) => "scalar",
+                RawQueryData::Matrix(_) => "matrix",
+                RawQueryData::String(_) => "string",
+            }
+        ))),
+    }
+}
+
+/// Decodes the `data` of `/api/v1/series` (a list of label sets; `null` means none).
+pub(crate) fn decode_series(data: serde_json::Value) -> Result<Vec<LabelSet>> {
+    let raw: Option<Vec<LabelSet>> =
+        serde_json::from_value(data).map_err(|e| Error::Decode(format!("series result: {e}")))?;
+    Ok(raw.unwrap_or_default())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn query_of(json: &str) -> Result<QueryResult> {
+        decode_envelope(200, json.as_bytes()).and_then(decode_query)
+    }
+
+    #[test]
+    fn join_keeps_path_prefix() {
+        assert_eq!(
+            join_url("http://h:9090/prom", "/api/v1/query"),
+            "http://h:9090/prom/api/v1/query"
+        );
+        assert_eq!(
+            join_url("http://h:9090/prom/", "/api/v1/query"),
+            "http://h:9090/prom/api/v1/query"
+        );
+        assert_eq!(
+            join_url("http://h:9090", "/api/v1/series"),
+            "http://h:9090/api/v1/series"
+        );
+    }
+
+    #[test]
+    fn new_strips_trailing_slash_and_rejects_bad_urls() {
+        let b = HttpBackend::new(&BackendOptions::new(
+            "http://h:9090/prom/",
+            Duration::from_secs(1),
+        ))
+        .unwrap();
+        assert_eq!(b.base_url(), "http://h:9090/prom");
+        for bad in ["not a url", "ftp://h/", "http://h/?x=1"] {
+            let err =
+                HttpBackend::new(&BackendOptions::new(bad, Duration::from_secs(1))).unwrap_err();
+            assert!(matches!(err, Error::Setup(_)), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn setup_errors_name_the_file() {
+        let mut opts = BackendOptions::new("https://h", Duration::from_secs(1));
+        opts.ca_file = Some(PathBuf::from("/nonexistent/ca.pem"));
+        let err = HttpBackend::new(&opts).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        let mut opts = BackendOptions::new("https://h", Duration::from_secs(1));
+        opts.headers = vec![("bad header".into(), "x".into())];
+        assert!(matches!(HttpBackend::new(&opts), Err(Error::Setup(_))));
+    }
+
+    #[test]
+    fn get_encodes_selector_verbatim() {
+        let p = plan_request(
+            "http://h/api/v1/series",
+            &[
+                ("match[]", r#"{__name__=~"a|b",ns!=""}"#.into()),
+                ("start", "1.500".into()),
+            ],
+            Verb::Get,
+        );
+        assert!(!p.post);
+        assert_eq!(p.body, None);
+        assert_eq!(
+            p.url,
+            "http://h/api/v1/series?match%5B%5D=%7B__name__%3D%7E%22a%7Cb%22%2Cns%21%3D%22%22%7D&start=1.500"
+        );
+        let decoded: Vec<(String, String)> =
+            form_urlencoded::parse(p.url.split_once('?').unwrap().1.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(decoded[0].1, r#"{__name__=~"a|b",ns!=""}"#);
+    }
+
+    #[test]
+    fn get_switches_to_post_when_url_too_long() {
+        let url = "http://h/api/v1/query";
+        let fits = "x".repeat(MAX_GET_URL_LEN - url.len() - "?query=".len());
+        let p = plan_request(url, &[("query", fits.clone())], Verb::Get);
+        assert!(!p.post);
+        assert_eq!(p.url.len(), MAX_GET_URL_LEN);
+        let too_long = format!("{fits}x");
+        let p = plan_request(url, &[("query", too_long.clone())], Verb::Get);
+        assert!(p.post);
+        assert_eq!(p.url, url);
+        assert_eq!(p.body.unwrap(), format!("query={too_long}"));
+    }
+
+    #[test]
+    fn post_verb_always_posts() {
+        let p = plan_request(
+            "http://h/api/v1/query",
+            &[("query", "up".into()), ("time", "1.000".into())],
+            Verb::Post,
+        );
+        assert!(p.post);
+        assert_eq!(p.url, "http://h/api/v1/query");
+        assert_eq!(p.body.as_deref(), Some("query=up&time=1.000"));
+    }
+
+    #[test]
+    fn times_have_milliseconds() {
+        let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+        assert_eq!(format_time(t), "1700000000.123");
+        assert_eq!(format_time(UNIX_EPOCH + Duration::from_secs(5)), "5.000");
+        assert_eq!(format_time(UNIX_EPOCH - Duration::from_secs(5)), "0.000");
+        assert_eq!(format_step(Duration::from_secs(15)), "15");
+        assert_eq!(format_step(Duration::from_millis(1500)), "1.5");
+    }
+
+    #[test]
+    fn decodes_vector() {
+        let r = query_of(
+            r#"{"status":"success","data":{"resultType":"vector","result":[
+                {"metric":{"pod":"web-1"},"value":[1700000000.5,"1.25"]},
+                {"metric":{"pod":"web-2"},"value":[1700000000.5,"NaN"]},
+                {"metric":{"pod":"web-3"},"value":[1700000000.5,"+Inf"]},
+                {"metric":{},"value":[1700000000.5,"-Inf"]}]}}"#,
+        )
+        .unwrap();
+        let QueryResult::Vector(samples) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(samples.len(), 4);
+        assert_eq!(samples[0].labels["pod"], "web-1");
+        assert_eq!(samples[0].timestamp, 1_700_000_000.5);
+        assert_eq!(samples[0].value, 1.25);
+        assert!(samples[1].value.is_nan());
+        assert_eq!(samples[2].value, f64::INFINITY);
+        assert_eq!(samples[3].value, f64::NEG_INFINITY);
+        assert!(samples[3].labels.is_empty());
+    }
+
+    #[test]
+    fn decodes_scalar_string_and_matrix() {
+        let r =
+            query_of(r#"{"status":"success","data":{"resultType":"scalar","result":[12.5,"3"]}}"#)
+                .unwrap();
+        assert_eq!(
+            r,
+            QueryResult::Scalar(Sample {
+                labels: LabelSet::new(),
+                timestamp: 12.5,
+                value: 3.0
+            })
+        );
+        assert_eq!(r.type_name(), "scalar");
+        let r = query_of(
+            r#"{"status":"success","data":{"resultType":"string","result":[12.5,"hello"]}}"#,
+        )
+        .unwrap();
+        assert_eq!(r, QueryResult::String("hello".into()));
+        let r = query_of(
+            r#"{"status":"success","data":{"resultType":"matrix","result":[
+                {"metric":{"a":"b"},"values":[[1,"1"],[2,"2.5"]]}]}}"#,
+        )
+        .unwrap();
+        let QueryResult::Matrix(m) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(m[0].labels["a"], "b");
+        assert_eq!(m[0].points, vec![(1.0, 1.0), (2.0, 2.5)]);
+    }
+
+    #[test]
+    fn decodes_query_range_and_rejects_non_matrix() {
+        let data = decode_envelope(
+            200,
+            br#"{"status":"success","data":{"resultType":"matrix","result":[
+                {"metric":{"pod":"x"},"values":[[10,"1"],[25,"NaN"]]},{"metric":{},"values":[]}]}}"#,
+        )
+        .unwrap();
+        let m = decode_query_range(data).unwrap();
+        assert_eq!(m.len(), 2);
+        assert_eq!(m[0].points[0], (10.0, 1.0));
+        assert!(m[0].points[1].1.is_nan());
+        assert!(m[1].points.is_empty());
+        let data = decode_envelope(
+            200,
+            br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+        )
+        .unwrap();
+        assert!(matches!(decode_query_range(data), Err(Error::Decode(m)) if m.contains("vector")));
+    }
+
+    #[test]
+    fn decodes_series() {
+        let data = decode_envelope(
+            200,
+            br#"{"status":"success","data":[{"__name__":"up","job":"a"},{"__name__":"up","job":"b"}]}"#,
+        )
+        .unwrap();
+        let s = decode_series(data).unwrap();
+        assert_eq!(s.len(), 2);
+        assert_eq!(s[1]["job"], "b");
+        let data = decode_envelope(200, br#"{"status":"success","data":null}"#).unwrap();
+        assert!(decode_series(data).unwrap().is_empty());
+        let data = decode_envelope(200, br#"{"status":"success","data":[]}"#).unwrap();
+        assert!(decode_series(data).unwrap().is_empty());
+    }
+
+    #[test]
+    fn api_errors_whatever_the_code() {
+        for code in [200, 400, 422, 503] {
+            let err = decode_envelope(
+                code,
+                br#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected"}"#,
+            )
+            .unwrap_err();
+            match err {
+                Error::Api {
+                    error_type,
+                    message,
+                } => {
+                    assert_eq!(error_type, "bad_data");
+                    assert_eq!(message, "1:5: parse error: unexpected");
+                }
+                other => panic!("{code}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn other_statuses_keep_body_start() {
+        let body = "y".repeat(2000);
+        let err = decode_envelope(414, body.as_bytes()).unwrap_err();
+        let Error::Status { code, body } = err else {
+            panic!()
+        };
+        assert_eq!(code, 414);
+        assert_eq!(body.len(), 512);
+        let err = decode_envelope(502, br#"{"status":"success","data":[]}"#).unwrap_err();
+        assert!(matches!(err, Error::Status { code: 502, .. }));
+    }
+
+    #[test]
+    fn bad_json_is_decode_error() {
+        for body in [&b"<html>"[..], br#"{"status":"weird","data":1}"#] {
+            assert!(
+                matches!(decode_envelope(200, body), Err(Error::Decode(_))),
+                "{body:?}"
+            );
+        }
+        let no_data = decode_envelope(200, br#"{"status":"success"}"#).unwrap();
+        assert!(matches!(decode_query(no_data), Err(Error::Decode(_))));
+        let bad_value = query_of(
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"abc"]}]}}"#,
+        );
+        assert!(matches!(bad_value, Err(Error::Decode(_))));
+        let bad_type =
+            query_of(r#"{"status":"success","data":{"resultType":"histogram","result":[]}}"#);
+        assert!(matches!(bad_type, Err(Error::Decode(_))));
+    }
+
+    #[test]
+    fn innermost_cause_is_reported() {
+        let inner = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused (os error 111)",
+        );
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request")
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let msg = innermost(&Outer(inner));
+        assert_eq!(
+            msg,
+            "error sending request: Connection refused (os error 111)"
+        );
+        let timeout = Outer(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "timed out",
+        ));
+        assert!(has_timeout_source(&timeout));
+    }
+}

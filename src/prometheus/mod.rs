@@ -2,6 +2,7 @@
 //! the result types, and the HTTP implementation in [`client`].
 
 pub mod client;
+pub mod fake;
 pub mod instrumented;
 
 use std::collections::BTreeMap;
@@ -113,7 +114,7 @@ impl Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The three read calls augur makes. Implemented over HTTP by [`HttpBackend`]; unit tests use
-/// an in-memory fake.
+/// the in-memory [`fake::FakeBackend`].
 pub trait Backend: Send + Sync + 'static {
     /// `GET|POST /api/v1/series` with `match[]=selector` and `start`, no `end`.
     fn series<'a>(

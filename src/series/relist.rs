@@ -138,20 +138,25 @@ impl Relister {
         let start = now
             .checked_sub(self.options.max_age)
             .unwrap_or(SystemTime::UNIX_EPOCH);
-        let mut queries: Vec<&str> = config
+        let mut queries: Vec<String> = config
             .rules
             .iter()
             .chain(config.external_rules.iter())
-            .map(|rule| rule.series_query.as_str())
+            .map(|rule| rule.series_query.clone())
             .collect();
         queries.sort_unstable();
         queries.dedup();
-        let backend = &self.backend;
+        // Owned queries and a cloned backend per call keep the future `Send + 'static`-friendly
+        // (borrowed items in `buffer_unordered` trip rustc's higher-ranked lifetime check).
+        let calls = queries.into_iter().enumerate().map(|(index, query)| {
+            let backend = self.backend.clone();
+            async move {
+                let result = backend.series(&query, start).await;
+                (index, query, result)
+            }
+        });
         let results: Vec<(usize, String, Result<Vec<LabelSet>, BackendError>)> =
-            futures::stream::iter(queries.into_iter().enumerate())
-                .map(|(index, query)| async move {
-                    (index, query.to_owned(), backend.series(query, start).await)
-                })
+            futures::stream::iter(calls)
                 .buffer_unordered(self.options.concurrency.max(1))
                 .collect()
                 .await;

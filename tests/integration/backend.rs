@@ -1,1 +1,549 @@
 //! The HTTP backend against a real Prometheus and a real VictoriaMetrics.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::time::{Duration, Instant, SystemTime};
+
+use augur::prometheus::{Backend, BackendOptions, Error, HttpBackend, LabelSet, QueryResult, Verb};
+
+use crate::support::{Fixture, TestPrometheus, TestVictoria, fixture_series};
+
+const TOLERANCE: f64 = 1e-9;
+
+fn backend(url: &str) -> HttpBackend {
+    HttpBackend::new(&BackendOptions::new(url, Duration::from_secs(5))).unwrap()
+}
+
+fn fixture() -> Fixture {
+    fixture_series(SystemTime::now())
+}
+
+/// `label -> value` of a vector result, keyed by one label.
+fn by_label(result: QueryResult, label: &str) -> BTreeMap<String, f64> {
+    let QueryResult::Vector(samples) = result else {
+        panic!("expected a vector, got {result:?}")
+    };
+    samples
+        .into_iter()
+        .map(|s| (s.labels.get(label).cloned().unwrap_or_default(), s.value))
+        .collect()
+}
+
+fn assert_close(actual: f64, expected: f64, what: &str) {
+    assert!(
+        (actual - expected).abs() < TOLERANCE,
+        "{what}: expected {expected}, got {actual}"
+    );
+}
+
+fn assert_web_rates(values: &BTreeMap<String, f64>) {
+    assert_eq!(
+        values.keys().collect::<Vec<_>>(),
+        ["web-1", "web-2", "web-3"],
+        "{values:?}"
+    );
+    assert_close(values["web-1"], 1.0, "web-1");
+    assert_close(values["web-2"], 2.0, "web-2");
+    assert_close(values["web-3"], 4.0, "web-3");
+}
+
+/// The label sets `series` must find for the two fixture metrics.
+fn expected_series() -> Vec<LabelSet> {
+    let set = |pairs: &[(&str, &str)]| -> LabelSet {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    let mut expected = vec![
+        set(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "default"),
+            ("pod", "web-1"),
+            ("service", "web"),
+        ]),
+        set(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "default"),
+            ("pod", "web-2"),
+            ("service", "web"),
+        ]),
+        set(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "default"),
+            ("pod", "web-3"),
+            ("service", "web"),
+        ]),
+        set(&[
+            ("__name__", "http_requests_total"),
+            ("namespace", "other"),
+            ("pod", "other-1"),
+            ("service", "other"),
+        ]),
+        set(&[
+            ("__name__", "queue_messages_ready"),
+            ("namespace", "default"),
+            ("queue", "orders"),
+        ]),
+        set(&[
+            ("__name__", "queue_messages_ready"),
+            ("namespace", "default"),
+            ("queue", "payments"),
+        ]),
+    ];
+    expected.sort();
+    expected
+}
+
+/// A pod regex alternation of about `bytes` bytes that still matches web-1..3.
+fn long_pod_regex(bytes: usize) -> String {
+    let mut regex = String::from("web-1|web-2|web-3");
+    let mut i = 0;
+    while regex.len() < bytes {
+        regex.push_str(&format!("|absent-pod-{i:05}"));
+        i += 1;
+    }
+    regex
+}
+
+/// Checks shared by both backends: discovery, instant vector, range query.
+async fn check_common(b: &HttpBackend, f: &Fixture) {
+    let mut series = b
+        .series(
+            r#"{__name__=~"http_requests_total|queue_messages_ready"}"#,
+            f.start,
+        )
+        .await
+        .unwrap();
+    series.sort();
+    assert_eq!(series, expected_series());
+
+    let rates = b
+        .query(
+            r#"sum(rate(http_requests_total{namespace="default"}[2m])) by (pod)"#,
+            f.end,
+        )
+        .await
+        .unwrap();
+    assert_web_rates(&by_label(rates, "pod"));
+
+    let raw = by_label(
+        b.query(r#"http_requests_total{namespace="default"}"#, f.end)
+            .await
+            .unwrap(),
+        "pod",
+    );
+    assert_close(raw["web-1"], 2200.0, "web-1 counter");
+    assert_close(raw["web-2"], 3400.0, "web-2 counter");
+    assert_close(raw["web-3"], 5800.0, "web-3 counter");
+
+    let queues = by_label(
+        b.query("queue_messages_ready", f.end).await.unwrap(),
+        "queue",
+    );
+    assert_eq!(queues.len(), 2);
+    assert_close(queues["orders"], 50.0, "orders");
+    assert_close(queues["payments"], 7.0, "payments");
+
+    let ingress = by_label(
+        b.query(
+            "sum(rate(nginx_ingress_controller_requests[2m])) by (ingress)",
+            f.end,
+        )
+        .await
+        .unwrap(),
+        "ingress",
+    );
+    assert_close(ingress["web"], 10.0, "ingress rate");
+
+    let nothing = b
+        .query(r#"queue_messages_ready{queue="absent"}"#, f.end)
+        .await
+        .unwrap();
+    assert_eq!(nothing, QueryResult::Vector(vec![]));
+}
+
+#[tokio::test]
+async fn prometheus_series_query_scalar_and_range() {
+    let f = fixture();
+    let prom = TestPrometheus::start(&f.openmetrics());
+    // A path prefix with a trailing slash is accepted (Prometheus itself serves at the root).
+    let b = backend(&format!("{}/", prom.url()));
+    check_common(&b, &f).await;
+
+    let scalar = b
+        .query("scalar(sum(queue_messages_ready))", f.end)
+        .await
+        .unwrap();
+    let QueryResult::Scalar(s) = scalar else {
+        panic!("{scalar:?}")
+    };
+    assert_close(s.value, 57.0, "scalar");
+    assert!(s.labels.is_empty());
+    let end_secs = f
+        .end
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    assert_close(s.timestamp, end_secs, "scalar timestamp");
+
+    let budget = b.query("namespace_budget", f.end).await.unwrap();
+    assert_close(by_label(budget, "namespace")["default"], 3.0, "budget");
+    let nodes = by_label(b.query("node_load1", f.end).await.unwrap(), "node");
+    assert_close(nodes["node-a"], 0.5, "node-a");
+    assert_close(nodes["node-b"], 1.5, "node-b");
+
+    let range = b
+        .query_range(
+            r#"sum(rate(http_requests_total{namespace="default"}[2m]))"#,
+            f.end - Duration::from_secs(300),
+            f.end,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(range.len(), 1);
+    let times: Vec<f64> = range[0].points.iter().map(|p| p.0).collect();
+    let expected_times: Vec<f64> = (0..6)
+        .map(|i| end_secs - 300.0 + 60.0 * f64::from(i))
+        .collect();
+    assert_eq!(times, expected_times);
+    for (_, v) in &range[0].points {
+        assert_close(*v, 7.0, "range point");
+    }
+
+    // Verb::Post gives the same answers.
+    let mut opts = BackendOptions::new(prom.url(), Duration::from_secs(5));
+    opts.verb = Verb::Post;
+    let post = HttpBackend::new(&opts).unwrap();
+    let rates = post
+        .query(
+            r#"sum(rate(http_requests_total{namespace="default"}[2m])) by (pod)"#,
+            f.end,
+        )
+        .await
+        .unwrap();
+    assert_web_rates(&by_label(rates, "pod"));
+    assert_eq!(
+        post.series("queue_messages_ready", f.start)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
+#[tokio::test]
+async fn prometheus_long_query_and_api_errors() {
+    let f = fixture();
+    let prom = TestPrometheus::start(&f.openmetrics());
+    let b = backend(&prom.url());
+
+    // ~6 KB of regex: over the 4096-byte GET limit, so the client POSTs the form.
+    let regex = long_pod_regex(6 * 1024);
+    let query = format!(r#"sum(rate(http_requests_total{{pod=~"{regex}"}}[2m])) by (pod)"#);
+    assert!(query.len() > 6000);
+    assert_web_rates(&by_label(b.query(&query, f.end).await.unwrap(), "pod"));
+    let selector = format!(r#"http_requests_total{{pod=~"{regex}"}}"#);
+    assert_eq!(b.series(&selector, f.start).await.unwrap().len(), 3);
+
+    // Invalid PromQL: HTTP 400 with Prometheus' JSON error.
+    let err = b
+        .query("sum(rate(http_requests_total[2m])", f.end)
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Api {
+            error_type,
+            message,
+        } => {
+            assert_eq!(error_type, "bad_data");
+            assert!(message.contains("parse error"), "{message}");
+            assert!(message.contains("unclosed left parenthesis"), "{message}");
+        }
+        other => panic!("expected Error::Api, got {other:?}"),
+    }
+    // Execution errors (422) are Api errors too.
+    let err = b
+        .query(
+            r#"label_replace(queue_messages_ready, "queue", "x", "namespace", ".*")"#,
+            f.end,
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, Error::Api { error_type, message }
+            if error_type == "execution" && message.contains("same labelset")),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn prometheus_killed_is_unreachable_then_restarts() {
+    let f = fixture();
+    let mut prom = TestPrometheus::start(&f.openmetrics());
+    let b = backend(&prom.url());
+    assert_eq!(
+        by_label(
+            b.query("queue_messages_ready", f.end).await.unwrap(),
+            "queue"
+        )
+        .len(),
+        2
+    );
+
+    prom.kill();
+    // The first call may still pick the pooled keep-alive connection the kill closed
+    // ("connection closed before message completed"); either way it is Unreachable, at once.
+    let started = Instant::now();
+    let first = b.query("queue_messages_ready", f.end).await.unwrap_err();
+    assert!(matches!(first, Error::Unreachable { .. }), "{first:?}");
+    let err = b.query("queue_messages_ready", f.end).await.unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    match &err {
+        Error::Unreachable { url, cause } => {
+            assert_eq!(url, &format!("{}/api/v1/query", prom.url()));
+            assert!(
+                cause.to_lowercase().contains("connection refused"),
+                "{cause}"
+            );
+        }
+        other => panic!("expected Error::Unreachable, got {other:?}"),
+    }
+    assert!(err.is_unavailable());
+    assert!(err.to_string().contains("unreachable"), "{err}");
+    assert!(b.series("up", f.start).await.unwrap_err().is_unavailable());
+
+    prom.restart();
+    let queues = by_label(
+        b.query("queue_messages_ready", f.end).await.unwrap(),
+        "queue",
+    );
+    assert_close(queues["orders"], 50.0, "orders after restart");
+}
+
+#[tokio::test]
+async fn silent_server_times_out() {
+    // Accepts TCP connections (kernel backlog) but never reads or answers.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let timeout = Duration::from_secs(1);
+    let b = HttpBackend::new(&BackendOptions::new(url.clone(), timeout)).unwrap();
+    let started = Instant::now();
+    let err = b.query("up", SystemTime::now()).await.unwrap_err();
+    let took = started.elapsed();
+    match &err {
+        Error::Timeout { url: called, after } => {
+            assert_eq!(called, &format!("{url}/api/v1/query"));
+            assert_eq!(*after, timeout);
+        }
+        other => panic!("expected Error::Timeout, got {other:?}"),
+    }
+    assert!(
+        took >= timeout && took < timeout + Duration::from_secs(1),
+        "took {took:?}"
+    );
+    drop(listener);
+}
+
+/// What a one-shot fake server saw: request line, headers (lowercased names), body.
+struct Captured {
+    request_line: String,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+/// Serves exactly one request with `answer` (a JSON body) and returns what it received.
+fn one_shot_server(answer: &'static str) -> (String, std::thread::JoinHandle<Captured>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 8192];
+        let (head, body_start) = loop {
+            let n = stream.read(&mut chunk).unwrap();
+            assert!(n > 0, "connection closed before the request head");
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break (String::from_utf8_lossy(&buf[..pos]).into_owned(), pos + 4);
+            }
+        };
+        let mut lines = head.lines();
+        let request_line = lines.next().unwrap().to_owned();
+        let headers: BTreeMap<String, String> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+            .collect();
+        let length: usize = headers
+            .get("content-length")
+            .map_or(0, |v| v.parse().unwrap());
+        let mut body = buf[body_start..].to_vec();
+        while body.len() < length {
+            let n = stream.read(&mut chunk).unwrap();
+            body.extend_from_slice(&chunk[..n]);
+        }
+        let response = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        stream.write_all(response.as_bytes()).unwrap();
+        Captured {
+            request_line,
+            headers,
+            body: String::from_utf8(body).unwrap(),
+        }
+    });
+    (url, handle)
+}
+
+const EMPTY_VECTOR: &str = r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#;
+
+#[tokio::test]
+async fn wire_format_prefix_headers_and_verb_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret\n").unwrap();
+
+    // Short query: GET under the path prefix, token and tenant header sent.
+    let (url, server) = one_shot_server(EMPTY_VECTOR);
+    let mut opts = BackendOptions::new(format!("{url}/prom"), Duration::from_secs(5));
+    opts.token_file = Some(token_file.clone());
+    opts.headers = vec![("X-Scope-OrgID".into(), "tenant-a".into())];
+    let b = HttpBackend::new(&opts).unwrap();
+    let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_250);
+    b.query("up", at).await.unwrap();
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen.request_line,
+        "GET /prom/api/v1/query?query=up&time=1700000000.250 HTTP/1.1"
+    );
+    assert_eq!(seen.headers["authorization"], "Bearer s3cret");
+    assert_eq!(seen.headers["x-scope-orgid"], "tenant-a");
+
+    // Long query: same call switches to a POST form.
+    let (url, server) = one_shot_server(EMPTY_VECTOR);
+    let mut long_opts = opts.clone();
+    long_opts.url = format!("{url}/prom");
+    let b = HttpBackend::new(&long_opts).unwrap();
+    let query = format!(r#"up{{pod=~"{}"}}"#, long_pod_regex(5000));
+    b.query(&query, at).await.unwrap();
+    let seen = server.join().unwrap();
+    assert_eq!(seen.request_line, "POST /prom/api/v1/query HTTP/1.1");
+    assert_eq!(
+        seen.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert_eq!(seen.headers["authorization"], "Bearer s3cret");
+    let form: BTreeMap<String, String> = form_urlencoded::parse(seen.body.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(form["query"], query);
+    assert_eq!(form["time"], "1700000000.250");
+
+    // Series: match[] verbatim, start, no end.
+    let (url, server) = one_shot_server(r#"{"status":"success","data":[]}"#);
+    let b = backend(&url);
+    assert!(
+        b.series(r#"{__name__=~"a|b"}"#, at)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let seen = server.join().unwrap();
+    let query_string = seen
+        .request_line
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .split_once('?')
+        .unwrap()
+        .1;
+    let params: Vec<(String, String)> = form_urlencoded::parse(query_string.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(
+        params,
+        [
+            ("match[]".to_owned(), r#"{__name__=~"a|b"}"#.to_owned()),
+            ("start".to_owned(), "1700000000.250".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn victoria_metrics_series_query_range_and_length_limit() {
+    let f = fixture();
+    let vm = TestVictoria::start(&f.prometheus_text());
+    let b = backend(&vm.url());
+    check_common(&b, &f).await;
+
+    // Unlike Prometheus, VictoriaMetrics answers `scalar(...)` with a one-sample vector
+    // without labels rather than resultType "scalar".
+    let scalar = b
+        .query("scalar(sum(queue_messages_ready))", f.end)
+        .await
+        .unwrap();
+    let QueryResult::Vector(samples) = scalar else {
+        panic!("{scalar:?}")
+    };
+    assert_eq!(samples.len(), 1);
+    assert!(samples[0].labels.is_empty());
+    assert_close(samples[0].value, 57.0, "VM scalar");
+    let end_secs = f
+        .end
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+
+    let range = b
+        .query_range(
+            r#"sum(rate(http_requests_total{namespace="default"}[2m]))"#,
+            f.end - Duration::from_secs(300),
+            f.end,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(range.len(), 1);
+    assert!(range[0].labels.is_empty());
+    let times: Vec<f64> = range[0].points.iter().map(|p| p.0).collect();
+    let expected_times: Vec<f64> = (0..6)
+        .map(|i| end_secs - 300.0 + 60.0 * f64::from(i))
+        .collect();
+    assert_eq!(times, expected_times);
+    for (_, v) in &range[0].points {
+        assert_close(*v, 7.0, "VM range point");
+    }
+
+    // 6 KB: fine for VictoriaMetrics too (sent as POST).
+    let regex = long_pod_regex(6 * 1024);
+    let query = format!(r#"sum(rate(http_requests_total{{pod=~"{regex}"}}[2m])) by (pod)"#);
+    assert_web_rates(&by_label(b.query(&query, f.end).await.unwrap(), "pod"));
+
+    // Over 16 KB: VictoriaMetrics' -search.maxQueryLen (default 16384) rejects it, where
+    // Prometheus has no such limit (prometheus-adapter #668).
+    let regex = long_pod_regex(17 * 1024);
+    let query = format!(r#"sum(rate(http_requests_total{{pod=~"{regex}"}}[2m])) by (pod)"#);
+    // VictoriaMetrics 1.79 answers HTTP 422 with a JSON error whose errorType is "422":
+    //   too long query; got 17460 bytes; mustn't exceed `-search.maxQueryLen=16384` bytes
+    let err = b.query(&query, f.end).await.unwrap_err();
+    match &err {
+        Error::Api {
+            error_type,
+            message,
+        } => {
+            assert_eq!(error_type, "422");
+            assert!(message.contains("too long query"), "{message}");
+            assert!(message.contains("-search.maxQueryLen=16384"), "{message}");
+        }
+        other => panic!("expected Error::Api for a too long query, got {other:?}"),
+    }
+    // Prometheus has no such limit: see prometheus_long_query_and_api_errors.
+}
