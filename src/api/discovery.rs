@@ -238,12 +238,13 @@ mod tests {
         assert_eq!(
             value.to_string(),
             concat!(
-                r#"{"apiVersion":"v1","groups":["#,
-                r#"{"name":"custom.metrics.k8s.io","preferredVersion":{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"},"#,
-                r#""versions":[{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"},{"groupVersion":"custom.metrics.k8s.io/v1beta2","version":"v1beta2"}]},"#,
-                r#"{"name":"external.metrics.k8s.io","preferredVersion":{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"},"#,
-                r#""versions":[{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"}]}"#,
-                r#"],"kind":"APIGroupList"}"#
+                r#"{"kind":"APIGroupList","apiVersion":"v1","groups":["#,
+                r#"{"name":"custom.metrics.k8s.io","versions":[{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"},"#,
+                r#"{"groupVersion":"custom.metrics.k8s.io/v1beta2","version":"v1beta2"}],"#,
+                r#""preferredVersion":{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"}},"#,
+                r#"{"name":"external.metrics.k8s.io","versions":[{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"}],"#,
+                r#""preferredVersion":{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"}}"#,
+                r#"]}"#
             )
         );
     }

@@ -251,22 +251,18 @@ fn not_found_message(snapshot: &Snapshot, key: &CustomKey) -> String {
     msg
 }
 
-/// Up to three candidates ordered by edit distance (ties by name).
-pub fn closest_names<'a>(
-    wanted: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Vec<String> {
+/// Up to three plausible candidates, closest first: within an edit distance of half the
+/// wanted name's length, or containing it (or contained in it).
+pub fn closest_names<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let limit = (wanted.chars().count() / 2).max(2);
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
         .map(|c| (edit_distance(wanted, c), c))
+        .filter(|(d, c)| *d <= limit || c.contains(wanted) || wanted.contains(c))
         .collect();
     scored.sort();
     scored.dedup();
-    scored
-        .into_iter()
-        .take(3)
-        .map(|(_, c)| c.to_owned())
-        .collect()
+    scored.into_iter().take(3).map(|(_, c)| c.to_owned()).collect()
 }
 
 /// Levenshtein distance over characters.
@@ -300,7 +296,8 @@ mod tests {
                 "x",
             ],
         );
-        assert_eq!(names, vec!["http_requests", "x", "cpu_usage"]);
+        assert_eq!(names, vec!["http_requests", "http_requests_per_second"]);
+        assert!(closest_names("memory", ["http_requests"]).is_empty());
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

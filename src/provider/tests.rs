@@ -432,6 +432,6 @@ async fn external_metrics_namespaced_and_cluster_wide() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "the server could not find the metric queue_message_ready for namespaces: no external rule discovered it; closest: queue_messages_ready, cluster_budget"
+        "the server could not find the metric queue_message_ready for namespaces: no external rule discovered it; closest: queue_messages_ready"
     );
 }
