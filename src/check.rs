@@ -49,16 +49,17 @@ pub fn static_warnings(rule: &Rule) -> Vec<String> {
             "metricsQuery does not group by <<.GroupBy>>: results are matched to objects by the resource label, so a query that aggregates it away answers 404 for every object".to_owned(),
         );
     }
-    if let Some(re) = GREEDY_GROUP_REF.as_ref() {
-        if let Some(cap) = re.captures(&rule.naming.as_template) {
-            let name = &cap[1];
-            let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
-            let rest = &name[digits.len()..];
-            warnings.push(format!(
-                "name.as {:?}: ${name} refers to a capture group named {name:?}, which expands to empty; write ${{{digits}}}{rest}",
-                rule.naming.as_template
-            ));
-        }
+    if let Some(cap) = GREEDY_GROUP_REF
+        .as_ref()
+        .and_then(|re| re.captures(&rule.naming.as_template))
+    {
+        let name = &cap[1];
+        let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
+        let rest = &name[digits.len()..];
+        warnings.push(format!(
+            "name.as {:?}: ${name} refers to a capture group named {name:?}, which expands to empty; write ${{{digits}}}{rest}",
+            rule.naming.as_template
+        ));
     }
     warnings
 }

@@ -253,7 +253,10 @@ fn not_found_message(snapshot: &Snapshot, key: &CustomKey) -> String {
 
 /// Up to three plausible candidates, closest first: within an edit distance of half the
 /// wanted name's length, or containing it (or contained in it).
-pub fn closest_names<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+pub fn closest_names<'a>(
+    wanted: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Vec<String> {
     let limit = (wanted.chars().count() / 2).max(2);
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
@@ -262,7 +265,11 @@ pub fn closest_names<'a>(wanted: &str, candidates: impl IntoIterator<Item = &'a 
         .collect();
     scored.sort();
     scored.dedup();
-    scored.into_iter().take(3).map(|(_, c)| c.to_owned()).collect()
+    scored
+        .into_iter()
+        .take(3)
+        .map(|(_, c)| c.to_owned())
+        .collect()
 }
 
 /// Levenshtein distance over characters.
