@@ -300,6 +300,11 @@ async fn prometheus_killed_is_unreachable_then_restarts() {
     let started = Instant::now();
     let first = b.query("queue_messages_ready", f.end).await.unwrap_err();
     assert!(matches!(first, Error::Unreachable { .. }), "{first:?}");
+    // The query text (in the GET URL) stays out of error messages.
+    assert!(
+        !first.to_string().contains("queue_messages_ready"),
+        "{first}"
+    );
     let err = b.query("queue_messages_ready", f.end).await.unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -318,6 +323,7 @@ async fn prometheus_killed_is_unreachable_then_restarts() {
     }
     assert!(err.is_unavailable());
     assert!(err.to_string().contains("unreachable"), "{err}");
+    assert!(!err.to_string().contains("queue_messages_ready"), "{err}");
     assert!(b.series("up", f.start).await.unwrap_err().is_unavailable());
 
     prom.restart();
