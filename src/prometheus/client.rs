@@ -163,7 +163,7 @@ impl HttpBackend {
         } else {
             Error::Unreachable {
                 url: url.to_owned(),
-                cause: innermost(e),
+                cause: transport_cause(e),
             }
         }
     }
@@ -345,6 +345,31 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
         outer
     } else {
         format!("{outer}: {inner}")
+    }
+}
+
+/// The innermost cause of a reqwest error, without the request URL (whose query string holds
+/// the PromQL text): `Connection refused (os error 111)`, `invalid peer certificate: ...`.
+fn transport_cause(e: &reqwest::Error) -> String {
+    let mut current: &(dyn std::error::Error + 'static) = e;
+    let mut innermost_source = None;
+    while let Some(next) = current.source() {
+        innermost_source = Some(next);
+        current = next;
+    }
+    match innermost_source {
+        Some(source) => source.to_string(),
+        None => {
+            let text = e.to_string();
+            match e.url() {
+                Some(u) => {
+                    let mut without_query = u.clone();
+                    without_query.set_query(None);
+                    text.replace(u.as_str(), without_query.as_str())
+                }
+                None => text,
+            }
+        }
     }
 }
 

@@ -300,6 +300,11 @@ async fn prometheus_killed_is_unreachable_then_restarts() {
     let started = Instant::now();
     let first = b.query("queue_messages_ready", f.end).await.unwrap_err();
     assert!(matches!(first, Error::Unreachable { .. }), "{first:?}");
+    // The query text (in the GET URL) stays out of error messages.
+    assert!(
+        !first.to_string().contains("queue_messages_ready"),
+        "{first}"
+    );
     let err = b.query("queue_messages_ready", f.end).await.unwrap_err();
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -318,6 +323,7 @@ async fn prometheus_killed_is_unreachable_then_restarts() {
     }
     assert!(err.is_unavailable());
     assert!(err.to_string().contains("unreachable"), "{err}");
+    assert!(!err.to_string().contains("queue_messages_ready"), "{err}");
     assert!(b.series("up", f.start).await.unwrap_err().is_unavailable());
 
     prom.restart();
@@ -546,4 +552,163 @@ async fn victoria_metrics_series_query_range_and_length_limit() {
         other => panic!("expected Error::Api for a too long query, got {other:?}"),
     }
     // Prometheus has no such limit: see prometheus_long_query_and_api_errors.
+}
+
+/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all PEM.
+struct Pki {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+}
+
+fn pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
+        KeyPair,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&server_key, &*ca)
+        .unwrap();
+    let client_key = KeyPair::generate().unwrap();
+    let mut client_params = CertificateParams::new(vec!["augur".to_owned()]).unwrap();
+    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client = client_params.signed_by(&client_key, &*ca).unwrap();
+    Pki {
+        ca: ca.pem(),
+        server_cert: server.pem(),
+        server_key: server_key.serialize_pem(),
+        client_cert: client.pem(),
+        client_key: client_key.serialize_pem(),
+    }
+}
+
+/// An HTTPS server answering every request with an empty vector; with `client_ca`, it
+/// requires a client certificate signed by it.
+async fn tls_server(pki: &Pki, client_ca: bool) -> String {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = if client_ca {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_slice(pki.ca.as_bytes()).unwrap())
+            .unwrap();
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        builder.with_client_cert_verifier(verifier)
+    } else {
+        builder.with_no_client_auth()
+    };
+    let config = builder
+        .with_single_cert(
+            vec![CertificateDer::from_pem_slice(pki.server_cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).unwrap(),
+        )
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("https://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{EMPTY_VECTOR}",
+                    EMPTY_VECTOR.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn tls_with_ca_file_and_client_certificate() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path
+    };
+    let ca_file = write("ca.pem", &pki.ca);
+    let client = (
+        write("client.pem", &pki.client_cert),
+        write("client-key.pem", &pki.client_key),
+    );
+
+    // Server certificate from our CA: trusted with --prometheus-ca-file.
+    let url = tls_server(&pki, false).await;
+    let mut opts = BackendOptions::new(url.clone(), Duration::from_secs(5));
+    opts.ca_file = Some(ca_file.clone());
+    let result = HttpBackend::new(&opts)
+        .unwrap()
+        .query("up", SystemTime::now())
+        .await
+        .unwrap();
+    assert_eq!(result, QueryResult::Vector(vec![]));
+
+    // Without the CA file the system roots do not trust it: Unreachable naming the TLS cause.
+    let err = backend(&url)
+        .query("up", SystemTime::now())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Unreachable { cause, .. } => assert!(cause.contains("certificate"), "{cause}"),
+        other => panic!("expected Error::Unreachable, got {other:?}"),
+    }
+
+    // A server requiring a client certificate accepts ours.
+    let url = tls_server(&pki, true).await;
+    let mut opts = BackendOptions::new(url.clone(), Duration::from_secs(5));
+    opts.ca_file = Some(ca_file);
+    let err = HttpBackend::new(&opts)
+        .unwrap()
+        .query("up", SystemTime::now())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Unreachable { cause, .. } => {
+            assert!(cause.contains("CertificateRequired"), "{cause}")
+        }
+        other => panic!("expected Error::Unreachable without a client certificate, got {other:?}"),
+    }
+    opts.client_cert = Some(client);
+    let result = HttpBackend::new(&opts)
+        .unwrap()
+        .query("up", SystemTime::now())
+        .await
+        .unwrap();
+    assert_eq!(result, QueryResult::Vector(vec![]));
 }
