@@ -60,8 +60,11 @@ pub fn init_logging(level: &str, json: bool) -> Result<bool> {
             source,
         })?,
     };
+    // Colours only on a terminal: log files and kubectl logs get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(ansi)
         .with_writer(std::io::stderr);
     let installed = if json {
         builder.event_format(JsonFormat).try_init().is_ok()

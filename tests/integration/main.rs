@@ -1,6 +1,7 @@
 //! Integration tests: one binary, one module per area, against real parts (Prometheus,
 //! VictoriaMetrics, kubectl) started by [`support`].
 
+mod api;
 mod backend;
 mod compat;
 #[allow(dead_code)]

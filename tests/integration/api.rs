@@ -1,0 +1,390 @@
+//! The metrics APIs end to end: the real `augur` binary over HTTPS in front of a real
+//! Prometheus and a real VictoriaMetrics loaded with the fixture, checked with exact JSON
+//! through reqwest and the real `kubectl get --raw`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::{Value, json};
+
+use crate::support::{TestPrometheus, TestVictoria, fixture_series, free_port};
+
+/// A running `augur serve` process, killed on drop.
+pub(crate) struct Augur {
+    child: Option<Child>,
+    port: u16,
+    dir: tempfile::TempDir,
+    client: reqwest::Client,
+}
+
+impl Augur {
+    /// Starts augur against `prometheus_url` with `config`, and waits until /readyz is 200.
+    pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_augur"))
+            .args(["serve", "--bind-address=127.0.0.1", "--metrics-relist-interval=2s", "--metrics-max-age=1h"])
+            .arg(format!("--secure-port={port}"))
+            .arg(format!("--config={}", config.display()))
+            .arg(format!("--prometheus-url={prometheus_url}"))
+            .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
+            .args(["--prometheus-timeout=2s", "--config-check-interval=1s"])
+            .args(extra)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let cert = dir.path().join("certs/apiserver.crt");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !cert.exists() {
+            let log = std::fs::read_to_string(dir.path().join("augur.log")).unwrap_or_default();
+            assert!(Instant::now() < deadline, "augur never wrote its certificate; log:\n{log}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The certificate is renamed into place complete, so it can be read at once.
+        let client = client_trusting(&cert);
+        let augur = Augur { child: Some(child), port, dir, client };
+        loop {
+            if let Ok(r) = augur.client.get(augur.url("/readyz")).send().await {
+                if r.status() == 200 {
+                    return augur;
+                }
+            }
+            assert!(Instant::now() < deadline, "augur never became ready; log:\n{}", augur.log());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.port)
+    }
+
+    pub(crate) fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("augur.log")).unwrap_or_default()
+    }
+
+    /// GET → (status, JSON body).
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, body)
+    }
+
+    /// A kubeconfig for kubectl pointing at this augur, trusting its self-signed cert.
+    pub(crate) fn kubeconfig(&self) -> PathBuf {
+        let path = self.dir.path().join("kubeconfig");
+        let cert = self.dir.path().join("certs/apiserver.crt");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: augur\n  cluster:\n    server: https://localhost:{}\n    certificate-authority: {}\ncontexts:\n- name: augur\n  context: {{cluster: augur, user: test}}\ncurrent-context: augur\nusers:\n- name: test\n  user: {{token: augur-test}}\n",
+            self.port,
+            cert.display()
+        );
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// `kubectl get --raw PATH` → parsed stdout.
+    pub(crate) fn kubectl_raw(&self, path: &str) -> Value {
+        let output = Command::new("/usr/bin/kubectl")
+            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+            .args(["get", "--raw", path])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "kubectl get --raw {path} failed: {}", String::from_utf8_lossy(&output.stderr));
+        serde_json::from_slice(&output.stdout).unwrap()
+    }
+}
+
+impl Drop for Augur {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn client_trusting(cert: &Path) -> reqwest::Client {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(der).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+pub(crate) fn rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml")
+}
+
+/// Replaces every `timestamp` with "T" after checking it is RFC 3339 within a minute of now.
+fn normalise_timestamps(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if key == "timestamp" {
+                    let text = v.as_str().unwrap_or_default();
+                    let at = humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("timestamp {text:?}: {e}"));
+                    let skew = SystemTime::now().duration_since(at).unwrap_or_else(|e| e.duration());
+                    assert!(skew < Duration::from_secs(60), "timestamp {text} is {skew:?} away from now");
+                    *v = Value::String("T".into());
+                } else {
+                    normalise_timestamps(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalise_timestamps),
+        _ => {}
+    }
+}
+
+fn pod(name: &str, value: &str, version: &str, metric: &str) -> Value {
+    let object = json!({"kind": "Pod", "namespace": "default", "name": name, "apiVersion": "/v1"});
+    if version == "v1beta1" {
+        json!({"describedObject": object, "metricName": metric, "timestamp": "T", "value": value, "selector": null})
+    } else {
+        json!({"describedObject": object, "metric": {"name": metric, "selector": null}, "timestamp": "T", "value": value})
+    }
+}
+
+fn list(version: &str, items: Vec<Value>) -> Value {
+    json!({"kind": "MetricValueList", "apiVersion": format!("custom.metrics.k8s.io/{version}"), "metadata": {}, "items": items})
+}
+
+/// Which engine serves the fixture: the assertions differ only where the engines do.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Engine {
+    Prometheus,
+    Victoria,
+}
+
+/// The API checks both engines must pass.
+async fn api_suite(augur: &Augur, engine: Engine) {
+    // Discovery: exact resource list.
+    let (status, mut body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
+    assert_eq!(status, 200);
+    let names: Vec<(String, bool)> = body["resources"]
+        .as_array_mut()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].as_str().unwrap().to_owned(), r["namespaced"].as_bool().unwrap()))
+        .collect();
+    let expected: Vec<(String, bool)> = [
+        ("ingresses.networking.k8s.io/ingress_requests_total", true),
+        ("namespaces/http_requests_per_second", false),
+        ("namespaces/http_requests_total", false),
+        ("namespaces/ingress_requests_total", false),
+        ("namespaces/namespace_budget", false),
+        ("nodes/node_load1", false),
+        ("pods/http_requests_per_second", true),
+        ("pods/http_requests_total", true),
+        ("services/http_requests_total", true),
+    ]
+    .iter()
+    .map(|(n, b)| ((*n).to_owned(), *b))
+    .collect();
+    assert_eq!(names, expected);
+    assert_eq!(body["kind"], "APIResourceList");
+    assert_eq!(body["groupVersion"], "custom.metrics.k8s.io/v1beta1");
+    assert_eq!(
+        body["resources"][0],
+        json!({"name": "ingresses.networking.k8s.io/ingress_requests_total", "singularName": "", "namespaced": true, "kind": "MetricValueList", "verbs": ["get"]})
+    );
+
+    // Pods, every object, both versions, exact JSON.
+    for version in ["v1beta1", "v1beta2"] {
+        let (status, mut body) =
+            augur.get(&format!("/apis/custom.metrics.k8s.io/{version}/namespaces/default/pods/*/http_requests_total")).await;
+        assert_eq!(status, 200, "{body}");
+        normalise_timestamps(&mut body);
+        let metric = "http_requests_total";
+        assert_eq!(
+            body,
+            list(version, vec![pod("web-1", "2200", version, metric), pod("web-2", "3400", version, metric), pod("web-3", "5800", version, metric)])
+        );
+    }
+
+    // One named pod, rate, value within a milli of 2.
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/web-2/http_requests_per_second").await;
+    assert_eq!(status, 200, "{body}");
+    let value = body["items"][0]["value"].as_str().unwrap();
+    assert!(["2", "1999m"].contains(&value), "rate of web-2 is {value}");
+
+    // Metric label selector → matcher (the fixture's series carry service="web").
+    let (status, mut body) = augur
+        .get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_requests_total?metricLabelSelector=service%3Dweb")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    normalise_timestamps(&mut body);
+    assert_eq!(body["items"][0]["selector"], json!({"matchLabels": {"service": "web"}}));
+    assert_eq!(body["items"][0]["value"], "2200");
+
+    // Group-qualified resource, namespace object, root-scoped nodes.
+    let (status, mut body) =
+        augur.get("/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/ingresses.networking.k8s.io/web/ingress_requests_total").await;
+    assert_eq!(status, 200, "{body}");
+    normalise_timestamps(&mut body);
+    assert_eq!(
+        body["items"][0]["describedObject"],
+        json!({"kind": "Ingress", "namespace": "default", "name": "web", "apiVersion": "networking.k8s.io/v1"})
+    );
+    assert_eq!(body["items"][0]["value"], "12k");
+    let (status, mut body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/metrics/namespace_budget").await;
+    assert_eq!(status, 200, "{body}");
+    normalise_timestamps(&mut body);
+    assert_eq!(
+        body["items"],
+        json!([{"describedObject": {"kind": "Namespace", "name": "default", "apiVersion": "/v1"}, "metricName": "namespace_budget", "timestamp": "T", "value": "3", "selector": null}])
+    );
+    let (status, mut body) = augur.get("/apis/custom.metrics.k8s.io/v1beta2/nodes/*/node_load1").await;
+    assert_eq!(status, 200, "{body}");
+    normalise_timestamps(&mut body);
+    let nodes: Vec<(&str, &str)> =
+        body["items"].as_array().unwrap().iter().map(|i| (i["describedObject"]["name"].as_str().unwrap(), i["value"].as_str().unwrap())).collect();
+    assert_eq!(nodes, vec![("node-a", "500m"), ("node-b", "1500m")]);
+
+    // External: namespaced with a selector, and cluster-wide scalar.
+    let (status, mut body) =
+        augur.get("/apis/external.metrics.k8s.io/v1beta1/namespaces/default/queue_messages_ready?labelSelector=queue%3Dorders").await;
+    assert_eq!(status, 200, "{body}");
+    normalise_timestamps(&mut body);
+    assert_eq!(
+        body,
+        json!({"kind": "ExternalMetricValueList", "apiVersion": "external.metrics.k8s.io/v1beta1", "metadata": {}, "items": [
+            {"metricName": "queue_messages_ready", "metricLabels": {"queue": "orders"}, "timestamp": "T", "value": "50"}
+        ]})
+    );
+    let (status, mut body) = augur.get("/apis/external.metrics.k8s.io/v1beta1/namespaces/elsewhere/queue_messages_ready_cluster").await;
+    assert_eq!(status, 200, "{body}");
+    normalise_timestamps(&mut body);
+    // VictoriaMetrics answers scalar() with a label-less one-sample vector, not a scalar.
+    let labels = if engine == Engine::Victoria { json!({}) } else { Value::Null };
+    assert_eq!(body["items"], json!([{"metricName": "queue_messages_ready_cluster", "metricLabels": labels, "timestamp": "T", "value": "57"}]));
+
+    // Errors: Status bodies that say why.
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_request_total").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body,
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": "the server could not find the metric http_request_total for pods: no rule discovered it; closest metrics for pods: http_requests_total",
+            "reason": "NotFound", "code": 404})
+    );
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-9/http_requests_total").await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["message"],
+        r#"the server could not find the metric http_requests_total for pods web-9 in namespace default: the query returned nothing (query: sum(http_requests_total{namespace="default",pod="web-9"}) by (pod))"#
+    );
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total?labelSelector=app%3Dweb").await;
+    assert_eq!((status, body["reason"].as_str()), (400, Some("BadRequest")), "{body}");
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total?metricLabelSelector=a%20in").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().starts_with("metricLabelSelector: unable to parse label selector"), "{body}");
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total?metricLabelSelector=a%3E1").await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1/namespaces/default/pods/*/x").await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn api_over_prometheus_with_kubectl_and_outage() {
+    let fixture = fixture_series(SystemTime::now());
+    let mut prometheus = TestPrometheus::start(&fixture.openmetrics());
+    let augur = Augur::start(&prometheus.url(), &rules(), &[]).await;
+    api_suite(&augur, Engine::Prometheus).await;
+
+    // The same answers through the real kubectl.
+    let mut body = augur.kubectl_raw("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total");
+    normalise_timestamps(&mut body);
+    let metric = "http_requests_total";
+    assert_eq!(
+        body,
+        list("v1beta1", vec![pod("web-1", "2200", "v1beta1", metric), pod("web-2", "3400", "v1beta1", metric), pod("web-3", "5800", "v1beta1", metric)])
+    );
+    let body = augur.kubectl_raw("/apis/external.metrics.k8s.io/v1beta1/namespaces/default/queue_messages_ready");
+    let values: Vec<(&str, &str)> =
+        body["items"].as_array().unwrap().iter().map(|i| (i["metricLabels"]["queue"].as_str().unwrap(), i["value"].as_str().unwrap())).collect();
+    assert_eq!(values, vec![("orders", "50"), ("payments", "7")]);
+    let apis = augur.kubectl_raw("/apis");
+    assert_eq!(apis["groups"][0]["name"], "custom.metrics.k8s.io");
+    assert_eq!(apis["groups"][1]["name"], "external.metrics.k8s.io");
+
+    // Prometheus killed: a clean 503 within the 2 s timeout, then recovery.
+    prometheus.kill();
+    let started = Instant::now();
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_requests_total").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["reason"], "ServiceUnavailable");
+    assert!(body["message"].as_str().unwrap().contains("unreachable"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    // Discovery keeps serving from the last good relist.
+    let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
+    assert_eq!(status, 200);
+    prometheus.restart();
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_requests_total").await;
+    assert_eq!(status, 200, "{body}");
+
+    // Own metrics are exposed.
+    let metrics = augur.client.get(augur.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("augur_prometheus_errors_total{endpoint=\"query\",kind=\"unreachable\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn api_over_victoria_metrics() {
+    let fixture = fixture_series(SystemTime::now());
+    let victoria = TestVictoria::start(&fixture.prometheus_text());
+    let augur = Augur::start(&victoria.url(), &rules(), &[]).await;
+    api_suite(&augur, Engine::Victoria).await;
+}
+
+#[tokio::test]
+async fn config_reload_applies_good_files_and_rejects_bad_ones() {
+    let fixture = fixture_series(SystemTime::now());
+    let prometheus = TestPrometheus::start(&fixture.openmetrics());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.yaml");
+    std::fs::copy(rules(), &config).unwrap();
+    let augur = Augur::start(&prometheus.url(), &config, &[]).await;
+    let path = "/apis/custom.metrics.k8s.io/v1beta1/nodes/node-a/node_load_renamed";
+    assert_eq!(augur.get(path).await.0, 404);
+
+    // A bad file is rejected; the old config keeps serving.
+    std::fs::write(&config, "rules:\n- seriesQuery: x\n  metricQuery: y\n").unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/nodes/node-a/node_load1").await;
+    assert_eq!(status, 200);
+    assert!(augur.log().contains("config reload rejected"), "{}", augur.log());
+
+    // A good file is applied and relisted at once.
+    let renamed = std::fs::read_to_string(rules()).unwrap().replace(
+        "- seriesQuery: 'node_load1'\n  resources: {template: \"<<.Resource>>\"}\n",
+        "- seriesQuery: 'node_load1'\n  resources: {template: \"<<.Resource>>\"}\n  name: {as: node_load_renamed}\n",
+    );
+    std::fs::write(&config, renamed).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = augur.get(path).await;
+        if status == 200 {
+            assert_eq!(body["items"][0]["value"], "500m");
+            break;
+        }
+        assert!(Instant::now() < deadline, "reloaded metric never appeared: {body}\n{}", augur.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
