@@ -28,7 +28,12 @@ impl Augur {
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_augur"))
-            .args(["serve", "--bind-address=127.0.0.1", "--metrics-relist-interval=2s", "--metrics-max-age=1h"])
+            .args([
+                "serve",
+                "--bind-address=127.0.0.1",
+                "--metrics-relist-interval=2s",
+                "--metrics-max-age=1h",
+            ])
             .arg(format!("--secure-port={port}"))
             .arg(format!("--config={}", config.display()))
             .arg(format!("--prometheus-url={prometheus_url}"))
@@ -43,19 +48,31 @@ impl Augur {
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cert.exists() {
             let log = std::fs::read_to_string(dir.path().join("augur.log")).unwrap_or_default();
-            assert!(Instant::now() < deadline, "augur never wrote its certificate; log:\n{log}");
+            assert!(
+                Instant::now() < deadline,
+                "augur never wrote its certificate; log:\n{log}"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         // The certificate is renamed into place complete, so it can be read at once.
         let client = client_trusting(&cert);
-        let augur = Augur { child: Some(child), port, dir, client };
+        let augur = Augur {
+            child: Some(child),
+            port,
+            dir,
+            client,
+        };
         loop {
-            if let Ok(r) = augur.client.get(augur.url("/readyz")).send().await {
-                if r.status() == 200 {
-                    return augur;
-                }
+            if let Ok(r) = augur.client.get(augur.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return augur;
             }
-            assert!(Instant::now() < deadline, "augur never became ready; log:\n{}", augur.log());
+            assert!(
+                Instant::now() < deadline,
+                "augur never became ready; log:\n{}",
+                augur.log()
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -97,7 +114,11 @@ impl Augur {
             .args(["get", "--raw", path])
             .output()
             .unwrap();
-        assert!(output.status.success(), "kubectl get --raw {path} failed: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "kubectl get --raw {path} failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         serde_json::from_slice(&output.stdout).unwrap()
     }
 }
@@ -116,11 +137,13 @@ fn client_trusting(cert: &Path) -> reqwest::Client {
     let der = rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(der).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
     reqwest::Client::builder()
         .tls_backend_preconfigured(config)
         .timeout(Duration::from_secs(10))
@@ -139,9 +162,15 @@ fn normalise_timestamps(value: &mut Value) {
             for (key, v) in map.iter_mut() {
                 if key == "timestamp" {
                     let text = v.as_str().unwrap_or_default();
-                    let at = humantime::parse_rfc3339(text).unwrap_or_else(|e| panic!("timestamp {text:?}: {e}"));
-                    let skew = SystemTime::now().duration_since(at).unwrap_or_else(|e| e.duration());
-                    assert!(skew < Duration::from_secs(60), "timestamp {text} is {skew:?} away from now");
+                    let at = humantime::parse_rfc3339(text)
+                        .unwrap_or_else(|e| panic!("timestamp {text:?}: {e}"));
+                    let skew = SystemTime::now()
+                        .duration_since(at)
+                        .unwrap_or_else(|e| e.duration());
+                    assert!(
+                        skew < Duration::from_secs(60),
+                        "timestamp {text} is {skew:?} away from now"
+                    );
                     *v = Value::String("T".into());
                 } else {
                     normalise_timestamps(v);
@@ -182,7 +211,12 @@ async fn api_suite(augur: &Augur, engine: Engine) {
         .as_array_mut()
         .unwrap()
         .iter()
-        .map(|r| (r["name"].as_str().unwrap().to_owned(), r["namespaced"].as_bool().unwrap()))
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["namespaced"].as_bool().unwrap(),
+            )
+        })
         .collect();
     let expected: Vec<(String, bool)> = [
         ("ingresses.networking.k8s.io/ingress_requests_total", true),
@@ -215,7 +249,14 @@ async fn api_suite(augur: &Augur, engine: Engine) {
         let metric = "http_requests_total";
         assert_eq!(
             body,
-            list(version, vec![pod("web-1", "2200", version, metric), pod("web-2", "3400", version, metric), pod("web-3", "5800", version, metric)])
+            list(
+                version,
+                vec![
+                    pod("web-1", "2200", version, metric),
+                    pod("web-2", "3400", version, metric),
+                    pod("web-3", "5800", version, metric)
+                ]
+            )
         );
     }
 
@@ -231,7 +272,10 @@ async fn api_suite(augur: &Augur, engine: Engine) {
         .await;
     assert_eq!(status, 200, "{body}");
     normalise_timestamps(&mut body);
-    assert_eq!(body["items"][0]["selector"], json!({"matchLabels": {"service": "web"}}));
+    assert_eq!(
+        body["items"][0]["selector"],
+        json!({"matchLabels": {"service": "web"}})
+    );
     assert_eq!(body["items"][0]["value"], "2200");
 
     // Group-qualified resource, namespace object, root-scoped nodes.
@@ -244,18 +288,31 @@ async fn api_suite(augur: &Augur, engine: Engine) {
         json!({"kind": "Ingress", "namespace": "default", "name": "web", "apiVersion": "networking.k8s.io/v1"})
     );
     assert_eq!(body["items"][0]["value"], "12k");
-    let (status, mut body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/metrics/namespace_budget").await;
+    let (status, mut body) = augur
+        .get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/metrics/namespace_budget")
+        .await;
     assert_eq!(status, 200, "{body}");
     normalise_timestamps(&mut body);
     assert_eq!(
         body["items"],
         json!([{"describedObject": {"kind": "Namespace", "name": "default", "apiVersion": "/v1"}, "metricName": "namespace_budget", "timestamp": "T", "value": "3", "selector": null}])
     );
-    let (status, mut body) = augur.get("/apis/custom.metrics.k8s.io/v1beta2/nodes/*/node_load1").await;
+    let (status, mut body) = augur
+        .get("/apis/custom.metrics.k8s.io/v1beta2/nodes/*/node_load1")
+        .await;
     assert_eq!(status, 200, "{body}");
     normalise_timestamps(&mut body);
-    let nodes: Vec<(&str, &str)> =
-        body["items"].as_array().unwrap().iter().map(|i| (i["describedObject"]["name"].as_str().unwrap(), i["value"].as_str().unwrap())).collect();
+    let nodes: Vec<(&str, &str)> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["describedObject"]["name"].as_str().unwrap(),
+                i["value"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(nodes, vec![("node-a", "500m"), ("node-b", "1500m")]);
 
     // External: namespaced with a selector, and cluster-wide scalar.
@@ -273,11 +330,20 @@ async fn api_suite(augur: &Augur, engine: Engine) {
     assert_eq!(status, 200, "{body}");
     normalise_timestamps(&mut body);
     // VictoriaMetrics answers scalar() with a label-less one-sample vector, not a scalar.
-    let labels = if engine == Engine::Victoria { json!({}) } else { Value::Null };
-    assert_eq!(body["items"], json!([{"metricName": "queue_messages_ready_cluster", "metricLabels": labels, "timestamp": "T", "value": "57"}]));
+    let labels = if engine == Engine::Victoria {
+        json!({})
+    } else {
+        Value::Null
+    };
+    assert_eq!(
+        body["items"],
+        json!([{"metricName": "queue_messages_ready_cluster", "metricLabels": labels, "timestamp": "T", "value": "57"}])
+    );
 
     // Errors: Status bodies that say why.
-    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_request_total").await;
+    let (status, body) = augur
+        .get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_request_total")
+        .await;
     assert_eq!(status, 404);
     assert_eq!(
         body,
@@ -285,20 +351,36 @@ async fn api_suite(augur: &Augur, engine: Engine) {
             "message": "the server could not find the metric http_request_total for pods: no rule discovered it; closest metrics for pods: http_requests_total",
             "reason": "NotFound", "code": 404})
     );
-    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-9/http_requests_total").await;
+    let (status, body) = augur
+        .get(
+            "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-9/http_requests_total",
+        )
+        .await;
     assert_eq!(status, 404);
     assert_eq!(
         body["message"],
         r#"the server could not find the metric http_requests_total for pods web-9 in namespace default: the query returned nothing (query: sum(http_requests_total{namespace="default",pod="web-9"}) by (pod))"#
     );
     let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total?labelSelector=app%3Dweb").await;
-    assert_eq!((status, body["reason"].as_str()), (400, Some("BadRequest")), "{body}");
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "{body}"
+    );
     let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total?metricLabelSelector=a%20in").await;
     assert_eq!(status, 400, "{body}");
-    assert!(body["message"].as_str().unwrap().starts_with("metricLabelSelector: unable to parse label selector"), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("metricLabelSelector: unable to parse label selector"),
+        "{body}"
+    );
     let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total?metricLabelSelector=a%3E1").await;
     assert_eq!(status, 404, "{body}");
-    let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1/namespaces/default/pods/*/x").await;
+    let (status, _) = augur
+        .get("/apis/custom.metrics.k8s.io/v1/namespaces/default/pods/*/x")
+        .await;
     assert_eq!(status, 404);
 }
 
@@ -310,16 +392,36 @@ async fn api_over_prometheus_with_kubectl_and_outage() {
     api_suite(&augur, Engine::Prometheus).await;
 
     // The same answers through the real kubectl.
-    let mut body = augur.kubectl_raw("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total");
+    let mut body = augur.kubectl_raw(
+        "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total",
+    );
     normalise_timestamps(&mut body);
     let metric = "http_requests_total";
     assert_eq!(
         body,
-        list("v1beta1", vec![pod("web-1", "2200", "v1beta1", metric), pod("web-2", "3400", "v1beta1", metric), pod("web-3", "5800", "v1beta1", metric)])
+        list(
+            "v1beta1",
+            vec![
+                pod("web-1", "2200", "v1beta1", metric),
+                pod("web-2", "3400", "v1beta1", metric),
+                pod("web-3", "5800", "v1beta1", metric)
+            ]
+        )
     );
-    let body = augur.kubectl_raw("/apis/external.metrics.k8s.io/v1beta1/namespaces/default/queue_messages_ready");
-    let values: Vec<(&str, &str)> =
-        body["items"].as_array().unwrap().iter().map(|i| (i["metricLabels"]["queue"].as_str().unwrap(), i["value"].as_str().unwrap())).collect();
+    let body = augur.kubectl_raw(
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/queue_messages_ready",
+    );
+    let values: Vec<(&str, &str)> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["metricLabels"]["queue"].as_str().unwrap(),
+                i["value"].as_str().unwrap(),
+            )
+        })
+        .collect();
     assert_eq!(values, vec![("orders", "50"), ("payments", "7")]);
     let apis = augur.kubectl_raw("/apis");
     assert_eq!(apis["groups"][0]["name"], "custom.metrics.k8s.io");
@@ -328,21 +430,48 @@ async fn api_over_prometheus_with_kubectl_and_outage() {
     // Prometheus killed: a clean 503 within the 2 s timeout, then recovery.
     prometheus.kill();
     let started = Instant::now();
-    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_requests_total").await;
+    let (status, body) = augur
+        .get(
+            "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_requests_total",
+        )
+        .await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["reason"], "ServiceUnavailable");
-    assert!(body["message"].as_str().unwrap().contains("unreachable"), "{body}");
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        body["message"].as_str().unwrap().contains("unreachable"),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     // Discovery keeps serving from the last good relist.
     let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
     assert_eq!(status, 200);
     prometheus.restart();
-    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_requests_total").await;
+    let (status, body) = augur
+        .get(
+            "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_requests_total",
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
 
     // Own metrics are exposed.
-    let metrics = augur.client.get(augur.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("augur_prometheus_errors_total{endpoint=\"query\",kind=\"unreachable\"} 1"), "{metrics}");
+    let metrics = augur
+        .client
+        .get(augur.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("augur_prometheus_errors_total{endpoint=\"query\",kind=\"unreachable\"} 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -367,9 +496,15 @@ async fn config_reload_applies_good_files_and_rejects_bad_ones() {
     // A bad file is rejected; the old config keeps serving.
     std::fs::write(&config, "rules:\n- seriesQuery: x\n  metricQuery: y\n").unwrap();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/nodes/node-a/node_load1").await;
+    let (status, _) = augur
+        .get("/apis/custom.metrics.k8s.io/v1beta1/nodes/node-a/node_load1")
+        .await;
     assert_eq!(status, 200);
-    assert!(augur.log().contains("config reload rejected"), "{}", augur.log());
+    assert!(
+        augur.log().contains("config reload rejected"),
+        "{}",
+        augur.log()
+    );
 
     // A good file is applied and relisted at once.
     let renamed = std::fs::read_to_string(rules()).unwrap().replace(
@@ -384,7 +519,11 @@ async fn config_reload_applies_good_files_and_rejects_bad_ones() {
             assert_eq!(body["items"][0]["value"], "500m");
             break;
         }
-        assert!(Instant::now() < deadline, "reloaded metric never appeared: {body}\n{}", augur.log());
+        assert!(
+            Instant::now() < deadline,
+            "reloaded metric never appeared: {body}\n{}",
+            augur.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
