@@ -147,17 +147,24 @@ pub fn report(
                 describe_discovery(&mut out, rule, stats, listing);
             }
             let series = example_series(rule, listing);
-            let metric = stats.metrics.iter().next().cloned().unwrap_or_else(|| {
-                rule.naming
-                    .metric_name(&series)
-                    .unwrap_or_else(|| "<metric>".to_owned())
-            });
+            let metric = stats
+                .metrics
+                .iter()
+                .find(|m| !m.is_empty())
+                .cloned()
+                .unwrap_or_else(|| {
+                    rule.naming
+                        .metric_name(&series)
+                        .unwrap_or_else(|| "<metric>".to_owned())
+                });
             match rule.section {
                 Section::Rules => match example_resource(rule, table) {
                     Some(resource) => {
                         let names = ["example".to_owned()];
                         let ns = resource.namespaced.then_some(("default", namespaces));
-                        let path = if resource.namespaced {
+                        let path = if resource.group_resource.resource == "namespaces" {
+                            format!("namespaces/example/metrics/{metric}")
+                        } else if resource.namespaced {
                             format!(
                                 "namespaces/default/{}/example/{metric}",
                                 resource.group_resource
@@ -240,7 +247,17 @@ fn describe_discovery(out: &mut String, rule: &Rule, stats: &RuleStats, listing:
         return;
     }
     let resources: Vec<String> = stats.resources.iter().map(ToString::to_string).collect();
-    let metrics: Vec<&str> = stats.metrics.iter().map(String::as_str).collect();
+    let metrics: Vec<&str> = stats
+        .metrics
+        .iter()
+        .map(|m| {
+            if m.is_empty() {
+                "\"\" (an empty name: check name.as)"
+            } else {
+                m.as_str()
+            }
+        })
+        .collect();
     let _ = writeln!(
         out,
         "  discovered: {} series -> {} metric(s): {}",
@@ -324,4 +341,70 @@ pub enum CheckError {
     /// The backend client could not be built.
     #[error(transparent)]
     Backend(#[from] crate::prometheus::Error),
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{UnknownResources, parse};
+    use crate::prometheus::fake::labels;
+
+    const CONFIG: &str = r#"rules:
+- seriesQuery: 'istio_requests_total{reporter="destination",namespace!="",pod!=""}'
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  name: {matches: "^(.*)_total$", as: "$1_per_second"}
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (pod)'
+- seriesQuery: 'up{namespace!=""}'
+  resources: {overrides: {namespace: {resource: namespace}}}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+externalRules:
+- seriesQuery: 'queue_depth'
+  resources: {namespaced: false}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>})'
+"#;
+
+    #[test]
+    fn report_shows_promql_discovery_and_pitfalls() {
+        let table = Arc::new(ResourceTable::builtin());
+        let config = Arc::new(parse(CONFIG, "c.yaml", &table, UnknownResources::Reject).unwrap());
+        let mut listings = HashMap::new();
+        let sets = vec![labels(&[
+            ("__name__", "istio_requests_total"),
+            ("namespace", "a"),
+            ("pod", "p"),
+            ("reporter", "destination"),
+        ])];
+        listings.insert(
+            r#"istio_requests_total{reporter="destination",namespace!="",pod!=""}"#.to_owned(),
+            Listing::reduce(&sets, std::time::UNIX_EPOCH),
+        );
+        listings.insert(r#"up{namespace!=""}"#.to_owned(), Listing::default());
+        listings.insert(
+            "queue_depth".to_owned(),
+            Listing::reduce(
+                &[labels(&[("__name__", "queue_depth")])],
+                std::time::UNIX_EPOCH,
+            ),
+        );
+        let text = report(&config, &table, Some(&listings));
+        let expected = r#"rules[0] (line 2): seriesQuery istio_requests_total{reporter="destination",namespace!="",pod!=""}
+  discovered: 1 series -> 1 metric(s): "" (an empty name: check name.as)
+  resources:  namespaces, pods
+  example: GET /apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/example/
+  promql:  sum(rate(istio_requests_total{namespace="default",pod="example"}[2m])) by (pod)
+  warning: seriesQuery filters on reporter="destination" but metricsQuery does not repeat it: discovery filters do not apply to the query, so values may include series you filtered out (prometheus-adapter #279)
+  warning: metricsQuery does not group by <<.GroupBy>>: results are matched to objects by the resource label, so a query that aggregates it away answers 404 for every object
+  warning: name.as "$1_per_second": $1_per_second refers to a capture group named "1_per_second", which expands to empty; write ${1}_per_second
+rules[1] (line 6): seriesQuery up{namespace!=""}
+  warning: matches nothing: the series query returned 0 series, 0 passed the filters and naming
+  example: GET /apis/custom.metrics.k8s.io/v1beta2/namespaces/example/metrics/up
+  promql:  sum(up{namespace="example"}) by (namespace)
+externalRules[0] (line 10): seriesQuery queue_depth
+  discovered: 1 series -> 1 metric(s): queue_depth
+  example: GET /apis/external.metrics.k8s.io/v1beta1/namespaces/default/queue_depth
+  promql:  sum(queue_depth{})
+"#;
+        assert_eq!(text, expected);
+    }
 }

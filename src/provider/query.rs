@@ -165,3 +165,144 @@ fn context(
     ctx.insert("LabelValuesByName", Value::Map(values));
     ctx
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::{UnknownResources, parse};
+    use crate::resources::ResourceTable;
+
+    fn rule(metrics_query: &str, extra: &str) -> Rule {
+        let text = format!(
+            "externalRules:\n- seriesQuery: x\n  resources:\n    overrides:\n      namespace: {{resource: namespace}}\n      pod: {{resource: pod}}\n{extra}  metricsQuery: '{metrics_query}'\n"
+        );
+        let config = parse(
+            &text,
+            "t.yaml",
+            &ResourceTable::builtin(),
+            UnknownResources::Reject,
+        )
+        .unwrap();
+        config.external_rules.into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn every_template_variable_renders_for_a_custom_request() {
+        let table = ResourceTable::builtin();
+        let pods = table.lookup("pods").unwrap();
+        let namespaces = table.lookup("namespaces").unwrap();
+        let r = rule(
+            "<<.Series>>|<<.LabelMatchers>>|<<.GroupBy>>|<<.GroupBySlice>>|<<.LabelValuesByName>>|<<index .LabelValuesByName \"pod\">>",
+            "",
+        );
+        let names = ["a".to_owned(), "b".to_owned()];
+        let selector = LabelSelector::parse("verb in (GET,PUT),code!=500").unwrap();
+        let built = build_custom(
+            &r,
+            "http_total",
+            pods,
+            Some(("ns1", namespaces)),
+            Names::List(&names),
+            &selector,
+        )
+        .unwrap();
+        assert_eq!(
+            built.promql,
+            r#"http_total|code!="500",verb=~"GET|PUT",namespace="ns1",pod=~"a|b"|pod|[pod]|map[code:500 namespace:ns1 pod:a|b verb:GET|PUT]|a|b"#
+        );
+        assert_eq!(built.resource_label, "pod");
+        let one = ["a".to_owned()];
+        let built = build_custom(
+            &r,
+            "s",
+            pods,
+            None,
+            Names::List(&one),
+            &LabelSelector::default(),
+        )
+        .unwrap();
+        assert_eq!(built.promql, r#"s|pod="a"|pod|[pod]|map[pod:a]|a"#);
+        let built = build_custom(
+            &r,
+            "s",
+            pods,
+            None,
+            Names::List(&[]),
+            &LabelSelector::default(),
+        )
+        .unwrap();
+        assert_eq!(built.promql, r#"s|pod=""|pod|[pod]|map[pod:]|"#);
+        let built =
+            build_custom(&r, "s", pods, None, Names::Any, &LabelSelector::default()).unwrap();
+        assert_eq!(built.promql, r#"s|pod=~".+"|pod|[pod]|map[pod:.+]|.+"#);
+    }
+
+    #[test]
+    fn external_requests_have_no_group_by_and_respect_namespaced() {
+        let table = ResourceTable::builtin();
+        let namespaces = table.lookup("namespaces").unwrap();
+        let r = rule(
+            "sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>) <<.GroupBySlice>>",
+            "",
+        );
+        let selector = LabelSelector::parse("queue=orders").unwrap();
+        let promql = build_external(&r, "q", "prod", namespaces, &selector).unwrap();
+        assert_eq!(
+            promql,
+            r#"sum(q{queue="orders",namespace="prod"}) by () []"#
+        );
+        let r = rule(
+            "sum(<<.Series>>{<<.LabelMatchers>>})",
+            "    namespaced: false\n",
+        );
+        assert_eq!(
+            build_external(&r, "q", "prod", namespaces, &selector).unwrap(),
+            r#"sum(q{queue="orders"})"#
+        );
+    }
+
+    #[test]
+    fn build_errors_name_the_rule_and_the_fix() {
+        let table = ResourceTable::builtin();
+        let namespaces = table.lookup("namespaces").unwrap();
+        let services = table.lookup("services").unwrap();
+        let text =
+            "externalRules:\n- seriesQuery: x\n  metricsQuery: '<<.Series>>{<<.LabelMatchers>>}'\n";
+        let config = parse(text, "t.yaml", &table, UnknownResources::Reject).unwrap();
+        let r = &config.external_rules[0];
+        let err =
+            build_external(r, "q", "prod", namespaces, &LabelSelector::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "externalRules[0] (line 2) maps no series label to namespaces, so it cannot filter by namespace: add `resources.overrides.namespace: {resource: namespace}`, or set `resources.namespaced: false` for a cluster-wide metric"
+        );
+        let r = rule("<<.Series>>", "");
+        let err = build_custom(
+            &r,
+            "s",
+            services,
+            None,
+            Names::List(&[]),
+            &LabelSelector::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "externalRules[0] (line 2) maps no series label to services"
+        );
+        let r = rule("<<if .Missing>>x<<end>>", "");
+        let err = build_external(&r, "s", "", namespaces, &LabelSelector::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("externalRules[0] (line 2): metricsQuery: "),
+            "{err}"
+        );
+        let r = rule("<<if false>>x<<end>>", "");
+        let err = build_external(&r, "s", "", namespaces, &LabelSelector::default()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "externalRules[0] (line 2): empty query produced by metrics query template"
+        );
+    }
+}
