@@ -89,13 +89,7 @@ pub async fn custom_metric(
             resource.group_resource
         )));
     }
-    let namespaces = snapshot
-        .table
-        .lookup("namespaces")
-        .cloned()
-        .ok_or_else(|| {
-            ProviderError::QueryBuild("the resource table has no namespaces resource".into())
-        })?;
+    let namespaces = super::namespaces(snapshot)?;
     let names_buf;
     let names = match &request.name {
         ObjectName::Named(name) => {

@@ -73,13 +73,7 @@ pub async fn external_metric(
             request.metric
         ))
     })?;
-    let namespaces = snapshot
-        .table
-        .lookup("namespaces")
-        .cloned()
-        .ok_or_else(|| {
-            ProviderError::QueryBuild("the resource table has no namespaces resource".into())
-        })?;
+    let namespaces = super::namespaces(snapshot)?;
     let promql = build_external(
         rule,
         &series.series,

@@ -8,6 +8,8 @@ pub mod query;
 mod tests;
 
 use crate::prometheus::Error as BackendError;
+use crate::resources::ResourceInfo;
+use crate::series::Snapshot;
 
 pub use custom::{CustomItem, CustomRequest, ObjectName};
 pub use external::{ExternalItem, ExternalRequest};
@@ -49,4 +51,11 @@ pub enum ProviderError {
     /// The query returned a result type that cannot be served.
     #[error("{0}")]
     BadResult(String),
+}
+
+/// The namespaces resource, which every namespaced query needs for its namespace label.
+fn namespaces(snapshot: &Snapshot) -> Result<ResourceInfo, ProviderError> {
+    snapshot.table.lookup("namespaces").cloned().ok_or_else(|| {
+        ProviderError::QueryBuild("the resource table has no namespaces resource".into())
+    })
 }
