@@ -190,8 +190,16 @@ impl Walker<'_> {
             ok
         });
         for (key, line) in unknown {
+            // A rule-level key nested one level too deep (`metricsQuery` under `name:`) is the
+            // classic indentation mistake: say where it belongs.
+            let misplaced = || {
+                let parent = path.rsplit_once('.').map(|(p, _)| p)?;
+                (RULE_KEYS.contains(&key.as_str()) && parent.ends_with(']'))
+                    .then(|| format!(" (a rule field: indent it as {parent}.{key})"))
+            };
             let hint = suggest(&key, allowed)
                 .map(|s| format!(" (did you mean {s:?}?)"))
+                .or_else(misplaced)
                 .unwrap_or_default();
             self.problem(
                 line,

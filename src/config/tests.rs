@@ -286,7 +286,7 @@ fn unknown_key_with_suggestion() {
         errors("rules:\n- seriesQuery: up\n  name:\n    matches: a\n    metricsQuery: x\n"),
         [
             "c.yaml:2: rules[0].metricsQuery: missing required field `metricsQuery`",
-            "c.yaml:5: rules[0].name.metricsQuery: unknown field \"metricsQuery\"; allowed: matches, as",
+            "c.yaml:5: rules[0].name.metricsQuery: unknown field \"metricsQuery\" (a rule field: indent it as rules[0].metricsQuery); allowed: matches, as",
         ]
     );
     assert_eq!(
