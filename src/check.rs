@@ -317,7 +317,7 @@ pub async fn run(args: &crate::cli::CheckArgs) -> Result<String, CheckError> {
                     Ok(sets) => {
                         listings.insert(
                             query.to_owned(),
-                            Listing::reduce(&sets, std::time::SystemTime::now()),
+                            Listing::new(sets, std::time::SystemTime::now()),
                         );
                     }
                     Err(e) => {

@@ -9,9 +9,13 @@ use futures::future::BoxFuture;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-use serde::Deserialize;
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 
-use super::{Backend, Error, LabelSet, QueryResult, RangeSeries, Result, Sample};
+use super::{
+    Backend, Error, LabelSet, QueryResult, RangeSeries, Result, Sample, SeriesList,
+    SeriesListBuilder,
+};
 
 /// Longest URL (path and query string included) sent with GET; longer requests go as POST.
 pub const MAX_GET_URL_LEN: usize = 4096;
@@ -125,8 +129,13 @@ impl HttpBackend {
         &self.base
     }
 
-    /// Sends one API call and returns the `data` field of a successful answer.
-    async fn call(&self, endpoint: &str, params: &[(&str, String)]) -> Result<serde_json::Value> {
+    /// Sends one API call and returns the `data` field of a successful answer, decoded as `T`
+    /// straight from the body (no intermediate JSON tree).
+    async fn call<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        params: &[(&str, String)],
+    ) -> Result<Option<T>> {
         let url = join_url(&self.base, endpoint);
         let planned = plan_request(&url, params, self.verb);
         tracing::debug!(
@@ -174,14 +183,14 @@ impl Backend for HttpBackend {
         &'a self,
         selector: &'a str,
         start: SystemTime,
-    ) -> BoxFuture<'a, Result<Vec<LabelSet>>> {
+    ) -> BoxFuture<'a, Result<SeriesList>> {
         async move {
             let params = [
                 ("match[]", selector.to_owned()),
                 ("start", format_time(start)),
             ];
-            let data = self.call("/api/v1/series", &params).await?;
-            decode_series(data)
+            let data: Option<SeriesCollector> = self.call("/api/v1/series", &params).await?;
+            Ok(data.map(|c| c.0).unwrap_or_default())
         }
         .boxed()
     }
@@ -189,8 +198,8 @@ impl Backend for HttpBackend {
     fn query<'a>(&'a self, promql: &'a str, at: SystemTime) -> BoxFuture<'a, Result<QueryResult>> {
         async move {
             let params = [("query", promql.to_owned()), ("time", format_time(at))];
-            let data = self.call("/api/v1/query", &params).await?;
-            decode_query(data)
+            let data: Option<serde_json::Value> = self.call("/api/v1/query", &params).await?;
+            decode_query(data.unwrap_or(serde_json::Value::Null))
         }
         .boxed()
     }
@@ -209,8 +218,8 @@ impl Backend for HttpBackend {
                 ("end", format_time(end)),
                 ("step", format_step(step)),
             ];
-            let data = self.call("/api/v1/query_range", &params).await?;
-            decode_query_range(data)
+            let data: Option<serde_json::Value> = self.call("/api/v1/query_range", &params).await?;
+            decode_query_range(data.unwrap_or(serde_json::Value::Null))
         }
         .boxed()
     }
@@ -387,12 +396,13 @@ fn has_timeout_source(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-/// Prometheus' response envelope.
+/// Prometheus' response envelope, with `data` decoded as `T`.
 #[derive(Debug, Deserialize)]
-struct Envelope {
+#[serde(bound = "T: DeserializeOwned")]
+struct Envelope<T> {
     status: String,
-    #[serde(default)]
-    data: Option<serde_json::Value>,
+    #[serde(default = "Option::default")]
+    data: Option<T>,
     #[serde(default, rename = "errorType")]
     error_type: Option<String>,
     #[serde(default)]
@@ -400,31 +410,103 @@ struct Envelope {
 }
 
 /// Classifies an answer: `status: error` → [`Error::Api`] whatever the HTTP code; other
-/// non-2xx → [`Error::Status`]; otherwise the `data` field.
-pub(crate) fn decode_envelope(code: u16, body: &[u8]) -> Result<serde_json::Value> {
-    let envelope = serde_json::from_slice::<Envelope>(body);
-    if let Ok(envelope) = &envelope
-        && envelope.status == "error"
-    {
-        return Err(Error::Api {
-            error_type: envelope.error_type.clone().unwrap_or_default(),
-            message: envelope.error.clone().unwrap_or_default(),
-        });
-    }
+/// non-2xx → [`Error::Status`]; otherwise the `data` field (None when absent or null).
+pub(crate) fn decode_envelope<T: DeserializeOwned>(code: u16, body: &[u8]) -> Result<Option<T>> {
     if !(200..300).contains(&code) {
+        // Error answers carry no data worth decoding as `T`; read only the error fields.
+        let envelope = serde_json::from_slice::<Envelope<IgnoredAny>>(body);
+        if let Ok(envelope) = &envelope
+            && envelope.status == "error"
+        {
+            return Err(Error::Api {
+                error_type: envelope.error_type.clone().unwrap_or_default(),
+                message: envelope.error.clone().unwrap_or_default(),
+            });
+        }
         let text = String::from_utf8_lossy(body);
         return Err(Error::Status {
             code,
             body: text.chars().take(STATUS_BODY_LIMIT).collect(),
         });
     }
-    match envelope {
-        // A missing or null `data` decodes as `null`: an empty series list, an error elsewhere.
-        Ok(Envelope { status, data, .. }) if status == "success" => {
-            Ok(data.unwrap_or(serde_json::Value::Null))
-        }
+    match serde_json::from_slice::<Envelope<T>>(body) {
+        Ok(Envelope { status, data, .. }) if status == "success" => Ok(data),
+        Ok(Envelope {
+            status,
+            error_type,
+            error,
+            ..
+        }) if status == "error" => Err(Error::Api {
+            error_type: error_type.unwrap_or_default(),
+            message: error.unwrap_or_default(),
+        }),
         Ok(Envelope { status, .. }) => Err(Error::Decode(format!("unknown status {status:?}"))),
         Err(e) => Err(Error::Decode(e.to_string())),
+    }
+}
+
+/// The `data` of `/api/v1/series`, reduced to distinct shapes as the array is parsed: label
+/// values are skipped, never allocated, so a million-series answer costs only its body.
+#[derive(Debug, Default)]
+pub(crate) struct SeriesCollector(pub(crate) SeriesList);
+
+impl<'de> Deserialize<'de> for SeriesCollector {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Series;
+        impl<'de> Visitor<'de> for Series {
+            type Value = SeriesCollector;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a list of label sets")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut builder = SeriesListBuilder::default();
+                while let Some(RawShape { name, labels }) = seq.next_element::<RawShape>()? {
+                    builder.push(name.as_deref(), labels);
+                }
+                Ok(SeriesCollector(builder.finish()))
+            }
+        }
+        deserializer.deserialize_seq(Series)
+    }
+}
+
+/// One label set: its `__name__` value and the other label names.
+struct RawShape {
+    name: Option<String>,
+    labels: Vec<Box<str>>,
+}
+
+impl<'de> Deserialize<'de> for RawShape {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct Labels;
+        impl<'de> Visitor<'de> for Labels {
+            type Value = RawShape;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a label set")
+            }
+            fn visit_map<A: MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> std::result::Result<Self::Value, A::Error> {
+                let mut shape = RawShape {
+                    name: None,
+                    labels: Vec::new(),
+                };
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == "__name__" {
+                        shape.name = Some(map.next_value::<String>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                        shape.labels.push(Box::from(key.as_ref()));
+                    }
+                }
+                Ok(shape)
+            }
+        }
+        deserializer.deserialize_map(Labels)
     }
 }
 
@@ -536,20 +618,19 @@ pub(crate) fn decode_query_range(data: serde_json::Value) -> Result<Vec<RangeSer
     }
 }
 
-/// Decodes the `data` of `/api/v1/series` (a list of label sets; `null` means none).
-pub(crate) fn decode_series(data: serde_json::Value) -> Result<Vec<LabelSet>> {
-    let raw: Option<Vec<LabelSet>> =
-        serde_json::from_value(data).map_err(|e| Error::Decode(format!("series result: {e}")))?;
-    Ok(raw.unwrap_or_default())
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 
+    /// `data` of an answer as a JSON value (null when absent), or the classified error.
+    fn data_of(code: u16, body: &[u8]) -> Result<serde_json::Value> {
+        decode_envelope::<serde_json::Value>(code, body)
+            .map(|d| d.unwrap_or(serde_json::Value::Null))
+    }
+
     fn query_of(json: &str) -> Result<QueryResult> {
-        decode_envelope(200, json.as_bytes()).and_then(decode_query)
+        data_of(200, json.as_bytes()).and_then(decode_query)
     }
 
     #[test]
@@ -709,7 +790,7 @@ mod tests {
 
     #[test]
     fn decodes_query_range_and_rejects_non_matrix() {
-        let data = decode_envelope(
+        let data = data_of(
             200,
             br#"{"status":"success","data":{"resultType":"matrix","result":[
                 {"metric":{"pod":"x"},"values":[[10,"1"],[25,"NaN"]]},{"metric":{},"values":[]}]}}"#,
@@ -720,7 +801,7 @@ mod tests {
         assert_eq!(m[0].points[0], (10.0, 1.0));
         assert!(m[0].points[1].1.is_nan());
         assert!(m[1].points.is_empty());
-        let data = decode_envelope(
+        let data = data_of(
             200,
             br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
         )
@@ -730,24 +811,52 @@ mod tests {
 
     #[test]
     fn decodes_series() {
-        let data = decode_envelope(
-            200,
-            br#"{"status":"success","data":[{"__name__":"up","job":"a"},{"__name__":"up","job":"b"}]}"#,
-        )
-        .unwrap();
-        let s = decode_series(data).unwrap();
-        assert_eq!(s.len(), 2);
-        assert_eq!(s[1]["job"], "b");
-        let data = decode_envelope(200, br#"{"status":"success","data":null}"#).unwrap();
-        assert!(decode_series(data).unwrap().is_empty());
-        let data = decode_envelope(200, br#"{"status":"success","data":[]}"#).unwrap();
-        assert!(decode_series(data).unwrap().is_empty());
+        let body = br#"{"status":"success","data":[{"__name__":"up","job":"a","instance":"x"},{"job":"b","__name__":"up","instance":"y"},{"job":"c"},{"__name__":"down","job":"\u0061"},{"__name__":"gone","job":"d"}]}"#;
+        let list = decode_envelope::<SeriesCollector>(200, body)
+            .unwrap()
+            .unwrap()
+            .0;
+        assert_eq!(list.total, 5);
+        let shapes: Vec<(String, Vec<String>)> = list
+            .shapes
+            .iter()
+            .map(|s| {
+                (
+                    s.name.to_string(),
+                    s.labels.iter().map(|l| l.to_string()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shapes,
+            vec![
+                ("down".into(), vec!["job".into()]),
+                ("gone".into(), vec!["job".into()]),
+                ("up".into(), vec!["instance".into(), "job".into()])
+            ]
+        );
+        // Equal label-name lists are shared, not copied.
+        assert!(Arc::ptr_eq(&list.shapes[0].labels, &list.shapes[1].labels));
+        assert!(
+            decode_envelope::<SeriesCollector>(200, br#"{"status":"success","data":null}"#)
+                .unwrap()
+                .is_none()
+        );
+        let empty = decode_envelope::<SeriesCollector>(200, br#"{"status":"success","data":[]}"#)
+            .unwrap()
+            .unwrap()
+            .0;
+        assert_eq!(empty, SeriesList::default());
+        assert!(matches!(
+            decode_envelope::<SeriesCollector>(200, br#"{"status":"success","data":{"a":1}}"#),
+            Err(Error::Decode(_))
+        ));
     }
 
     #[test]
     fn api_errors_whatever_the_code() {
         for code in [200, 400, 422, 503] {
-            let err = decode_envelope(
+            let err = data_of(
                 code,
                 br#"{"status":"error","errorType":"bad_data","error":"1:5: parse error: unexpected"}"#,
             )
@@ -768,13 +877,13 @@ mod tests {
     #[test]
     fn other_statuses_keep_body_start() {
         let body = "y".repeat(2000);
-        let err = decode_envelope(414, body.as_bytes()).unwrap_err();
+        let err = data_of(414, body.as_bytes()).unwrap_err();
         let Error::Status { code, body } = err else {
             panic!()
         };
         assert_eq!(code, 414);
         assert_eq!(body.len(), 512);
-        let err = decode_envelope(502, br#"{"status":"success","data":[]}"#).unwrap_err();
+        let err = data_of(502, br#"{"status":"success","data":[]}"#).unwrap_err();
         assert!(matches!(err, Error::Status { code: 502, .. }));
     }
 
@@ -782,11 +891,11 @@ mod tests {
     fn bad_json_is_decode_error() {
         for body in [&b"<html>"[..], br#"{"status":"weird","data":1}"#] {
             assert!(
-                matches!(decode_envelope(200, body), Err(Error::Decode(_))),
+                matches!(data_of(200, body), Err(Error::Decode(_))),
                 "{body:?}"
             );
         }
-        let no_data = decode_envelope(200, br#"{"status":"success"}"#).unwrap();
+        let no_data = data_of(200, br#"{"status":"success"}"#).unwrap();
         assert!(matches!(decode_query(no_data), Err(Error::Decode(_))));
         let bad_value = query_of(
             r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"abc"]}]}}"#,

@@ -23,7 +23,7 @@ use std::time::{Duration, SystemTime};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{Backend, Error, LabelSet, QueryResult, RangeSeries, Result, Sample};
+use super::{Backend, Error, LabelSet, QueryResult, RangeSeries, Result, Sample, SeriesList};
 
 /// One call the fake received.
 #[derive(Debug, Clone, PartialEq)]
@@ -223,7 +223,7 @@ impl Backend for FakeBackend {
         &'a self,
         selector: &'a str,
         start: SystemTime,
-    ) -> BoxFuture<'a, Result<Vec<LabelSet>>> {
+    ) -> BoxFuture<'a, Result<SeriesList>> {
         async move {
             let call = Call::Series {
                 selector: selector.to_owned(),
@@ -234,12 +234,13 @@ impl Backend for FakeBackend {
             if let Some(e) = failure {
                 return Err(e);
             }
-            Ok(self
-                .lock()
+            let state = self.lock();
+            let sets = state
                 .series
                 .get(selector)
-                .cloned()
-                .unwrap_or_default())
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            Ok(SeriesList::from_label_sets(sets))
         }
         .boxed()
     }
@@ -332,8 +333,8 @@ mod tests {
             )
             .with_query_fn(|q, _| Ok(QueryResult::String(q.to_owned())));
         let now = SystemTime::now();
-        assert_eq!(fake.series("{a=\"1\"}", now).await.unwrap().len(), 1);
-        assert!(fake.series("{b=\"1\"}", now).await.unwrap().is_empty());
+        assert_eq!(fake.series("{a=\"1\"}", now).await.unwrap().total, 1);
+        assert_eq!(fake.series("{b=\"1\"}", now).await.unwrap().total, 0);
         let QueryResult::Vector(v) = fake.query("q1", now).await.unwrap() else {
             panic!()
         };

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use crate::telemetry::{Metrics, PromEndpoint, PromErrorKind};
 
-use super::{Backend, Error, LabelSet, QueryResult, RangeSeries, Result};
+use super::{Backend, Error, QueryResult, RangeSeries, Result, SeriesList};
 
 /// Wraps a backend and records calls in [`Metrics`].
 pub struct Instrumented {
@@ -54,7 +54,7 @@ impl Backend for Instrumented {
         &'a self,
         selector: &'a str,
         start: SystemTime,
-    ) -> BoxFuture<'a, Result<Vec<LabelSet>>> {
+    ) -> BoxFuture<'a, Result<SeriesList>> {
         self.record(PromEndpoint::Series, self.inner.series(selector, start))
     }
 

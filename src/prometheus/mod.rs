@@ -5,7 +5,8 @@ pub mod client;
 pub mod fake;
 pub mod instrumented;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
@@ -14,6 +15,88 @@ pub use client::{BackendOptions, HttpBackend, Verb};
 
 /// Labels of one series, `__name__` included when the API returns it.
 pub type LabelSet = BTreeMap<String, String>;
+
+/// One distinct (series name, label names) pair: all that naming and resource association
+/// need. Label values are never kept, which keeps memory flat at a million series.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SeriesShape {
+    /// `__name__`.
+    pub name: Arc<str>,
+    /// The other label names, sorted.
+    pub labels: Arc<[Box<str>]>,
+}
+
+/// The answer of `/api/v1/series`, reduced to distinct shapes while it is decoded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeriesList {
+    /// Distinct shapes, sorted.
+    pub shapes: Vec<SeriesShape>,
+    /// How many series the backend returned (with duplicates and nameless ones).
+    pub total: usize,
+}
+
+impl SeriesList {
+    /// Reduces full label sets (fakes, tests).
+    pub fn from_label_sets(sets: &[LabelSet]) -> Self {
+        let mut builder = SeriesListBuilder::default();
+        for set in sets {
+            let name = set.get("__name__").map(String::as_str);
+            builder.push(
+                name,
+                set.keys()
+                    .filter(|k| *k != "__name__")
+                    .map(|k| Box::from(k.as_str()))
+                    .collect(),
+            );
+        }
+        builder.finish()
+    }
+}
+
+/// Accumulates shapes one series at a time, sharing names and label-name lists.
+#[derive(Debug, Default)]
+pub struct SeriesListBuilder {
+    shapes: HashSet<SeriesShape>,
+    names: HashSet<Arc<str>>,
+    label_lists: HashSet<Arc<[Box<str>]>>,
+    total: usize,
+}
+
+impl SeriesListBuilder {
+    /// Adds one series; one without a name is counted and dropped.
+    pub fn push(&mut self, name: Option<&str>, mut labels: Vec<Box<str>>) {
+        self.total += 1;
+        let Some(name) = name else { return };
+        labels.sort_unstable();
+        let name = match self.names.get(name) {
+            Some(existing) => existing.clone(),
+            None => {
+                let interned: Arc<str> = Arc::from(name);
+                self.names.insert(interned.clone());
+                interned
+            }
+        };
+        let labels = match self.label_lists.get(labels.as_slice()) {
+            Some(existing) => existing.clone(),
+            None => {
+                let interned: Arc<[Box<str>]> = labels.into();
+                self.label_lists.insert(interned.clone());
+                interned
+            }
+        };
+        self.shapes.insert(SeriesShape { name, labels });
+    }
+
+    /// The distinct shapes, sorted, and the series count.
+    pub fn finish(self) -> SeriesList {
+        let mut shapes: Vec<SeriesShape> = self.shapes.into_iter().collect();
+        shapes.sort_unstable();
+        SeriesList {
+            shapes,
+            total: self.total,
+        }
+    }
+}
 
 /// One sample of an instant-query result.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,7 +204,7 @@ pub trait Backend: Send + Sync + 'static {
         &'a self,
         selector: &'a str,
         start: SystemTime,
-    ) -> BoxFuture<'a, Result<Vec<LabelSet>>>;
+    ) -> BoxFuture<'a, Result<SeriesList>>;
     /// `GET|POST /api/v1/query` at time `at`.
     fn query<'a>(&'a self, promql: &'a str, at: SystemTime) -> BoxFuture<'a, Result<QueryResult>>;
     /// `GET|POST /api/v1/query_range`.

@@ -3,5 +3,6 @@
 pub mod registry;
 pub mod relist;
 
+pub use crate::prometheus::SeriesShape;
 pub use registry::{CustomKey, Registry, SeriesRef, Snapshot};
-pub use relist::{Listing, RelistOptions, Relister, SeriesShape};
+pub use relist::{Listing, RelistOptions, Relister};

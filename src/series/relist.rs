@@ -1,7 +1,7 @@
 //! The relist loop: one `/api/v1/series` call per distinct seriesQuery of all rules (custom and
 //! external together), reduced to what serving needs, published as a new [`Snapshot`].
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -9,21 +9,11 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::config::Config;
-use crate::prometheus::{Backend, Error as BackendError, LabelSet};
+use crate::prometheus::{Backend, Error as BackendError, LabelSet, SeriesList, SeriesShape};
 use crate::resources::ResourceTable;
 use crate::telemetry::Metrics;
 
 use super::registry::{Registry, Snapshot};
-
-/// One distinct (series name, label names) pair: all that naming and resource association
-/// need. Label values are dropped, which keeps memory flat at a million series.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct SeriesShape {
-    /// `__name__`.
-    pub name: Arc<str>,
-    /// The other label names, sorted.
-    pub labels: Arc<[Box<str>]>,
-}
 
 /// The reduced result of one seriesQuery.
 #[derive(Debug, Clone, Default)]
@@ -37,43 +27,18 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Reduces full label sets to distinct shapes, sharing label-name lists between shapes.
-    pub fn reduce(label_sets: &[LabelSet], fetched_at: SystemTime) -> Self {
-        let mut seen: HashSet<SeriesShape> = HashSet::new();
-        let mut names: HashMap<&str, Arc<str>> = HashMap::new();
-        let mut label_lists: HashSet<Arc<[Box<str>]>> = HashSet::new();
-        let mut scratch: Vec<Box<str>> = Vec::new();
-        for set in label_sets {
-            let Some(name) = set.get("__name__") else {
-                continue;
-            };
-            scratch.clear();
-            scratch.extend(
-                set.keys()
-                    .filter(|k| *k != "__name__")
-                    .map(|k| Box::<str>::from(k.as_str())),
-            );
-            let labels = match label_lists.get(scratch.as_slice()) {
-                Some(existing) => existing.clone(),
-                None => {
-                    let list: Arc<[Box<str>]> = scratch.clone().into();
-                    label_lists.insert(list.clone());
-                    list
-                }
-            };
-            let name = names
-                .entry(name.as_str())
-                .or_insert_with(|| Arc::from(name.as_str()))
-                .clone();
-            seen.insert(SeriesShape { name, labels });
-        }
-        let mut series: Vec<SeriesShape> = seen.into_iter().collect();
-        series.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.labels.cmp(&b.labels)));
+    /// A listing of what the backend returned at `fetched_at`.
+    pub fn new(list: SeriesList, fetched_at: SystemTime) -> Self {
         Listing {
-            series,
-            raw_series: label_sets.len(),
+            series: list.shapes,
+            raw_series: list.total,
             fetched_at: Some(fetched_at),
         }
+    }
+
+    /// Reduces full label sets (tests and fakes).
+    pub fn reduce(label_sets: &[LabelSet], fetched_at: SystemTime) -> Self {
+        Self::new(SeriesList::from_label_sets(label_sets), fetched_at)
     }
 }
 
@@ -155,7 +120,7 @@ impl Relister {
                 (index, query, result)
             }
         });
-        let results: Vec<(usize, String, Result<Vec<LabelSet>, BackendError>)> =
+        let results: Vec<(usize, String, Result<SeriesList, BackendError>)> =
             futures::stream::iter(calls)
                 .buffer_unordered(self.options.concurrency.max(1))
                 .collect()
@@ -164,10 +129,10 @@ impl Relister {
         let mut next: HashMap<String, Listing> = HashMap::with_capacity(results.len());
         for (index, query, result) in results {
             match result {
-                Ok(sets) => {
+                Ok(list) => {
                     report.succeeded += 1;
-                    report.raw_series += sets.len();
-                    next.insert(query, Listing::reduce(&sets, now));
+                    report.raw_series += list.total;
+                    next.insert(query, Listing::new(list, now));
                 }
                 Err(err) => {
                     tracing::warn!(series_query = %query, error = %err, "relist: series query failed, keeping its previous result");
