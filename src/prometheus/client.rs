@@ -817,24 +817,8 @@ mod tests {
             .unwrap()
             .0;
         assert_eq!(list.total, 5);
-        let shapes: Vec<(String, Vec<String>)> = list
-            .shapes
-            .iter()
-            .map(|s| {
-                (
-                    s.name.to_string(),
-                    s.labels.iter().map(|l| l.to_string()).collect(),
-                )
-            })
-            .collect();
-        assert_eq!(
-            shapes,
-            vec![
-                ("down".into(), vec!["job".into()]),
-                ("gone".into(), vec!["job".into()]),
-                ("up".into(), vec!["instance".into(), "job".into()])
-            ]
-        );
+        let shapes: Vec<String> = list.shapes.iter().map(ToString::to_string).collect();
+        assert_eq!(shapes, ["down{job}", "gone{job}", "up{instance,job}"]);
         // Equal label-name lists are shared, not copied.
         assert!(Arc::ptr_eq(&list.shapes[0].labels, &list.shapes[1].labels));
         assert!(

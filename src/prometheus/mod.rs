@@ -26,6 +26,13 @@ pub struct SeriesShape {
     pub labels: Arc<[Box<str>]>,
 }
 
+impl std::fmt::Display for SeriesShape {
+    /// `name{label1,label2}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}{{{}}}", self.name, self.labels.join(","))
+    }
+}
+
 /// The answer of `/api/v1/series`, reduced to distinct shapes while it is decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SeriesList {

@@ -228,28 +228,13 @@ mod tests {
         ];
         let listing = Listing::reduce(&sets, SystemTime::UNIX_EPOCH);
         assert_eq!(listing.raw_series, 5);
-        let shapes: Vec<(String, Vec<String>)> = listing
-            .series
-            .iter()
-            .map(|s| {
-                (
-                    s.name.to_string(),
-                    s.labels.iter().map(|l| l.to_string()).collect(),
-                )
-            })
-            .collect();
+        let shapes: Vec<String> = listing.series.iter().map(ToString::to_string).collect();
         assert_eq!(
             shapes,
-            vec![
-                (
-                    "http_requests_total".into(),
-                    vec!["code".into(), "namespace".into(), "pod".into()]
-                ),
-                (
-                    "http_requests_total".into(),
-                    vec!["namespace".into(), "pod".into()]
-                ),
-                ("queue_depth".into(), vec!["queue".into()]),
+            [
+                "http_requests_total{code,namespace,pod}",
+                "http_requests_total{namespace,pod}",
+                "queue_depth{queue}"
             ]
         );
     }
