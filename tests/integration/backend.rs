@@ -110,6 +110,35 @@ fn long_pod_regex(bytes: usize) -> String {
     regex
 }
 
+/// The range query both backends must answer alike: one label-less series, six points a
+/// minute apart ending at the fixture's end, each 7 req/s.
+async fn check_range(b: &HttpBackend, f: &Fixture, what: &str) {
+    let end_secs = f
+        .end
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let range = b
+        .query_range(
+            r#"sum(rate(http_requests_total{namespace="default"}[2m]))"#,
+            f.end - Duration::from_secs(300),
+            f.end,
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(range.len(), 1);
+    assert!(range[0].labels.is_empty());
+    let times: Vec<f64> = range[0].points.iter().map(|p| p.0).collect();
+    let expected_times: Vec<f64> = (0..6)
+        .map(|i| end_secs - 300.0 + 60.0 * f64::from(i))
+        .collect();
+    assert_eq!(times, expected_times);
+    for (_, v) in &range[0].points {
+        assert_close(*v, 7.0, what);
+    }
+}
+
 /// Checks shared by both backends: discovery, instant vector, range query.
 async fn check_common(b: &HttpBackend, f: &Fixture) {
     let series = b
@@ -198,24 +227,7 @@ async fn prometheus_series_query_scalar_and_range() {
     assert_close(nodes["node-a"], 0.5, "node-a");
     assert_close(nodes["node-b"], 1.5, "node-b");
 
-    let range = b
-        .query_range(
-            r#"sum(rate(http_requests_total{namespace="default"}[2m]))"#,
-            f.end - Duration::from_secs(300),
-            f.end,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert_eq!(range.len(), 1);
-    let times: Vec<f64> = range[0].points.iter().map(|p| p.0).collect();
-    let expected_times: Vec<f64> = (0..6)
-        .map(|i| end_secs - 300.0 + 60.0 * f64::from(i))
-        .collect();
-    assert_eq!(times, expected_times);
-    for (_, v) in &range[0].points {
-        assert_close(*v, 7.0, "range point");
-    }
+    check_range(&b, &f, "range point").await;
 
     // Verb::Post gives the same answers.
     let mut opts = BackendOptions::new(prom.url(), Duration::from_secs(5));
@@ -500,31 +512,7 @@ async fn victoria_metrics_series_query_range_and_length_limit() {
     assert_eq!(samples.len(), 1);
     assert!(samples[0].labels.is_empty());
     assert_close(samples[0].value, 57.0, "VM scalar");
-    let end_secs = f
-        .end
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64();
-
-    let range = b
-        .query_range(
-            r#"sum(rate(http_requests_total{namespace="default"}[2m]))"#,
-            f.end - Duration::from_secs(300),
-            f.end,
-            Duration::from_secs(60),
-        )
-        .await
-        .unwrap();
-    assert_eq!(range.len(), 1);
-    assert!(range[0].labels.is_empty());
-    let times: Vec<f64> = range[0].points.iter().map(|p| p.0).collect();
-    let expected_times: Vec<f64> = (0..6)
-        .map(|i| end_secs - 300.0 + 60.0 * f64::from(i))
-        .collect();
-    assert_eq!(times, expected_times);
-    for (_, v) in &range[0].points {
-        assert_close(*v, 7.0, "VM range point");
-    }
+    check_range(&b, &f, "VM range point").await;
 
     // 6 KB: fine for VictoriaMetrics too (sent as POST).
     let regex = long_pod_regex(6 * 1024);
