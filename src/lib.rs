@@ -11,6 +11,7 @@ pub mod app;
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod forecast;
 pub mod prometheus;
 pub mod promql;
 pub mod provider;

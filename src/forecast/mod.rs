@@ -1,0 +1,242 @@
+//! Forecasting: regular histories, the model interface every forecaster implements, and
+//! the linear model form shared by the built-in `linear` model and its ONNX export.
+//!
+//! Conventions used by every model, the backtest and the serving engine:
+//! - a [`History`] is a regular grid of buckets; `values[i]` is the mean rate of the bucket
+//!   starting at `start + i * step`; a missing bucket is `NaN` (never zero);
+//! - the *origin* of a forecast is the last bucket of the history (it is complete);
+//! - [`Target::Point`]`(h)` is the value of bucket `origin + h` and [`Target::Max`]`(h)` the
+//!   maximum over buckets `origin + 1 ..= origin + h`, both in steps;
+//! - forecasts are clipped at 0.
+
+pub mod trace;
+
+use std::fmt;
+
+/// A regular time series: `values[i]` belongs to the bucket starting at `start + i * step`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct History {
+    /// Unix seconds of the first bucket's start.
+    pub start: i64,
+    /// Bucket length in seconds (> 0).
+    pub step: i64,
+    /// One value per bucket; `NaN` marks a missing bucket.
+    pub values: Vec<f64>,
+}
+
+impl History {
+    /// A history of `values` starting at `start` with buckets of `step` seconds.
+    pub fn new(start: i64, step: i64, values: Vec<f64>) -> Self {
+        Self {
+            start,
+            step,
+            values,
+        }
+    }
+
+    /// Number of buckets (missing ones included).
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// True when there is no bucket at all.
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Unix seconds of the start of the last bucket (the forecast origin); `None` if empty.
+    pub fn origin(&self) -> Option<i64> {
+        let last = i64::try_from(self.values.len()).ok()?.checked_sub(1)?;
+        Some(self.start + last * self.step)
+    }
+
+    /// The first `len` buckets (all of them if `len` is larger), as a new history.
+    pub fn prefix(&self, len: usize) -> History {
+        History::new(
+            self.start,
+            self.step,
+            self.values[..len.min(self.values.len())].to_vec(),
+        )
+    }
+
+    /// Values with each missing bucket replaced by the previous present value (causal);
+    /// leading missing buckets become the first present value, or 0 if there is none.
+    pub fn forward_filled(&self) -> Vec<f64> {
+        let first = self
+            .values
+            .iter()
+            .copied()
+            .find(|v| !v.is_nan())
+            .unwrap_or(0.0);
+        let mut last = first;
+        self.values
+            .iter()
+            .map(|&v| {
+                if !v.is_nan() {
+                    last = v;
+                }
+                last
+            })
+            .collect()
+    }
+
+    /// Phase of the bucket starting at `t` within the UTC day and the week (Monday 00:00
+    /// UTC = 0), each in [0, 1).
+    pub fn phase(t: i64) -> Phase {
+        // 1970-01-01 was a Thursday: Monday 00:00 UTC is 4 days after the epoch.
+        const DAY: i64 = 86_400;
+        const WEEK: i64 = 7 * DAY;
+        Phase {
+            day: t.rem_euclid(DAY) as f64 / DAY as f64,
+            week: (t - 4 * DAY).rem_euclid(WEEK) as f64 / WEEK as f64,
+        }
+    }
+}
+
+/// Where a bucket falls in the day and the week, each as a fraction in [0, 1).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Phase {
+    /// Fraction of the UTC day.
+    pub day: f64,
+    /// Fraction of the week starting Monday 00:00 UTC.
+    pub week: f64,
+}
+
+/// What a forecast predicts, in steps after the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Target {
+    /// The value of bucket `origin + h`.
+    Point(usize),
+    /// The maximum over buckets `origin + 1 ..= origin + h`.
+    Max(usize),
+}
+
+impl Target {
+    /// Steps ahead this target reaches.
+    pub fn steps(self) -> usize {
+        match self {
+            Target::Point(h) | Target::Max(h) => h,
+        }
+    }
+
+    /// The target's value read from a forecast path (`path[0]` = origin + 1).
+    pub fn from_path(self, path: &[f64]) -> Option<f64> {
+        match self {
+            Target::Point(h) => path.get(h.checked_sub(1)?).copied(),
+            Target::Max(h) => {
+                let window = path.get(..h)?;
+                (h > 0).then(|| window.iter().copied().fold(f64::NEG_INFINITY, f64::max))
+            }
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Point(h) => write!(f, "point@{h}"),
+            Target::Max(h) => write!(f, "max@{h}"),
+        }
+    }
+}
+
+/// Why a model could not fit or forecast.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ModelError {
+    /// The history is shorter than the model needs.
+    #[error("history too short: {have} buckets, the model needs {needed}")]
+    TooShort { needed: usize, have: usize },
+    /// The history's step does not match the model's.
+    #[error("history step is {have}s, the model was made for {expected}s")]
+    StepMismatch { expected: i64, have: i64 },
+    /// A target the model was not fitted for, or cannot produce.
+    #[error("the model cannot forecast {0}")]
+    UnsupportedTarget(Target),
+    /// Anything else, with the reason.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A forecasting method. `fit` is the expensive part (done rarely, e.g. daily); the
+/// returned [`Fitted`] forecasts cheaply from any newer history without re-estimating.
+pub trait Model: Send + Sync {
+    /// The model's name as written in config and tables (`seasonal-naive`, `linear`, …).
+    fn name(&self) -> &str;
+
+    /// Estimates the model on `history` for the given targets.
+    fn fit(&self, history: &History, targets: &[Target]) -> Result<Box<dyn Fitted>, ModelError>;
+}
+
+/// A fitted model: forecasts the targets it was fitted for from the newest history.
+pub trait Fitted: Send + Sync {
+    /// One value per target (same order as at fit), clipped at 0. `history` ends at the
+    /// origin and may extend past the data the model was fitted on.
+    fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError>;
+
+    /// [`Fitted::predict`] for many series at once (the ONNX model batches them).
+    fn predict_batch(&self, histories: &[&History]) -> Vec<Result<Vec<f64>, ModelError>> {
+        histories.iter().map(|h| self.predict(h)).collect()
+    }
+}
+
+/// How a value is transformed before a linear model reads it (and inverted after).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transform {
+    /// Values as they are.
+    Identity,
+    /// `ln(1 + x)`; inverted with `exp(y) - 1`.
+    Log1p,
+}
+
+/// Which cycle a calendar feature follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Period {
+    /// [`Phase::day`].
+    Day,
+    /// [`Phase::week`].
+    Week,
+}
+
+/// One input of a [`LinearSpec`], computed from the transformed, forward-filled lookback
+/// window (lag 0 = the origin bucket) and the origin's [`Phase`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Feature {
+    /// The value `lag` buckets before the origin.
+    Lag(usize),
+    /// Maximum over lags `from ..= to` (`from <= to`).
+    WindowMax { from: usize, to: usize },
+    /// Mean over lags `from ..= to` (`from <= to`).
+    WindowMean { from: usize, to: usize },
+    /// `sin(2π · harmonic · phase)` of the origin.
+    Sin { period: Period, harmonic: u32 },
+    /// `cos(2π · harmonic · phase)` of the origin.
+    Cos { period: Period, harmonic: u32 },
+}
+
+/// A fitted linear forecaster in a form both the Rust model and the ONNX exporter evaluate.
+///
+/// For each target `j`:
+/// `z_j = u0 + bias[j] + Σ_i weights[j][i] · (f_i − mean[i]) / scale[i]`, where `u0` is the
+/// transformed origin value and `f_i` the features; the forecast is
+/// `max(0, inverse_transform(z_j))`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinearSpec {
+    /// Bucket length the model was fitted for, in seconds.
+    pub step_seconds: i64,
+    /// Buckets of history the features read (the largest lag + 1).
+    pub lookback: usize,
+    /// Applied to every value before the features are computed.
+    pub transform: Transform,
+    /// The inputs, in column order.
+    pub features: Vec<Feature>,
+    /// Per-feature mean used for standardisation.
+    pub mean: Vec<f64>,
+    /// Per-feature scale used for standardisation (never 0).
+    pub scale: Vec<f64>,
+    /// What each output predicts.
+    pub targets: Vec<Target>,
+    /// `weights[target][feature]`.
+    pub weights: Vec<Vec<f64>>,
+    /// One intercept per target.
+    pub bias: Vec<f64>,
+}
