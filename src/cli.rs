@@ -1,4 +1,4 @@
-//! Command line: `augur serve` and `augur check`, with prometheus-adapter's flag names.
+//! Command line: `augur serve`, `check`, `certs`, `train` and `backtest`, with prometheus-adapter's flag names for serving.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -32,6 +32,12 @@ pub enum Command {
     Serve(ServeArgs),
     /// Validate a config; with --prometheus-url also show what each rule discovers.
     Check(CheckArgs),
+    /// Create a CA and serving certificate for the APIService objects.
+    Certs(crate::certs::CertsArgs),
+    /// Fit the linear forecaster and write it as an ONNX model.
+    Train(crate::train::TrainArgs),
+    /// Evaluate forecasters and simulate the HPA on a trace.
+    Backtest(crate::backtest::BacktestArgs),
 }
 
 /// How query calls are sent.
@@ -109,6 +115,15 @@ pub struct ServeArgs {
     /// Backend flags.
     #[command(flatten)]
     pub prometheus: PrometheusArgs,
+    /// Cluster connection flags (cluster mode).
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+    /// Delegated authentication and authorization flags.
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
+    /// Forecast engine flags.
+    #[command(flatten)]
+    pub forecast: crate::forecast::ForecastArgs,
     /// How often series are relisted.
     #[arg(long, default_value = "1m", value_parser = parse_duration)]
     pub metrics_relist_interval: Duration,

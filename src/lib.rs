@@ -8,8 +8,12 @@
 
 pub mod api;
 pub mod app;
+pub mod auth;
+pub mod backtest;
+pub mod certs;
 pub mod check;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod forecast;
 pub mod prometheus;
@@ -21,3 +25,4 @@ pub mod resources;
 pub mod series;
 pub mod telemetry;
 pub mod tls;
+pub mod train;

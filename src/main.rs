@@ -45,6 +45,20 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
+            Command::Certs(args) => finish(augur::certs::run(&args)),
+            Command::Train(args) => finish(augur::train::run(&args)),
+            Command::Backtest(args) => finish(augur::backtest::run(&args)),
         }
     })
+}
+
+/// Exit status of a subcommand that reports errors as `anyhow::Error` (with its causes).
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("augur: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -13,6 +13,12 @@ pub mod trace;
 
 use std::fmt;
 
+use clap::Args;
+
+/// Flags of the forecast engine behind `forecast:` rule blocks.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ForecastArgs {}
+
 /// A regular time series: `values[i]` belongs to the bucket starting at `start + i * step`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct History {

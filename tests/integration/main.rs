@@ -2,6 +2,8 @@
 //! VictoriaMetrics, kubectl) started by [`support`].
 
 mod api;
+#[allow(dead_code)]
+mod apiserver_double;
 mod backend;
 mod compat;
 #[allow(dead_code)]

@@ -1,0 +1,218 @@
+//! A small kube-apiserver test double over real TLS: serves only the routes a test gives
+//! it, records every call, and writes a kubeconfig that points kube-rs (or kubectl) at it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+
+/// One request the double received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Call {
+    /// HTTP method.
+    pub(crate) method: String,
+    /// Path and query, e.g. `/api/v1/pods?watch=true&resourceVersion=1`.
+    pub(crate) uri: String,
+}
+
+/// A running double; stops when dropped.
+pub(crate) struct ApiServerDouble {
+    /// `https://127.0.0.1:PORT`.
+    pub(crate) url: String,
+    /// PEM of the CA that signed the double's serving certificate.
+    pub(crate) ca_pem: String,
+    calls: Arc<Mutex<Vec<Call>>>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ApiServerDouble {
+    /// Serves `routes` over TLS on a free loopback port (own thread and runtime).
+    pub(crate) fn start(routes: Router) -> Self {
+        augur::app::install_crypto_provider();
+        let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("ca key: {e}"));
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())
+            .unwrap_or_else(|e| panic!("ca params: {e}"));
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "apiserver-double-ca");
+        let ca = ca_params
+            .self_signed(&ca_key)
+            .unwrap_or_else(|e| panic!("ca cert: {e}"));
+        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
+        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("key: {e}"));
+        let params =
+            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+                .unwrap_or_else(|e| panic!("params: {e}"));
+        let cert = params
+            .signed_by(&key, &issuer)
+            .unwrap_or_else(|e| panic!("cert: {e}"));
+
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let files = augur::tls::KeyPairFiles {
+            cert: dir.path().join("tls.crt"),
+            key: dir.path().join("tls.key"),
+        };
+        std::fs::write(&files.cert, cert.pem()).unwrap_or_else(|e| panic!("write: {e}"));
+        std::fs::write(&files.key, key.serialize_pem()).unwrap_or_else(|e| panic!("write: {e}"));
+        let tls = augur::tls::TlsOptions {
+            cert_file: Some(files.cert.clone()),
+            key_file: Some(files.key.clone()),
+            cert_dir: dir.path().to_path_buf(),
+            disable_http2: false,
+        }
+        .load()
+        .unwrap_or_else(|e| panic!("tls: {e}"));
+
+        let calls: Arc<Mutex<Vec<Call>>> = Arc::default();
+        let recorded = calls.clone();
+        let app = routes.layer(axum::middleware::from_fn(
+            move |request: Request, next: Next| {
+                let recorded = recorded.clone();
+                async move {
+                    let call = Call {
+                        method: request.method().to_string(),
+                        uri: request
+                            .uri()
+                            .path_and_query()
+                            .map(|p| p.to_string())
+                            .unwrap_or_default(),
+                    };
+                    if let Ok(mut calls) = recorded.lock() {
+                        calls.push(call);
+                    }
+                    let response: Response = next.run(request).await;
+                    response
+                }
+            },
+        ));
+
+        let std_listener =
+            std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
+        std_listener
+            .set_nonblocking(true)
+            .unwrap_or_else(|e| panic!("nonblocking: {e}"));
+        let addr: SocketAddr = std_listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("addr: {e}"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let _dir = dir;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap_or_else(|e| panic!("runtime: {e}"));
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener)
+                    .unwrap_or_else(|e| panic!("listener: {e}"));
+                let shutdown = async {
+                    let _ = rx.await;
+                };
+                if let Err(e) = augur::tls::serve(listener, tls, app, shutdown).await {
+                    eprintln!("apiserver double stopped: {e}");
+                }
+            });
+        });
+        Self {
+            url: format!("https://{addr}"),
+            ca_pem: ca.pem(),
+            calls,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Every call so far, in arrival order.
+    pub(crate) fn calls(&self) -> Vec<Call> {
+        self.calls.lock().map(|c| c.clone()).unwrap_or_default()
+    }
+
+    /// Calls whose path (without query) equals `path` and whose query contains `query_part`.
+    pub(crate) fn count(&self, method: &str, path: &str, query_part: &str) -> usize {
+        self.calls()
+            .iter()
+            .filter(|c| {
+                let (p, q) = c.uri.split_once('?').unwrap_or((&c.uri, ""));
+                c.method == method && p == path && q.contains(query_part)
+            })
+            .count()
+    }
+
+    /// Writes a kubeconfig for this double into `dir` (CA file next to it, bearer `token`)
+    /// and returns its path.
+    pub(crate) fn write_kubeconfig(&self, dir: &Path, token: &str) -> PathBuf {
+        let ca = dir.join("apiserver-double-ca.crt");
+        std::fs::write(&ca, &self.ca_pem).unwrap_or_else(|e| panic!("write ca: {e}"));
+        let path = dir.join("kubeconfig");
+        let text = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: double\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\nusers:\n- name: augur\n  user:\n    token: {token}\ncontexts:\n- name: double\n  context:\n    cluster: double\n    user: augur\n    namespace: default\ncurrent-context: double\n",
+            url = self.url,
+            ca = ca.display(),
+        );
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("write kubeconfig: {e}"));
+        path
+    }
+}
+
+impl Drop for ApiServerDouble {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_double_serves_over_tls_and_counts_calls_through_kubectl() {
+        let routes = Router::new().route(
+            "/version",
+            axum::routing::get(|| async {
+                axum::Json(
+                    serde_json::json!({"major": "1", "minor": "34", "gitVersion": "v1.34.0"}),
+                )
+            }),
+        );
+        let double = ApiServerDouble::start(routes);
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let kubeconfig = double.write_kubeconfig(dir.path(), "t0ken");
+        let out = std::process::Command::new("/usr/bin/kubectl")
+            .args([
+                "--kubeconfig",
+                &kubeconfig.display().to_string(),
+                "get",
+                "--raw",
+                "/version",
+            ])
+            .output()
+            .unwrap_or_else(|e| panic!("kubectl: {e}"));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("json: {e}"));
+        assert_eq!(body["gitVersion"], "v1.34.0");
+        // kubectl may ask more than once; every call it made is recorded with its path.
+        let calls = double.calls();
+        assert!(!calls.is_empty());
+        assert_eq!(
+            double.count("GET", "/version", ""),
+            calls.len(),
+            "{calls:?}"
+        );
+    }
+}
