@@ -9,6 +9,8 @@
 //!   maximum over buckets `origin + 1 ..= origin + h`, both in steps;
 //! - forecasts are clipped at 0.
 
+pub mod evaluate;
+pub mod model;
 pub mod trace;
 
 use std::fmt;
