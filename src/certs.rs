@@ -278,8 +278,8 @@ impl fmt::Display for Written {
         )?;
         writeln!(
             f,
-            "  for v in v1beta1.custom.metrics.k8s.io v1beta2.custom.metrics.k8s.io v1beta1.external.metrics.k8s.io; do kubectl patch apiservice \"$v\" --type=merge -p '{{\"spec\":{{\"caBundle\":\"{}\"}}}}'; done",
-            self.ca_bundle()
+            "  for v in v1beta1.custom.metrics.k8s.io v1beta2.custom.metrics.k8s.io v1beta1.external.metrics.k8s.io; do kubectl patch apiservice \"$v\" --type=merge -p \"{{\\\"spec\\\":{{\\\"caBundle\\\":\\\"$(base64 -w0 {})\\\"}}}}\"; done",
+            ca.display()
         )
     }
 }

@@ -5,6 +5,8 @@ mod api;
 #[allow(dead_code)]
 mod apiserver_double;
 mod backend;
+mod certs;
 mod compat;
+mod manifests;
 #[allow(dead_code)]
 mod support;

@@ -1,0 +1,430 @@
+//! `augur certs` through the real binary (files, caBundle, the printed kubectl command run
+//! by the real kubectl), and serving-certificate rotation on a running `augur serve`: open
+//! connections keep working while new ones get the new certificate.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use crate::support::free_port;
+
+fn augur(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_augur"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn pem_certs(path: &Path) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_file_iter(path)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// One DER TLV at the start of `der`: (tag, whole element, content, rest).
+fn tlv(der: &[u8]) -> (u8, &[u8], &[u8], &[u8]) {
+    let tag = der[0];
+    let (len, header) = match der[1] {
+        short if short < 0x80 => (usize::from(short), 2),
+        long => {
+            let n = usize::from(long & 0x7f);
+            let len = der[2..2 + n]
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+            (len, 2 + n)
+        }
+    };
+    (
+        tag,
+        &der[..header + len],
+        &der[header..header + len],
+        &der[header + len..],
+    )
+}
+
+/// Serial number, issuer and subject (raw DER) of an X.509 certificate.
+struct Identity {
+    serial: Vec<u8>,
+    issuer: Vec<u8>,
+    subject: Vec<u8>,
+}
+
+fn identity(cert: &[u8]) -> Identity {
+    let (_, _, certificate, _) = tlv(cert);
+    let (_, _, tbs, _) = tlv(certificate);
+    let (tag, _, _, mut rest) = tlv(tbs);
+    let serial;
+    if tag == 0xa0 {
+        // [0] version, then the serial number.
+        let (_, _, s, r) = tlv(rest);
+        serial = s.to_vec();
+        rest = r;
+    } else {
+        serial = tlv(tbs).2.to_vec();
+    }
+    let (_, _, _, rest) = tlv(rest); // signature algorithm
+    let (_, issuer, _, rest) = tlv(rest);
+    let (_, _, _, rest) = tlv(rest); // validity
+    let (_, subject, _, _) = tlv(rest);
+    Identity {
+        serial,
+        issuer: issuer.to_vec(),
+        subject: subject.to_vec(),
+    }
+}
+
+#[test]
+fn certs_writes_files_prints_the_ca_bundle_and_kubectl_accepts_the_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c");
+    let out_arg = out.to_str().unwrap();
+    let first = augur(&[
+        "certs",
+        "--namespace=monitoring",
+        "--service=metrics",
+        "--days=10",
+        "--out",
+        out_arg,
+    ]);
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with(&format!("wrote {out_arg}/ca.crt: CA \"augur-ca@")));
+    assert!(lines[0].ends_with("\", valid 10 days"), "{}", lines[0]);
+    assert_eq!(
+        lines[1],
+        format!(
+            "wrote {out_arg}/tls.crt: serving certificate for metrics.monitoring.svc, metrics, metrics.monitoring, metrics.monitoring.svc.cluster.local"
+        )
+    );
+    assert_eq!(
+        lines[2],
+        format!("wrote {out_arg}/tls.key: its private key (mode 0600)")
+    );
+    assert_eq!(
+        lines[4],
+        format!("caBundle for the APIService objects (base64 of {out_arg}/ca.crt):")
+    );
+    // The printed caBundle decodes (as Kubernetes decodes []byte fields) to ca.crt.
+    let bundle: k8s_openapi::ByteString =
+        serde_json::from_value(serde_json::Value::String(lines[5].to_owned())).unwrap();
+    assert_eq!(bundle.0, std::fs::read(out.join("ca.crt")).unwrap());
+    let mode = |name: &str| {
+        std::fs::metadata(out.join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(
+        (mode("tls.key"), mode("tls.crt"), mode("ca.crt")),
+        (0o600, 0o644, 0o644)
+    );
+
+    // The printed `kubectl create secret tls` runs (client-side) with the real kubectl,
+    // which parses the certificate with Go's crypto/x509 and checks the key belongs to it.
+    let create = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("  kubectl "))
+        .expect("a kubectl create secret line");
+    assert_eq!(
+        create,
+        format!(
+            "-n monitoring create secret tls metrics-tls --cert={out_arg}/tls.crt --key={out_arg}/tls.key"
+        )
+    );
+    let secret = Command::new("/usr/bin/kubectl")
+        .args(create.split(' '))
+        .args(["--dry-run=client", "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(secret.status.success(), "{}", text(&secret.stderr));
+    let secret: k8s_openapi::api::core::v1::Secret =
+        serde_json::from_slice(&secret.stdout).unwrap();
+    let data = secret.data.unwrap();
+    assert_eq!(
+        data["tls.crt"].0,
+        std::fs::read(out.join("tls.crt")).unwrap()
+    );
+    assert_eq!(secret.metadata.namespace.as_deref(), Some("monitoring"));
+
+    // A second run refuses to overwrite, and changes nothing.
+    let before = std::fs::read(out.join("tls.key")).unwrap();
+    let again = augur(&["certs", "--out", out_arg]);
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(
+        text(&again.stderr),
+        format!(
+            "augur: {out_arg}/ca.crt, {out_arg}/tls.crt, {out_arg}/tls.key already exist; pass --force to replace them (the CA being replaced stays trusted in the new ca.crt)\n"
+        )
+    );
+    assert_eq!(std::fs::read(out.join("tls.key")).unwrap(), before);
+
+    // --force replaces them; the replaced CA follows the new one in ca.crt.
+    let old_ca = pem_certs(&out.join("ca.crt"));
+    let forced = augur(&["certs", "--force", "--out", out_arg]);
+    assert!(forced.status.success(), "{}", text(&forced.stderr));
+    assert!(
+        text(&forced.stdout)
+            .lines()
+            .next()
+            .unwrap()
+            .contains(", followed by the CA it replaces, valid 365 days"),
+        "{}",
+        text(&forced.stdout)
+    );
+    let new_ca = pem_certs(&out.join("ca.crt"));
+    assert_eq!(new_ca.len(), 2);
+    assert_eq!(new_ca[1], old_ca[0]);
+    assert_ne!(new_ca[0], old_ca[0]);
+    assert_ne!(std::fs::read(out.join("tls.key")).unwrap(), before);
+}
+
+/// `augur serve` with the serving certificate from `augur certs`; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn client_config(roots: &[CertificateDer<'static>], alpn: &[u8]) -> rustls::ClientConfig {
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        store.add(root.clone()).unwrap();
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(store)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    config
+}
+
+/// A new TLS connection to augur as `augur.augur.svc` (the name kube-aggregator uses).
+async fn connect(
+    port: u16,
+    roots: &[CertificateDer<'static>],
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(roots, b"http/1.1")));
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    connector
+        .connect(ServerName::try_from("augur.augur.svc").unwrap(), tcp)
+        .await
+}
+
+fn served_certificate(stream: &TlsStream<TcpStream>) -> CertificateDer<'static> {
+    stream.get_ref().1.peer_certificates().unwrap()[0].clone()
+}
+
+/// One keep-alive HTTP/1.1 GET on an open connection: (status line, body).
+async fn get(stream: &mut TlsStream<TcpStream>, path: &str) -> (String, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: augur.augur.svc\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut byte))
+            .await
+            .expect("response within 10s")
+            .unwrap();
+        assert_eq!(n, 1, "connection closed; got {:?}", text(&head));
+        head.push(byte[0]);
+    }
+    let head = text(&head);
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length: ")
+                .map(|v| v.trim().parse().unwrap())
+        })
+        .expect("content-length");
+    let mut body = vec![0u8; length];
+    stream.read_exact(&mut body).await.unwrap();
+    (head.lines().next().unwrap().to_owned(), text(&body))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_serving_certificate_reaches_new_connections_and_spares_open_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let written = augur(&["certs", "--out", certs.to_str().unwrap()]);
+    assert!(written.status.success(), "{}", text(&written.stderr));
+
+    let port = free_port();
+    let log = dir.path().join("augur.log");
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.yaml");
+    let child = Command::new(env!("CARGO_BIN_EXE_augur"))
+        .args(["serve", "--bind-address=127.0.0.1"])
+        .arg(format!("--secure-port={port}"))
+        .arg(format!("--config={}", config.display()))
+        // Nothing listens there: liveness does not depend on the backend.
+        .arg(format!("--prometheus-url=http://127.0.0.1:{}", free_port()))
+        .arg("--prometheus-timeout=1s")
+        .arg(format!(
+            "--tls-cert-file={}",
+            certs.join("tls.crt").display()
+        ))
+        .arg(format!(
+            "--tls-private-key-file={}",
+            certs.join("tls.key").display()
+        ))
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let server = Server { child, port, log };
+
+    let old_roots = pem_certs(&certs.join("ca.crt"));
+    let old_cert = pem_certs(&certs.join("tls.crt")).remove(0);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut kept = loop {
+        match connect(server.port, &old_roots).await {
+            Ok(stream) => break stream,
+            Err(e) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "augur never accepted a TLS connection ({e}); log:\n{}",
+                    server.log()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(served_certificate(&kept), old_cert);
+    assert_eq!(
+        get(&mut kept, "/livez").await,
+        ("HTTP/1.1 200 OK".to_owned(), "ok".to_owned())
+    );
+
+    // An HTTP/2 client with its own pooled connection, opened before the rotation.
+    let mut h2_config = client_config(&old_roots, b"h2");
+    h2_config.alpn_protocols = vec![b"h2".to_vec()];
+    let h2 = reqwest::Client::builder()
+        .tls_backend_preconfigured(h2_config)
+        .tls_info(true)
+        .resolve(
+            "augur.augur.svc",
+            std::net::SocketAddr::from(([127, 0, 0, 1], server.port)),
+        )
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let url = format!("https://augur.augur.svc:{}/livez", server.port);
+    let h2_get = || async {
+        let response = h2.get(&url).send().await.unwrap();
+        let version = response.version();
+        let served = response
+            .extensions()
+            .get::<reqwest::tls::TlsInfo>()
+            .and_then(|i| i.peer_certificate())
+            .unwrap()
+            .to_vec();
+        let status = response.status().as_u16();
+        (version, status, served, response.text().await.unwrap())
+    };
+    assert_eq!(
+        h2_get().await,
+        (
+            reqwest::Version::HTTP_2,
+            200,
+            old_cert.to_vec(),
+            "ok".to_owned()
+        )
+    );
+
+    // Rotate: a new CA and serving certificate replace the files augur serves.
+    let rotated = augur(&["certs", "--force", "--out", certs.to_str().unwrap()]);
+    assert!(rotated.status.success(), "{}", text(&rotated.stderr));
+    let new_bundle = pem_certs(&certs.join("ca.crt"));
+    let new_ca = new_bundle[0].clone();
+    let new_cert = pem_certs(&certs.join("tls.crt")).remove(0);
+    assert_ne!(new_cert, old_cert);
+
+    // New connections get the new certificate once augur has noticed the change (it checks
+    // the files at most once a second, on a handshake).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut fresh = loop {
+        let stream = connect(server.port, &new_bundle).await.unwrap();
+        if served_certificate(&stream) == new_cert {
+            break stream;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "new connections still get the old certificate; log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        get(&mut fresh, "/livez").await,
+        ("HTTP/1.1 200 OK".to_owned(), "ok".to_owned())
+    );
+    let old_id = identity(&old_cert);
+    let new_id = identity(&new_cert);
+    assert_ne!(new_id.serial, old_id.serial);
+    assert_eq!(new_id.issuer, identity(&new_ca).subject);
+    assert_eq!(old_id.issuer, identity(&old_roots[0]).subject);
+    assert_ne!(new_id.issuer, old_id.issuer);
+    // The new certificate is trusted by the new CA alone.
+    let only_new = connect(server.port, std::slice::from_ref(&new_ca))
+        .await
+        .unwrap();
+    assert_eq!(served_certificate(&only_new), new_cert);
+
+    // The connections opened before the rotation were not dropped: they keep working, on
+    // the certificate they were opened with.
+    for _ in 0..3 {
+        assert_eq!(
+            get(&mut kept, "/livez").await,
+            ("HTTP/1.1 200 OK".to_owned(), "ok".to_owned())
+        );
+    }
+    assert_eq!(served_certificate(&kept), old_cert);
+    assert_eq!(
+        h2_get().await,
+        (
+            reqwest::Version::HTTP_2,
+            200,
+            old_cert.to_vec(),
+            "ok".to_owned()
+        )
+    );
+    let log = server.log();
+    assert_eq!(
+        log.matches("reloaded serving certificate").count(),
+        1,
+        "{log}"
+    );
+}
