@@ -1,6 +1,8 @@
 //! manifests/: what the real `kubectl kustomize` builds from them, after the real
 //! `augur certs` wrote the serving certificate, parsed strictly as the k8s-openapi type of
-//! every kind, with the facts an install depends on checked across objects.
+//! every kind, with the facts an install depends on checked across objects; and the rules
+//! they ship (rules/default.yaml, rules/examples/) serving the metrics their comments
+//! promise from a real Prometheus.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,6 +22,9 @@ use k8s_openapi::kube_aggregator::pkg::apis::apiregistration::v1::APIService;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+
+use crate::api::Augur;
+use crate::support::{Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -677,4 +682,322 @@ fn without_augur_certs_kustomize_names_the_missing_certificate() {
         )),
         "{stderr}"
     );
+}
+
+/// Series shaped like kube-prometheus's cAdvisor, a ServiceMonitor'd app, ingress-nginx and
+/// RabbitMQ/Kafka exporters, for the shipped rules. Rates are whole numbers per second:
+/// Prometheus' rate() of fractional slopes comes out a hair low (0.2499…), which the
+/// milli-quantity truncation (as prometheus-adapter does) would turn into 249m.
+fn shipped_rules_fixture() -> Fixture {
+    let now = std::time::SystemTime::now();
+    let base = fixture_series(now);
+    let series = |name, labels: Vec<(&'static str, &'static str)>, initial, rate| FixtureSeries {
+        name,
+        labels,
+        initial,
+        rate,
+    };
+    let cpu = |labels| series("container_cpu_usage_seconds_total", labels, 100.0, 0.0);
+    let families = vec![
+        FixtureFamily {
+            family: "container_cpu_usage_seconds",
+            kind: "counter",
+            series: vec![
+                FixtureSeries {
+                    rate: 1.0,
+                    ..cpu(vec![
+                        ("container", "app"),
+                        ("id", "/kubepods/a"),
+                        ("namespace", "shop"),
+                        ("node", "node-a"),
+                        ("pod", "web-1"),
+                    ])
+                },
+                FixtureSeries {
+                    rate: 2.0,
+                    ..cpu(vec![
+                        ("container", "app"),
+                        ("id", "/kubepods/b"),
+                        ("namespace", "shop"),
+                        ("node", "node-a"),
+                        ("pod", "web-2"),
+                    ])
+                },
+                FixtureSeries {
+                    rate: 1.0,
+                    ..cpu(vec![
+                        ("container", "sidecar"),
+                        ("id", "/kubepods/c"),
+                        ("namespace", "shop"),
+                        ("node", "node-a"),
+                        ("pod", "web-2"),
+                    ])
+                },
+                // The node's root cgroup: no namespace or pod, so not a pod metric.
+                FixtureSeries {
+                    rate: 4.0,
+                    ..cpu(vec![("id", "/"), ("node", "node-a")])
+                },
+            ],
+        },
+        FixtureFamily {
+            family: "container_memory_working_set_bytes",
+            kind: "gauge",
+            series: vec![
+                series(
+                    "container_memory_working_set_bytes",
+                    vec![
+                        ("container", "app"),
+                        ("namespace", "shop"),
+                        ("pod", "web-1"),
+                    ],
+                    2e8,
+                    0.0,
+                ),
+                series(
+                    "container_memory_working_set_bytes",
+                    vec![
+                        ("container", "app"),
+                        ("namespace", "shop"),
+                        ("pod", "web-2"),
+                    ],
+                    1e8,
+                    0.0,
+                ),
+                series(
+                    "container_memory_working_set_bytes",
+                    vec![
+                        ("container", "sidecar"),
+                        ("namespace", "shop"),
+                        ("pod", "web-2"),
+                    ],
+                    5e7,
+                    0.0,
+                ),
+            ],
+        },
+        FixtureFamily {
+            family: "http_requests",
+            kind: "counter",
+            series: vec![
+                series(
+                    "http_requests_total",
+                    vec![("namespace", "shop"), ("pod", "web-1"), ("service", "web")],
+                    1000.0,
+                    3.0,
+                ),
+                series(
+                    "http_requests_total",
+                    vec![("namespace", "shop"), ("pod", "web-2"), ("service", "web")],
+                    1000.0,
+                    5.0,
+                ),
+                series(
+                    "http_requests_total",
+                    vec![("namespace", "shop"), ("pod", "api-1"), ("service", "api")],
+                    1000.0,
+                    11.0,
+                ),
+            ],
+        },
+        FixtureFamily {
+            family: "nginx_ingress_controller_requests",
+            kind: "unknown",
+            series: vec![
+                series(
+                    "nginx_ingress_controller_requests",
+                    vec![("ingress", "web"), ("namespace", "shop"), ("status", "200")],
+                    0.0,
+                    6.0,
+                ),
+                series(
+                    "nginx_ingress_controller_requests",
+                    vec![("ingress", "web"), ("namespace", "shop"), ("status", "500")],
+                    0.0,
+                    2.0,
+                ),
+            ],
+        },
+        FixtureFamily {
+            family: "rabbitmq_queue_messages_ready",
+            kind: "gauge",
+            series: vec![
+                series(
+                    "rabbitmq_queue_messages_ready",
+                    vec![
+                        ("namespace", "rabbitmq"),
+                        ("queue", "orders"),
+                        ("vhost", "/"),
+                    ],
+                    42.0,
+                    0.0,
+                ),
+                series(
+                    "rabbitmq_queue_messages_ready",
+                    vec![
+                        ("namespace", "rabbitmq"),
+                        ("queue", "payments"),
+                        ("vhost", "/"),
+                    ],
+                    5.0,
+                    0.0,
+                ),
+            ],
+        },
+        FixtureFamily {
+            family: "kafka_consumergroup_lag",
+            kind: "gauge",
+            series: vec![
+                series(
+                    "kafka_consumergroup_lag",
+                    vec![
+                        ("consumergroup", "billing"),
+                        ("partition", "0"),
+                        ("topic", "invoices"),
+                    ],
+                    10.0,
+                    0.0,
+                ),
+                series(
+                    "kafka_consumergroup_lag",
+                    vec![
+                        ("consumergroup", "billing"),
+                        ("partition", "1"),
+                        ("topic", "invoices"),
+                    ],
+                    15.0,
+                    0.0,
+                ),
+                series(
+                    "kafka_consumergroup_lag",
+                    vec![
+                        ("consumergroup", "audit"),
+                        ("partition", "0"),
+                        ("topic", "invoices"),
+                    ],
+                    99.0,
+                    0.0,
+                ),
+            ],
+        },
+    ];
+    Fixture { families, ..base }
+}
+
+/// Milli-units of a decimal Quantity string as augur writes them (`999m`, `3`, `150M`).
+fn milli(quantity: &str) -> i64 {
+    let (digits, scale) = match quantity.char_indices().last() {
+        Some((i, 'm')) => (&quantity[..i], 1),
+        Some((i, 'k')) => (&quantity[..i], 1_000_000),
+        Some((i, 'M')) => (&quantity[..i], 1_000_000_000),
+        Some((i, 'G')) => (&quantity[..i], 1_000_000_000_000),
+        _ => (quantity, 1000),
+    };
+    digits
+        .parse::<i64>()
+        .unwrap_or_else(|e| panic!("quantity {quantity:?}: {e}"))
+        * scale
+}
+
+/// Checks a custom or external metric list: its kind, and (object or metric name, value)
+/// per item, values within one milli-unit (rate() of a whole-number slope may come out a
+/// hair low, and augur truncates to milli-units as prometheus-adapter does).
+fn assert_values(body: &Value, kind: &str, expected: &[(&str, &str)]) {
+    assert_eq!(body["kind"], kind, "{body}");
+    let mut got: Vec<(String, i64)> = body["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|item| {
+            let name = item["describedObject"]["name"]
+                .as_str()
+                .or(item["metricName"].as_str())
+                .unwrap()
+                .to_owned();
+            (name, milli(item["value"].as_str().unwrap()))
+        })
+        .collect();
+    got.sort();
+    let names: Vec<&str> = got.iter().map(|(n, _)| n.as_str()).collect();
+    let want: Vec<&str> = expected.iter().map(|(n, _)| *n).collect();
+    assert_eq!(names, want, "{body}");
+    for ((name, value), (_, text)) in got.iter().zip(expected) {
+        let want = milli(text);
+        assert!(
+            (value - want).abs() <= 1,
+            "{name}: {value} milli-units, expected {text}; {body}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shipped_rules_serve_their_documented_metrics_from_real_prometheus() {
+    let prometheus = TestPrometheus::start(&shipped_rules_fixture().openmetrics());
+    let url = prometheus.url();
+    let rules = repo().join("rules");
+
+    let augur = Augur::start(&url, &rules.join("default.yaml"), &[]).await;
+    let custom = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/shop";
+    let (status, body) = augur.get(&format!("{custom}/pods/*/cpu_usage")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_values(&body, "MetricValueList", &[("web-1", "1"), ("web-2", "3")]);
+    let (_, body) = augur
+        .get(&format!("{custom}/pods/web-2/memory_working_set_bytes"))
+        .await;
+    assert_values(&body, "MetricValueList", &[("web-2", "150M")]);
+    let (_, body) = augur
+        .get(&format!("{custom}/pods/*/http_requests_per_second"))
+        .await;
+    assert_values(
+        &body,
+        "MetricValueList",
+        &[("api-1", "11"), ("web-1", "3"), ("web-2", "5")],
+    );
+    let (_, body) = augur
+        .get(&format!("{custom}/services/web/http_requests_per_second"))
+        .await;
+    assert_values(&body, "MetricValueList", &[("web", "8")]);
+    let (_, body) = augur
+        .get("/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/http_requests_per_second?labelSelector=service%3Dweb")
+        .await;
+    assert_values(
+        &body,
+        "ExternalMetricValueList",
+        &[("http_requests_per_second", "8")],
+    );
+    drop(augur);
+
+    let augur = Augur::start(&url, &rules.join("examples/ingress-rps.yaml"), &[]).await;
+    let (status, body) = augur
+        .get(&format!(
+            "{custom}/ingresses.networking.k8s.io/web/nginx_ingress_requests_per_second"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_values(&body, "MetricValueList", &[("web", "8")]);
+    assert_eq!(
+        body["items"][0]["describedObject"]["apiVersion"],
+        "networking.k8s.io/v1"
+    );
+    drop(augur);
+
+    let augur = Augur::start(&url, &rules.join("examples/queue-depth.yaml"), &[]).await;
+    let external = "/apis/external.metrics.k8s.io/v1beta1/namespaces/shop";
+    for (query, expected) in [
+        // Cross-namespace: the exporter's series are in namespace rabbitmq.
+        (
+            "rabbitmq_queue_messages_ready?labelSelector=queue%3Dorders",
+            "42",
+        ),
+        ("rabbitmq_queue_messages_ready", "47"),
+        (
+            "kafka_consumergroup_lag?labelSelector=consumergroup%3Dbilling%2Ctopic%3Dinvoices",
+            "25",
+        ),
+    ] {
+        let (status, body) = augur.get(&format!("{external}/{query}")).await;
+        assert_eq!(status, 200, "{query}: {body}");
+        let metric = query.split('?').next().unwrap();
+        assert_values(&body, "ExternalMetricValueList", &[(metric, expected)]);
+    }
 }
