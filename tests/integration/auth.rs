@@ -662,3 +662,120 @@ async fn a_new_front_proxy_ca_in_the_configmap_is_trusted_without_restart() {
         fixture.double.calls()
     );
 }
+
+/// A kubeconfig for kubectl talking to `server` (TLS verification off, as the aggregator's
+/// APIServices usually are) with `user` (a YAML mapping body).
+fn kubectl_config(
+    dir: &std::path::Path,
+    name: &str,
+    server: &str,
+    user: &str,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("kubeconfig-{name}"));
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: augur\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\ncontexts:\n- name: augur\n  context: {{cluster: augur, user: u}}\ncurrent-context: augur\nusers:\n- name: u\n  user:\n{user}\n"
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn kubectl_raw(kubeconfig: &std::path::Path, path: &str) -> (bool, String) {
+    let output = std::process::Command::new("/usr/bin/kubectl")
+        .arg(format!("--kubeconfig={}", kubeconfig.display()))
+        .args(["get", "--raw", path])
+        .output()
+        .unwrap();
+    let text = if output.status.success() {
+        output.stdout
+    } else {
+        output.stderr
+    };
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&text).into_owned(),
+    )
+}
+
+/// The real binary: a kubeconfig flag turns delegated auth on (auto mode); the real kubectl
+/// is served as a client-CA user and as a token user, anonymous requests are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_binary_in_cluster_mode_authenticates_kubectl() {
+    let client_ca = Ca::new("client-ca");
+    let front_proxy_ca = Ca::new("front-proxy-ca");
+    let cluster = Cluster::new(configmap_data(&client_ca, &front_proxy_ca));
+    let double = ApiServerDouble::start(double_routes(cluster.clone()));
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = double.write_kubeconfig(dir.path(), "augur-sa-token");
+    let series = crate::support::fixture_series(std::time::SystemTime::now());
+    let prometheus = crate::support::TestPrometheus::start(&series.openmetrics());
+    let rules =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml");
+    let augur = crate::api::Augur::start(
+        &prometheus.url(),
+        &rules,
+        &[
+            &format!("--authentication-kubeconfig={}", kubeconfig.display()),
+            &format!("--authorization-kubeconfig={}", kubeconfig.display()),
+        ],
+    )
+    .await;
+    assert!(
+        augur
+            .log()
+            .contains("delegated authentication and authorization on"),
+        "{}",
+        augur.log()
+    );
+    let path = "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total";
+
+    let (status, body) = augur.get(path).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["message"],
+        "pods.custom.metrics.k8s.io \"*\" is forbidden: User \"system:anonymous\" cannot get resource \"pods/http_requests_total\" in API group \"custom.metrics.k8s.io\" in the namespace \"default\""
+    );
+
+    let carol = client_ca.client("carol", Some("metrics-readers"));
+    std::fs::write(dir.path().join("carol.crt"), &carol.cert).unwrap();
+    std::fs::write(dir.path().join("carol.key"), &carol.key).unwrap();
+    let server = augur.url("");
+    let as_carol = kubectl_config(
+        dir.path(),
+        "carol",
+        &server,
+        &format!(
+            "    client-certificate: {}\n    client-key: {}",
+            dir.path().join("carol.crt").display(),
+            dir.path().join("carol.key").display()
+        ),
+    );
+    let (ok, out) = kubectl_raw(&as_carol, path);
+    assert!(ok, "{out}\n{}", augur.log());
+    let body: Value = serde_json::from_str(&out).unwrap();
+    let pods: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["describedObject"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(pods, ["web-1", "web-2", "web-3"]);
+    let reviews = cluster.access_reviews();
+    let last = reviews.last().unwrap();
+    assert_eq!(last["user"], "carol");
+    assert_eq!(
+        last["groups"],
+        json!(["metrics-readers", "system:authenticated"])
+    );
+
+    let as_alice = kubectl_config(dir.path(), "alice", &server, "    token: alice-token");
+    let (ok, out) = kubectl_raw(&as_alice, path);
+    assert!(ok, "{out}");
+    assert_eq!(cluster.access_reviews().last().unwrap()["user"], "alice");
+    let as_mallory = kubectl_config(dir.path(), "mallory", &server, "    token: stolen-token");
+    let (ok, out) = kubectl_raw(&as_mallory, path);
+    assert!(!ok);
+    assert_eq!(
+        out,
+        "error: You must be logged in to the server (Unauthorized: invalid bearer token: token not found)\n"
+    );
+}
