@@ -258,7 +258,15 @@ pub async fn setup(
         REVIEW_TIMEOUT,
     ));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let trust = Arc::new(trust_store(args, provider)?);
+    let trust = Arc::new(trust_store(args, provider.clone())?);
+    if args.client_ca_file.is_some() || args.requestheader_client_ca_file.is_some() {
+        tokio::spawn(follow_files(
+            trust.clone(),
+            args.clone(),
+            provider,
+            CA_FILE_CHECK_INTERVAL,
+        ));
+    }
     if trust.follows_configmap() {
         match trust::lookup(authn_client.clone(), REVIEW_TIMEOUT).await {
             Ok(data) => {
@@ -292,12 +300,51 @@ pub async fn setup(
     Ok(Some(Arc::new(Delegated::new(args, trust, reviews))))
 }
 
-/// The trust store the flags describe: CA files given by flags are fixed, the other parts
-/// follow the ConfigMap unless --authentication-skip-lookup.
+/// The trust store the flags describe: parts given by CA file flags come from the files
+/// (see [`follow_files`]), the other parts follow the ConfigMap unless
+/// --authentication-skip-lookup.
 pub fn trust_store(
     args: &AuthArgs,
     provider: Arc<rustls::crypto::CryptoProvider>,
 ) -> Result<TrustStore, Error> {
+    let fixed = flag_material(args, &provider)?;
+    let lookup = !args.authentication_skip_lookup;
+    Ok(TrustStore::new(
+        fixed,
+        lookup && args.client_ca_file.is_none(),
+        lookup && args.requestheader_client_ca_file.is_none(),
+        provider,
+    ))
+}
+
+/// How often CA files given by flags are re-read.
+pub const CA_FILE_CHECK_INTERVAL: Duration = Duration::from_secs(10);
+
+/// Re-read the CA files given by flags every `interval` and apply changes (k8s.io/apiserver
+/// follows these files too); an unreadable or invalid file keeps the previous CAs.
+pub async fn follow_files(
+    trust: Arc<TrustStore>,
+    args: AuthArgs,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    interval: Duration,
+) {
+    loop {
+        tokio::time::sleep(interval).await;
+        match flag_material(&args, &provider) {
+            Ok(material) => {
+                trust.apply_flags(&material);
+            }
+            Err(e) => tracing::warn!(error = %e, "keeping the previous CAs"),
+        }
+    }
+}
+
+/// The trust material the CA file flags give, files read now.
+fn flag_material(
+    args: &AuthArgs,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<TrustMaterial, Error> {
+    let provider = provider.clone();
     let mut fixed = TrustMaterial::default();
     if let Some(path) = &args.client_ca_file {
         fixed.client_ca =
@@ -314,13 +361,7 @@ pub fn trust_store(
             extra_prefixes: args.requestheader_extra_headers_prefix.clone(),
         });
     }
-    let lookup = !args.authentication_skip_lookup;
-    Ok(TrustStore::new(
-        fixed,
-        lookup && args.client_ca_file.is_none(),
-        lookup && args.requestheader_client_ca_file.is_none(),
-        provider,
-    ))
+    Ok(fixed)
 }
 
 /// A 403 `Forbidden` Status as kube-apiserver writes it (with details).

@@ -188,6 +188,25 @@ impl TrustStore {
         self.client_ca_from_configmap || self.request_header_from_configmap
     }
 
+    /// Replace the parts given by flags (CA files re-read) with `from_flags`' parts; the
+    /// ConfigMap's parts are untouched. Returns whether anything changed.
+    pub fn apply_flags(&self, from_flags: &TrustMaterial) -> bool {
+        let before = self.current();
+        let mut next = (*before).clone();
+        if !self.client_ca_from_configmap {
+            next.client_ca = from_flags.client_ca.clone();
+        }
+        if !self.request_header_from_configmap {
+            next.request_header = from_flags.request_header.clone();
+        }
+        let changed = describe_key(&before) != describe_key(&next);
+        if changed {
+            tracing::info!(trust = %next.describe(), "authentication CA files reloaded");
+            self.current.store(Arc::new(next));
+        }
+        changed
+    }
+
     /// Apply the ConfigMap's data (`None`: the ConfigMap does not exist). A part that fails to
     /// parse keeps its previous value and is logged; returns whether anything changed.
     pub fn apply_configmap(&self, data: Option<&BTreeMap<String, String>>) -> bool {
@@ -389,5 +408,17 @@ mod tests {
         assert!(store.apply_configmap(None));
         assert!(store.current().request_header.is_none());
         assert!(store.current().client_ca.is_some());
+        // A rotated flag file replaces only the flag part.
+        store.apply_configmap(Some(&cm));
+        let rotated = CaBundle::from_pem(&ca_pem("rotated"), "--client-ca-file f", ring()).unwrap();
+        let from_flags = TrustMaterial {
+            client_ca: Some(rotated.clone()),
+            request_header: None,
+        };
+        assert!(store.apply_flags(&from_flags));
+        assert!(!store.apply_flags(&from_flags));
+        let now = store.current();
+        assert_eq!(now.client_ca.as_ref().unwrap().pem(), rotated.pem());
+        assert_eq!(now.request_header.as_ref().unwrap().ca.pem(), front);
     }
 }

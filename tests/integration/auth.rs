@@ -264,16 +264,24 @@ struct Fixture {
     server_cert: String,
     cluster: Cluster,
     double: ApiServerDouble,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Fixture {
     async fn start(data: BTreeMap<String, String>) -> Self {
+        Self::start_with(data, |_, _| {}).await
+    }
+
+    /// Like [`Fixture::start`], with `customize` changing the flags (given a scratch dir).
+    async fn start_with(
+        data: BTreeMap<String, String>,
+        customize: impl FnOnce(&mut AuthArgs, &std::path::Path),
+    ) -> Self {
         let cluster = Cluster::new(data);
         let double = ApiServerDouble::start(double_routes(cluster.clone()));
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = double.write_kubeconfig(dir.path(), "augur-sa-token");
-        let args = AuthArgs {
+        let mut args = AuthArgs {
             authentication_mode: Mode::Delegated,
             authentication_kubeconfig: Some(kubeconfig.clone()),
             authorization_kubeconfig: Some(kubeconfig),
@@ -282,6 +290,7 @@ impl Fixture {
             authentication_token_webhook_cache_ttl: Duration::from_secs(300),
             ..AuthArgs::default()
         };
+        customize(&mut args, dir.path());
         let auth = augur::auth::setup(&args, None)
             .await
             .unwrap_or_else(|e| panic!("setup: {e}"))
@@ -358,7 +367,7 @@ impl Fixture {
             server_cert,
             cluster,
             double,
-            _dir: dir,
+            dir,
         }
     }
 
@@ -410,6 +419,10 @@ impl Fixture {
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
         )
+    }
+
+    fn scratch(&self) -> &std::path::Path {
+        self.dir.path()
     }
 
     fn token_reviews(&self) -> usize {
@@ -658,6 +671,78 @@ async fn a_new_front_proxy_ca_in_the_configmap_is_trusted_without_restart() {
     assert_eq!(status, 401, "the old front-proxy CA is no longer trusted");
     assert!(
         fixture.double.count("GET", CONFIGMAPS, "watch=true") >= 1,
+        "{:?}",
+        fixture.double.calls()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flags_replace_the_configmap_and_name_the_headers() {
+    let client_ca = Ca::new("client-ca");
+    let configmap_ca = Ca::new("front-proxy-ca-in-configmap");
+    let flag_ca = Ca::new("front-proxy-ca-in-flag");
+    let fixture = Fixture::start_with(configmap_data(&client_ca, &configmap_ca), |args, dir| {
+        let file = dir.join("front-proxy-ca.crt");
+        std::fs::write(&file, &flag_ca.pem).unwrap();
+        args.requestheader_client_ca_file = Some(file);
+        args.requestheader_allowed_names = vec!["aggregator".to_owned()];
+        args.requestheader_username_headers = vec!["X-Forwarded-User".to_owned()];
+        args.requestheader_group_headers = vec!["X-Forwarded-Group".to_owned()];
+        args.authentication_skip_lookup = true;
+    })
+    .await;
+    let proxy = fixture.client(Some(&flag_ca.client("aggregator", None)));
+    let (status, body) = fixture
+        .get(
+            &proxy,
+            METRIC,
+            &[
+                ("X-Forwarded-User", "jane"),
+                ("X-Forwarded-Group", "metrics-readers"),
+                ("X-Remote-User", "root"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        fixture.cluster.access_reviews(),
+        [json!({
+            "user": "jane",
+            "groups": ["metrics-readers", "system:authenticated"],
+            "resourceAttributes": metric_attributes(),
+        })]
+    );
+    // Without the configured user header the front proxy names nobody: anonymous.
+    let (status, _) = fixture
+        .get(
+            &proxy,
+            METRIC,
+            &[
+                ("X-Remote-User", "root"),
+                ("X-Remote-Group", "system:masters"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        fixture.cluster.access_reviews()[1]["user"],
+        "system:anonymous"
+    );
+    // The ConfigMap's CA is not used, and the ConfigMap was never read.
+    let old = fixture.client(Some(&configmap_ca.client(FRONT_PROXY_CN, None)));
+    let (status, body) = fixture.get(&old, METRIC, &IMPERSONATION).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["message"],
+        "Unauthorized: client certificate CN=\"front-proxy-client\" is not signed by the front-proxy CA (--requestheader-client-ca-file {}): invalid peer certificate: UnknownIssuer"
+            .replace("{}", &fixture.scratch().join("front-proxy-ca.crt").display().to_string())
+    );
+    assert!(
+        fixture
+            .double
+            .calls()
+            .iter()
+            .all(|c| !c.uri.starts_with(CONFIGMAPS)),
         "{:?}",
         fixture.double.calls()
     );
