@@ -58,6 +58,16 @@ impl KubeReviews {
     }
 }
 
+/// A kube-rs error in one line: for an API answer its code, reason and message.
+pub fn describe_kube_error(error: &kube::Error) -> String {
+    match error {
+        kube::Error::Api(status) => {
+            format!("{} {}: {}", status.code, status.reason, status.message)
+        }
+        other => other.to_string(),
+    }
+}
+
 async fn bounded<T>(
     what: &str,
     timeout: Duration,
@@ -65,7 +75,7 @@ async fn bounded<T>(
 ) -> Result<T, String> {
     match tokio::time::timeout(timeout, call).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(format!("{what} failed: {e}")),
+        Ok(Err(e)) => Err(format!("{what} failed: {}", describe_kube_error(&e))),
         Err(_) => Err(format!(
             "{what} got no answer within {}",
             humantime::format_duration(timeout)

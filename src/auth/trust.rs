@@ -294,7 +294,8 @@ pub async fn lookup(
     match tokio::time::timeout(timeout, api.get_opt(CONFIGMAP_NAME)).await {
         Ok(Ok(cm)) => Ok(cm.map(|cm| cm.data.unwrap_or_default())),
         Ok(Err(e)) => Err(format!(
-            "reading configmap {CONFIGMAP_NAMESPACE}/{CONFIGMAP_NAME}: {e}"
+            "reading configmap {CONFIGMAP_NAMESPACE}/{CONFIGMAP_NAME}: {}",
+            super::review::describe_kube_error(&e)
         )),
         Err(_) => Err(format!(
             "reading configmap {CONFIGMAP_NAMESPACE}/{CONFIGMAP_NAME}: no answer within {}",

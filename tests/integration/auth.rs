@@ -173,10 +173,26 @@ async fn token_review(Json(review): Json<Value>) -> Json<Value> {
         "status": status,
     }))
 }
-/// Policy: alice and members of `metrics-readers` may do anything; nobody else.
-async fn access_review(State(cluster): State<Cluster>, Json(review): Json<Value>) -> Json<Value> {
+/// Policy: alice and members of `metrics-readers` may do anything; nobody else. Reviews
+/// for user `breaker` fail with a 500.
+async fn access_review(State(cluster): State<Cluster>, Json(review): Json<Value>) -> Response {
     let spec = review["spec"].clone();
     cluster.access_reviews.lock().unwrap().push(spec.clone());
+    if spec["user"] == "breaker" {
+        return (
+            http::StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": "webhook authorizer unavailable",
+                "reason": "InternalError",
+                "code": 500,
+            })),
+        )
+            .into_response();
+    }
     let allowed = spec["user"] == "alice"
         || spec["groups"]
             .as_array()
@@ -188,6 +204,7 @@ async fn access_review(State(cluster): State<Cluster>, Json(review): Json<Value>
         "spec": spec,
         "status": {"allowed": allowed},
     }))
+    .into_response()
 }
 
 fn watch_event(object: Value) -> Result<Bytes, Infallible> {
@@ -863,4 +880,46 @@ async fn the_binary_in_cluster_mode_authenticates_kubectl() {
         out,
         "error: You must be logged in to the server (Unauthorized: invalid bearer token: token not found)\n"
     );
+}
+
+/// A ConfigMap augur may not read: start fails with the cause, unless told to tolerate it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_configmap_stops_start_unless_tolerated() {
+    let forbidden = || async {
+        (
+            http::StatusCode::FORBIDDEN,
+            Json(json!({
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Failure",
+                "message": "configmaps \"extension-apiserver-authentication\" is forbidden: User \"system:serviceaccount:monitoring:augur\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"",
+                "reason": "Forbidden",
+                "code": 403,
+            })),
+        )
+    };
+    let double = ApiServerDouble::start(
+        Router::new()
+            .route(
+                "/api/v1/namespaces/kube-system/configmaps/extension-apiserver-authentication",
+                get(forbidden),
+            )
+            .route(CONFIGMAPS, get(forbidden)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = double.write_kubeconfig(dir.path(), "augur-sa-token");
+    let mut args = AuthArgs {
+        authentication_kubeconfig: Some(kubeconfig.clone()),
+        authorization_kubeconfig: Some(kubeconfig),
+        ..AuthArgs::default()
+    };
+    let err = augur::auth::setup(&args, None).await.unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "authentication setup: reading configmap kube-system/extension-apiserver-authentication: 403 Forbidden: configmaps \"extension-apiserver-authentication\" is forbidden: User \"system:serviceaccount:monitoring:augur\" cannot get resource \"configmaps\" in API group \"\" in the namespace \"kube-system\"; --authentication-tolerate-lookup-failure starts anyway, --authentication-skip-lookup with --client-ca-file/--requestheader-client-ca-file avoids the lookup"
+    );
+    args.authentication_tolerate_lookup_failure = true;
+    let auth = augur::auth::setup(&args, None).await.unwrap();
+    assert!(auth.is_some());
 }
