@@ -32,6 +32,9 @@ pub enum Error {
     /// TLS material could not be loaded or created.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),
+    /// Delegated authentication could not be set up.
+    #[error(transparent)]
+    Auth(#[from] crate::auth::Error),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -126,6 +129,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     );
     tokio::spawn(reloader.run(args.config_check_interval));
 
+    let auth = crate::auth::setup(&args.auth, args.cluster.lister_kubeconfig.as_deref()).await?;
     let tls = TlsOptions {
         cert_file: args.tls_cert_file.clone(),
         key_file: args.tls_private_key_file.clone(),
@@ -140,6 +144,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");
     let router = api::router(AppState::new(registry, backend, metrics, health));
+    let (tls, router) = match &auth {
+        Some(auth) => (auth.tls(tls)?, auth.protect(router)),
+        None => (tls, router),
+    };
     crate::tls::serve(listener, tls, router, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

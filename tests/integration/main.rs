@@ -4,6 +4,7 @@
 mod api;
 #[allow(dead_code)]
 mod apiserver_double;
+mod auth;
 mod backend;
 mod certs;
 mod compat;
