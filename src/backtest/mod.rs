@@ -471,7 +471,8 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
             Served::Oracle,
         ),
     });
-    let peak_pods = ((peak / capacity).ceil() as i32).max(1);
+    // `peak / (peak / 20)` may come out a hair above 20; that is still 20 pods.
+    let peak_pods = ((peak / capacity - 1e-9).ceil() as i32).max(1);
     policies.push(PolicyRow {
         policy: "static_peak".to_owned(),
         outcome: simulate::static_replicas(history, &timing, peak_pods),
