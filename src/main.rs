@@ -47,7 +47,7 @@ fn main() -> ExitCode {
             },
             Command::Certs(args) => finish(augur::certs::run(&args)),
             Command::Train(args) => finish(augur::train::run(&args)),
-            Command::Backtest(args) => finish(augur::backtest::run(&args)),
+            Command::Backtest(args) => finish(augur::backtest::run(&args).await),
         }
     })
 }

@@ -6,6 +6,7 @@ mod api;
 mod apiserver_double;
 mod auth;
 mod backend;
+mod backtest;
 mod certs;
 mod compat;
 mod manifests;

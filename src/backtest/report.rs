@@ -1,0 +1,575 @@
+//! Presents a backtest [`Report`]: markdown tables in forecast-anchors.md's column layout,
+//! CSV files of both tables and of the per-sync timeline, and a hand-written SVG plot.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use super::{BASELINE, Report, target_milli};
+
+/// Header of `accuracy.csv`.
+pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
+
+/// Header of `hpa.csv`.
+pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs";
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a Unix second.
+fn minute(t: i64) -> String {
+    let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
+    let text = humantime::format_rfc3339_seconds(time).to_string();
+    text.get(..16).unwrap_or(&text).replace('T', " ")
+}
+
+/// `5m`, `1h`, or seconds when not whole minutes.
+fn horizon_label(buckets: usize, step: i64) -> String {
+    let seconds = buckets as i64 * step;
+    if seconds % 60 == 0 {
+        format!("{}m", seconds / 60)
+    } else {
+        format!("{seconds}s")
+    }
+}
+
+/// Thousands separators for a non-negative integer.
+fn grouped(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// HPA figures as the anchors print them: 0, whole numbers plain, ≥ 1000 rounded with
+/// separators, otherwise 4 significant digits.
+pub fn figure(x: f64) -> String {
+    if x.is_nan() {
+        return "–".to_owned();
+    }
+    if x == 0.0 {
+        return "0".to_owned();
+    }
+    let sign = if x < 0.0 { "-" } else { "" };
+    let a = x.abs();
+    if a >= 1000.0 || a.fract() == 0.0 {
+        return format!("{sign}{}", grouped(a.round() as u64));
+    }
+    let decimals = (3 - a.log10().floor() as i32).max(0) as usize;
+    format!("{sign}{a:.decimals$}")
+}
+
+/// MAE/RMSE as the anchors print them: 3 decimals below 1, else 2.
+fn error_figure(x: f64) -> String {
+    if x.is_nan() {
+        "–".to_owned()
+    } else if x.abs() < 1.0 {
+        format!("{x:.3}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+fn fixed(x: f64, decimals: usize) -> String {
+    if x.is_nan() {
+        "–".to_owned()
+    } else {
+        format!("{x:.decimals$}")
+    }
+}
+
+/// `+13%` / `-45%` relative to `base`; `–` when the base is 0.
+fn delta(x: f64, base: f64) -> String {
+    if base == 0.0 || base.is_nan() {
+        return "–".to_owned();
+    }
+    let pct = ((x / base - 1.0) * 100.0).round();
+    if pct >= 0.0 {
+        format!("+{pct:.0}%")
+    } else {
+        format!("{pct:.0}%")
+    }
+}
+
+fn delta_pct(x: f64, base: f64) -> Option<f64> {
+    (base != 0.0 && !base.is_nan()).then(|| (x / base - 1.0) * 100.0)
+}
+
+/// The markdown tables printed on stdout.
+pub fn tables(report: &Report) -> String {
+    let h = &report.history;
+    let trace = &report.trace;
+    let mut out = String::new();
+    let window_start = h.start + report.first_origin as i64 * h.step;
+    let end = super::simulate::trace_end(h);
+    let origins = h.len() - report.first_origin;
+    let _ = writeln!(
+        out,
+        "- `{trace}`: step {} s, evaluation window {} UTC → {} UTC, {origins} origins, peak {:.4} req/s → capacity {:.4} req/s/pod, HPA target AverageValue {:.5} req/s ({}m)",
+        h.step,
+        minute(window_start),
+        minute(end),
+        report.peak,
+        report.capacity,
+        report.target,
+        target_milli(report.target),
+    );
+    for (model, why) in &report.failed {
+        let _ = writeln!(out, "- model `{model}` could not be evaluated: {why}");
+    }
+    let mut horizons: Vec<usize> = Vec::new();
+    for row in &report.accuracy {
+        if !horizons.contains(&row.horizon) {
+            horizons.push(row.horizon);
+        }
+    }
+    for &horizon in &horizons {
+        let _ = writeln!(
+            out,
+            "\n### {trace}: forecast accuracy at {}\n",
+            horizon_label(horizon, h.step)
+        );
+        let _ = writeln!(
+            out,
+            "| trace | model | point MAE | point RMSE | point sMAPE % | point MAE/persist. | max MAE | max RMSE | max sMAPE % | max MAE/persist. | n | point MASE | max MASE |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+        for row in report.accuracy.iter().filter(|r| r.horizon == horizon) {
+            let _ = writeln!(
+                out,
+                "| {trace} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                row.model,
+                error_figure(row.point.mae),
+                error_figure(row.point.rmse),
+                fixed(row.point.smape, 1),
+                fixed(row.point.relative, 3),
+                error_figure(row.max.mae),
+                error_figure(row.max.rmse),
+                fixed(row.max.smape, 1),
+                fixed(row.max.relative, 3),
+                row.point.n,
+                fixed(row.point.mase, 3),
+                fixed(row.max.mase, 3),
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\n### {trace}: MAE relative to {BASELINE}, all horizons (point / max target)\n"
+    );
+    let mut header = "| trace | model |".to_owned();
+    let mut rule = "|---|---|".to_owned();
+    for &horizon in &horizons {
+        let _ = write!(header, " {} point/max |", horizon_label(horizon, h.step));
+        rule.push_str("---|");
+    }
+    let _ = writeln!(out, "{header}\n{rule}");
+    let mut models: Vec<&str> = Vec::new();
+    for row in &report.accuracy {
+        if !models.contains(&row.model.as_str()) {
+            models.push(&row.model);
+        }
+    }
+    for model in models {
+        let mut line = format!("| {trace} | {model} |");
+        for &horizon in &horizons {
+            if let Some(row) = report
+                .accuracy
+                .iter()
+                .find(|r| r.model == model && r.horizon == horizon)
+            {
+                let _ = write!(
+                    line,
+                    " {} / {} |",
+                    fixed(row.point.relative, 3),
+                    fixed(row.max.relative, 3)
+                );
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    let days = (end - report.syncs.first().copied().unwrap_or(end)) as f64 / 86_400.0;
+    let _ = writeln!(
+        out,
+        "\n### {trace}: HPA simulation ({:.0} days, forecast horizon {})\n",
+        days,
+        horizon_label(report.forecast_horizon, h.step)
+    );
+    let _ = writeln!(
+        out,
+        "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let reactive = report.policies.first().map(|p| &p.outcome);
+    for row in &report.policies {
+        let o = &row.outcome;
+        let (base_pod, base_cost) = reactive.map_or((f64::NAN, f64::NAN), |r| {
+            (r.under_pod_minutes, r.replica_minutes)
+        });
+        let _ = writeln!(
+            out,
+            "| {trace} | {} | {} | {} | {} | {} | {} | {} ({}/{}) |",
+            row.policy,
+            figure(o.under_minutes),
+            figure(o.under_pod_minutes),
+            delta(o.under_pod_minutes, base_pod),
+            figure(o.replica_minutes),
+            delta(o.replica_minutes, base_cost),
+            o.scale_ups + o.scale_downs,
+            o.scale_ups,
+            o.scale_downs,
+        );
+    }
+    out
+}
+
+fn csv_number(x: f64) -> String {
+    if x.is_nan() {
+        String::new()
+    } else {
+        format!("{x}")
+    }
+}
+
+/// `accuracy.csv`: one row per model and horizon.
+pub fn accuracy_csv(report: &Report) -> String {
+    let mut out = format!("{ACCURACY_HEADER}\n");
+    for row in &report.accuracy {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            report.trace,
+            row.model,
+            row.horizon as i64 * report.history.step,
+            csv_number(row.point.mae),
+            csv_number(row.point.rmse),
+            csv_number(row.point.smape),
+            csv_number(row.point.mape),
+            csv_number(row.point.mase),
+            csv_number(row.point.relative),
+            row.point.n,
+            csv_number(row.max.mae),
+            csv_number(row.max.rmse),
+            csv_number(row.max.smape),
+            csv_number(row.max.mape),
+            csv_number(row.max.mase),
+            csv_number(row.max.relative),
+            row.max.n,
+        );
+    }
+    out
+}
+
+/// `hpa.csv`: one row per policy.
+pub fn hpa_csv(report: &Report) -> String {
+    let mut out = format!("{HPA_HEADER}\n");
+    let reactive = report.policies.first().map(|p| &p.outcome);
+    for row in &report.policies {
+        let o = &row.outcome;
+        let (base_pod, base_cost) = reactive.map_or((f64::NAN, f64::NAN), |r| {
+            (r.under_pod_minutes, r.replica_minutes)
+        });
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},{},{},{}",
+            report.trace,
+            row.policy,
+            o.under_minutes,
+            o.under_pod_minutes,
+            delta_pct(o.under_pod_minutes, base_pod).map_or(String::new(), |d| format!("{d}")),
+            o.replica_minutes,
+            delta_pct(o.replica_minutes, base_cost).map_or(String::new(), |d| format!("{d}")),
+            o.scale_ups + o.scale_downs,
+            o.scale_ups,
+            o.scale_downs,
+        );
+    }
+    out
+}
+
+/// Load of the bucket holding `t` (`NaN` in a gap or outside the trace).
+fn load_at(report: &Report, t: i64) -> f64 {
+    super::simulate::bucket_value(&report.history, t)
+}
+
+/// Header of `timeline.csv` for this report.
+pub fn timeline_header(report: &Report) -> String {
+    let mut header = "time,load".to_owned();
+    for (model, _) in &report.served_forecasts {
+        let _ = write!(header, ",forecast:{model}");
+    }
+    for row in &report.policies {
+        let _ = write!(header, ",replicas:{}", row.policy);
+    }
+    header
+}
+
+/// `timeline.csv`: per sync, the load, each model's served forecast and each policy's
+/// replica count.
+pub fn timeline_csv(report: &Report) -> String {
+    let mut out = timeline_header(report);
+    out.push('\n');
+    for (i, &t) in report.syncs.iter().enumerate() {
+        let _ = write!(out, "{t},{}", csv_number(load_at(report, t)));
+        for (_, forecasts) in &report.served_forecasts {
+            let _ = write!(
+                out,
+                ",{}",
+                csv_number(forecasts.get(i).copied().unwrap_or(f64::NAN))
+            );
+        }
+        for row in &report.policies {
+            let _ = write!(
+                out,
+                ",{}",
+                row.outcome.replicas.get(i).copied().unwrap_or_default()
+            );
+        }
+        out.push('\n');
+    }
+    out
+}
+
+const PALETTE: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+];
+
+/// A round number ≥ `x` for an axis top (1, 2, 5 × 10^k).
+fn axis_top(x: f64) -> f64 {
+    if !(x.is_finite() && x > 0.0) {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(x.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * magnitude)
+        .find(|&top| top >= x)
+        .unwrap_or(10.0 * magnitude)
+}
+
+struct Panel<'a> {
+    title: &'a str,
+    unit: &'a str,
+    top: f64,
+    series: Vec<(String, &'a str, Vec<f64>)>,
+}
+
+/// `backtest.svg`: load and forecasts (req/s) above, replicas per policy below, over the
+/// simulated time; each pixel column shows the maximum of the syncs it covers.
+pub fn svg(report: &Report) -> String {
+    const WIDTH: f64 = 1200.0;
+    const LEFT: f64 = 70.0;
+    const RIGHT: f64 = 200.0;
+    const PANEL: f64 = 260.0;
+    const GAP: f64 = 60.0;
+    const TOP: f64 = 40.0;
+    let plot_width = WIDTH - LEFT - RIGHT;
+    let columns = plot_width as usize;
+    let n = report.syncs.len().max(1);
+    let bin = |values: &[f64]| -> Vec<f64> {
+        let mut out = vec![f64::NAN; columns];
+        for (i, &v) in values.iter().enumerate() {
+            if v.is_nan() {
+                continue;
+            }
+            let c = (i * columns / n).min(columns - 1);
+            out[c] = if out[c].is_nan() { v } else { out[c].max(v) };
+        }
+        out
+    };
+    let loads: Vec<f64> = report.syncs.iter().map(|&t| load_at(report, t)).collect();
+    let mut upper = vec![("load".to_owned(), "#000000", bin(&loads))];
+    for (i, (model, forecasts)) in report.served_forecasts.iter().enumerate() {
+        upper.push((
+            format!(
+                "{model} max {}",
+                horizon_label(report.forecast_horizon, report.history.step)
+            ),
+            PALETTE[i % PALETTE.len()],
+            bin(forecasts),
+        ));
+    }
+    let mut lower = Vec::new();
+    for (i, row) in report
+        .policies
+        .iter()
+        .filter(|p| p.policy != "static_peak" && !p.policy.starts_with("reactive@"))
+        .enumerate()
+    {
+        let replicas: Vec<f64> = row.outcome.replicas.iter().map(|&r| f64::from(r)).collect();
+        let color = if row.policy == "reactive" {
+            "#000000"
+        } else if row.policy == "oracle" {
+            "#7f7f7f"
+        } else {
+            PALETTE[(i - 1) % PALETTE.len()]
+        };
+        lower.push((row.policy.clone(), color, bin(&replicas)));
+    }
+    let max_of = |series: &[(String, &str, Vec<f64>)]| {
+        series
+            .iter()
+            .flat_map(|(_, _, v)| v.iter().copied())
+            .filter(|v| !v.is_nan())
+            .fold(0.0, f64::max)
+    };
+    let panels = [
+        Panel {
+            title: "load and forecast",
+            unit: "req/s",
+            top: axis_top(max_of(&upper)),
+            series: upper,
+        },
+        Panel {
+            title: "replicas",
+            unit: "pods",
+            top: axis_top(max_of(&lower)),
+            series: lower,
+        },
+    ];
+    let height = TOP + 2.0 * PANEL + GAP + 40.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<rect width="{WIDTH}" height="{height}" fill="white"/>"#
+    );
+    let _ = writeln!(
+        out,
+        r#"<text x="{LEFT}" y="20" font-size="14">{} — backtest, HPA target {:.4} req/s per pod, capacity {:.4}</text>"#,
+        escape(&report.trace),
+        report.target,
+        report.capacity
+    );
+    let first = report.syncs.first().copied().unwrap_or(0);
+    let last = report.syncs.last().copied().unwrap_or(first) + 1;
+    for (p, panel) in panels.iter().enumerate() {
+        let y0 = TOP + p as f64 * (PANEL + GAP);
+        let _ = writeln!(
+            out,
+            r##"<text x="{LEFT}" y="{:.1}">{} ({})</text>"##,
+            y0 - 6.0,
+            panel.title,
+            panel.unit
+        );
+        let _ = writeln!(
+            out,
+            r##"<rect x="{LEFT}" y="{y0}" width="{plot_width}" height="{PANEL}" fill="none" stroke="#999"/>"##
+        );
+        for k in 0..=4 {
+            let value = panel.top * f64::from(k) / 4.0;
+            let y = y0 + PANEL - PANEL * f64::from(k) / 4.0;
+            let _ = writeln!(
+                out,
+                r##"<line x1="{LEFT}" x2="{:.1}" y1="{y:.1}" y2="{y:.1}" stroke="#e5e5e5"/><text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"##,
+                LEFT + plot_width,
+                LEFT - 6.0,
+                y + 4.0,
+                trim_number(value)
+            );
+        }
+        // Day ticks at UTC midnights.
+        let mut day = (first.div_euclid(86_400) + 1) * 86_400;
+        while day < last {
+            let x = LEFT + plot_width * (day - first) as f64 / (last - first) as f64;
+            let _ = writeln!(
+                out,
+                r##"<line x1="{x:.1}" x2="{x:.1}" y1="{y0}" y2="{:.1}" stroke="#e5e5e5"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
+                y0 + PANEL,
+                y0 + PANEL + 16.0,
+                minute(day).get(5..10).unwrap_or_default()
+            );
+            day += 86_400;
+        }
+        for (s, (label, color, values)) in panel.series.iter().enumerate() {
+            let mut points = String::new();
+            for (c, &v) in values.iter().enumerate() {
+                if v.is_nan() {
+                    continue;
+                }
+                let x = LEFT + c as f64 + 0.5;
+                let y = y0 + PANEL - PANEL * (v / panel.top).min(1.0);
+                let _ = write!(points, "{x:.1},{y:.1} ");
+            }
+            let _ = writeln!(
+                out,
+                r#"<polyline fill="none" stroke="{color}" stroke-width="1" points="{}"/>"#,
+                points.trim_end()
+            );
+            let ly = y0 + 14.0 + 16.0 * s as f64;
+            let lx = LEFT + plot_width + 10.0;
+            let _ = writeln!(
+                out,
+                r#"<line x1="{lx:.1}" x2="{:.1}" y1="{:.1}" y2="{:.1}" stroke="{color}" stroke-width="2"/><text x="{:.1}" y="{ly:.1}">{}</text>"#,
+                lx + 20.0,
+                ly - 4.0,
+                ly - 4.0,
+                lx + 26.0,
+                escape(label)
+            );
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+fn trim_number(x: f64) -> String {
+    let text = format!("{x:.3}");
+    text.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Writes accuracy.csv, hpa.csv, timeline.csv and backtest.svg into `dir` (created).
+pub fn write_files(dir: &Path, report: &Report) -> std::io::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let files = [
+        ("accuracy.csv", accuracy_csv(report)),
+        ("hpa.csv", hpa_csv(report)),
+        ("timeline.csv", timeline_csv(report)),
+        ("backtest.svg", svg(report)),
+    ];
+    let mut written = Vec::new();
+    for (name, text) in files {
+        let path = dir.join(name);
+        std::fs::write(&path, text)
+            .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_print_as_in_the_anchors() {
+        assert_eq!(figure(0.0), "0");
+        assert_eq!(figure(2.0), "2");
+        assert_eq!(figure(946.83), "946.8");
+        assert_eq!(figure(64.75), "64.75");
+        assert_eq!(figure(1128.4), "1,128");
+        assert_eq!(figure(93_021.2), "93,021");
+        assert_eq!(figure(201_570.0), "201,570");
+        assert_eq!(figure(58.1), "58.10");
+        assert_eq!(delta(105.0, 100.0), "+5%");
+        assert_eq!(delta(55.0, 100.0), "-45%");
+        assert_eq!(delta(0.0, 0.0), "–");
+        assert_eq!(delta(0.0, 10.0), "-100%");
+        assert_eq!(error_figure(0.1714), "0.171");
+        assert_eq!(error_figure(7.714), "7.71");
+        assert_eq!(axis_top(2.48), 5.0);
+        assert_eq!(axis_top(20.0), 20.0);
+        assert_eq!(minute(805_392_000), "1995-07-10 16:00");
+    }
+}
