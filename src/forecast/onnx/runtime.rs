@@ -69,7 +69,7 @@ pub fn loaded_library() -> Option<&'static Path> {
 /// `ORT_DYLIB_PATH`, else the executable's directory, else the project cache.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf, RuntimeError> {
     if let Some(path) = explicit {
-        return existing(path, "--onnxruntime-library");
+        return existing(path, "--onnxruntime-library or ORT_DYLIB_PATH");
     }
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         return existing(Path::new(&path), "ORT_DYLIB_PATH");
@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(
             err.as_deref(),
             Some(
-                "ONNX Runtime library /nonexistent/libonnxruntime.so does not exist (given by --onnxruntime-library); `.ci/onnxruntime` fetches libonnxruntime.so.1.31.1 from PyPI's onnxruntime wheel"
+                "ONNX Runtime library /nonexistent/libonnxruntime.so does not exist (given by --onnxruntime-library or ORT_DYLIB_PATH); `.ci/onnxruntime` fetches libonnxruntime.so.1.31.1 from PyPI's onnxruntime wheel"
             )
         );
     }
