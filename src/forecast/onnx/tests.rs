@@ -78,6 +78,11 @@ fn reference(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64> {
 
 /// A spec using every kind of feature, with made-up coefficients.
 fn rich_spec(transform: Transform, bias_shift: f64) -> LinearSpec {
+    rich_spec_over(transform, bias_shift, 30)
+}
+
+/// [`rich_spec`] with a longer `lookback` than its features read (lags up to 29).
+fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> LinearSpec {
     let features = vec![
         Feature::Lag(0),
         Feature::Lag(1),
@@ -110,7 +115,7 @@ fn rich_spec(transform: Transform, bias_shift: f64) -> LinearSpec {
     };
     LinearSpec {
         step_seconds: 60,
-        lookback: 30,
+        lookback,
         transform,
         mean: features
             .iter()
@@ -208,6 +213,10 @@ fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
 fn exported_log1p_model_matches_the_reference_formula() {
     let spec = rich_spec(Transform::Log1p, 0.0);
     let series = histories(200, 40, 50.0, 900.0, 11);
+    check_against_reference(&spec, &series);
+    // Lookback 45 with lags up to 29: only the columns read are transformed.
+    let spec = rich_spec_over(Transform::Log1p, 0.0, 45);
+    let series = histories(200, 60, 50.0, 900.0, 13);
     check_against_reference(&spec, &series);
 }
 

@@ -1,6 +1,7 @@
 //! Exports a [`LinearSpec`] as an ONNX model following the augur contract: the graph
 //! computes the spec's documented formula in float32 with standard operators (opset 13).
 
+use std::collections::BTreeSet;
 use std::f64::consts::TAU;
 
 use super::contract::{self, Contract};
@@ -174,7 +175,6 @@ fn tensor_info(name: &str, width: usize) -> ValueInfo {
 /// means, scales and weights are permuted the same way.
 fn linear_graph(spec: &LinearSpec) -> Graph {
     let lookback = spec.lookback;
-    let column = |lag: usize| (lookback - 1 - lag) as i64;
     let mut b = Builder::default();
     b.graph.name = "augur_linear".to_owned();
     b.graph.inputs = vec![
@@ -183,16 +183,63 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
     ];
     b.graph.outputs = vec![tensor_info(contract::FORECAST, spec.targets.len())];
 
-    // Transformed values.
-    let x = match spec.transform {
-        Transform::Identity => contract::VALUES,
+    // The lags any feature reads (lag 0 = the origin, always). When they are fewer than the
+    // lookback, only those columns are transformed (a day-long lookback may use 80 of 1441).
+    let mut used: BTreeSet<usize> = BTreeSet::from([0]);
+    for feature in &spec.features {
+        match *feature {
+            Feature::Lag(lag) => {
+                used.insert(lag);
+            }
+            Feature::WindowMax { from, to } | Feature::WindowMean { from, to } => {
+                used.extend(from..=to);
+            }
+            Feature::Sin { .. } | Feature::Cos { .. } => {}
+        }
+    }
+    let (x, columns): (&str, Vec<i64>) = match spec.transform {
+        Transform::Identity => (
+            contract::VALUES,
+            (0..lookback)
+                .map(|lag| (lookback - 1 - lag) as i64)
+                .collect(),
+        ),
         Transform::Log1p => {
+            let source = if used.len() < lookback {
+                // Oldest first, like `values`.
+                let picked: Vec<i64> = used
+                    .iter()
+                    .rev()
+                    .map(|&lag| (lookback - 1 - lag) as i64)
+                    .collect();
+                b.columns(contract::VALUES, picked, "used_values");
+                "used_values"
+            } else {
+                contract::VALUES
+            };
             b.floats("one", &[1], [1.0]);
-            b.node("Add", &[contract::VALUES, "one"], "values_plus_one", vec![]);
+            b.node("Add", &[source, "one"], "values_plus_one", vec![]);
             b.node("Log", &["values_plus_one"], "x", vec![]);
-            "x"
+            let width = if used.len() < lookback {
+                used.len()
+            } else {
+                lookback
+            };
+            // Column of each lag in x (lags not in `used` are never asked for).
+            let mut columns = vec![0; lookback];
+            if used.len() < lookback {
+                for (position, &lag) in used.iter().rev().enumerate() {
+                    columns[lag] = position as i64;
+                }
+            } else {
+                for (lag, c) in columns.iter_mut().enumerate() {
+                    *c = (width - 1 - lag) as i64;
+                }
+            }
+            ("x", columns)
         }
     };
+    let column = |lag: usize| columns[lag];
     b.columns(x, vec![column(0)], "u0");
 
     // Feature groups: (tensor name, spec feature indices of its columns).

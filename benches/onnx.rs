@@ -1,0 +1,126 @@
+//! ONNX inference benchmark: one `predict_batch` of 1,000 series through an exported linear
+//! model on the real ONNX Runtime, including building the inputs from the histories
+//! (forward-fill, last `lookback` values, origin phase). Two model sizes: lookback 64 (recent
+//! lags and windows) and lookback 1,441 (adds the same minute yesterday).
+//!
+//! Run: `cargo bench --bench onnx`. Under `cargo test` it runs a short smoke case. Needs the
+//! library `.ci/onnxruntime` (run by `.ci/setup`) puts in .cache/onnxruntime/.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use augur::forecast::onnx::{OnnxModel, runtime, writer};
+use augur::forecast::{Feature, History, LinearSpec, Model, Period, Target, Transform};
+
+fn spec(lookback: usize) -> LinearSpec {
+    let mut features: Vec<Feature> = (0..8).map(Feature::Lag).collect();
+    features.extend([
+        Feature::WindowMax { from: 0, to: 9 },
+        Feature::WindowMean { from: 0, to: 9 },
+        Feature::WindowMax { from: 0, to: 59 },
+        Feature::WindowMean { from: 0, to: 59 },
+    ]);
+    if lookback > 1440 {
+        features.extend([
+            Feature::Lag(1440),
+            Feature::WindowMax {
+                from: 1430,
+                to: 1440,
+            },
+        ]);
+    }
+    for period in [Period::Day, Period::Week] {
+        for harmonic in 1..=3 {
+            features.push(Feature::Sin { period, harmonic });
+            features.push(Feature::Cos { period, harmonic });
+        }
+    }
+    let targets = vec![Target::Max(10), Target::Point(10)];
+    let n = features.len();
+    LinearSpec {
+        step_seconds: 60,
+        lookback,
+        transform: Transform::Log1p,
+        mean: vec![5.0; n],
+        scale: vec![1.5; n],
+        weights: targets
+            .iter()
+            .enumerate()
+            .map(|(j, _)| (0..n).map(|i| ((i + j) % 7) as f64 * 0.01 - 0.03).collect())
+            .collect(),
+        bias: vec![0.05; targets.len()],
+        features,
+        targets,
+    }
+}
+
+fn histories(count: usize, len: usize) -> Vec<History> {
+    (0..count)
+        .map(|s| {
+            let values = (0..len)
+                .map(|i| {
+                    if (i * 7 + s) % 97 == 0 {
+                        f64::NAN
+                    } else {
+                        100.0 + ((i + s) % 50) as f64
+                    }
+                })
+                .collect();
+            History::new(1_704_067_200 + s as i64 * 60, 60, values)
+        })
+        .collect()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    runtime::load(None).unwrap_or_else(|e| panic!("{e}; run `bash .ci/setup`"));
+    let (batch, rounds) = if full { (1_000, 500) } else { (10, 3) };
+    let dir = tempfile::tempdir().unwrap();
+    for lookback in [64, 1441] {
+        let spec = spec(lookback);
+        let path = dir.path().join(format!("linear-{lookback}.onnx"));
+        std::fs::write(&path, writer::linear_model(&spec, "bench").unwrap()).unwrap();
+        let model = OnnxModel::load(&path).unwrap();
+        let series = histories(batch, lookback + 120);
+        let refs: Vec<&History> = series.iter().collect();
+        let fitted = model.fit(&series[0], &spec.targets).unwrap();
+        for _ in 0..rounds.min(20) {
+            let out = fitted.predict_batch(&refs);
+            assert_eq!(out.len(), batch);
+            for forecast in out {
+                let forecast = forecast.unwrap();
+                assert_eq!(forecast.len(), 2);
+                assert!(
+                    forecast.iter().all(|v| v.is_finite() && *v > 0.0),
+                    "{forecast:?}"
+                );
+            }
+        }
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let started = Instant::now();
+            let out = fitted.predict_batch(&refs);
+            times.push(started.elapsed());
+            assert_eq!(out.len(), batch);
+        }
+        times.sort();
+        println!(
+            "onnx lookback {lookback} ({} features, {} targets), batch {batch}, {rounds} rounds: median {:?} p90 {:?} min {:?} max {:?}",
+            spec.features.len(),
+            spec.targets.len(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.9),
+            times[0],
+            times[times.len() - 1],
+        );
+    }
+    if let Some(library) = runtime::loaded_library() {
+        println!("ONNX Runtime: {}", library.display());
+    }
+}
