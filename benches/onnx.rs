@@ -72,9 +72,44 @@ fn histories(count: usize, len: usize) -> Vec<History> {
         .collect()
 }
 
+/// CPU time this process has used (user + system), from /proc/self/stat (clock ticks of
+/// 10 ms); `None` where /proc is not available.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split(' ').collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index.min(sorted.len() - 1)]
+}
+
+/// What `predict_batch` does before calling ONNX Runtime: forward-fill the last `lookback`
+/// values of each history into one float32 buffer (a copy of augur's code for timing).
+fn prepare_only(histories: &[&History], lookback: usize) -> f32 {
+    let mut values: Vec<f32> = Vec::with_capacity(histories.len() * lookback);
+    for history in histories {
+        let len = history.values.len();
+        let tail = &history.values[len - lookback..];
+        let mut last = history.values[..len - lookback]
+            .iter()
+            .rev()
+            .copied()
+            .find(|v| !v.is_nan())
+            .unwrap_or(0.0);
+        values.extend(tail.iter().map(|&v| {
+            if !v.is_nan() {
+                last = v;
+            }
+            last as f32
+        }));
+    }
+    values[values.len() - 1]
 }
 
 fn main() {
@@ -103,15 +138,19 @@ fn main() {
             }
         }
         let mut times = Vec::with_capacity(rounds);
+        let cpu_before = cpu_time();
         for _ in 0..rounds {
             let started = Instant::now();
             let out = fitted.predict_batch(&refs);
             times.push(started.elapsed());
             assert_eq!(out.len(), batch);
         }
+        let cpu = cpu_before
+            .zip(cpu_time())
+            .map(|(before, after)| (after - before) / rounds as u32);
         times.sort();
         println!(
-            "onnx lookback {lookback} ({} features, {} targets), batch {batch}, {rounds} rounds: median {:?} p90 {:?} min {:?} max {:?}",
+            "onnx lookback {lookback} ({} features, {} targets), batch {batch}, {rounds} rounds: median {:?} p90 {:?} min {:?} max {:?}, CPU per batch {cpu:?}",
             spec.features.len(),
             spec.targets.len(),
             percentile(&times, 0.5),
@@ -119,6 +158,20 @@ fn main() {
             times[0],
             times[times.len() - 1],
         );
+        let mut loop_cpu = None;
+        if full {
+            // The same rounds with the histories prepared but ONNX Runtime not called.
+            let before = cpu_time();
+            let mut sink = 0.0f32;
+            for _ in 0..rounds {
+                sink += prepare_only(&refs, lookback);
+            }
+            loop_cpu = before.zip(cpu_time()).map(|(b, a)| (a - b) / rounds as u32);
+            assert!(sink.is_finite());
+        }
+        if let Some(prep) = loop_cpu {
+            println!("  of which building the inputs (forward-fill, copy): CPU per batch {prep:?}");
+        }
     }
     if let Some(library) = runtime::loaded_library() {
         println!("ONNX Runtime: {}", library.display());

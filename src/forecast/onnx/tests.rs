@@ -81,11 +81,12 @@ fn rich_spec(transform: Transform, bias_shift: f64) -> LinearSpec {
     rich_spec_over(transform, bias_shift, 30)
 }
 
-/// [`rich_spec`] with a longer `lookback` than its features read (lags up to 29).
+/// [`rich_spec`] with another `lookback`; beyond 30 it also reads the oldest lag.
 fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> LinearSpec {
-    let features = vec![
+    let mut features = vec![
         Feature::Lag(0),
         Feature::Lag(1),
+        Feature::Lag(7),
         Feature::Lag(7),
         Feature::WindowMax { from: 0, to: 9 },
         Feature::Sin {
@@ -107,6 +108,10 @@ fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> Lin
             harmonic: 3,
         },
     ];
+    if lookback > 30 {
+        // A lag far from the others: the transformed columns come in two runs.
+        features.push(Feature::Lag(lookback - 1));
+    }
     let targets = vec![Target::Max(10), Target::Point(10), Target::Point(1)];
     let mut n = Numbers(7);
     let (center, spread) = match transform {
@@ -214,7 +219,7 @@ fn exported_log1p_model_matches_the_reference_formula() {
     let spec = rich_spec(Transform::Log1p, 0.0);
     let series = histories(200, 40, 50.0, 900.0, 11);
     check_against_reference(&spec, &series);
-    // Lookback 45 with lags up to 29: only the columns read are transformed.
+    // Lookback 45 reading lags 0..=29 and 44: only the columns read are transformed.
     let spec = rich_spec_over(Transform::Log1p, 0.0, 45);
     let series = histories(200, 60, 50.0, 900.0, 13);
     check_against_reference(&spec, &series);
@@ -535,7 +540,7 @@ fn inconsistent_specs_are_not_exported() {
     assert_eq!(
         linear_model(&spec, "test").err(),
         Some(ModelError::Invalid(
-            "linear spec: feature 5 (WindowMean { from: 0, to: 29 }) reads lag 29, beyond lookback 20"
+            "linear spec: feature 6 (WindowMean { from: 0, to: 29 }) reads lag 29, beyond lookback 20"
                 .to_owned()
         ))
     );

@@ -149,17 +149,43 @@ impl Builder {
         });
     }
 
-    /// `Gather(data, indices, axis = 1)`: the listed columns of `data`.
-    fn columns(&mut self, data: &str, columns: Vec<i64>, output: &str) {
-        let indices = format!("{output}_indices");
-        self.indices(&indices, columns);
+    /// `Slice(data, [start], [end], axes = [1])`: columns `start..end` of `data`.
+    fn slice(&mut self, data: &str, start: i64, end: i64, output: &str) {
+        let starts = format!("{output}_start");
+        let ends = format!("{output}_end");
+        let axes = format!("{output}_axes");
+        self.indices(&starts, vec![start]);
+        self.indices(&ends, vec![end]);
+        self.indices(&axes, vec![1]);
+        self.node("Slice", &[data, &starts, &ends, &axes], output, vec![]);
+    }
+
+    /// `Concat(parts, axis = 1)` named `output`, or the only part itself.
+    fn concat(&mut self, parts: Vec<String>, output: &str) -> String {
+        if let [only] = parts.as_slice() {
+            return only.clone();
+        }
+        let names: Vec<&str> = parts.iter().map(String::as_str).collect();
         self.node(
-            "Gather",
-            &[data, &indices],
+            "Concat",
+            &names,
             output,
             vec![Attribute::Int("axis".to_owned(), 1)],
         );
+        output.to_owned()
     }
+}
+
+/// Splits lags sorted oldest first into runs of consecutive lags: (oldest, newest) each.
+fn runs(oldest_first: &[usize]) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for &lag in oldest_first {
+        match out.last_mut() {
+            Some((_, newest)) if *newest == lag + 1 => *newest = lag,
+            _ => out.push((lag, lag)),
+        }
+    }
+    out
 }
 
 fn tensor_info(name: &str, width: usize) -> ValueInfo {
@@ -184,7 +210,7 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
     b.graph.outputs = vec![tensor_info(contract::FORECAST, spec.targets.len())];
 
     // The lags any feature reads (lag 0 = the origin, always). When they are fewer than the
-    // lookback, only those columns are transformed (a day-long lookback may use 80 of 1441).
+    // lookback, only those columns are transformed (a day-long lookback may read 80 of 1441).
     let mut used: BTreeSet<usize> = BTreeSet::from([0]);
     for feature in &spec.features {
         match *feature {
@@ -197,66 +223,69 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
             Feature::Sin { .. } | Feature::Cos { .. } => {}
         }
     }
-    let (x, columns): (&str, Vec<i64>) = match spec.transform {
-        Transform::Identity => (
-            contract::VALUES,
-            (0..lookback)
-                .map(|lag| (lookback - 1 - lag) as i64)
-                .collect(),
-        ),
+    // Column of each lag in x (oldest first; lags outside `used` are never asked for).
+    // Columns are cut with Slice (a copy of row segments): ONNX Runtime's Gather along
+    // axis 1 costs several times more per element.
+    let mut columns: Vec<i64> = (0..lookback)
+        .map(|lag| (lookback - 1 - lag) as i64)
+        .collect();
+    let x = match spec.transform {
+        Transform::Identity => contract::VALUES,
         Transform::Log1p => {
             let source = if used.len() < lookback {
-                // Oldest first, like `values`.
-                let picked: Vec<i64> = used
-                    .iter()
-                    .rev()
-                    .map(|&lag| (lookback - 1 - lag) as i64)
+                let oldest_first: Vec<usize> = used.iter().rev().copied().collect();
+                let pieces: Vec<String> = runs(&oldest_first)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(k, (oldest, newest))| {
+                        let name = format!("used_{k}");
+                        let start = (lookback - 1 - oldest) as i64;
+                        b.slice(contract::VALUES, start, (lookback - newest) as i64, &name);
+                        name
+                    })
                     .collect();
-                b.columns(contract::VALUES, picked, "used_values");
-                "used_values"
-            } else {
-                contract::VALUES
-            };
-            b.floats("one", &[1], [1.0]);
-            b.node("Add", &[source, "one"], "values_plus_one", vec![]);
-            b.node("Log", &["values_plus_one"], "x", vec![]);
-            let width = if used.len() < lookback {
-                used.len()
-            } else {
-                lookback
-            };
-            // Column of each lag in x (lags not in `used` are never asked for).
-            let mut columns = vec![0; lookback];
-            if used.len() < lookback {
-                for (position, &lag) in used.iter().rev().enumerate() {
+                for (position, &lag) in oldest_first.iter().enumerate() {
                     columns[lag] = position as i64;
                 }
+                b.concat(pieces, "used_values")
             } else {
-                for (lag, c) in columns.iter_mut().enumerate() {
-                    *c = (width - 1 - lag) as i64;
-                }
-            }
-            ("x", columns)
+                contract::VALUES.to_owned()
+            };
+            b.floats("one", &[1], [1.0]);
+            b.node("Add", &[&source, "one"], "values_plus_one", vec![]);
+            b.node("Log", &["values_plus_one"], "x", vec![]);
+            "x"
         }
     };
     let column = |lag: usize| columns[lag];
-    b.columns(x, vec![column(0)], "u0");
+    b.slice(x, column(0), column(0) + 1, "u0");
 
     // Feature groups: (tensor name, spec feature indices of its columns).
     let mut parts: Vec<(String, Vec<usize>)> = Vec::new();
-    let lags: Vec<usize> = (0..spec.features.len())
-        .filter(|&i| matches!(spec.features[i], Feature::Lag(_)))
+    let mut lags: Vec<(usize, usize)> = spec
+        .features
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| match *f {
+            Feature::Lag(lag) => Some((lag, i)),
+            _ => None,
+        })
         .collect();
-    if !lags.is_empty() {
-        let columns = lags
+    lags.sort_by(|a, b| b.cmp(a));
+    let mut rest = lags.as_slice();
+    while let Some(&(oldest, _)) = rest.first() {
+        // The longest run of consecutive lags oldest, oldest - 1, … .
+        let len = rest
             .iter()
-            .map(|&i| match spec.features[i] {
-                Feature::Lag(lag) => column(lag),
-                _ => 0,
-            })
-            .collect();
-        b.columns(x, columns, "lags");
-        parts.push(("lags".to_owned(), lags));
+            .enumerate()
+            .take_while(|&(k, &(lag, _))| lag + k == oldest)
+            .count();
+        let (run, tail) = rest.split_at(len);
+        let newest = run[len - 1].0;
+        let name = format!("lags_{}", parts.len());
+        b.slice(x, column(oldest), column(newest) + 1, &name);
+        parts.push((name, run.iter().map(|&(_, i)| i).collect()));
+        rest = tail;
     }
     for (i, feature) in spec.features.iter().enumerate() {
         let (from, to, op) = match *feature {
@@ -266,7 +295,9 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
         };
         let name = format!("window_{i}");
         let cells = format!("{name}_cells");
-        b.columns(x, (from..=to).map(column).collect(), &cells);
+        // Lags from..=to sit in adjacent columns of x (oldest first): a Slice, which
+        // copies row segments, is several times cheaper than a Gather of the columns.
+        b.slice(x, column(to), column(from) + 1, &cells);
         b.node(
             op,
             &[&cells],
@@ -293,26 +324,21 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
             continue;
         }
         let name = op.to_lowercase();
-        let phases = format!("{name}_phase");
         let angles = format!("{name}_angle");
         let turns = format!("{name}_turns");
-        b.columns(
-            contract::PHASE,
-            group
-                .iter()
-                .map(|&(_, period, _)| match period {
-                    Period::Day => 0,
-                    Period::Week => 1,
-                })
-                .collect(),
-            &phases,
-        );
-        b.floats(
-            &turns,
-            &[group.len() as i64],
-            group.iter().map(|&(_, _, k)| TAU * f64::from(k)),
-        );
-        b.node("Mul", &[&phases, &turns], &angles, vec![]);
+        // angles = phase · turns, turns[p][c] = 2π·harmonic when feature c follows period
+        // p, else 0: exactly phase·2π·harmonic, for all features in one MatMul.
+        let width = group.len();
+        let mut matrix = vec![0.0; 2 * width];
+        for (c, &(_, period, harmonic)) in group.iter().enumerate() {
+            let row = match period {
+                Period::Day => 0,
+                Period::Week => 1,
+            };
+            matrix[row * width + c] = TAU * f64::from(harmonic);
+        }
+        b.floats(&turns, &[2, width as i64], matrix);
+        b.node("MatMul", &[contract::PHASE, &turns], &angles, vec![]);
         b.node(op, &[&angles], &name, vec![]);
         parts.push((name, group.iter().map(|&(i, _, _)| i).collect()));
     }
@@ -326,18 +352,7 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
     if order.is_empty() {
         b.node("Add", &["u0", "bias"], "z", vec![]);
     } else {
-        let features = if parts.len() == 1 {
-            parts[0].0.clone()
-        } else {
-            let names: Vec<&str> = parts.iter().map(|(n, _)| n.as_str()).collect();
-            b.node(
-                "Concat",
-                &names,
-                "features",
-                vec![Attribute::Int("axis".to_owned(), 1)],
-            );
-            "features".to_owned()
-        };
+        let features = b.concat(parts.iter().map(|(n, _)| n.clone()).collect(), "features");
         let width = order.len() as i64;
         b.floats("mean", &[width], order.iter().map(|&i| spec.mean[i]));
         b.floats("scale", &[width], order.iter().map(|&i| spec.scale[i]));
