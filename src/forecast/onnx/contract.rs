@@ -21,6 +21,9 @@ pub const KEY_LOOKBACK: &str = "augur.lookback";
 pub const KEY_TARGETS: &str = "augur.targets";
 pub const KEY_TRANSFORM: &str = "augur.transform";
 pub const KEY_TRAINED_ON: &str = "augur.trained_on";
+/// Optional: the lags (columns counted back from the origin) the model reads, e.g.
+/// `0-239,1428-1440`; augur then fills only those columns of `values`.
+pub const KEY_READS: &str = "augur.reads";
 
 /// What a contract-following model declares about itself in `metadata_props`.
 #[derive(Debug, Clone, PartialEq)]
@@ -35,19 +38,26 @@ pub struct Contract {
     pub transform: String,
     /// Free text: what data the model was trained on.
     pub trained_on: String,
+    /// The lags the model reads, as inclusive ranges `(from, to)` sorted and disjoint (lag 0
+    /// = the origin, the last column); `None`: all of them.
+    pub reads: Option<Vec<(usize, usize)>>,
 }
 
 impl Contract {
     /// The `metadata_props` entries describing this contract.
     pub fn to_metadata(&self) -> Vec<(String, String)> {
-        vec![
+        let mut entries = vec![
             (KEY_CONTRACT.to_owned(), CONTRACT.to_owned()),
             (KEY_STEP.to_owned(), self.step_seconds.to_string()),
             (KEY_LOOKBACK.to_owned(), self.lookback.to_string()),
             (KEY_TARGETS.to_owned(), format_targets(&self.targets)),
             (KEY_TRANSFORM.to_owned(), self.transform.clone()),
             (KEY_TRAINED_ON.to_owned(), self.trained_on.clone()),
-        ]
+        ];
+        if let Some(reads) = &self.reads {
+            entries.push((KEY_READS.to_owned(), format_reads(reads)));
+        }
+        entries
     }
 
     /// Reads the contract from metadata (`get(key)` returns a `metadata_props` value).
@@ -86,12 +96,20 @@ impl Contract {
             .map_err(|why| format!("metadata `{KEY_TARGETS}`: {why}"))?;
         let transform = required(KEY_TRANSFORM)?;
         let trained_on = get(KEY_TRAINED_ON).unwrap_or_default();
+        let reads = match get(KEY_READS) {
+            None => None,
+            Some(text) => Some(
+                parse_reads(&text, lookback)
+                    .map_err(|why| format!("metadata `{KEY_READS}`: {why}"))?,
+            ),
+        };
         Ok(Contract {
             step_seconds,
             lookback,
             targets,
             transform,
             trained_on,
+            reads,
         })
     }
 
@@ -190,6 +208,54 @@ impl fmt::Display for ShowShape<'_> {
     }
 }
 
+/// Parses `0-239,1428-1440,7` into sorted, merged inclusive lag ranges below `lookback`.
+pub fn parse_reads(text: &str, lookback: usize) -> Result<Vec<(usize, usize)>, String> {
+    let mut ranges = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (from, to) = part.split_once('-').unwrap_or((part, part));
+        let number = |s: &str| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{part:?} is not a lag or a range of lags like 0-59"))
+        };
+        let (from, to) = (number(from)?, number(to)?);
+        if from > to {
+            return Err(format!("{part:?} runs backwards"));
+        }
+        if to >= lookback {
+            return Err(format!("lag {to} is beyond lookback {lookback}"));
+        }
+        ranges.push((from, to));
+    }
+    if ranges.is_empty() {
+        return Err("no lags".to_owned());
+    }
+    ranges.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+    for (from, to) in ranges {
+        match merged.last_mut() {
+            Some((_, end)) if from <= *end + 1 => *end = (*end).max(to),
+            _ => merged.push((from, to)),
+        }
+    }
+    Ok(merged)
+}
+
+/// Formats lag ranges as `0-239,1440` (see [`parse_reads`]).
+pub fn format_reads(ranges: &[(usize, usize)]) -> String {
+    ranges
+        .iter()
+        .map(|&(from, to)| {
+            if from == to {
+                from.to_string()
+            } else {
+                format!("{from}-{to}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Parses one target: `max@10` or `point@10` (steps after the origin, at least 1).
 pub fn parse_target(text: &str) -> Result<Target, String> {
     let text = text.trim();
@@ -248,6 +314,7 @@ mod tests {
             targets: vec![Target::Max(10), Target::Point(10)],
             transform: "log1p".to_owned(),
             trained_on: "trace x.csv".to_owned(),
+            reads: Some(vec![(0, 29), (60, 63)]),
         }
     }
 
@@ -263,6 +330,7 @@ mod tests {
     fn metadata_round_trips() {
         let meta: HashMap<String, String> = contract().to_metadata().into_iter().collect();
         assert_eq!(meta["augur.targets"], "max@10,point@10");
+        assert_eq!(meta["augur.reads"], "0-29,60-63");
         assert_eq!(meta["augur.contract"], "augur-forecast-v1");
         assert_eq!(
             Contract::from_metadata(|k| meta.get(k).cloned()),
@@ -291,6 +359,27 @@ mod tests {
                     .to_owned()
             )
         );
+    }
+
+    #[test]
+    fn reads_parse_merge_and_reject() {
+        assert_eq!(
+            parse_reads("60-63, 7, 0-6,8-9", 64),
+            Ok(vec![(0, 9), (60, 63)])
+        );
+        assert_eq!(
+            parse_reads("0-64", 64),
+            Err("lag 64 is beyond lookback 64".to_owned())
+        );
+        assert_eq!(
+            parse_reads("5-2", 64),
+            Err("\"5-2\" runs backwards".to_owned())
+        );
+        assert_eq!(
+            parse_reads("x", 64),
+            Err("\"x\" is not a lag or a range of lags like 0-59".to_owned())
+        );
+        assert_eq!(format_reads(&[(0, 9), (12, 12)]), "0-9,12");
     }
 
     #[test]

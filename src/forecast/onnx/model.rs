@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
 
 use ort::session::Session;
-use ort::value::Tensor;
+use ort::value::{Tensor, TensorRef};
 
 use super::contract::{self, Contract};
 use super::runtime;
@@ -29,11 +29,14 @@ struct Shared {
     state: Mutex<State>,
 }
 
-/// A loaded file: its session and what its metadata declares.
+/// A loaded file: its session, what its metadata declares, and the `values` buffer reused
+/// from batch to batch (`rows × lookback` float32; with `augur.reads` only the columns
+/// read are rewritten, so a week-long lookback does not cost a week of copying).
 struct Loaded {
     session: Session,
     contract: Contract,
     has_phase: bool,
+    buffer: Vec<f32>,
 }
 
 struct State {
@@ -120,6 +123,7 @@ fn open(path: &Path) -> Result<Loaded, String> {
         session,
         contract,
         has_phase,
+        buffer: Vec::new(),
     })
 }
 
@@ -223,35 +227,52 @@ impl Fitted for FittedOnnx {
         };
         let lookback = contract.lookback;
         let width = contract.targets.len();
+        let all = [(0, lookback - 1)];
+        let ranges: &[(usize, usize)] = contract.reads.as_deref().unwrap_or(&all);
         let mut results: Vec<Result<Vec<f64>, ModelError>> = Vec::with_capacity(histories.len());
-        let mut rows = Vec::new();
-        let mut values: Vec<f32> = Vec::with_capacity(histories.len() * lookback);
-        let mut phases: Vec<f32> = Vec::with_capacity(histories.len() * 2);
+        // Histories that can be forecast, in batch-row order.
+        let mut rows: Vec<usize> = Vec::with_capacity(histories.len());
         for (index, history) in histories.iter().enumerate() {
-            let prepared = if history.step != contract.step_seconds {
-                Err(ModelError::StepMismatch {
+            if history.step != contract.step_seconds {
+                results.push(Err(ModelError::StepMismatch {
                     expected: contract.step_seconds,
                     have: history.step,
-                })
+                }));
+            } else if history.len() < lookback {
+                results.push(Err(ModelError::TooShort {
+                    needed: lookback,
+                    have: history.len(),
+                }));
             } else {
-                window(history, lookback, &mut values)
-            };
-            match prepared {
-                Ok(origin) => {
-                    let phase = History::phase(origin);
-                    phases.extend([phase.day as f32, phase.week as f32]);
-                    rows.push(index);
-                    results.push(Ok(Vec::new()));
-                }
-                Err(e) => results.push(Err(e)),
+                rows.push(index);
+                results.push(Ok(Vec::new()));
             }
+        }
+        let ranges = ranges.to_vec();
+        let buffer = &mut loaded.buffer;
+        if buffer.len() < rows.len() * lookback {
+            buffer.resize(rows.len() * lookback, 0.0);
+        }
+        let mut phases: Vec<f32> = Vec::with_capacity(rows.len() * 2);
+        for (row, &index) in rows.iter().enumerate() {
+            let history = histories[index];
+            let cells = &mut buffer[row * lookback..(row + 1) * lookback];
+            if let Err(e) = fill_row(history, &ranges, cells) {
+                // The row still runs (its cells hold old values); its forecast is dropped.
+                results[index] = Err(e);
+            }
+            let phase = History::phase(history.start + (history.len() as i64 - 1) * history.step);
+            phases.extend([phase.day as f32, phase.week as f32]);
         }
         if rows.is_empty() {
             return results;
         }
-        match run(loaded, rows.len(), values, phases) {
+        match run(loaded, rows.len(), phases) {
             Ok(forecast) => {
                 for (row, &index) in rows.iter().enumerate() {
+                    if results[index].is_err() {
+                        continue;
+                    }
                     let out = &forecast[row * width..(row + 1) * width];
                     let picked: Vec<f64> = columns.iter().map(|&c| f64::from(out[c])).collect();
                     results[index] = if picked.iter().all(|v| v.is_finite()) {
@@ -267,7 +288,9 @@ impl Fitted for FittedOnnx {
             Err(why) => {
                 let error = ModelError::Invalid(format!("{}: {why}", self.shared.name));
                 for &index in &rows {
-                    results[index] = Err(error.clone());
+                    if results[index].is_ok() {
+                        results[index] = Err(error.clone());
+                    }
                 }
             }
         }
@@ -275,54 +298,65 @@ impl Fitted for FittedOnnx {
     }
 }
 
-/// Appends the last `lookback` values of `history`, forward-filled as
-/// [`History::forward_filled`] fills them, to `out`; returns the origin's start.
-fn window(history: &History, lookback: usize, out: &mut Vec<f32>) -> Result<i64, ModelError> {
-    let len = history.len();
-    if len < lookback {
-        return Err(ModelError::TooShort {
-            needed: lookback,
-            have: len,
-        });
-    }
-    let tail = &history.values[len - lookback..];
-    let before = history.values[..len - lookback]
-        .iter()
-        .rev()
-        .copied()
-        .find(|v| !v.is_nan());
-    let mut last = before
-        .or_else(|| tail.iter().copied().find(|v| !v.is_nan()))
-        .ok_or_else(|| ModelError::Invalid("every bucket of the history is missing".to_owned()))?;
-    out.extend(tail.iter().map(|&v| {
-        if !v.is_nan() {
-            last = v;
+/// Writes the lags `ranges` of `history` into `cells` (one row of `values`: oldest first,
+/// the last cell the origin), forward-filled exactly as [`History::forward_filled`] fills
+/// them, reading only the buckets needed. `history` holds at least `cells.len()` buckets.
+fn fill_row(
+    history: &History,
+    ranges: &[(usize, usize)],
+    cells: &mut [f32],
+) -> Result<(), ModelError> {
+    let values = &history.values;
+    let len = values.len();
+    let skipped = len - cells.len();
+    for &(from, to) in ranges {
+        let (oldest, newest) = (len - 1 - to, len - 1 - from);
+        // The last present value before the range, else (everything before is missing)
+        // the first present value at all, as forward_filled seeds leading gaps.
+        let seed = values[..oldest]
+            .iter()
+            .rev()
+            .chain(values[oldest..].iter())
+            .copied()
+            .find(|v| !v.is_nan())
+            .ok_or_else(|| {
+                ModelError::Invalid("every bucket of the history is missing".to_owned())
+            })?;
+        let mut last = seed;
+        for (cell, &v) in cells[oldest - skipped..=newest - skipped]
+            .iter_mut()
+            .zip(&values[oldest..=newest])
+        {
+            if !v.is_nan() {
+                last = v;
+            }
+            *cell = last as f32;
         }
-        last as f32
-    }));
-    history
-        .origin()
-        .ok_or(ModelError::TooShort { needed: 1, have: 0 })
+    }
+    Ok(())
 }
 
-/// Runs the session on `rows` prepared rows; returns `forecast` row-major `[rows, T]`.
-fn run(
-    loaded: &mut Loaded,
-    rows: usize,
-    values: Vec<f32>,
-    phases: Vec<f32>,
-) -> Result<Vec<f32>, String> {
-    let lookback = loaded.contract.lookback;
-    let width = loaded.contract.targets.len();
-    let values = Tensor::from_array(([rows, lookback], values)).map_err(|e| e.to_string())?;
-    let outputs = if loaded.has_phase {
+/// Runs the session on the first `rows` rows of the buffer; returns `forecast` row-major
+/// `[rows, T]`.
+fn run(loaded: &mut Loaded, rows: usize, phases: Vec<f32>) -> Result<Vec<f32>, String> {
+    let Loaded {
+        session,
+        contract,
+        has_phase,
+        buffer,
+    } = loaded;
+    let lookback = contract.lookback;
+    let width = contract.targets.len();
+    let values = TensorRef::from_array_view(([rows, lookback], &buffer[..rows * lookback]))
+        .map_err(|e| e.to_string())?;
+    let outputs = if *has_phase {
         let phases = Tensor::from_array(([rows, 2], phases)).map_err(|e| e.to_string())?;
-        loaded.session.run(ort::inputs![
+        session.run(ort::inputs![
             contract::VALUES => values,
             contract::PHASE => phases,
         ])
     } else {
-        loaded.session.run(ort::inputs![contract::VALUES => values])
+        session.run(ort::inputs![contract::VALUES => values])
     }
     .map_err(|e| format!("inference failed: {e}"))?;
     let forecast = outputs

@@ -275,6 +275,7 @@ fn the_metadata_describes_the_contract() {
             targets: vec![Target::Max(10), Target::Point(10), Target::Point(1)],
             transform: "log1p".to_owned(),
             trained_on: "trace nasa.csv".to_owned(),
+            reads: Some(vec![(0, 29)]),
         }
     );
 }
@@ -349,6 +350,7 @@ fn foreign_contract(lookback: usize) -> Contract {
         targets: vec![Target::Max(5), Target::Point(1)],
         transform: "identity".to_owned(),
         trained_on: "by hand".to_owned(),
+        reads: None,
     }
 }
 
@@ -361,14 +363,18 @@ fn any_model_following_the_contract_is_served() {
     let b = History::new(0, 60, vec![3.0, 4.0, f64::NAN, f64::NAN]);
     let short = History::new(0, 60, vec![1.0, 2.0]);
     let wrong_step = History::new(0, 30, vec![1.0; 8]);
+    let empty = History::new(0, 60, vec![f64::NAN; 6]);
     let fitted = model
         .fit(&a, &[Target::Point(1), Target::Max(5)])
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        fitted.predict_batch(&[&a, &short, &b, &wrong_step]),
+        fitted.predict_batch(&[&a, &short, &empty, &b, &wrong_step]),
         vec![
             Ok(vec![2.0, 5.0]),
             Err(ModelError::TooShort { needed: 4, have: 2 }),
+            Err(ModelError::Invalid(
+                "every bucket of the history is missing".to_owned()
+            )),
             Ok(vec![4.0, 4.0]),
             Err(ModelError::StepMismatch {
                 expected: 60,
