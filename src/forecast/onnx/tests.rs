@@ -559,3 +559,37 @@ fn inconsistent_specs_are_not_exported() {
         ))
     );
 }
+
+#[test]
+fn the_shipped_default_model_follows_the_contract() {
+    test_environment();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.onnx");
+    let model = OnnxModel::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let contract = model.contract();
+    assert_eq!(contract.step_seconds, 60);
+    assert_eq!(contract.targets, vec![Target::Max(10), Target::Point(10)]);
+    let trace =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nasa_ksc_http_1995_07_60s.csv");
+    // The trace lives outside the repository; without it, a synthetic week and a day.
+    let history = crate::forecast::trace::load_csv(&trace).unwrap_or_else(|_| {
+        let len = contract.lookback + 1440;
+        History::new(
+            0,
+            60,
+            (0..len)
+                .map(|i| 1.0 + (TAU * i as f64 / 1440.0).sin().abs())
+                .collect(),
+        )
+    });
+    let fitted = model
+        .fit(&history, &contract.targets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let forecast = fitted.predict(&history).unwrap_or_else(|e| panic!("{e}"));
+    let peak = history.values.iter().copied().fold(0.0, f64::max);
+    assert!(
+        forecast
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0 && *v <= 2.0 * peak),
+        "{forecast:?} (history peak {peak})"
+    );
+}
