@@ -195,6 +195,56 @@ fn main() {
             );
         }
     }
+    // The shipped model on 1,000 origins of the nasa trace (when the shared traces are there).
+    let trace = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/nasa_ksc_http_1995_07_60s.csv");
+    if let Ok(history) = augur::forecast::trace::load_csv(&trace) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.onnx");
+        let model = OnnxModel::load(&path).unwrap();
+        let contract = model.contract();
+        let keep = contract.lookback + 10;
+        let series: Vec<History> = (0..batch)
+            .map(|k| {
+                let end = history.len() - k;
+                let start = end - keep;
+                History::new(
+                    history.start + start as i64 * history.step,
+                    history.step,
+                    history.values[start..end].to_vec(),
+                )
+            })
+            .collect();
+        let refs: Vec<&History> = series.iter().collect();
+        let fitted = model.fit(&series[0], &contract.targets).unwrap();
+        for _ in 0..rounds.min(20) {
+            for forecast in fitted.predict_batch(&refs) {
+                assert!(forecast.unwrap().iter().all(|v| v.is_finite() && *v >= 0.0));
+            }
+        }
+        let mut times = Vec::with_capacity(rounds);
+        let cpu_before = cpu_time();
+        for _ in 0..rounds {
+            let started = Instant::now();
+            fitted.predict_batch(&refs);
+            times.push(started.elapsed());
+        }
+        let cpu = cpu_before
+            .zip(cpu_time())
+            .map(|(before, after)| (after - before) / rounds as u32);
+        times.sort();
+        println!(
+            "models/default.onnx (lookback {}, reads {}), batch {batch} of nasa origins, {rounds} rounds: median {:?} p90 {:?} min {:?} max {:?}, CPU per batch {cpu:?}",
+            contract.lookback,
+            contract
+                .reads
+                .map(|r| augur::forecast::onnx::contract::format_reads(&r))
+                .unwrap_or_default(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.9),
+            times[0],
+            times[times.len() - 1],
+        );
+    }
     if let Some(library) = runtime::loaded_library() {
         println!("ONNX Runtime: {}", library.display());
     }
