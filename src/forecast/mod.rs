@@ -11,6 +11,7 @@
 
 pub mod evaluate;
 pub mod model;
+pub mod onnx;
 pub mod trace;
 
 use std::fmt;

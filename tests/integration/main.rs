@@ -10,5 +10,6 @@ mod backtest;
 mod certs;
 mod compat;
 mod manifests;
+mod onnx;
 #[allow(dead_code)]
 mod support;

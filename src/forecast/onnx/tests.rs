@@ -1,0 +1,595 @@
+//! ONNX tests against the real ONNX Runtime: exported linear models match a reference
+//! evaluation of the documented formula, contract violations are rejected with the file
+//! and the reason, and a changed file is reloaded (a broken one is not).
+
+use std::f64::consts::TAU;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::OnnxModel;
+use super::contract::{self, Contract};
+use super::proto::{Attribute, Dim, FLOAT, Graph, ModelFile, Node, Tensor, TensorData, ValueInfo};
+use super::runtime::test_environment;
+use super::writer::{linear_model, linear_model_file};
+use crate::forecast::{
+    Feature, History, LinearSpec, Model, ModelError, Period, Phase, Target, Transform,
+};
+
+/// Deterministic numbers in [0, 1) (64-bit LCG, top bits).
+struct Numbers(u64);
+
+impl Numbers {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    fn between(&mut self, low: f64, high: f64) -> f64 {
+        low + (high - low) * self.next()
+    }
+}
+
+/// The formula documented on [`LinearSpec`], in f64: `window` is forward-filled raw values,
+/// oldest first, the last one the origin.
+fn reference(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64> {
+    let x: Vec<f64> = window
+        .iter()
+        .map(|&v| match spec.transform {
+            Transform::Identity => v,
+            Transform::Log1p => v.ln_1p(),
+        })
+        .collect();
+    let at = |lag: usize| x[x.len() - 1 - lag];
+    let cycle = |period: Period| match period {
+        Period::Day => phase.day,
+        Period::Week => phase.week,
+    };
+    let features: Vec<f64> = spec
+        .features
+        .iter()
+        .map(|f| match *f {
+            Feature::Lag(lag) => at(lag),
+            Feature::WindowMax { from, to } => (from..=to).map(at).fold(f64::MIN, f64::max),
+            Feature::WindowMean { from, to } => {
+                (from..=to).map(at).sum::<f64>() / (to - from + 1) as f64
+            }
+            Feature::Sin { period, harmonic } => (TAU * f64::from(harmonic) * cycle(period)).sin(),
+            Feature::Cos { period, harmonic } => (TAU * f64::from(harmonic) * cycle(period)).cos(),
+        })
+        .collect();
+    (0..spec.targets.len())
+        .map(|j| {
+            let z = at(0)
+                + spec.bias[j]
+                + (0..features.len())
+                    .map(|i| spec.weights[j][i] * (features[i] - spec.mean[i]) / spec.scale[i])
+                    .sum::<f64>();
+            let y = match spec.transform {
+                Transform::Identity => z,
+                Transform::Log1p => z.exp_m1(),
+            };
+            y.max(0.0)
+        })
+        .collect()
+}
+
+/// A spec using every kind of feature, with made-up coefficients.
+fn rich_spec(transform: Transform, bias_shift: f64) -> LinearSpec {
+    rich_spec_over(transform, bias_shift, 30)
+}
+
+/// [`rich_spec`] with another `lookback`; beyond 30 it also reads the oldest lag.
+fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> LinearSpec {
+    let mut features = vec![
+        Feature::Lag(0),
+        Feature::Lag(1),
+        Feature::Lag(7),
+        Feature::Lag(7),
+        Feature::WindowMax { from: 0, to: 9 },
+        Feature::Sin {
+            period: Period::Day,
+            harmonic: 1,
+        },
+        Feature::WindowMean { from: 0, to: 29 },
+        Feature::Cos {
+            period: Period::Day,
+            harmonic: 1,
+        },
+        Feature::WindowMean { from: 10, to: 19 },
+        Feature::Sin {
+            period: Period::Week,
+            harmonic: 2,
+        },
+        Feature::Cos {
+            period: Period::Week,
+            harmonic: 3,
+        },
+    ];
+    if lookback > 30 {
+        // A lag far from the others: the transformed columns come in two runs.
+        features.push(Feature::Lag(lookback - 1));
+    }
+    let targets = vec![Target::Max(10), Target::Point(10), Target::Point(1)];
+    let mut n = Numbers(7);
+    let (center, spread) = match transform {
+        Transform::Identity => (50.0, 20.0),
+        Transform::Log1p => (5.0, 1.0),
+    };
+    LinearSpec {
+        step_seconds: 60,
+        lookback,
+        transform,
+        mean: features
+            .iter()
+            .map(|_| n.between(center - spread, center + spread))
+            .collect(),
+        scale: features
+            .iter()
+            .map(|_| n.between(0.5, 2.0) * spread)
+            .collect(),
+        weights: targets
+            .iter()
+            .map(|_| features.iter().map(|_| n.between(-0.3, 0.3)).collect())
+            .collect(),
+        bias: targets
+            .iter()
+            .map(|_| n.between(-0.1, 0.1) + bias_shift)
+            .collect(),
+        features,
+        targets,
+    }
+}
+
+/// Histories of `len` buckets with values in [low, high) and some missing buckets.
+fn histories(count: usize, len: usize, low: f64, high: f64, seed: u64) -> Vec<History> {
+    let mut n = Numbers(seed);
+    (0..count)
+        .map(|i| {
+            let values = (0..len)
+                .map(|_| {
+                    if n.next() < 0.1 {
+                        f64::NAN
+                    } else {
+                        n.between(low, high)
+                    }
+                })
+                .collect();
+            // Origins spread over a week so every phase feature varies.
+            History::new(1_704_067_200 + i as i64 * 3_917 * 60, 60, values)
+        })
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    path
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+}
+
+fn load(path: &Path) -> Result<OnnxModel, String> {
+    test_environment();
+    OnnxModel::load(path).map_err(|e| e.to_string())
+}
+
+fn assert_close(got: &[f64], want: &[f64], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}");
+    for (g, w) in got.iter().zip(want) {
+        assert!(
+            (g - w).abs() <= 1e-4 * w.abs().max(1.0),
+            "{what}: got {got:?}, want {want:?}"
+        );
+    }
+}
+
+/// Runs `spec` exported to ONNX over `series` and compares every forecast with the
+/// reference evaluation.
+fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
+    let dir = temp_dir();
+    let bytes = linear_model(spec, "test").unwrap_or_else(|e| panic!("{e}"));
+    let model = load(&write(dir.path(), "linear.onnx", &bytes)).unwrap_or_else(|e| panic!("{e}"));
+    let fitted = model
+        .fit(&series[0], &spec.targets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let refs: Vec<&History> = series.iter().collect();
+    let batch = fitted.predict_batch(&refs);
+    let mut zeros = 0;
+    for (history, got) in series.iter().zip(batch) {
+        let filled = history.forward_filled();
+        let window = &filled[filled.len() - spec.lookback..];
+        let phase = History::phase(history.origin().unwrap_or_default());
+        let want = reference(spec, window, phase);
+        let got = got.unwrap_or_else(|e| panic!("{e}"));
+        assert_close(&got, &want, "batch forecast");
+        let single = fitted.predict(history).unwrap_or_else(|e| panic!("{e}"));
+        assert_close(&single, &want, "single forecast");
+        zeros += want.iter().filter(|v| **v == 0.0).count();
+    }
+    zeros
+}
+
+#[test]
+fn exported_log1p_model_matches_the_reference_formula() {
+    let spec = rich_spec(Transform::Log1p, 0.0);
+    let series = histories(200, 40, 50.0, 900.0, 11);
+    check_against_reference(&spec, &series);
+    // Lookback 45 reading lags 0..=29 and 44: only the columns read are transformed.
+    let spec = rich_spec_over(Transform::Log1p, 0.0, 45);
+    let series = histories(200, 60, 50.0, 900.0, 13);
+    check_against_reference(&spec, &series);
+}
+
+#[test]
+fn exported_identity_model_matches_the_reference_and_clips_at_zero() {
+    // A negative bias pushes part of the forecasts below zero: those must come out as 0.
+    let spec = rich_spec(Transform::Identity, -55.0);
+    let series = histories(200, 30, 0.0, 100.0, 12);
+    let zeros = check_against_reference(&spec, &series);
+    assert!(
+        zeros > 0,
+        "no forecast was clipped; the test lost its point"
+    );
+}
+
+#[test]
+fn a_spec_without_features_is_origin_plus_bias() {
+    let spec = LinearSpec {
+        step_seconds: 300,
+        lookback: 1,
+        transform: Transform::Identity,
+        features: vec![],
+        mean: vec![],
+        scale: vec![],
+        targets: vec![Target::Point(1), Target::Max(2)],
+        weights: vec![vec![], vec![]],
+        bias: vec![2.5, -1.0],
+    };
+    let dir = temp_dir();
+    let bytes = linear_model(&spec, "test").unwrap_or_else(|e| panic!("{e}"));
+    let model = load(&write(dir.path(), "m.onnx", &bytes)).unwrap_or_else(|e| panic!("{e}"));
+    let history = History::new(0, 300, vec![7.0, f64::NAN]);
+    let fitted = model
+        .fit(&history, &[Target::Max(2), Target::Point(1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Requested in another order than the model's columns; the NaN origin is forward-filled.
+    assert_eq!(fitted.predict(&history), Ok(vec![6.0, 9.5]));
+}
+
+#[test]
+fn the_metadata_describes_the_contract() {
+    let spec = rich_spec(Transform::Log1p, 0.0);
+    let dir = temp_dir();
+    let bytes = linear_model(&spec, "trace nasa.csv").unwrap_or_else(|e| panic!("{e}"));
+    let model = load(&write(dir.path(), "m.onnx", &bytes)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        model.contract(),
+        Contract {
+            step_seconds: 60,
+            lookback: 30,
+            targets: vec![Target::Max(10), Target::Point(10), Target::Point(1)],
+            transform: "log1p".to_owned(),
+            trained_on: "trace nasa.csv".to_owned(),
+            reads: Some(vec![(0, 29)]),
+        }
+    );
+}
+
+fn io(name: &str, width: i64) -> ValueInfo {
+    ValueInfo {
+        name: name.to_owned(),
+        elem_type: FLOAT,
+        dims: vec![Dim::Symbol("N".to_owned()), Dim::Fixed(width)],
+    }
+}
+
+fn node(op: &str, inputs: &[&str], output: &str, attributes: Vec<Attribute>) -> Node {
+    Node {
+        op_type: op.to_owned(),
+        name: output.to_owned(),
+        inputs: inputs.iter().map(|s| (*s).to_owned()).collect(),
+        outputs: vec![output.to_owned()],
+        attributes,
+    }
+}
+
+/// A model not made by augur's exporter: `forecast = [max(window), last value]` from an
+/// input called `input_name`, with no `phase` input.
+fn foreign_model(input_name: &str, lookback: i64, metadata: Vec<(String, String)>) -> Vec<u8> {
+    ModelFile {
+        ir_version: 8,
+        opset: 17,
+        producer: "elsewhere".to_owned(),
+        graph: Graph {
+            name: "foreign".to_owned(),
+            nodes: vec![
+                node(
+                    "ReduceMax",
+                    &[input_name],
+                    "peak",
+                    vec![
+                        Attribute::Ints("axes".to_owned(), vec![1]),
+                        Attribute::Int("keepdims".to_owned(), 1),
+                    ],
+                ),
+                node(
+                    "Gather",
+                    &[input_name, "last_index"],
+                    "last",
+                    vec![Attribute::Int("axis".to_owned(), 1)],
+                ),
+                node(
+                    "Concat",
+                    &["peak", "last"],
+                    "forecast",
+                    vec![Attribute::Int("axis".to_owned(), 1)],
+                ),
+            ],
+            initializers: vec![Tensor {
+                name: "last_index".to_owned(),
+                dims: vec![1],
+                data: TensorData::Int64(vec![lookback - 1]),
+            }],
+            inputs: vec![io(input_name, lookback)],
+            outputs: vec![io("forecast", 2)],
+        },
+        metadata,
+    }
+    .encode()
+}
+
+fn foreign_contract(lookback: usize) -> Contract {
+    Contract {
+        step_seconds: 60,
+        lookback,
+        targets: vec![Target::Max(5), Target::Point(1)],
+        transform: "identity".to_owned(),
+        trained_on: "by hand".to_owned(),
+        reads: None,
+    }
+}
+
+#[test]
+fn any_model_following_the_contract_is_served() {
+    let dir = temp_dir();
+    let bytes = foreign_model("values", 4, foreign_contract(4).to_metadata());
+    let model = load(&write(dir.path(), "foreign.onnx", &bytes)).unwrap_or_else(|e| panic!("{e}"));
+    let a = History::new(0, 60, vec![9.0, 1.0, 5.0, f64::NAN, 2.0]);
+    let b = History::new(0, 60, vec![3.0, 4.0, f64::NAN, f64::NAN]);
+    let short = History::new(0, 60, vec![1.0, 2.0]);
+    let wrong_step = History::new(0, 30, vec![1.0; 8]);
+    let empty = History::new(0, 60, vec![f64::NAN; 6]);
+    let fitted = model
+        .fit(&a, &[Target::Point(1), Target::Max(5)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        fitted.predict_batch(&[&a, &short, &empty, &b, &wrong_step]),
+        vec![
+            Ok(vec![2.0, 5.0]),
+            Err(ModelError::TooShort { needed: 4, have: 2 }),
+            Err(ModelError::Invalid(
+                "every bucket of the history is missing".to_owned()
+            )),
+            Ok(vec![4.0, 4.0]),
+            Err(ModelError::StepMismatch {
+                expected: 60,
+                have: 30
+            }),
+        ]
+    );
+    assert_eq!(
+        model.fit(&a, &[Target::Max(6)]).err(),
+        Some(ModelError::UnsupportedTarget(Target::Max(6)))
+    );
+    assert_eq!(
+        model.fit(&wrong_step, &[Target::Max(5)]).err(),
+        Some(ModelError::StepMismatch {
+            expected: 60,
+            have: 30
+        })
+    );
+}
+
+#[test]
+fn lookback_metadata_that_disagrees_with_the_input_shape_is_rejected() {
+    let dir = temp_dir();
+    let mut spec = rich_spec(Transform::Log1p, 0.0);
+    spec.lookback = 12;
+    spec.features
+        .retain(|f| !matches!(f, Feature::WindowMean { to, .. } if *to > 11));
+    let keep = spec.features.len();
+    spec.mean.truncate(keep);
+    spec.scale.truncate(keep);
+    spec.weights.iter_mut().for_each(|w| w.truncate(keep));
+    let mut file = linear_model_file(&spec, "test").unwrap_or_else(|e| panic!("{e}"));
+    for (key, value) in &mut file.metadata {
+        if key == contract::KEY_LOOKBACK {
+            *value = "64".to_owned();
+        }
+    }
+    let path = write(dir.path(), "x.onnx", &file.encode());
+    assert_eq!(
+        load(&path).err(),
+        Some(format!(
+            "{}: input `values` has shape [N, 12], metadata says lookback 64",
+            path.display()
+        ))
+    );
+}
+
+#[test]
+fn a_model_without_the_values_input_is_rejected() {
+    let dir = temp_dir();
+    let path = write(
+        dir.path(),
+        "series.onnx",
+        &foreign_model("series", 4, foreign_contract(4).to_metadata()),
+    );
+    assert_eq!(
+        load(&path).err(),
+        Some(format!(
+            "{}: no input `values` (inputs: `series`)",
+            path.display()
+        ))
+    );
+}
+
+#[test]
+fn missing_metadata_and_broken_files_are_rejected() {
+    let dir = temp_dir();
+    let mut metadata = foreign_contract(4).to_metadata();
+    metadata.retain(|(k, _)| k != contract::KEY_TARGETS);
+    let path = write(dir.path(), "m.onnx", &foreign_model("values", 4, metadata));
+    assert_eq!(
+        load(&path).err(),
+        Some(format!(
+            "{}: metadata `augur.targets` is missing (see docs/onnx.md)",
+            path.display()
+        ))
+    );
+    let garbage = write(dir.path(), "garbage.onnx", b"not a model");
+    let err = load(&garbage).err().unwrap_or_default();
+    assert!(
+        err.starts_with(&format!(
+            "{}: ONNX Runtime cannot load it: ",
+            garbage.display()
+        )),
+        "{err}"
+    );
+    let absent = dir.path().join("absent.onnx");
+    let err = load(&absent).err().unwrap_or_default();
+    assert!(
+        err.starts_with(&format!("{}: No such file", absent.display())),
+        "{err}"
+    );
+}
+
+/// Rewrites `path` with a modification time `seconds` after the epoch (so the change is
+/// seen whatever the file system's timestamp granularity).
+fn rewrite(path: &Path, bytes: &[u8], seconds: u64) {
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{e}"));
+    let file = std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{e}"));
+    file.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(seconds))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_changed_file_is_reloaded_and_a_broken_one_is_not() {
+    test_environment();
+    let dir = temp_dir();
+    let path = dir.path().join("live.onnx");
+    let model_with_bias = |bias: f64| {
+        let spec = LinearSpec {
+            step_seconds: 60,
+            lookback: 2,
+            transform: Transform::Identity,
+            features: vec![Feature::Lag(1)],
+            mean: vec![0.0],
+            scale: vec![1.0],
+            targets: vec![Target::Point(1)],
+            weights: vec![vec![0.5]],
+            bias: vec![bias],
+        };
+        linear_model(&spec, "test").unwrap_or_else(|e| panic!("{e}"))
+    };
+    rewrite(&path, &model_with_bias(1.0), 1_000);
+    let model = OnnxModel::load_with_check_interval(&path, Duration::ZERO)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let history = History::new(0, 60, vec![4.0, 10.0]);
+    let fitted = model
+        .fit(&history, &[Target::Point(1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fitted.predict(&history), Ok(vec![13.0]));
+    rewrite(&path, &model_with_bias(3.0), 2_000);
+    assert_eq!(fitted.predict(&history), Ok(vec![15.0]));
+    // A broken file (here: lookback 5 in the metadata of a 2-column model) keeps the
+    // previous session.
+    let mut broken = linear_model_file(
+        &LinearSpec {
+            step_seconds: 60,
+            lookback: 2,
+            transform: Transform::Identity,
+            features: vec![],
+            mean: vec![],
+            scale: vec![],
+            targets: vec![Target::Point(1)],
+            weights: vec![vec![]],
+            bias: vec![100.0],
+        },
+        "test",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    broken
+        .metadata
+        .iter_mut()
+        .filter(|(k, _)| k == contract::KEY_LOOKBACK)
+        .for_each(|(_, v)| *v = "5".to_owned());
+    rewrite(&path, &broken.encode(), 3_000);
+    assert_eq!(fitted.predict(&history), Ok(vec![15.0]));
+    rewrite(&path, b"garbage", 4_000);
+    assert_eq!(fitted.predict(&history), Ok(vec![15.0]));
+    assert_eq!(model.contract().lookback, 2);
+}
+
+#[test]
+fn inconsistent_specs_are_not_exported() {
+    let mut spec = rich_spec(Transform::Identity, 0.0);
+    spec.lookback = 20;
+    assert_eq!(
+        linear_model(&spec, "test").err(),
+        Some(ModelError::Invalid(
+            "linear spec: feature 6 (WindowMean { from: 0, to: 29 }) reads lag 29, beyond lookback 20"
+                .to_owned()
+        ))
+    );
+    let mut spec = rich_spec(Transform::Identity, 0.0);
+    spec.scale[2] = 0.0;
+    assert_eq!(
+        linear_model(&spec, "test").err(),
+        Some(ModelError::Invalid(
+            "linear spec: a feature scale is 0".to_owned()
+        ))
+    );
+}
+
+#[test]
+fn the_shipped_default_model_follows_the_contract() {
+    test_environment();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/default.onnx");
+    let model = OnnxModel::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    let contract = model.contract();
+    assert_eq!(contract.step_seconds, 60);
+    assert_eq!(contract.targets, vec![Target::Max(10), Target::Point(10)]);
+    let trace =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nasa_ksc_http_1995_07_60s.csv");
+    // The trace lives outside the repository; without it, a synthetic week and a day.
+    let history = crate::forecast::trace::load_csv(&trace).unwrap_or_else(|_| {
+        let len = contract.lookback + 1440;
+        History::new(
+            0,
+            60,
+            (0..len)
+                .map(|i| 1.0 + (TAU * i as f64 / 1440.0).sin().abs())
+                .collect(),
+        )
+    });
+    let fitted = model
+        .fit(&history, &contract.targets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let forecast = fitted.predict(&history).unwrap_or_else(|e| panic!("{e}"));
+    let peak = history.values.iter().copied().fold(0.0, f64::max);
+    assert!(
+        forecast
+            .iter()
+            .all(|v| v.is_finite() && *v >= 0.0 && *v <= 2.0 * peak),
+        "{forecast:?} (history peak {peak})"
+    );
+}
