@@ -13,7 +13,8 @@
 //! - features: the recent lags, recent window means/maxima, and one day (and one week, when
 //!   the history holds more than two weeks) before the target: the 5 buckets around
 //!   `T - period`, the bucket at `t - period`, and the max and mean of `(t - period, T - period]`;
-//! - rows touching a missing bucket (in any bucket a feature or the target reads) are dropped;
+//! - rows whose target or recent lags touch a missing bucket are dropped (older buckets,
+//!   read by seasonal and window features, are forward-filled as at predict time);
 //! - the penalty is chosen per target on the last day before the fit (`validation`) by the
 //!   MAE of the forecasts, then the model is refitted on every row.
 //!
@@ -51,6 +52,11 @@ pub struct LinearOptions {
     /// Whether the one-week-earlier features are used (when the history holds more than
     /// two weeks).
     pub weekly: bool,
+    /// Days back (1 ..= this) whose smoothed value around the target time is a feature:
+    /// the mean over `T − k·day ± seasonal_halfwidth` (when the history allows; 0 = none).
+    pub seasonal_days: usize,
+    /// Half-width in buckets of those seasonal means.
+    pub seasonal_halfwidth: usize,
     /// Candidate ridge penalties (multiplied by the row count on standardised features).
     pub penalties: Vec<f64>,
     /// The loss minimised.
@@ -70,6 +76,8 @@ impl Default for LinearOptions {
             recent_windows: vec![60, 240],
             daily: true,
             weekly: true,
+            seasonal_days: 0,
+            seasonal_halfwidth: 15,
             penalties: vec![1e-4, 1e-3, 1e-2, 1e-1, 1.0],
             loss: Loss::Absolute,
             max_rows: 12_000,
@@ -213,6 +221,8 @@ struct Design {
     /// calendar ones).
     used: Vec<Vec<usize>>,
     lookback: usize,
+    /// Lags below this are the recent ones (rows touching a gap there are dropped).
+    recent: usize,
 }
 
 fn add_feature(features: &mut Vec<Feature>, feature: Feature) -> usize {
@@ -285,6 +295,22 @@ fn design(
                 },
             ));
         }
+        if let Some(d) = day.filter(|_| options.weekly || options.daily) {
+            let w = options.seasonal_halfwidth;
+            for k in 1..=options.seasonal_days {
+                let centre = k * d - h;
+                if centre < w || len < k * d + w + horizon + 3 + 3 * d {
+                    break;
+                }
+                mine.push(add_feature(
+                    &mut features,
+                    Feature::WindowMean {
+                        from: centre - w,
+                        to: centre + w,
+                    },
+                ));
+            }
+        }
         if day.is_some() {
             for harmonic in [1, 2] {
                 mine.push(add_feature(
@@ -334,6 +360,7 @@ fn design(
         features,
         used,
         lookback,
+        recent: lags,
     })
 }
 
@@ -373,24 +400,21 @@ fn build_rows(
     let horizon = super::max_steps(targets);
     let p = design.features.len();
     let m = targets.len();
-    // The lag ranges the features read, as (from, to) lags.
-    let mut reads: Vec<(usize, usize)> = design
+    // Rows whose target or recent lags touch a gap are dropped; older buckets (seasonal
+    // and window features) are read forward-filled, as at predict time.
+    let recent = design
         .features
         .iter()
         .filter_map(|&f| match f {
-            Feature::Lag(l) => Some((l, l)),
-            Feature::WindowMax { from, to } | Feature::WindowMean { from, to } => Some((from, to)),
+            Feature::Lag(l) if l < design.recent => Some(l),
             _ => None,
         })
-        .collect();
-    reads.sort_unstable();
-    reads.dedup();
+        .max()
+        .unwrap_or(0);
     let first = design.lookback - 1;
     let candidates: Vec<usize> = if len > first + horizon {
         (first..len - horizon)
-            .filter(|&t| {
-                clean(t, t + horizon) && reads.iter().all(|&(from, to)| clean(t - to, t - from))
-            })
+            .filter(|&t| clean(t - recent, t + horizon))
             .collect()
     } else {
         Vec::new()
@@ -802,6 +826,8 @@ mod tests {
             recent_windows: vec![],
             daily: false,
             weekly: false,
+            seasonal_days: 0,
+            seasonal_halfwidth: 0,
             penalties: vec![1e-9],
             loss,
             max_rows: 30_000,

@@ -9,15 +9,18 @@
 //! | `dsp` | FFT-detected daily/weekly period, mean of the last 3 periods (Crane-style) |
 //! | `dsp-max` | the same with the max of the last 3 periods |
 //! | `linear` | direct ridge/L1 regression, see [`linear`] |
+//! | `<a>+<b>…` | mean of the named models' forecasts, e.g. `linear+holt-winters` |
 //! | `guarded-<name>` | `<name>`, replaced by persistence while it has been worse (see [`crate::forecast::guard`]) |
 
 pub mod dsp;
+pub mod ensemble;
 pub mod holt_winters;
 pub mod linear;
 mod persistence;
 pub mod seasonal_naive;
 
 pub use dsp::{Dsp, Estimator};
+pub use ensemble::Ensemble;
 pub use holt_winters::HoltWinters;
 pub use linear::{Linear, LinearOptions, evaluate_spec, fit_linear};
 pub use persistence::Persistence;
@@ -37,6 +40,8 @@ pub const BUILTIN: &[&str] = &[
     "linear",
     "guarded-linear",
     "guarded-holt-winters",
+    "linear+holt-winters",
+    "guarded-linear+holt-winters",
 ];
 
 /// The model served when a rule names none: the `linear` model behind the regime-shift guard.
@@ -49,6 +54,10 @@ pub(crate) const DAY: i64 = 86_400;
 pub fn build(name: &str) -> Result<Box<dyn Model>, ModelError> {
     if let Some(inner) = name.strip_prefix("guarded-") {
         return Ok(Box::new(Guarded::new(build(inner)?, None)));
+    }
+    if name.contains('+') {
+        let members = name.split('+').map(build).collect::<Result<Vec<_>, _>>()?;
+        return Ok(Box::new(Ensemble::new(name.to_string(), members)));
     }
     match name {
         "persistence" => Ok(Box::new(Persistence)),
