@@ -202,7 +202,7 @@ fn throughput(dir: &Path, count: usize) {
     rounds.sort_by(f64::total_cmp);
     let median = rounds[2];
     println!(
-        "{}: fit {fit_seconds:.1} s; predict_batch of {count} series x {} targets: median {:.1} ms          (min {:.1}, max {:.1}) = {:.2} % of one core at one refresh per minute",
+        "{}: fit {fit_seconds:.1} s; predict_batch of {count} series x {} targets: median {:.1} ms (min {:.1}, max {:.1}) = {:.2} % of one core at one refresh per minute",
         model.name(),
         targets.len(),
         median * 1e3,
