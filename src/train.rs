@@ -110,14 +110,9 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Fits the built-in linear model.
-// MERGE: replace the body with
-// `crate::forecast::model::linear::fit_linear(history, targets, &Default::default())`
-// once src/forecast/model/linear.rs is merged.
-fn fit_linear(_history: &History, _targets: &[Target]) -> Result<LinearSpec, ModelError> {
-    Err(ModelError::Invalid(
-        "linear model not available in this build".to_owned(),
-    ))
+/// Fits the built-in linear model with its default options.
+fn fit_linear(history: &History, targets: &[Target]) -> Result<LinearSpec, ModelError> {
+    crate::forecast::model::linear::fit_linear(history, targets, &Default::default())
 }
 
 /// One line saying what was written.

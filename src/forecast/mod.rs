@@ -10,6 +10,7 @@
 //! - forecasts are clipped at 0.
 
 pub mod evaluate;
+pub mod guard;
 pub mod model;
 pub mod onnx;
 pub mod trace;

@@ -1,0 +1,326 @@
+//! The regime-shift guard: tracks a model's recent errors against persistence's on the same
+//! points ([`ErrorTracker`]) so callers serve persistence while the model has been worse,
+//! and [`Guarded`], a model wrapper that does exactly that inside backtests.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use super::model::{DAY, buckets_in, last_present};
+use super::{Fitted, History, Model, ModelError, Target};
+
+/// Rolling absolute errors of a model and of persistence over the last `window` realised
+/// points.
+#[derive(Debug, Clone)]
+pub struct ErrorTracker {
+    window: usize,
+    /// (|model error|, |persistence error|, |model error| / |actual| if actual ≠ 0).
+    points: VecDeque<(f64, f64, Option<f64>)>,
+}
+
+impl ErrorTracker {
+    /// A tracker over the last `window` points (at least 1).
+    pub fn new(window: usize) -> Self {
+        Self {
+            window: window.max(1),
+            points: VecDeque::with_capacity(window.clamp(1, 1 << 16)),
+        }
+    }
+
+    /// Records one realised point: the model's forecast, persistence's forecast and the
+    /// actual value. Points with a non-finite value are ignored.
+    pub fn record(&mut self, forecast: f64, persistence: f64, actual: f64) {
+        if !(forecast.is_finite() && persistence.is_finite() && actual.is_finite()) {
+            return;
+        }
+        if self.points.len() == self.window {
+            self.points.pop_front();
+        }
+        let error = (forecast - actual).abs();
+        let relative = (actual != 0.0).then(|| error / actual.abs());
+        self.points
+            .push_back((error, (persistence - actual).abs(), relative));
+    }
+
+    /// Points currently in the window.
+    pub fn len(&self) -> usize {
+        self.points.len()
+    }
+
+    /// True when no point has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.points.is_empty()
+    }
+
+    /// The model's mean absolute error over the window.
+    pub fn mae(&self) -> Option<f64> {
+        self.mean(|p| Some(p.0))
+    }
+
+    /// Persistence's mean absolute error over the same points.
+    pub fn persistence_mae(&self) -> Option<f64> {
+        self.mean(|p| Some(p.1))
+    }
+
+    /// The model's mean absolute percentage error (points with actual 0 left out), in %.
+    pub fn mape(&self) -> Option<f64> {
+        self.mean(|p| p.2).map(|v| 100.0 * v)
+    }
+
+    /// True once at least a quarter of the window is filled and the model's MAE over it is
+    /// above persistence's: callers should then serve persistence (or the live value).
+    pub fn worse_than_persistence(&self) -> bool {
+        if self.points.len() * 4 < self.window {
+            return false;
+        }
+        match (self.mae(), self.persistence_mae()) {
+            (Some(model), Some(persistence)) => model > persistence,
+            _ => false,
+        }
+    }
+
+    fn mean(&self, pick: impl Fn(&(f64, f64, Option<f64>)) -> Option<f64>) -> Option<f64> {
+        let (sum, count) = self
+            .points
+            .iter()
+            .filter_map(pick)
+            .fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+        (count > 0).then(|| sum / count as f64)
+    }
+}
+
+/// A forecast waiting for its targets to be realised.
+#[derive(Debug, Clone)]
+struct Pending {
+    /// Unix seconds of the origin bucket.
+    origin: i64,
+    forecasts: Vec<f64>,
+    persistence: f64,
+    /// Which targets are still unresolved.
+    open: Vec<bool>,
+}
+
+#[derive(Debug, Default)]
+struct GuardState {
+    targets: Vec<Target>,
+    step: i64,
+    trackers: Vec<ErrorTracker>,
+    pending: VecDeque<Pending>,
+    last_origin: Option<i64>,
+}
+
+/// Wraps a model: each target is served by persistence while that target's
+/// [`ErrorTracker`] says the model has been worse. The tracker state survives refits (it
+/// lives in the wrapper), so use one `Guarded` per series.
+pub struct Guarded {
+    inner: Box<dyn Model>,
+    name: String,
+    window: Option<usize>,
+    state: Arc<Mutex<GuardState>>,
+}
+
+impl Guarded {
+    /// Guards `inner`, comparing errors over the last `window` origins (`None`: one day).
+    pub fn new(inner: Box<dyn Model>, window: Option<usize>) -> Self {
+        let name = format!("guarded-{}", inner.name());
+        Self {
+            inner,
+            name,
+            window,
+            state: Arc::default(),
+        }
+    }
+}
+
+impl Model for Guarded {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn fit(&self, history: &History, targets: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
+        let inner = self.inner.fit(history, targets)?;
+        let window = self
+            .window
+            .or_else(|| buckets_in(DAY, history.step))
+            .unwrap_or(288);
+        {
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            if state.targets != targets || state.step != history.step {
+                *state = GuardState {
+                    targets: targets.to_vec(),
+                    step: history.step,
+                    trackers: vec![ErrorTracker::new(window); targets.len()],
+                    pending: VecDeque::new(),
+                    last_origin: None,
+                };
+            }
+        }
+        Ok(Box::new(FittedGuarded {
+            inner,
+            state: Arc::clone(&self.state),
+        }))
+    }
+}
+
+struct FittedGuarded {
+    inner: Box<dyn Fitted>,
+    state: Arc<Mutex<GuardState>>,
+}
+
+/// The realised value of `target` for a forecast made at `origin`, if `history` holds it.
+fn realised(history: &History, origin: i64, target: Target) -> Option<Option<f64>> {
+    let index = |t: i64| -> Option<usize> {
+        let offset = t - history.start;
+        (offset >= 0 && offset % history.step == 0)
+            .then(|| usize::try_from(offset / history.step).ok())
+            .flatten()
+    };
+    let first = index(origin + history.step)?;
+    let last = index(origin + target.steps() as i64 * history.step)?;
+    if last >= history.len() {
+        return None;
+    }
+    let window = match target {
+        Target::Point(_) => &history.values[last..=last],
+        Target::Max(_) => &history.values[first..=last],
+    };
+    Some(
+        window
+            .iter()
+            .try_fold(f64::MIN, |m, &v| (!v.is_nan()).then(|| m.max(v))),
+    )
+}
+
+impl Fitted for FittedGuarded {
+    fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError> {
+        let forecasts = self.inner.predict(history)?;
+        let persistence = last_present(history)
+            .ok_or(ModelError::TooShort { needed: 1, have: 0 })?
+            .max(0.0);
+        let origin = history
+            .origin()
+            .ok_or(ModelError::TooShort { needed: 1, have: 0 })?;
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let state = &mut *state;
+        if state.last_origin.is_some_and(|last| origin < last) || state.step != history.step {
+            // Another series or a rewind: start over.
+            state.pending.clear();
+            state
+                .trackers
+                .iter_mut()
+                .for_each(|t| *t = ErrorTracker::new(t.window));
+        }
+        state.last_origin = Some(origin);
+        for pending in &mut state.pending {
+            for (j, &target) in state.targets.iter().enumerate() {
+                if !pending.open[j] {
+                    continue;
+                }
+                if let Some(actual) = realised(history, pending.origin, target) {
+                    pending.open[j] = false;
+                    if let Some(actual) = actual {
+                        state.trackers[j].record(pending.forecasts[j], pending.persistence, actual);
+                    }
+                }
+            }
+        }
+        state.pending.retain(|p| p.open.iter().any(|&o| o));
+        let served = forecasts
+            .iter()
+            .zip(&state.trackers)
+            .map(|(&f, tracker)| {
+                if tracker.worse_than_persistence() {
+                    persistence
+                } else {
+                    f
+                }
+            })
+            .collect();
+        state.pending.push_back(Pending {
+            origin,
+            forecasts,
+            persistence,
+            open: vec![true; state.targets.len()],
+        });
+        Ok(served)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::model::Persistence;
+
+    #[test]
+    fn tracker_compares_with_persistence_over_its_window() {
+        let mut tracker = ErrorTracker::new(4);
+        assert!(!tracker.worse_than_persistence());
+        assert_eq!(tracker.mae(), None);
+        tracker.record(10.0, 12.0, 11.0); // model 1, persistence 1
+        tracker.record(10.0, 10.0, 14.0); // model 4, persistence 4
+        assert_eq!(tracker.mae(), Some(2.5));
+        assert!(!tracker.worse_than_persistence());
+        tracker.record(20.0, 10.0, 10.0); // model 10, persistence 0
+        assert!(tracker.worse_than_persistence());
+        for _ in 0..4 {
+            tracker.record(10.0, 12.0, 10.0); // model 0, persistence 2
+        }
+        assert_eq!(tracker.len(), 4);
+        assert_eq!(tracker.mae(), Some(0.0));
+        assert_eq!(tracker.persistence_mae(), Some(2.0));
+        assert!(!tracker.worse_than_persistence());
+        assert_eq!(tracker.mape(), Some(0.0));
+        tracker.record(f64::NAN, 1.0, 1.0);
+        assert_eq!(tracker.len(), 4);
+    }
+
+    /// Forecasts a constant, whatever the data.
+    struct Constant(f64);
+
+    impl Model for Constant {
+        fn name(&self) -> &str {
+            "constant"
+        }
+        fn fit(&self, _: &History, targets: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
+            Ok(Box::new(ConstantFitted(self.0, targets.len())))
+        }
+    }
+
+    struct ConstantFitted(f64, usize);
+
+    impl Fitted for ConstantFitted {
+        fn predict(&self, _: &History) -> Result<Vec<f64>, ModelError> {
+            Ok(vec![self.0; self.1])
+        }
+    }
+
+    #[test]
+    fn guard_switches_to_persistence_after_worse_errors() {
+        // The series sits at 10; the model says 50. After window/4 = 2 realised points the
+        // guard serves persistence (10).
+        let guarded = Guarded::new(Box::new(Constant(50.0)), Some(8));
+        let targets = [Target::Point(1)];
+        let values = [10.0; 10];
+        let fitted = guarded
+            .fit(&History::new(0, 60, values[..2].to_vec()), &targets)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let served: Vec<f64> = (2..8)
+            .map(|end| {
+                fitted
+                    .predict(&History::new(0, 60, values[..end].to_vec()))
+                    .unwrap_or_else(|e| panic!("{e}"))[0]
+            })
+            .collect();
+        // Origins 1..=6; forecasts of origins 1, 2 are realised at origins 2, 3.
+        assert_eq!(served, vec![50.0, 50.0, 10.0, 10.0, 10.0, 10.0]);
+        // A guarded persistence is persistence.
+        let same = Guarded::new(Box::new(Persistence), None);
+        let fitted = same
+            .fit(&History::new(0, 60, vec![1.0, 2.0]), &targets)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            fitted.predict(&History::new(0, 60, vec![1.0, 2.0])),
+            Ok(vec![2.0])
+        );
+        assert_eq!(same.name(), "guarded-persistence");
+    }
+}
