@@ -139,7 +139,13 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         .map_err(|source| Error::Listen { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");
-    let router = api::router(AppState::new(registry, backend, metrics, health));
+    let forecast = crate::forecast::engine::Engine::new(
+        backend.clone(),
+        metrics.clone(),
+        crate::forecast::engine::EngineOptions::from(&args.forecast),
+    );
+    let state = AppState::new(registry, backend, metrics, health).with_forecast(forecast);
+    let router = api::router(state);
     crate::tls::serve(listener, tls, router, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -26,6 +26,8 @@ pub struct Cli {
 }
 
 /// Subcommands.
+// Parsed once per process: the size of the `serve` flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the metrics APIs.
