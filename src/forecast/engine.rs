@@ -173,6 +173,28 @@ pub fn label_text(labels: &LabelSet) -> String {
     format!("{{{}}}", inner.join(","))
 }
 
+/// The `object` label of a series' gauges: the object name, `sum` for pods, or
+/// `k=v,k2=v2` for an external series (`all` without labels); quotes, backslashes and
+/// line breaks become `_` so the exposition stays valid.
+fn object_label(kind: &SeriesKind, labels: &LabelSet, id: &str) -> String {
+    let text = match kind {
+        SeriesKind::ByLabels => {
+            let pairs: Vec<String> = labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "__name__")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            if pairs.is_empty() {
+                "all".to_owned()
+            } else {
+                pairs.join(",")
+            }
+        }
+        _ => id.to_owned(),
+    };
+    text.replace(['"', '\\', '\n'], "_")
+}
+
 /// Identity of a target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetKey {
@@ -276,6 +298,10 @@ struct Fetched {
     result: Result<Vec<RangeSeries>, String>,
 }
 
+/// Fitted models shared by every series using the same pre-trained (ONNX) model, so their
+/// predictions run as one batch: model, step (seconds), target.
+type SharedFits = Mutex<HashMap<(ModelRef, i64, Target), (Arc<dyn Fitted>, i64)>>;
+
 /// The forecast engine. Share it as `Arc<Engine>`.
 pub struct Engine {
     backend: Arc<dyn Backend>,
@@ -283,6 +309,7 @@ pub struct Engine {
     options: EngineOptions,
     models: Arc<ModelFactory>,
     model_cache: Mutex<HashMap<ModelRef, Arc<dyn Model>>>,
+    shared_fits: Arc<SharedFits>,
     targets: RwLock<HashMap<TargetKey, Arc<TargetState>>>,
     loop_started: AtomicBool,
     self_ref: Weak<Engine>,
@@ -380,6 +407,7 @@ impl Engine {
             options,
             models,
             model_cache: Mutex::new(HashMap::new()),
+            shared_fits: Arc::new(Mutex::new(HashMap::new())),
             targets: RwLock::new(HashMap::new()),
             loop_started: AtomicBool::new(false),
             self_ref: weak.clone(),
@@ -754,9 +782,10 @@ impl Engine {
         // CPU work (merge, fit, predict) stays off the request-serving workers.
         let work = {
             let metrics = self.metrics.clone();
+            let shared = self.shared_fits.clone();
             let refit = i64::try_from(self.options.refit_interval.as_secs()).unwrap_or(3600);
             let cache = self.cached_models(&fetches);
-            move || compute(fetches, now_secs, refit, &metrics, cache)
+            move || compute(fetches, now_secs, refit, &metrics, cache, &shared)
         };
         if tokio::task::spawn_blocking(work).await.is_err() {
             tracing::error!("forecast refresh computation panicked");
@@ -854,6 +883,7 @@ fn compute(
     refit_every: i64,
     metrics: &Metrics,
     loaded: HashMap<ModelRef, Result<Arc<dyn Model>, String>>,
+    shared: &SharedFits,
 ) {
     let targets: Vec<Arc<TargetState>> = fetches.iter().map(|f| f.target.clone()).collect();
     let mut guards: Vec<(Arc<TargetState>, MutexGuard<'_, TargetData>)> = Vec::new();
@@ -885,7 +915,7 @@ fn compute(
         let mut per_series = Vec::with_capacity(data.series.len());
         if ends[ti].is_some() {
             for (si, state) in data.series.iter_mut().enumerate() {
-                match prepare(target, state, model, now_secs, refit_every) {
+                match prepare(target, state, model, now_secs, refit_every, shared) {
                     Ok(fitted) => {
                         jobs.push(Job {
                             target: ti,
@@ -971,6 +1001,8 @@ fn compute(
 
 fn publish(target: &TargetState, frame: Frame) {
     target.frame.store(Some(Arc::new(frame)));
+    // Free for the next round before waiters wake (they may start one at once).
+    target.busy.store(false, Ordering::Release);
     target.ready.send_replace(true);
 }
 
@@ -1021,7 +1053,7 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
                         rule: target.key.rule.clone(),
                         metric: target.key.metric.clone(),
                         namespace: target.key.namespace.clone(),
-                        object: id.clone(),
+                        object: object_label(&target.kind, &series.labels, &id),
                     },
                     id: id.clone(),
                     history: History::new(grid_start, step, vec![f64::NAN; len]),
@@ -1082,6 +1114,7 @@ fn prepare(
     model: Option<&Result<Arc<dyn Model>, String>>,
     now_secs: i64,
     refit_every: i64,
+    shared: &SharedFits,
 ) -> Result<Arc<dyn Fitted>, Reason> {
     let spec = &target.spec;
     let h = spec.horizon_steps();
@@ -1103,10 +1136,29 @@ fn prepare(
         }
         None => return Err(Reason::ModelError),
     };
+    // A pre-trained model is fitted once and shared, so all its series predict in one batch.
+    let shared_key = matches!(spec.model, ModelRef::Onnx(_))
+        .then(|| (spec.model.clone(), target.step, model_target(spec)));
+    let mut shared = shared_key
+        .as_ref()
+        .map(|_| shared.lock().unwrap_or_else(|p| p.into_inner()));
+    if let (Some(key), Some(fits)) = (&shared_key, &shared)
+        && let Some((fitted, fitted_at)) = fits.get(key)
+        && now_secs - fitted_at < refit_every
+    {
+        if state.tracker.is_empty() && state.fitted.is_none() {
+            warm_start(spec, state, fitted.as_ref());
+        }
+        state.fitted = Some(fitted.clone());
+        state.fitted_at = *fitted_at;
+    }
     if state.fitted.is_none() || now_secs - state.fitted_at >= refit_every {
         match model.fit(&state.history, &[model_target(spec)]) {
             Ok(fitted) => {
                 let fitted: Arc<dyn Fitted> = Arc::from(fitted);
+                if let (Some(key), Some(fits)) = (shared_key, shared.as_mut()) {
+                    fits.insert(key, (fitted.clone(), now_secs));
+                }
                 if state.tracker.is_empty() {
                     warm_start(spec, state, fitted.as_ref());
                 }
