@@ -225,6 +225,8 @@ pub struct Frame {
 struct SeriesState {
     id: String,
     history: History,
+    /// Built-in models get an instance per series (a guarded model keeps per-series state).
+    model: Option<Arc<dyn Model>>,
     fitted: Option<Arc<dyn Fitted>>,
     fitted_at: i64,
     tracker: ErrorTracker,
@@ -783,9 +785,20 @@ impl Engine {
         let work = {
             let metrics = self.metrics.clone();
             let shared = self.shared_fits.clone();
+            let models = self.models.clone();
             let refit = i64::try_from(self.options.refit_interval.as_secs()).unwrap_or(3600);
             let cache = self.cached_models(&fetches);
-            move || compute(fetches, now_secs, refit, &metrics, cache, &shared)
+            move || {
+                compute(
+                    fetches,
+                    now_secs,
+                    refit,
+                    &metrics,
+                    models.as_ref(),
+                    cache,
+                    &shared,
+                )
+            }
         };
         if tokio::task::spawn_blocking(work).await.is_err() {
             tracing::error!("forecast refresh computation panicked");
@@ -799,8 +812,8 @@ impl Engine {
         );
     }
 
-    /// The models the fetched targets need, loaded once and cached (load errors are retried
-    /// next round).
+    /// The pre-trained (ONNX) models the fetched targets need, loaded once and cached (load
+    /// errors are retried next round). Built-in models are made per series.
     fn cached_models(
         &self,
         fetches: &[Fetched],
@@ -809,7 +822,7 @@ impl Engine {
         let mut cache = self.model_cache.lock().unwrap_or_else(|p| p.into_inner());
         for f in fetches {
             let model = &f.target.spec.model;
-            if out.contains_key(model) {
+            if !matches!(model, ModelRef::Onnx(_)) || out.contains_key(model) {
                 continue;
             }
             let loaded = match cache.get(model) {
@@ -882,6 +895,7 @@ fn compute(
     now_secs: i64,
     refit_every: i64,
     metrics: &Metrics,
+    models: &ModelFactory,
     loaded: HashMap<ModelRef, Result<Arc<dyn Model>, String>>,
     shared: &SharedFits,
 ) {
@@ -911,11 +925,22 @@ fn compute(
                 ends.push(None);
             }
         }
-        let model = loaded.get(&target.spec.model);
+        let pretrained = loaded.get(&target.spec.model);
         let mut per_series = Vec::with_capacity(data.series.len());
         if ends[ti].is_some() {
             for (si, state) in data.series.iter_mut().enumerate() {
-                match prepare(target, state, model, now_secs, refit_every, shared) {
+                let model = match (&target.spec.model, &state.model) {
+                    (ModelRef::Onnx(_), _) => pretrained.cloned(),
+                    (ModelRef::Builtin(_), Some(m)) => Some(Ok(m.clone())),
+                    (ModelRef::Builtin(_), None) => {
+                        let built = models(&target.spec.model);
+                        if let Ok(m) = &built {
+                            state.model = Some(m.clone());
+                        }
+                        Some(built)
+                    }
+                };
+                match prepare(target, state, model.as_ref(), now_secs, refit_every, shared) {
                     Ok(fitted) => {
                         jobs.push(Job {
                             target: ti,
@@ -1057,6 +1082,7 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
                     },
                     id: id.clone(),
                     history: History::new(grid_start, step, vec![f64::NAN; len]),
+                    model: None,
                     fitted: None,
                     fitted_at: 0,
                     tracker: ErrorTracker::new(window),

@@ -6,5 +6,6 @@ mod api;
 mod apiserver_double;
 mod backend;
 mod compat;
+mod forecast;
 #[allow(dead_code)]
 mod support;
