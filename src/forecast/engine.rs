@@ -195,6 +195,18 @@ fn object_label(kind: &SeriesKind, labels: &LabelSet, id: &str) -> String {
     text.replace(['"', '\\', '\n'], "_")
 }
 
+/// The forecast block as part of a target key, without its line (moving a rule in the file
+/// keeps its targets; changing the block makes new ones).
+fn fingerprint(spec: &ForecastSpec) -> String {
+    format!(
+        "{:?}",
+        ForecastSpec {
+            line: 0,
+            ..spec.clone()
+        }
+    )
+}
+
 /// Identity of a target.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TargetKey {
@@ -255,6 +267,7 @@ pub struct TargetState {
     last_request: AtomicI64,
     next_due: AtomicI64,
     busy: AtomicBool,
+    evicted: AtomicBool,
     frame: ArcSwapOption<Frame>,
     ready: watch::Sender<bool>,
     data: Mutex<TargetData>,
@@ -482,7 +495,7 @@ impl Engine {
             metric: request.metric.clone(),
             namespace: request.namespace.clone().unwrap_or_default(),
             promql,
-            spec: format!("{spec:?}"),
+            spec: fingerprint(&spec),
         };
         let (live, lookup) = tokio::join!(
             run_custom(
@@ -559,7 +572,7 @@ impl Engine {
             metric: request.metric.clone(),
             namespace: request.namespace.clone(),
             promql: promql.clone(),
-            spec: format!("{spec:?}"),
+            spec: fingerprint(&spec),
         };
         let (live, lookup) = tokio::join!(
             run_external(self.backend.as_ref(), &live_request, &promql, now),
@@ -681,6 +694,7 @@ impl Engine {
                 last_request: AtomicI64::new(unix(now)),
                 next_due: AtomicI64::new(i64::MAX),
                 busy: AtomicBool::new(false),
+                evicted: AtomicBool::new(false),
                 frame: ArcSwapOption::empty(),
                 ready: watch::channel(false).0,
                 data: Mutex::new(TargetData {
@@ -754,6 +768,7 @@ impl Engine {
             evicted
         };
         for target in evicted {
+            target.evicted.store(true, Ordering::Release);
             tracing::info!(rule = %target.key.rule, metric = %target.key.metric, namespace = %target.key.namespace, "forecast target evicted (idle)");
             let data = target.lock();
             for series in &data.series {
@@ -1016,8 +1031,11 @@ fn compute(
                 .flatten()
                 .unwrap_or(Err(Reason::ModelError));
             let (outcome, figures) = finish(&target.spec, state, outcome);
-            metrics.forecast_figures(&state.labels, &figures);
-            set_reason(metrics, state, outcome.err());
+            // An evicted target finishing its last refresh must not bring its gauges back.
+            if !target.evicted.load(Ordering::Acquire) {
+                metrics.forecast_figures(&state.labels, &figures);
+                set_reason(metrics, state, outcome.err());
+            }
             frame.series.insert(state.id.clone(), outcome);
         }
         publish(target, frame);
@@ -1188,8 +1206,19 @@ fn prepare(
                 if state.tracker.is_empty() {
                     warm_start(spec, state, fitted.as_ref());
                 }
+                // Spread the refits of series first fitted together over the interval, so a
+                // thousand targets created at once do not all refit in the same round.
+                let jitter = if state.fitted.is_none() && refit_every > 0 {
+                    let mut hasher = std::hash::DefaultHasher::new();
+                    std::hash::Hash::hash(&state.labels, &mut hasher);
+                    std::hash::Hash::hash(&target.key.promql, &mut hasher);
+                    i64::try_from(std::hash::Hasher::finish(&hasher) % refit_every.unsigned_abs())
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
                 state.fitted = Some(fitted);
-                state.fitted_at = now_secs;
+                state.fitted_at = now_secs - jitter;
             }
             Err(ModelError::TooShort { .. }) => return Err(Reason::HistoryShort),
             Err(e) => {

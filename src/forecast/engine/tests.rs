@@ -718,3 +718,62 @@ async fn a_shared_pretrained_model_predicts_all_series_in_one_batch() {
     engine.round(t(NOW + 60)).await;
     assert_eq!(*batches.lock().unwrap(), vec![1, 1, 1, 3]);
 }
+
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_that_exist() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana-forecast.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let families: Vec<String> = Metrics::new()
+        .encode()
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect();
+    let mut exprs = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            exprs.push(target["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let mut seen = Vec::new();
+    for expr in &exprs {
+        for word in expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("augur_") {
+                let known = families.iter().any(|f| {
+                    word == f
+                        || word.strip_prefix(f.as_str()).is_some_and(|rest| {
+                            ["_total", "_bucket", "_count", "_sum"].contains(&rest)
+                        })
+                });
+                assert!(
+                    known,
+                    "{word} in {expr:?} is not one of augur's metrics: {families:?}"
+                );
+                seen.push(word.to_owned());
+            } else if word.starts_with("kube_") {
+                assert!(
+                    [
+                        "kube_horizontalpodautoscaler_status_current_replicas",
+                        "kube_horizontalpodautoscaler_status_desired_replicas"
+                    ]
+                    .contains(&word),
+                    "{word}"
+                );
+            }
+        }
+    }
+    for wanted in [
+        "augur_forecast_value",
+        "augur_forecast_live_value",
+        "augur_forecast_realised_value",
+        "augur_forecast_mae",
+        "augur_forecast_persistence_mae",
+        "augur_forecast_mape",
+        "augur_forecast_fallback",
+    ] {
+        assert!(seen.iter().any(|s| s == wanted), "{wanted} not charted");
+    }
+}
