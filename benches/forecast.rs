@@ -19,6 +19,9 @@ use augur::forecast::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, T
 use augur::forecast::{Fitted, History, Model, ModelError, Target};
 use augur::prometheus::fake::{FakeBackend, labels, sample};
 use augur::prometheus::{Backend, QueryResult, RangeSeries, SeriesList};
+use augur::promql::selector::LabelSelector;
+use augur::provider::custom::custom_metric;
+use augur::provider::{CustomRequest, ObjectName};
 use augur::resources::ResourceTable;
 use augur::series::{Registry, RelistOptions, Relister, Snapshot};
 use augur::telemetry::Metrics;
@@ -220,7 +223,9 @@ async fn request_phase(full: bool) {
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let app = router(AppState::new(registry, backend, metrics, Health::new()));
+    let state = AppState::new(registry.clone(), backend.clone(), metrics, Health::new());
+    let engine = state.forecast.clone();
+    let app = router(state);
     tokio::spawn(augur::tls::serve(
         listener,
         tls,
@@ -300,6 +305,54 @@ async fn request_phase(full: bool) {
             "{name}: {rate} req/s for {seconds} s: p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
             percentile(&latencies, 0.50),
             percentile(&latencies, 0.90),
+            percentile(&latencies, 0.99),
+            latencies[latencies.len() - 1]
+        );
+    }
+
+    // In process, without TLS and HTTP: the twin's whole path (live query to the instant
+    // backend, cache lookup, combination, counters) next to the live metric's.
+    let snapshot = registry.load();
+    let request = CustomRequest {
+        resource: "pods".into(),
+        namespace: Some("default".into()),
+        name: ObjectName::All,
+        metric: "http_requests_per_second_forecast".into(),
+        metric_selector: LabelSelector::default(),
+        object_selector: LabelSelector::default(),
+    };
+    let live_request = CustomRequest {
+        metric: "http_requests_per_second".into(),
+        ..request.clone()
+    };
+    let (_, twin) = snapshot.custom_twin("pods", true, &request.metric).unwrap();
+    let calls = if full { 100_000 } else { 1_000 };
+    for name in ["twin in process", "live in process"] {
+        let mut latencies = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let t = Instant::now();
+            let items = if name.starts_with("twin") {
+                engine
+                    .custom_metric(&snapshot, &request, twin, SystemTime::now())
+                    .await
+                    .unwrap()
+            } else {
+                custom_metric(
+                    &snapshot,
+                    backend.as_ref(),
+                    &live_request,
+                    SystemTime::now(),
+                )
+                .await
+                .unwrap()
+            };
+            latencies.push(t.elapsed());
+            assert_eq!(items.len(), 10);
+        }
+        latencies.sort();
+        println!(
+            "{name}: {calls} sequential calls: p50 {:?}, p99 {:?}, max {:?}",
+            percentile(&latencies, 0.50),
             percentile(&latencies, 0.99),
             latencies[latencies.len() - 1]
         );
