@@ -143,7 +143,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         .map_err(|source| Error::Listen { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");
-    let router = api::router(AppState::new(registry, backend, metrics, health));
+    crate::forecast::onnx::runtime::choose_library(args.forecast.onnx.onnxruntime_library.clone());
+    let forecast = crate::forecast::engine::Engine::new(
+        backend.clone(),
+        metrics.clone(),
+        crate::forecast::engine::EngineOptions::from(&args.forecast),
+    );
+    let state = AppState::new(registry, backend, metrics, health).with_forecast(forecast);
+    let router = api::router(state);
     let (tls, router) = match &auth {
         Some(auth) => (auth.tls(tls)?, auth.protect(router)),
         None => (tls, router),

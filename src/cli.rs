@@ -26,9 +26,9 @@ pub struct Cli {
 }
 
 /// Subcommands.
-#[derive(Debug, Subcommand)]
-// Parsed once at start; the size of `serve`'s flags does not matter.
+// Parsed once per process: the size of the `serve` flags does not matter.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve the metrics APIs.
     Serve(ServeArgs),

@@ -71,13 +71,28 @@ pub(crate) async fn get_metric(
     })?;
     let request = parse_path(&path, &params)?;
     let snapshot = state.registry.load();
-    let items = custom_metric(
-        &snapshot,
-        state.backend.as_ref(),
-        &request,
-        SystemTime::now(),
-    )
-    .await
+    let twin = snapshot.custom_twin(
+        &request.resource,
+        request.namespace.is_some(),
+        &request.metric,
+    );
+    let items = match twin {
+        Some((_, twin)) => {
+            state
+                .forecast
+                .custom_metric(&snapshot, &request, twin, SystemTime::now())
+                .await
+        }
+        None => {
+            custom_metric(
+                &snapshot,
+                state.backend.as_ref(),
+                &request,
+                SystemTime::now(),
+            )
+            .await
+        }
+    }
     .map_err(|e| provider_error(Api::Custom, e))?;
     Ok(json_response(
         &metric_value_list(version, &items, &request.metric_selector),

@@ -33,13 +33,23 @@ pub(crate) async fn get_metric(
         selector: selector_param(&params, "labelSelector")?,
     };
     let snapshot = state.registry.load();
-    let items = external_metric(
-        &snapshot,
-        state.backend.as_ref(),
-        &request,
-        SystemTime::now(),
-    )
-    .await
+    let items = match snapshot.external_twins.get(&request.metric) {
+        Some(twin) => {
+            state
+                .forecast
+                .external_metric(&snapshot, &request, twin, SystemTime::now())
+                .await
+        }
+        None => {
+            external_metric(
+                &snapshot,
+                state.backend.as_ref(),
+                &request,
+                SystemTime::now(),
+            )
+            .await
+        }
+    }
     .map_err(|e| provider_error(Api::External, e))?;
     Ok(json_response(&external_metric_value_list(&items), &params))
 }

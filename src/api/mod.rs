@@ -43,6 +43,8 @@ pub struct AppState {
     pub health: Health,
     /// OpenAPI documents, built once.
     pub openapi: Arc<OpenApiDocs>,
+    /// The forecast engine behind twin metrics.
+    pub forecast: Arc<crate::forecast::engine::Engine>,
 }
 
 impl AppState {
@@ -54,13 +56,25 @@ impl AppState {
         health: Health,
     ) -> Self {
         let openapi = Arc::new(OpenApiDocs::build(&[CUSTOM_METRICS, EXTERNAL_METRICS]));
+        let forecast = crate::forecast::engine::Engine::new(
+            backend.clone(),
+            metrics.clone(),
+            crate::forecast::engine::EngineOptions::default(),
+        );
         Self {
             registry,
             backend,
             metrics,
             health,
             openapi,
+            forecast,
         }
+    }
+
+    /// The same state with this forecast engine.
+    pub fn with_forecast(mut self, engine: Arc<crate::forecast::engine::Engine>) -> Self {
+        self.forecast = engine;
+        self
     }
 }
 

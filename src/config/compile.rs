@@ -6,8 +6,9 @@ use regex::Regex;
 
 use super::yaml::{Kind, Node};
 use super::{
-    Config, Naming, Problem, ResourceMapping, ResourceRule, ResourceRules, Rule, Section,
-    SeriesFilter, UnknownResources, mapping,
+    Config, DEFAULT_FORECAST_MODEL, ForecastSpec, ModelRef, Naming, Problem, Reduce,
+    ResourceMapping, ResourceRule, ResourceRules, Rule, Section, SeriesFilter, ServeMode,
+    UnknownResources, mapping,
 };
 use crate::promql::template::Template;
 use crate::resources::ResourceTable;
@@ -19,11 +20,23 @@ const RULE_KEYS: &[&str] = &[
     "resources",
     "name",
     "metricsQuery",
+    "forecast",
 ];
 const FILTER_KEYS: &[&str] = &["is", "isNot"];
 const RESOURCES_KEYS: &[&str] = &["overrides", "template", "namespaced"];
 const OVERRIDE_KEYS: &[&str] = &["group", "resource"];
 const NAME_KEYS: &[&str] = &["matches", "as"];
+const FORECAST_KEYS: &[&str] = &[
+    "name",
+    "model",
+    "horizon",
+    "step",
+    "history",
+    "reduce",
+    "headroom",
+    "serve",
+    "fallbackWindow",
+];
 const RESOURCE_RULES_KEYS: &[&str] = &["cpu", "memory", "window"];
 const RESOURCE_RULE_KEYS: &[&str] = &["containerQuery", "nodeQuery", "resources", "containerLabel"];
 
@@ -388,6 +401,10 @@ impl Walker<'_> {
                 self.template(&text, line, &join(path, "metricsQuery"))
                     .map(|t| (t, text))
             });
+        let forecast = match fields.get("forecast").filter(|n| !n.is_null()) {
+            Some(n) => self.forecast(n, &join(path, "forecast")).map(Some),
+            None => Some(None),
+        };
         if self.problems.len() > before {
             return None;
         }
@@ -406,6 +423,208 @@ impl Walker<'_> {
             naming,
             metrics_query,
             metrics_query_source,
+            forecast: forecast?.map(std::sync::Arc::new),
+        })
+    }
+
+    /// A duration field with a default; `at_least_second` requires whole seconds ≥ 1s.
+    fn duration_field(
+        &mut self,
+        fields: &Fields<'_>,
+        path: &str,
+        key: &str,
+        default: Duration,
+    ) -> Option<(Duration, usize)> {
+        let Some(node) = fields.get(key).filter(|n| !n.is_null()) else {
+            return Some((default, fields.line));
+        };
+        let p = join(path, key);
+        let text = self.string(node, &p)?;
+        match parse_duration(text.trim()) {
+            Some(d) => Some((d, node.line)),
+            None => {
+                self.problem(
+                    node.line,
+                    &p,
+                    format!("invalid duration {text:?}: expected a Prometheus duration like 30s, 5m or 1h30m"),
+                );
+                None
+            }
+        }
+    }
+
+    /// A field with a fixed set of values; returns the index in `allowed`.
+    fn choice(
+        &mut self,
+        fields: &Fields<'_>,
+        path: &str,
+        key: &str,
+        allowed: &[&str],
+    ) -> Option<usize> {
+        let Some(node) = fields.get(key).filter(|n| !n.is_null()) else {
+            return Some(0);
+        };
+        let p = join(path, key);
+        let text = self.string(node, &p)?;
+        let found = allowed.iter().position(|a| *a == text.trim());
+        if found.is_none() {
+            self.problem(
+                node.line,
+                &p,
+                format!("invalid value {text:?}; allowed: {}", allowed.join(", ")),
+            );
+        }
+        found
+    }
+
+    /// `forecast:` of a rule (augur extension), validated.
+    fn forecast(&mut self, node: &Node, path: &str) -> Option<ForecastSpec> {
+        let fields = self.fields(node, path, FORECAST_KEYS)?;
+        let before = self.problems.len();
+        let line_of = |k: &str| fields.get(k).map_or(fields.line, |n| n.line);
+        let name = match fields.get("name").filter(|n| !n.is_null()) {
+            None => Some("${metric}_forecast".to_owned()),
+            Some(n) => self.string(n, &join(path, "name")),
+        };
+        if let Some(name) = &name {
+            let rest = name.replace("${metric}", "");
+            let why = if name.trim().is_empty() {
+                Some("must not be empty".to_owned())
+            } else if name.contains('/') {
+                Some(format!(
+                    "{name:?} contains `/`, which cannot appear in a metric path"
+                ))
+            } else if rest.contains('$') {
+                Some(format!(
+                    "{name:?}: the only variable is `${{metric}}` (the live metric's name)"
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.problem(line_of("name"), &join(path, "name"), why);
+            }
+        }
+        let model = match fields.get("model").filter(|n| !n.is_null()) {
+            None => Some(ModelRef::Builtin(DEFAULT_FORECAST_MODEL.to_owned())),
+            Some(n) => {
+                let p = join(path, "model");
+                let text = self.string(n, &p)?.trim().to_owned();
+                if text.ends_with(".onnx") {
+                    let relative = std::path::Path::new(&text);
+                    let resolved = match std::path::Path::new(self.file).parent() {
+                        Some(dir) if relative.is_relative() => dir.join(relative),
+                        _ => relative.to_owned(),
+                    };
+                    if resolved.is_file() {
+                        Some(ModelRef::Onnx(resolved))
+                    } else {
+                        self.problem(
+                            n.line,
+                            &p,
+                            format!(
+                                "ONNX model file {} not found (relative paths start at the config file's directory)",
+                                resolved.display()
+                            ),
+                        );
+                        None
+                    }
+                } else if crate::forecast::model::BUILTIN.contains(&text.as_str()) {
+                    Some(ModelRef::Builtin(text))
+                } else {
+                    self.problem(
+                        n.line,
+                        &p,
+                        format!(
+                            "unknown model {text:?}; built-in models are {}, or give a path ending in .onnx",
+                            crate::forecast::model::BUILTIN.join(", ")
+                        ),
+                    );
+                    None
+                }
+            }
+        };
+        let minute = Duration::from_secs(60);
+        let horizon = self.duration_field(&fields, path, "horizon", 10 * minute);
+        let step = self.duration_field(&fields, path, "step", minute);
+        let history = self.duration_field(&fields, path, "history", 7 * 24 * 60 * minute);
+        let fallback_window = self.duration_field(&fields, path, "fallbackWindow", 60 * minute);
+        let reduce = self
+            .choice(&fields, path, "reduce", &["max", "point"])
+            .map(|i| [Reduce::Max, Reduce::Point][i]);
+        let serve = self
+            .choice(&fields, path, "serve", &["max", "forecast"])
+            .map(|i| [ServeMode::Max, ServeMode::Forecast][i]);
+        let headroom = match fields.get("headroom").filter(|n| !n.is_null()) {
+            None => Some(0.0),
+            Some(n) => {
+                let p = join(path, "headroom");
+                let text = self.string(n, &p)?;
+                match text.trim().parse::<f64>() {
+                    Ok(v) if v.is_finite() && v >= 0.0 => Some(v),
+                    _ => {
+                        self.problem(
+                            n.line,
+                            &p,
+                            format!("invalid headroom {text:?}: expected a fraction ≥ 0, e.g. 0.2 for 20 % above the forecast"),
+                        );
+                        None
+                    }
+                }
+            }
+        };
+        if let Some((step, line)) = step {
+            if step < Duration::from_secs(1) || step.subsec_nanos() != 0 {
+                self.problem(
+                    line,
+                    &join(path, "step"),
+                    format!(
+                        "step {} must be a whole number of seconds, at least 1s",
+                        humantime::format_duration(step)
+                    ),
+                );
+            } else {
+                if let Some((horizon, hline)) = horizon {
+                    if horizon.is_zero() || horizon.as_millis() % step.as_millis() != 0 {
+                        self.problem(
+                            hline,
+                            &join(path, "horizon"),
+                            format!(
+                                "horizon {} must be a positive multiple of step {}",
+                                humantime::format_duration(horizon),
+                                humantime::format_duration(step)
+                            ),
+                        );
+                    } else if let Some((history, line)) = history
+                        && history <= horizon
+                    {
+                        self.problem(
+                            line,
+                            &join(path, "history"),
+                            format!(
+                                "history {} must be longer than horizon {}",
+                                humantime::format_duration(history),
+                                humantime::format_duration(horizon)
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        if self.problems.len() > before {
+            return None;
+        }
+        Some(ForecastSpec {
+            line: fields.line,
+            name: name?,
+            model: model?,
+            horizon: horizon?.0,
+            step: step?.0,
+            history: history?.0,
+            reduce: reduce?,
+            headroom: headroom?,
+            serve: serve?,
+            fallback_window: fallback_window?.0,
         })
     }
 

@@ -72,6 +72,91 @@ pub struct Rule {
     pub metrics_query: Template,
     /// `metricsQuery` as written.
     pub metrics_query_source: String,
+    /// `forecast` (augur extension): serve a forecast twin of every metric of this rule.
+    pub forecast: Option<std::sync::Arc<ForecastSpec>>,
+}
+
+/// The model used when a `forecast` block names none.
+pub const DEFAULT_FORECAST_MODEL: &str = crate::forecast::model::DEFAULT;
+
+/// Which model a `forecast` block names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ModelRef {
+    /// A built-in model by name (one of `forecast::model::BUILTIN`).
+    Builtin(String),
+    /// An ONNX model file (path resolved against the config file's directory).
+    Onnx(std::path::PathBuf),
+}
+
+impl std::fmt::Display for ModelRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ModelRef::Builtin(name) => f.write_str(name),
+            ModelRef::Onnx(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// `forecast.reduce`: which value of the forecast path is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reduce {
+    /// The maximum over (now, now + horizon] (default): capacity for the whole horizon.
+    Max,
+    /// The value at now + horizon.
+    Point,
+}
+
+/// `forecast.serve`: what the twin metric reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ServeMode {
+    /// max(live, forecast): never below what a reactive HPA would see (default).
+    Max,
+    /// The forecast alone.
+    Forecast,
+}
+
+/// A compiled `forecast` block of a rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForecastSpec {
+    /// Line of the block in the file.
+    pub line: usize,
+    /// `name`: the twin metric's name; `${metric}` stands for the live metric's name
+    /// (default `${metric}_forecast`).
+    pub name: String,
+    /// `model`.
+    pub model: ModelRef,
+    /// `horizon` (default 10m).
+    pub horizon: Duration,
+    /// `step` (default 1m): history resolution and refresh period.
+    pub step: Duration,
+    /// `history` (default 7d): how much history models see.
+    pub history: Duration,
+    /// `reduce` (default max).
+    pub reduce: Reduce,
+    /// `headroom` (default 0): the forecast is multiplied by `1 + headroom`.
+    pub headroom: f64,
+    /// `serve` (default max).
+    pub serve: ServeMode,
+    /// `fallbackWindow` (default 1h): serve live while the forecast's tracked error over
+    /// this window is worse than persistence's; 0 disables the check.
+    pub fallback_window: Duration,
+}
+
+impl ForecastSpec {
+    /// The twin metric name for a live metric name.
+    pub fn twin_name(&self, live: &str) -> String {
+        self.name.replace("${metric}", live)
+    }
+
+    /// Steps in the horizon (≥ 1).
+    pub fn horizon_steps(&self) -> usize {
+        (self.horizon.as_secs() / self.step.as_secs().max(1)) as usize
+    }
+
+    /// Buckets of history kept.
+    pub fn history_buckets(&self) -> usize {
+        (self.history.as_secs() / self.step.as_secs().max(1)) as usize
+    }
 }
 
 /// One `seriesFilters` entry (unanchored, on the series name only).

@@ -279,7 +279,7 @@ fn unknown_key_with_suggestion() {
         errors("rules:\n- seriesQuery: up\n  metricQuery: x\n"),
         [
             "c.yaml:2: rules[0].metricsQuery: missing required field `metricsQuery`",
-            "c.yaml:3: rules[0].metricQuery: unknown field \"metricQuery\" (did you mean \"metricsQuery\"?); allowed: seriesQuery, seriesFilters, resources, name, metricsQuery",
+            "c.yaml:3: rules[0].metricQuery: unknown field \"metricQuery\" (did you mean \"metricsQuery\"?); allowed: seriesQuery, seriesFilters, resources, name, metricsQuery, forecast",
         ]
     );
     assert_eq!(
@@ -443,4 +443,125 @@ fn truncated_and_hostile_inputs_do_not_panic() {
     }
     let deep = format!("rules: {}{}", "[".repeat(20_000), "]".repeat(20_000));
     assert!(parse(&deep, "c.yaml", &table(), UnknownResources::Reject).is_err());
+}
+
+#[test]
+fn forecast_block_defaults_and_values() {
+    let c = ok(&format!("{RULE}  forecast: {{}}\n"));
+    let f = c.rules[0].forecast.as_deref().unwrap();
+    assert_eq!(
+        f,
+        &ForecastSpec {
+            line: 4,
+            name: "${metric}_forecast".into(),
+            model: ModelRef::Builtin("guarded-linear".into()),
+            horizon: Duration::from_secs(600),
+            step: Duration::from_secs(60),
+            history: Duration::from_secs(7 * 86400),
+            reduce: Reduce::Max,
+            headroom: 0.0,
+            serve: ServeMode::Max,
+            fallback_window: Duration::from_secs(3600),
+        }
+    );
+    assert_eq!(f.twin_name("http_rps"), "http_rps_forecast");
+    assert_eq!((f.horizon_steps(), f.history_buckets()), (10, 10080));
+    assert!(ok(RULE).rules[0].forecast.is_none());
+    let c = ok(concat!(
+        "externalRules:\n- seriesQuery: up\n  metricsQuery: x\n  forecast:\n",
+        "    name: predicted_${metric}\n    model: persistence\n    horizon: 15m\n    step: 30s\n",
+        "    history: 2d\n    reduce: point\n    headroom: 0.25\n    serve: forecast\n    fallbackWindow: 0\n",
+    ));
+    let f = c.external_rules[0].forecast.as_deref().unwrap();
+    assert_eq!(f.twin_name("q"), "predicted_q");
+    assert_eq!(
+        (
+            f.horizon,
+            f.step,
+            f.history,
+            f.reduce,
+            f.headroom,
+            f.serve,
+            f.fallback_window
+        ),
+        (
+            Duration::from_secs(900),
+            Duration::from_secs(30),
+            Duration::from_secs(2 * 86400),
+            Reduce::Point,
+            0.25,
+            ServeMode::Forecast,
+            Duration::ZERO
+        )
+    );
+    assert_eq!(f.horizon_steps(), 30);
+    // A fixed name (no `${metric}`) is taken as is.
+    let c = ok(&format!("{RULE}  forecast: {{name: rps_ahead}}\n"));
+    assert_eq!(
+        c.rules[0].forecast.as_ref().unwrap().twin_name("anything"),
+        "rps_ahead"
+    );
+}
+
+#[test]
+fn forecast_onnx_model_paths_resolve_against_the_config_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.onnx"), b"not really onnx").unwrap();
+    let file = dir.path().join("rules.yaml");
+    let text = format!("{RULE}  forecast: {{model: m.onnx}}\n");
+    let c = parse(
+        &text,
+        &file.display().to_string(),
+        &ResourceTable::builtin(),
+        UnknownResources::Reject,
+    )
+    .unwrap();
+    assert_eq!(
+        c.rules[0].forecast.as_ref().unwrap().model,
+        ModelRef::Onnx(dir.path().join("m.onnx"))
+    );
+    let e = parse(
+        &format!("{RULE}  forecast: {{model: missing.onnx}}\n"),
+        &file.display().to_string(),
+        &ResourceTable::builtin(),
+        UnknownResources::Reject,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.problems[0].to_string(),
+        format!(
+            "{}:4: rules[0].forecast.model: ONNX model file {} not found (relative paths start at the config file's directory)",
+            file.display(),
+            dir.path().join("missing.onnx").display()
+        )
+    );
+}
+
+#[test]
+fn forecast_errors_name_file_line_rule_and_field() {
+    let builtin = crate::forecast::model::BUILTIN.join(", ");
+    assert_eq!(
+        errors(concat!(
+            "rules:\n- seriesQuery: up\n  metricsQuery: x\n  forecast:\n",
+            "    horizon: 7m\n    step: 2m\n    modle: x\n    headroom: -0.1\n    reduce: mean\n",
+            "    serve: live\n    fallbackWindow: 1 hour\n",
+            "- seriesQuery: up\n  metricsQuery: x\n  forecast: {model: prophet, name: a/b, step: 500ms}\n",
+            "- seriesQuery: up\n  metricsQuery: x\n  forecast: {horizon: 1h, history: 30m, name: $1_x}\n",
+            "- seriesQuery: up\n  metricsQuery: x\n  forecast: [1]\n",
+        )),
+        [
+            "c.yaml:5: rules[0].forecast.horizon: horizon 7m must be a positive multiple of step 2m".to_owned(),
+            "c.yaml:7: rules[0].forecast.modle: unknown field \"modle\" (did you mean \"model\"?); allowed: name, model, horizon, step, history, reduce, headroom, serve, fallbackWindow".to_owned(),
+            "c.yaml:8: rules[0].forecast.headroom: invalid headroom \"-0.1\": expected a fraction ≥ 0, e.g. 0.2 for 20 % above the forecast".to_owned(),
+            "c.yaml:9: rules[0].forecast.reduce: invalid value \"mean\"; allowed: max, point".to_owned(),
+            "c.yaml:10: rules[0].forecast.serve: invalid value \"live\"; allowed: max, forecast".to_owned(),
+            "c.yaml:11: rules[0].forecast.fallbackWindow: invalid duration \"1 hour\": expected a Prometheus duration like 30s, 5m or 1h30m".to_owned(),
+            "c.yaml:14: rules[1].forecast.name: \"a/b\" contains `/`, which cannot appear in a metric path".to_owned(),
+            format!("c.yaml:14: rules[1].forecast.model: unknown model \"prophet\"; built-in models are {builtin}, or give a path ending in .onnx"),
+            "c.yaml:14: rules[1].forecast.step: step 500ms must be a whole number of seconds, at least 1s".to_owned(),
+            "c.yaml:17: rules[2].forecast.name: \"$1_x\": the only variable is `${metric}` (the live metric's name)".to_owned(),
+            "c.yaml:17: rules[2].forecast.history: history 30m must be longer than horizon 1h".to_owned(),
+            "c.yaml:20: rules[3].forecast: expected a mapping, got a list".to_owned(),
+        ]
+    );
 }

@@ -9,6 +9,7 @@
 //!   maximum over buckets `origin + 1 ..= origin + h`, both in steps;
 //! - forecasts are clipped at 0.
 
+pub mod engine;
 pub mod evaluate;
 pub mod guard;
 pub mod model;
@@ -16,12 +17,47 @@ pub mod onnx;
 pub mod trace;
 
 use std::fmt;
+use std::time::Duration;
 
 use clap::Args;
 
 /// Flags of the forecast engine behind `forecast:` rule blocks.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ForecastArgs {}
+#[derive(Debug, Clone, Args)]
+pub struct ForecastArgs {
+    /// How long a request for a new forecast target waits for its first forecast before it
+    /// is answered with the live value.
+    #[arg(long, default_value = "2s", value_parser = crate::cli::parse_duration)]
+    pub forecast_first_wait: Duration,
+    /// Most forecast targets (rule × metric × namespace × objects/selector) held at once;
+    /// requests for more are answered with the live value.
+    #[arg(long, default_value_t = 10_000)]
+    pub forecast_max_targets: usize,
+    /// Drop a target not requested for this long (default: 10 × the rule's step).
+    #[arg(long, value_parser = crate::cli::parse_duration)]
+    pub forecast_idle_eviction: Option<Duration>,
+    /// How often each series' model is refitted (predictions run every step).
+    #[arg(long, default_value = "1h", value_parser = crate::cli::parse_duration)]
+    pub forecast_refit_interval: Duration,
+    /// Range queries in flight at once while refreshing forecast histories.
+    #[arg(long, default_value_t = 8)]
+    pub forecast_concurrency: usize,
+    /// Where the ONNX Runtime library is (only loaded when a rule uses an ONNX model).
+    #[command(flatten)]
+    pub onnx: onnx::RuntimeArgs,
+}
+
+impl Default for ForecastArgs {
+    fn default() -> Self {
+        Self {
+            forecast_first_wait: Duration::from_secs(2),
+            forecast_max_targets: 10_000,
+            forecast_idle_eviction: None,
+            forecast_refit_interval: Duration::from_secs(3600),
+            forecast_concurrency: 8,
+            onnx: onnx::RuntimeArgs::default(),
+        }
+    }
+}
 
 /// A regular time series: `values[i]` belongs to the bucket starting at `start + i * step`.
 #[derive(Debug, Clone, PartialEq)]

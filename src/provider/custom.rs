@@ -10,7 +10,7 @@ use crate::resources::{GroupResource, ResourceInfo};
 use crate::series::{CustomKey, Snapshot};
 
 use super::ProviderError;
-use super::query::{BuildError, Names, build_custom};
+use super::query::{BuildError, BuiltQuery, Names, build_custom};
 
 /// The object part of a request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +55,16 @@ pub struct CustomItem {
     pub value: f64,
 }
 
+/// A custom request resolved against a snapshot: the described resource and the PromQL the
+/// rule renders for it.
+#[derive(Debug, Clone)]
+pub struct ResolvedCustom {
+    /// The resource of the request path.
+    pub resource: ResourceInfo,
+    /// The rendered query and the label holding object names.
+    pub built: BuiltQuery,
+}
+
 /// Answers a custom metrics request from the registry snapshot and the backend.
 pub async fn custom_metric(
     snapshot: &Snapshot,
@@ -62,6 +72,15 @@ pub async fn custom_metric(
     request: &CustomRequest,
     now: SystemTime,
 ) -> Result<Vec<CustomItem>, ProviderError> {
+    let ResolvedCustom { resource, built } = resolve_custom(snapshot, request)?;
+    run_custom(backend, request, &resource, &built, now).await
+}
+
+/// Finds the rule for a request and renders its query (no backend call).
+pub fn resolve_custom(
+    snapshot: &Snapshot,
+    request: &CustomRequest,
+) -> Result<ResolvedCustom, ProviderError> {
     let resource = snapshot.resolve_resource(&request.resource).cloned().ok_or_else(|| ProviderError::UnknownResource {
         resource: request.resource.clone(),
         hint: String::from(" (standalone mode knows the built-in core resources and those named in rule overrides)"),
@@ -114,6 +133,17 @@ pub async fn custom_metric(
             request.metric, resource.group_resource
         )),
     })?;
+    Ok(ResolvedCustom { resource, built })
+}
+
+/// Runs a resolved query and maps its samples to items for the requested objects.
+pub async fn run_custom(
+    backend: &dyn Backend,
+    request: &CustomRequest,
+    resource: &ResourceInfo,
+    built: &BuiltQuery,
+    now: SystemTime,
+) -> Result<Vec<CustomItem>, ProviderError> {
     let result =
         backend
             .query(&built.promql, now)

@@ -42,6 +42,15 @@ pub async fn external_metric(
     request: &ExternalRequest,
     now: SystemTime,
 ) -> Result<Vec<ExternalItem>, ProviderError> {
+    let promql = resolve_external(snapshot, request)?;
+    run_external(backend, request, &promql, now).await
+}
+
+/// Finds the external rule for a request and renders its query (no backend call).
+pub fn resolve_external(
+    snapshot: &Snapshot,
+    request: &ExternalRequest,
+) -> Result<String, ProviderError> {
     let Some(series) = snapshot.external.get(&request.metric) else {
         let head = format!(
             "the server could not find the metric {} for namespaces",
@@ -88,12 +97,22 @@ pub async fn external_metric(
             request.metric
         )),
     })?;
+    Ok(promql)
+}
+
+/// Runs a resolved external query and maps its result to items.
+pub async fn run_external(
+    backend: &dyn Backend,
+    request: &ExternalRequest,
+    promql: &str,
+    now: SystemTime,
+) -> Result<Vec<ExternalItem>, ProviderError> {
     let result = backend
-        .query(&promql, now)
+        .query(promql, now)
         .await
         .map_err(|error| ProviderError::Backend {
             error,
-            query: promql.clone(),
+            query: promql.to_owned(),
         })?;
     let at = |ts: f64| UNIX_EPOCH + Duration::try_from_secs_f64(ts).unwrap_or_default();
     match result {

@@ -4,5 +4,5 @@ pub mod registry;
 pub mod relist;
 
 pub use crate::prometheus::SeriesShape;
-pub use registry::{CustomKey, Registry, SeriesRef, Snapshot};
+pub use registry::{CustomKey, Registry, SeriesRef, Snapshot, TwinRef};
 pub use relist::{Listing, RelistOptions, Relister};

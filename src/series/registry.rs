@@ -21,6 +21,15 @@ pub struct SeriesRef {
     pub rule: usize,
 }
 
+/// A forecast twin: the live metric it forecasts and the rule whose `forecast` block made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwinRef {
+    /// The live metric's name.
+    pub live_metric: String,
+    /// Index of the rule in its section of the config.
+    pub rule: usize,
+}
+
 /// Registry key of a custom metric, as prometheus-adapter keys it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct CustomKey {
@@ -54,6 +63,10 @@ pub struct Snapshot {
     pub custom: HashMap<CustomKey, SeriesRef>,
     /// External metrics by name.
     pub external: HashMap<String, SeriesRef>,
+    /// Forecast twins of custom metrics, for every resource their live metric has.
+    pub custom_twins: HashMap<CustomKey, TwinRef>,
+    /// Forecast twins of external metrics.
+    pub external_twins: HashMap<String, TwinRef>,
     /// Resources referenced by rules that the table does not know (guessed CRDs).
     pub extra_resources: HashMap<GroupResource, ResourceInfo>,
     /// Per custom rule, what it found.
@@ -132,11 +145,43 @@ impl Snapshot {
             }
             external_rule_stats.push(stats);
         }
+        let twin = |rules: &[Rule], live: &str, series: &SeriesRef| -> Option<(String, TwinRef)> {
+            let spec = rules.get(series.rule)?.forecast.as_ref()?;
+            let twin = TwinRef {
+                live_metric: live.to_owned(),
+                rule: series.rule,
+            };
+            Some((spec.twin_name(live), twin))
+        };
+        // Twins come from the rule that won the live key; a live metric of the same name wins
+        // over a twin.
+        let mut custom_twins = HashMap::new();
+        for (key, series) in &custom {
+            if let Some((name, t)) = twin(&config.rules, &key.metric, series) {
+                let twin_key = CustomKey {
+                    metric: name,
+                    ..key.clone()
+                };
+                if !custom.contains_key(&twin_key) {
+                    custom_twins.insert(twin_key, t);
+                }
+            }
+        }
+        let mut external_twins = HashMap::new();
+        for (metric, series) in &external {
+            if let Some((name, t)) = twin(&config.external_rules, metric, series)
+                && !external.contains_key(&name)
+            {
+                external_twins.insert(name, t);
+            }
+        }
         Snapshot {
             config,
             table,
             custom,
             external,
+            custom_twins,
+            external_twins,
             extra_resources,
             rule_stats,
             external_rule_stats,
@@ -169,6 +214,7 @@ impl Snapshot {
         let mut out: Vec<(String, bool)> = self
             .custom
             .keys()
+            .chain(self.custom_twins.keys())
             .map(|key| (format!("{}/{}", key.resource, key.metric), key.namespaced))
             .collect();
         out.sort();
@@ -178,9 +224,35 @@ impl Snapshot {
 
     /// Discovery entries for external.metrics.k8s.io: metric names, sorted.
     pub fn external_metrics(&self) -> Vec<String> {
-        let mut out: Vec<String> = self.external.keys().cloned().collect();
+        let mut out: Vec<String> = self
+            .external
+            .keys()
+            .chain(self.external_twins.keys())
+            .cloned()
+            .collect();
         out.sort();
+        out.dedup();
         out
+    }
+
+    /// The forecast twin a custom request names, with its resolved resource (None when the
+    /// metric is not a twin, or a live metric of that name exists).
+    pub fn custom_twin(
+        &self,
+        resource: &str,
+        namespaced: bool,
+        metric: &str,
+    ) -> Option<(&ResourceInfo, &TwinRef)> {
+        if self.custom_twins.is_empty() {
+            return None;
+        }
+        let info = self.resolve_resource(resource)?;
+        let key = CustomKey {
+            resource: info.group_resource.clone(),
+            namespaced,
+            metric: metric.to_owned(),
+        };
+        self.custom_twins.get(&key).map(|t| (info, t))
     }
 
     /// The rule behind a custom metric.

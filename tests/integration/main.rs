@@ -9,6 +9,7 @@ mod backend;
 mod backtest;
 mod certs;
 mod compat;
+mod forecast;
 mod manifests;
 mod onnx;
 #[allow(dead_code)]

@@ -1,0 +1,1318 @@
+//! The forecast engine: serves twin metrics of rules with a `forecast:` block from an
+//! in-memory cache of histories and forecasts, refreshed in the background, falling back
+//! to the live value (with the reason recorded) whenever the forecast cannot be trusted.
+//!
+//! A *target* is what one kind of request forecasts: the rule, the twin metric, the
+//! namespace and the rendered query (which carries the objects and selectors). Its history
+//! comes from a range query of that rule's own query (`sum(...)` of it for pods), kept per
+//! series on a grid of the rule's `step`, extended incrementally each step. Targets are made
+//! on first request, refreshed every step, evicted when idle, and bounded in number.
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::config::{ForecastSpec, ModelRef, Reduce, Rule, Section, ServeMode};
+use crate::prometheus::{Backend, LabelSet, RangeSeries};
+use crate::provider::custom::{resolve_custom, run_custom};
+use crate::provider::external::{resolve_external, run_external};
+use crate::provider::{CustomItem, CustomRequest, ExternalItem, ExternalRequest, ProviderError};
+use crate::resources::GroupResource;
+use crate::series::{Snapshot, TwinRef};
+use crate::telemetry::{ForecastFigures, ForecastLabels, Metrics};
+
+pub use super::guard::ErrorTracker;
+
+use super::{Fitted, ForecastArgs, History, Model, ModelError, Target};
+
+/// Most points asked of one range query (Prometheus refuses more than 11,000 per series).
+const MAX_POINTS_PER_QUERY: i64 = 10_000;
+
+/// Trim a history only once it is this many buckets over its length (amortises the shift).
+const TRIM_SLACK: usize = 64;
+
+/// Why a twin metric serves the live value instead of the forecast.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// The target is new and its first forecast was not ready within `--forecast-first-wait`.
+    WarmingUp,
+    /// `--forecast-max-targets` targets exist already.
+    MaxTargets,
+    /// The newest forecast is older than two steps (refreshes are failing).
+    Stale,
+    /// The history range query failed before any forecast was made.
+    QueryFailed,
+    /// The model could not be loaded, fitted or run.
+    ModelError,
+    /// Fewer present buckets than the horizon needs (or than the model needs).
+    HistoryShort,
+    /// A bucket within the last horizon is missing.
+    HistoryGap,
+    /// The rolling error over `fallbackWindow` is worse than persistence's.
+    WorseThanPersistence,
+    /// The live query returned a series the history does not have (yet).
+    NoHistory,
+}
+
+impl Reason {
+    /// The label value and log text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::WarmingUp => "warming_up",
+            Reason::MaxTargets => "max_targets",
+            Reason::Stale => "stale",
+            Reason::QueryFailed => "query_failed",
+            Reason::ModelError => "model_error",
+            Reason::HistoryShort => "history_short",
+            Reason::HistoryGap => "history_gap",
+            Reason::WorseThanPersistence => "worse_than_persistence",
+            Reason::NoHistory => "no_history",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Engine settings (from [`ForecastArgs`]).
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// `--forecast-first-wait`.
+    pub first_wait: Duration,
+    /// `--forecast-max-targets`.
+    pub max_targets: usize,
+    /// `--forecast-idle-eviction` (None: 10 × the rule's step).
+    pub idle_eviction: Option<Duration>,
+    /// `--forecast-refit-interval`.
+    pub refit_interval: Duration,
+    /// `--forecast-concurrency`.
+    pub concurrency: usize,
+    /// Run the background refresh loop (off in unit tests, which drive rounds themselves).
+    pub background: bool,
+}
+
+impl From<&ForecastArgs> for EngineOptions {
+    fn from(args: &ForecastArgs) -> Self {
+        Self {
+            first_wait: args.forecast_first_wait,
+            max_targets: args.forecast_max_targets,
+            idle_eviction: args.forecast_idle_eviction,
+            refit_interval: args.forecast_refit_interval,
+            concurrency: args.forecast_concurrency.max(1),
+            background: true,
+        }
+    }
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self::from(&ForecastArgs::default())
+    }
+}
+
+/// Turns a model reference from config into a model.
+pub type ModelFactory = dyn Fn(&ModelRef) -> Result<Arc<dyn Model>, String> + Send + Sync;
+
+/// The built-in models by name; ONNX files through the ONNX runtime.
+pub fn default_models(model: &ModelRef) -> Result<Arc<dyn Model>, String> {
+    match model {
+        ModelRef::Builtin(name) => super::model::build(name)
+            .map(Arc::from)
+            .map_err(|e| e.to_string()),
+        ModelRef::Onnx(path) => super::onnx::OnnxModel::load(path)
+            .map(|m| Arc::new(m) as Arc<dyn Model>)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Which series of a range query result is which served series.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SeriesKind {
+    /// `sum(...)` over the selected pods: one series, served divided by the pod count.
+    PodSum,
+    /// One series per object, named by this label (Object metrics).
+    ByLabel(String),
+    /// One series per label set (External metrics).
+    ByLabels,
+}
+
+impl SeriesKind {
+    /// The series id of a result series (None when it lacks the object label).
+    fn id(&self, labels: &LabelSet) -> Option<String> {
+        match self {
+            SeriesKind::PodSum => Some("sum".to_owned()),
+            SeriesKind::ByLabel(label) => labels.get(label).filter(|v| !v.is_empty()).cloned(),
+            SeriesKind::ByLabels => Some(label_text(labels)),
+        }
+    }
+}
+
+/// `{a="1",b="2"}` (sorted, as the label set is), `{}` for none.
+pub fn label_text(labels: &LabelSet) -> String {
+    let inner: Vec<String> = labels
+        .iter()
+        .filter(|(k, _)| k.as_str() != "__name__")
+        .map(|(k, v)| format!("{k}={v:?}"))
+        .collect();
+    format!("{{{}}}", inner.join(","))
+}
+
+/// The `object` label of a series' gauges: the object name, `sum` for pods, or
+/// `k=v,k2=v2` for an external series (`all` without labels); quotes, backslashes and
+/// line breaks become `_` so the exposition stays valid.
+fn object_label(kind: &SeriesKind, labels: &LabelSet, id: &str) -> String {
+    let text = match kind {
+        SeriesKind::ByLabels => {
+            let pairs: Vec<String> = labels
+                .iter()
+                .filter(|(k, _)| k.as_str() != "__name__")
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            if pairs.is_empty() {
+                "all".to_owned()
+            } else {
+                pairs.join(",")
+            }
+        }
+        _ => id.to_owned(),
+    };
+    text.replace(['"', '\\', '\n'], "_")
+}
+
+/// The forecast block as part of a target key, without its line (moving a rule in the file
+/// keeps its targets; changing the block makes new ones).
+fn fingerprint(spec: &ForecastSpec) -> String {
+    format!(
+        "{:?}",
+        ForecastSpec {
+            line: 0,
+            ..spec.clone()
+        }
+    )
+}
+
+/// Identity of a target.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TargetKey {
+    /// `rules[i]` / `externalRules[i]`.
+    pub rule: String,
+    /// The twin metric.
+    pub metric: String,
+    /// The request namespace ("" for root-scoped).
+    pub namespace: String,
+    /// The forecast query (carries objects and selectors).
+    pub promql: String,
+    /// Fingerprint of the forecast block, so a changed block makes a new target.
+    pub spec: String,
+}
+
+/// One published forecast of a target: per series, the forecast or why there is none.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Unix seconds of the newest history bucket the forecasts were made from.
+    pub origin: i64,
+    /// Set when the history could not be fetched at all.
+    pub failure: Option<Reason>,
+    /// Series id → raw forecast (no headroom) or the reason there is none.
+    pub series: HashMap<String, Result<f64, Reason>>,
+}
+
+/// The state of one series of a target.
+struct SeriesState {
+    id: String,
+    history: History,
+    /// Built-in models get an instance per series (a guarded model keeps per-series state).
+    model: Option<Arc<dyn Model>>,
+    fitted: Option<Arc<dyn Fitted>>,
+    fitted_at: i64,
+    tracker: ErrorTracker,
+    /// (origin, forecast, persistence) awaiting their realised value.
+    pending: VecDeque<(i64, f64, f64)>,
+    reason: Option<Reason>,
+    labels: ForecastLabels,
+}
+
+/// The mutable part of a target, touched only by refreshes.
+struct TargetData {
+    /// Unix seconds of the last evaluation time fetched.
+    fetched_until: Option<i64>,
+    series: Vec<SeriesState>,
+    index: HashMap<String, usize>,
+    /// A fetch failure of this round.
+    fetch_error: Option<String>,
+}
+
+/// One forecast target.
+pub struct TargetState {
+    key: TargetKey,
+    spec: Arc<ForecastSpec>,
+    kind: SeriesKind,
+    step: i64,
+    last_request: AtomicI64,
+    next_due: AtomicI64,
+    busy: AtomicBool,
+    evicted: AtomicBool,
+    frame: ArcSwapOption<Frame>,
+    ready: watch::Sender<bool>,
+    data: Mutex<TargetData>,
+}
+
+impl std::fmt::Debug for TargetState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TargetState {
+    fn lock(&self) -> MutexGuard<'_, TargetData> {
+        self.data.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The newest published frame.
+    pub fn frame(&self) -> Option<Arc<Frame>> {
+        self.frame.load_full()
+    }
+
+    /// The target's key.
+    pub fn key(&self) -> &TargetKey {
+        &self.key
+    }
+}
+
+/// What a lookup found for a request.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// A fresh frame.
+    Frame(Arc<Frame>),
+    /// No usable frame: serve live for this reason.
+    Fallback(Reason),
+}
+
+/// A due target's fetched range (or why not).
+struct Fetched {
+    target: Arc<TargetState>,
+    end: i64,
+    result: Result<Vec<RangeSeries>, String>,
+}
+
+/// Fitted models shared by every series using the same pre-trained (ONNX) model, so their
+/// predictions run as one batch: model, step (seconds), target.
+type SharedFits = Mutex<HashMap<(ModelRef, i64, Target), (Arc<dyn Fitted>, i64)>>;
+
+/// The forecast engine. Share it as `Arc<Engine>`.
+pub struct Engine {
+    backend: Arc<dyn Backend>,
+    metrics: Arc<Metrics>,
+    options: EngineOptions,
+    models: Arc<ModelFactory>,
+    model_cache: Mutex<HashMap<ModelRef, Arc<dyn Model>>>,
+    shared_fits: Arc<SharedFits>,
+    targets: RwLock<HashMap<TargetKey, Arc<TargetState>>>,
+    loop_started: AtomicBool,
+    self_ref: Weak<Engine>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unix(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+fn at(secs: i64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+fn rule_label(rule: &Rule) -> String {
+    match rule.section {
+        Section::Rules => format!("rules[{}]", rule.index),
+        Section::ExternalRules => format!("externalRules[{}]", rule.index),
+    }
+}
+
+/// The value a twin serves for one series: the forecast with headroom, never below live
+/// with `serve: max`.
+pub fn served_value(spec: &ForecastSpec, live: f64, forecast: f64) -> f64 {
+    let ahead = forecast * (1.0 + spec.headroom);
+    match spec.serve {
+        ServeMode::Max => live.max(ahead),
+        ServeMode::Forecast => ahead,
+    }
+}
+
+/// Per-pod values of a Pods twin: the combined total (live sum vs forecast sum, as
+/// [`served_value`]) spread evenly over the `live.len()` pods, so the HPA's average times
+/// the pod count is the combined total. With no forecast every pod keeps its live value.
+pub fn pod_values(spec: &ForecastSpec, live: &[f64], forecast_sum: Option<f64>) -> Vec<f64> {
+    let Some(forecast) = forecast_sum else {
+        return live.to_vec();
+    };
+    if live.is_empty() {
+        return Vec::new();
+    }
+    let total = served_value(spec, live.iter().sum(), forecast);
+    vec![total / live.len() as f64; live.len()]
+}
+
+/// What happened over (origin, origin + h] as the spec reduces it; None if a bucket is
+/// missing or out of range.
+fn realised(values: &[f64], origin: usize, h: usize, reduce: Reduce) -> Option<f64> {
+    let window = values.get(origin + 1..=origin + h)?;
+    if window.iter().any(|v| v.is_nan()) {
+        return None;
+    }
+    match reduce {
+        Reduce::Max => window.iter().copied().reduce(f64::max),
+        Reduce::Point => window.last().copied(),
+    }
+}
+
+fn model_target(spec: &ForecastSpec) -> Target {
+    match spec.reduce {
+        Reduce::Max => Target::Max(spec.horizon_steps()),
+        Reduce::Point => Target::Point(spec.horizon_steps()),
+    }
+}
+
+impl Engine {
+    /// An engine over `backend` with the built-in models.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        metrics: Arc<Metrics>,
+        options: EngineOptions,
+    ) -> Arc<Self> {
+        Self::with_models(backend, metrics, options, Arc::new(default_models))
+    }
+
+    /// An engine with a custom model factory (tests inject models through it).
+    pub fn with_models(
+        backend: Arc<dyn Backend>,
+        metrics: Arc<Metrics>,
+        options: EngineOptions,
+        models: Arc<ModelFactory>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|weak| Engine {
+            backend,
+            metrics,
+            options,
+            models,
+            model_cache: Mutex::new(HashMap::new()),
+            shared_fits: Arc::new(Mutex::new(HashMap::new())),
+            targets: RwLock::new(HashMap::new()),
+            loop_started: AtomicBool::new(false),
+            self_ref: weak.clone(),
+        })
+    }
+
+    /// The options in use.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Number of targets held.
+    pub fn target_count(&self) -> usize {
+        self.targets.read().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// The target with this key, if held.
+    pub fn target(&self, key: &TargetKey) -> Option<Arc<TargetState>> {
+        self.targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    /// Every target held.
+    pub fn targets(&self) -> Vec<Arc<TargetState>> {
+        self.targets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Answers a custom metrics request for a twin metric.
+    pub async fn custom_metric(
+        &self,
+        snapshot: &Snapshot,
+        request: &CustomRequest,
+        twin: &TwinRef,
+        now: SystemTime,
+    ) -> Result<Vec<CustomItem>, ProviderError> {
+        let rule = snapshot.config.rules.get(twin.rule);
+        let Some((rule, spec)) = rule.and_then(|r| r.forecast.clone().map(|s| (r, s))) else {
+            return Err(ProviderError::MetricNotFound(format!(
+                "the metric {:?} refers to a forecast rule that is no longer configured",
+                request.metric
+            )));
+        };
+        let live_request = CustomRequest {
+            metric: twin.live_metric.clone(),
+            ..request.clone()
+        };
+        let resolved = resolve_custom(snapshot, &live_request)?;
+        let pods = resolved.resource.group_resource == GroupResource::new("", "pods");
+        let (promql, kind) = if pods {
+            (
+                format!("sum({})", resolved.built.promql),
+                SeriesKind::PodSum,
+            )
+        } else {
+            (
+                resolved.built.promql.clone(),
+                SeriesKind::ByLabel(resolved.built.resource_label.clone()),
+            )
+        };
+        let key = TargetKey {
+            rule: rule_label(rule),
+            metric: request.metric.clone(),
+            namespace: request.namespace.clone().unwrap_or_default(),
+            promql,
+            spec: fingerprint(&spec),
+        };
+        let (live, lookup) = tokio::join!(
+            run_custom(
+                self.backend.as_ref(),
+                &live_request,
+                &resolved.resource,
+                &resolved.built,
+                now
+            ),
+            self.lookup(key.clone(), spec.clone(), kind, now)
+        );
+        let mut items = live?;
+        for item in &mut items {
+            item.metric = request.metric.clone();
+        }
+        let mut counts: HashMap<Option<Reason>, u64> = HashMap::new();
+        match &lookup {
+            Lookup::Fallback(reason) => {
+                *counts.entry(Some(*reason)).or_default() += items.len() as u64;
+            }
+            Lookup::Frame(frame) if pods => {
+                let outcome = frame
+                    .series
+                    .get("sum")
+                    .copied()
+                    .unwrap_or(Err(Reason::NoHistory));
+                let live: Vec<f64> = items.iter().map(|i| i.value).collect();
+                let values = pod_values(&spec, &live, outcome.ok());
+                for (item, value) in items.iter_mut().zip(values) {
+                    item.value = value;
+                }
+                *counts.entry(outcome.err()).or_default() += items.len() as u64;
+            }
+            Lookup::Frame(frame) => {
+                for item in &mut items {
+                    let outcome = frame
+                        .series
+                        .get(&item.name)
+                        .copied()
+                        .unwrap_or(Err(Reason::NoHistory));
+                    if let Ok(forecast) = outcome {
+                        item.value = served_value(&spec, item.value, forecast);
+                    }
+                    *counts.entry(outcome.err()).or_default() += 1;
+                }
+            }
+        }
+        self.count_served(&key, counts);
+        Ok(items)
+    }
+
+    /// Answers an external metrics request for a twin metric.
+    pub async fn external_metric(
+        &self,
+        snapshot: &Snapshot,
+        request: &ExternalRequest,
+        twin: &TwinRef,
+        now: SystemTime,
+    ) -> Result<Vec<ExternalItem>, ProviderError> {
+        let rule = snapshot.config.external_rules.get(twin.rule);
+        let Some((rule, spec)) = rule.and_then(|r| r.forecast.clone().map(|s| (r, s))) else {
+            return Err(ProviderError::MetricNotFound(format!(
+                "the metric {:?} refers to a forecast rule that is no longer configured",
+                request.metric
+            )));
+        };
+        let live_request = ExternalRequest {
+            metric: twin.live_metric.clone(),
+            ..request.clone()
+        };
+        let promql = resolve_external(snapshot, &live_request)?;
+        let key = TargetKey {
+            rule: rule_label(rule),
+            metric: request.metric.clone(),
+            namespace: request.namespace.clone(),
+            promql: promql.clone(),
+            spec: fingerprint(&spec),
+        };
+        let (live, lookup) = tokio::join!(
+            run_external(self.backend.as_ref(), &live_request, &promql, now),
+            self.lookup(key.clone(), spec.clone(), SeriesKind::ByLabels, now)
+        );
+        let mut items = live?;
+        let mut counts: HashMap<Option<Reason>, u64> = HashMap::new();
+        for item in &mut items {
+            item.metric = request.metric.clone();
+            let outcome = match &lookup {
+                Lookup::Fallback(reason) => Err(*reason),
+                Lookup::Frame(frame) => {
+                    let id = item
+                        .labels
+                        .as_ref()
+                        .map_or_else(|| "{}".to_owned(), label_text);
+                    frame
+                        .series
+                        .get(&id)
+                        .copied()
+                        .unwrap_or(Err(Reason::NoHistory))
+                }
+            };
+            if let Ok(forecast) = outcome {
+                item.value = served_value(&spec, item.value, forecast);
+            }
+            *counts.entry(outcome.err()).or_default() += 1;
+        }
+        self.count_served(&key, counts);
+        Ok(items)
+    }
+
+    fn count_served(&self, key: &TargetKey, counts: HashMap<Option<Reason>, u64>) {
+        for (reason, count) in counts {
+            if count > 0 {
+                self.metrics.forecast_served(
+                    &key.rule,
+                    &key.metric,
+                    reason.map(Reason::as_str),
+                    count,
+                );
+            }
+        }
+    }
+
+    /// The frame for a target, creating the target (and waiting up to
+    /// `--forecast-first-wait` for its first forecast) when it is new.
+    pub async fn lookup(
+        &self,
+        key: TargetKey,
+        spec: Arc<ForecastSpec>,
+        kind: SeriesKind,
+        now: SystemTime,
+    ) -> Lookup {
+        let now_secs = unix(now);
+        let target = match self.target(&key) {
+            Some(t) => t,
+            None => match self.create(key, spec, kind, now) {
+                Some(t) => t,
+                None => return Lookup::Fallback(Reason::MaxTargets),
+            },
+        };
+        target.last_request.store(now_secs, Ordering::Relaxed);
+        let frame = match target.frame() {
+            Some(frame) => frame,
+            None => {
+                let mut ready = target.ready.subscribe();
+                let waited =
+                    tokio::time::timeout(self.options.first_wait, ready.wait_for(|r| *r)).await;
+                match (waited, target.frame()) {
+                    (Ok(Ok(_)), Some(frame)) => frame,
+                    _ => {
+                        tracing::debug!(target = ?target.key, "first forecast not ready in time, serving live");
+                        return Lookup::Fallback(Reason::WarmingUp);
+                    }
+                }
+            }
+        };
+        if let Some(reason) = frame.failure {
+            return Lookup::Fallback(reason);
+        }
+        if now_secs - frame.origin > 2 * target.step {
+            return Lookup::Fallback(Reason::Stale);
+        }
+        Lookup::Frame(frame)
+    }
+
+    /// Makes a target and starts its first refresh; None when the limit is reached.
+    fn create(
+        &self,
+        key: TargetKey,
+        spec: Arc<ForecastSpec>,
+        kind: SeriesKind,
+        now: SystemTime,
+    ) -> Option<Arc<TargetState>> {
+        let target = {
+            let mut targets = self.targets.write().unwrap_or_else(|p| p.into_inner());
+            if let Some(existing) = targets.get(&key) {
+                return Some(existing.clone());
+            }
+            if targets.len() >= self.options.max_targets {
+                drop(targets);
+                self.metrics.forecast_target_refused();
+                tracing::warn!(
+                    rule = %key.rule,
+                    metric = %key.metric,
+                    namespace = %key.namespace,
+                    max = self.options.max_targets,
+                    "forecast target refused: --forecast-max-targets reached, serving live"
+                );
+                return None;
+            }
+            let step = i64::try_from(spec.step.as_secs()).unwrap_or(60).max(1);
+            let target = Arc::new(TargetState {
+                key: key.clone(),
+                spec,
+                kind,
+                step,
+                last_request: AtomicI64::new(unix(now)),
+                next_due: AtomicI64::new(i64::MAX),
+                busy: AtomicBool::new(false),
+                evicted: AtomicBool::new(false),
+                frame: ArcSwapOption::empty(),
+                ready: watch::channel(false).0,
+                data: Mutex::new(TargetData {
+                    fetched_until: None,
+                    series: Vec::new(),
+                    index: HashMap::new(),
+                    fetch_error: None,
+                }),
+            });
+            targets.insert(key, target.clone());
+            self.metrics.forecast_targets(targets.len());
+            target
+        };
+        tracing::info!(rule = %target.key.rule, metric = %target.key.metric, namespace = %target.key.namespace, query = %target.key.promql, "forecast target created");
+        if let Some(engine) = self.self_ref.upgrade() {
+            let first = target.clone();
+            tokio::spawn(async move { engine.refresh(vec![first], now).await });
+            self.start_loop();
+        }
+        Some(target)
+    }
+
+    fn start_loop(&self) {
+        if !self.options.background || self.loop_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = self.self_ref.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tick.tick().await;
+                let Some(engine) = weak.upgrade() else { return };
+                engine.round(SystemTime::now()).await;
+            }
+        });
+    }
+
+    /// One background round at `now`: evict idle targets, refresh the due ones.
+    pub async fn round(&self, now: SystemTime) {
+        self.evict_idle(now);
+        let now_secs = unix(now);
+        let due: Vec<Arc<TargetState>> = self
+            .targets()
+            .into_iter()
+            .filter(|t| t.next_due.load(Ordering::Relaxed) <= now_secs)
+            .collect();
+        if !due.is_empty() {
+            self.refresh(due, now).await;
+        }
+    }
+
+    /// Drops targets not requested within the idle window.
+    pub fn evict_idle(&self, now: SystemTime) {
+        let now_secs = unix(now);
+        let idle = |t: &TargetState| {
+            let window = self.options.idle_eviction.map_or(10 * t.step, |d| {
+                i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+            });
+            now_secs.saturating_sub(t.last_request.load(Ordering::Relaxed)) > window
+        };
+        let evicted: Vec<Arc<TargetState>> = {
+            let mut targets = self.targets.write().unwrap_or_else(|p| p.into_inner());
+            let keys: Vec<TargetKey> = targets
+                .iter()
+                .filter(|(_, t)| idle(t))
+                .map(|(k, _)| k.clone())
+                .collect();
+            let evicted = keys.iter().filter_map(|k| targets.remove(k)).collect();
+            self.metrics.forecast_targets(targets.len());
+            evicted
+        };
+        for target in evicted {
+            target.evicted.store(true, Ordering::Release);
+            tracing::info!(rule = %target.key.rule, metric = %target.key.metric, namespace = %target.key.namespace, "forecast target evicted (idle)");
+            let data = target.lock();
+            for series in &data.series {
+                self.metrics
+                    .forecast_forget(&series.labels, series.reason.map(Reason::as_str));
+            }
+        }
+    }
+
+    /// Refreshes `targets` as of `now`: fetch the new range of each, then fit (when due)
+    /// and predict all their series, batched per fitted model, and publish the frames.
+    pub async fn refresh(&self, targets: Vec<Arc<TargetState>>, now: SystemTime) {
+        let started = Instant::now();
+        let now_secs = unix(now);
+        let mine: Vec<Arc<TargetState>> = targets
+            .into_iter()
+            .filter(|t| !t.busy.swap(true, Ordering::AcqRel))
+            .collect();
+        if mine.is_empty() {
+            return;
+        }
+        let fetches = futures::stream::iter(mine.into_iter().map(|t| self.fetch(t, now_secs)))
+            .buffer_unordered(self.options.concurrency.max(1))
+            .collect::<Vec<Fetched>>()
+            .await;
+        let compute_started = Instant::now();
+        let targets: Vec<Arc<TargetState>> = fetches.iter().map(|f| f.target.clone()).collect();
+        // CPU work (merge, fit, predict) stays off the request-serving workers.
+        let work = {
+            let metrics = self.metrics.clone();
+            let shared = self.shared_fits.clone();
+            let models = self.models.clone();
+            let refit = i64::try_from(self.options.refit_interval.as_secs()).unwrap_or(3600);
+            let cache = self.cached_models(&fetches);
+            move || {
+                compute(
+                    fetches,
+                    now_secs,
+                    refit,
+                    &metrics,
+                    models.as_ref(),
+                    cache,
+                    &shared,
+                )
+            }
+        };
+        if tokio::task::spawn_blocking(work).await.is_err() {
+            tracing::error!("forecast refresh computation panicked");
+        }
+        for target in targets {
+            target.busy.store(false, Ordering::Release);
+        }
+        self.metrics.forecast_refreshed(
+            started.elapsed().as_secs_f64(),
+            compute_started.elapsed().as_secs_f64(),
+        );
+    }
+
+    /// The pre-trained (ONNX) models the fetched targets need, loaded once and cached (load
+    /// errors are retried next round). Built-in models are made per series.
+    fn cached_models(
+        &self,
+        fetches: &[Fetched],
+    ) -> HashMap<ModelRef, Result<Arc<dyn Model>, String>> {
+        let mut out = HashMap::new();
+        let mut cache = self.model_cache.lock().unwrap_or_else(|p| p.into_inner());
+        for f in fetches {
+            let model = &f.target.spec.model;
+            if !matches!(model, ModelRef::Onnx(_)) || out.contains_key(model) {
+                continue;
+            }
+            let loaded = match cache.get(model) {
+                Some(m) => Ok(m.clone()),
+                None => {
+                    let loaded = (self.models)(model);
+                    if let Ok(m) = &loaded {
+                        cache.insert(model.clone(), m.clone());
+                    }
+                    loaded
+                }
+            };
+            out.insert(model.clone(), loaded);
+        }
+        out
+    }
+
+    /// Fetches the range a target does not have yet (in chunks Prometheus accepts).
+    async fn fetch(&self, target: Arc<TargetState>, now_secs: i64) -> Fetched {
+        let step = target.step;
+        let end = now_secs.div_euclid(step) * step;
+        let buckets = i64::try_from(target.spec.history_buckets()).unwrap_or(i64::MAX);
+        let start = match target.lock().fetched_until {
+            Some(until) => until + step,
+            None => end - (buckets - 1).max(0) * step,
+        };
+        let mut series: Vec<RangeSeries> = Vec::new();
+        let mut chunk_start = start;
+        while chunk_start <= end {
+            let chunk_end = (chunk_start + (MAX_POINTS_PER_QUERY - 1) * step).min(end);
+            match self
+                .backend
+                .query_range(
+                    &target.key.promql,
+                    at(chunk_start),
+                    at(chunk_end),
+                    Duration::from_secs(u64::try_from(step).unwrap_or(60)),
+                )
+                .await
+            {
+                Ok(mut part) => series.append(&mut part),
+                Err(e) => {
+                    return Fetched {
+                        target,
+                        end,
+                        result: Err(e.to_string()),
+                    };
+                }
+            }
+            chunk_start = chunk_end + step;
+        }
+        Fetched {
+            target,
+            end,
+            result: Ok(series),
+        }
+    }
+}
+
+/// A prediction to make: target index, series index, with which fitted model.
+struct Job {
+    target: usize,
+    series: usize,
+    fitted: Arc<dyn Fitted>,
+}
+
+/// Merge fetched ranges, fit where due, predict batched per fitted model, publish frames.
+fn compute(
+    fetches: Vec<Fetched>,
+    now_secs: i64,
+    refit_every: i64,
+    metrics: &Metrics,
+    models: &ModelFactory,
+    loaded: HashMap<ModelRef, Result<Arc<dyn Model>, String>>,
+    shared: &SharedFits,
+) {
+    let targets: Vec<Arc<TargetState>> = fetches.iter().map(|f| f.target.clone()).collect();
+    let mut guards: Vec<(Arc<TargetState>, MutexGuard<'_, TargetData>)> = Vec::new();
+    let mut outcomes: Vec<Vec<Option<Result<f64, Reason>>>> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut ends: Vec<Option<i64>> = Vec::new();
+    for (ti, (fetched, target)) in fetches.into_iter().zip(targets.iter()).enumerate() {
+        let mut data = target.lock();
+        let step = target.step;
+        match fetched.result {
+            Ok(series) => {
+                merge(target, &mut data, fetched.end, series);
+                data.fetch_error = None;
+                target.next_due.store(fetched.end + step, Ordering::Relaxed);
+                ends.push(Some(fetched.end));
+            }
+            Err(e) => {
+                if data.fetch_error.as_deref() != Some(e.as_str()) {
+                    tracing::warn!(rule = %target.key.rule, metric = %target.key.metric, error = %e, "forecast history query failed; the forecast goes stale after two steps");
+                }
+                data.fetch_error = Some(e);
+                target
+                    .next_due
+                    .store((now_secs.div_euclid(step) + 1) * step, Ordering::Relaxed);
+                ends.push(None);
+            }
+        }
+        let pretrained = loaded.get(&target.spec.model);
+        let mut per_series = Vec::with_capacity(data.series.len());
+        if ends[ti].is_some() {
+            for (si, state) in data.series.iter_mut().enumerate() {
+                let model = match (&target.spec.model, &state.model) {
+                    (ModelRef::Onnx(_), _) => pretrained.cloned(),
+                    (ModelRef::Builtin(_), Some(m)) => Some(Ok(m.clone())),
+                    (ModelRef::Builtin(_), None) => {
+                        let built = models(&target.spec.model);
+                        if let Ok(m) = &built {
+                            state.model = Some(m.clone());
+                        }
+                        Some(built)
+                    }
+                };
+                match prepare(target, state, model.as_ref(), now_secs, refit_every, shared) {
+                    Ok(fitted) => {
+                        jobs.push(Job {
+                            target: ti,
+                            series: si,
+                            fitted,
+                        });
+                        per_series.push(None);
+                    }
+                    Err(reason) => per_series.push(Some(Err(reason))),
+                }
+            }
+        }
+        outcomes.push(per_series);
+        guards.push((target.clone(), data));
+    }
+    // Batch predictions per fitted model (an ONNX model shared by many series runs once).
+    let mut groups: HashMap<*const (), Vec<usize>> = HashMap::new();
+    for (j, job) in jobs.iter().enumerate() {
+        groups
+            .entry(Arc::as_ptr(&job.fitted).cast::<()>())
+            .or_default()
+            .push(j);
+    }
+    for members in groups.values() {
+        let Some(first) = members.first() else {
+            continue;
+        };
+        let fitted = jobs[*first].fitted.clone();
+        let histories: Vec<&History> = members
+            .iter()
+            .map(|&j| &guards[jobs[j].target].1.series[jobs[j].series].history)
+            .collect();
+        let results = fitted.predict_batch(&histories);
+        for (&j, result) in members.iter().zip(results) {
+            let job = &jobs[j];
+            let outcome = match result {
+                Ok(values) => match values.first().copied() {
+                    Some(v) if v.is_finite() => Ok(v.max(0.0)),
+                    _ => Err(Reason::ModelError),
+                },
+                Err(ModelError::TooShort { .. }) => Err(Reason::HistoryShort),
+                Err(e) => {
+                    tracing::debug!(error = %e, "forecast prediction failed");
+                    Err(Reason::ModelError)
+                }
+            };
+            outcomes[job.target][job.series] = Some(outcome);
+        }
+    }
+    for (ti, (target, data)) in guards.iter_mut().enumerate() {
+        let Some(end) = ends[ti] else {
+            if target.frame().is_none() {
+                publish(
+                    target,
+                    Frame {
+                        origin: now_secs,
+                        failure: Some(Reason::QueryFailed),
+                        series: HashMap::new(),
+                    },
+                );
+            }
+            continue;
+        };
+        let mut frame = Frame {
+            origin: end,
+            failure: None,
+            series: HashMap::new(),
+        };
+        for (si, state) in data.series.iter_mut().enumerate() {
+            let outcome = outcomes[ti]
+                .get(si)
+                .cloned()
+                .flatten()
+                .unwrap_or(Err(Reason::ModelError));
+            let (outcome, figures) = finish(&target.spec, state, outcome);
+            // An evicted target finishing its last refresh must not bring its gauges back.
+            if !target.evicted.load(Ordering::Acquire) {
+                metrics.forecast_figures(&state.labels, &figures);
+                set_reason(metrics, state, outcome.err());
+            }
+            frame.series.insert(state.id.clone(), outcome);
+        }
+        publish(target, frame);
+    }
+}
+
+fn publish(target: &TargetState, frame: Frame) {
+    target.frame.store(Some(Arc::new(frame)));
+    // Free for the next round before waiters wake (they may start one at once).
+    target.busy.store(false, Ordering::Release);
+    target.ready.send_replace(true);
+}
+
+fn set_reason(metrics: &Metrics, state: &mut SeriesState, reason: Option<Reason>) {
+    if state.reason != reason {
+        match reason {
+            Some(r) => {
+                tracing::info!(rule = %state.labels.rule, metric = %state.labels.metric, namespace = %state.labels.namespace, object = %state.labels.object, reason = %r, "forecast falls back to the live value")
+            }
+            None => {
+                tracing::info!(rule = %state.labels.rule, metric = %state.labels.metric, namespace = %state.labels.namespace, object = %state.labels.object, "forecast served again")
+            }
+        }
+        metrics.forecast_fallback(
+            &state.labels,
+            state.reason.map(Reason::as_str),
+            reason.map(Reason::as_str),
+        );
+        state.reason = reason;
+    }
+}
+
+/// Appends a fetched range (ending at `end`) to a target's series.
+fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<RangeSeries>) {
+    let step = target.step;
+    let capacity = target.spec.history_buckets().max(1);
+    // A sample evaluated at `t` describes the bucket ending at `t`, i.e. the bucket that
+    // starts at `t - step` (the convention of `augur train` and `augur backtest`, so that
+    // calendar features line up with the models they fit).
+    let last_bucket = end - step;
+    let grid_start = data
+        .series
+        .first()
+        .map(|s| s.history.start)
+        .unwrap_or_else(|| last_bucket - (capacity as i64 - 1) * step);
+    let len = usize::try_from((last_bucket - grid_start) / step + 1).unwrap_or(0);
+    for state in &mut data.series {
+        state.history.values.resize(len, f64::NAN);
+    }
+    for series in fetched {
+        let Some(id) = target.kind.id(&series.labels) else {
+            continue;
+        };
+        let index = match data.index.get(&id) {
+            Some(&i) => i,
+            None => {
+                let i = data.series.len();
+                let window = (target.spec.fallback_window.as_secs()
+                    / target.spec.step.as_secs().max(1)) as usize;
+                data.series.push(SeriesState {
+                    labels: ForecastLabels {
+                        rule: target.key.rule.clone(),
+                        metric: target.key.metric.clone(),
+                        namespace: target.key.namespace.clone(),
+                        object: object_label(&target.kind, &series.labels, &id),
+                    },
+                    id: id.clone(),
+                    history: History::new(grid_start, step, vec![f64::NAN; len]),
+                    model: None,
+                    fitted: None,
+                    fitted_at: 0,
+                    tracker: ErrorTracker::new(window),
+                    pending: VecDeque::new(),
+                    reason: None,
+                });
+                data.index.insert(id, i);
+                i
+            }
+        };
+        let values = &mut data.series[index].history.values;
+        for (t, v) in series.points {
+            let t = t.round() as i64 - step;
+            if t < grid_start || (t - grid_start) % step != 0 {
+                continue;
+            }
+            if let Some(slot) = usize::try_from((t - grid_start) / step)
+                .ok()
+                .and_then(|i| values.get_mut(i))
+            {
+                *slot = v;
+            }
+        }
+    }
+    data.fetched_until = Some(end);
+    if len > capacity + TRIM_SLACK {
+        let drop = len - capacity;
+        for state in &mut data.series {
+            state.history.values.drain(..drop);
+            state.history.start += drop as i64 * step;
+        }
+    }
+    // Forget series that have no value left in the window (objects gone for good).
+    if data
+        .series
+        .iter()
+        .any(|s| s.history.values.iter().all(|v| v.is_nan()))
+    {
+        data.series
+            .retain(|s| !s.history.values.iter().all(|v| v.is_nan()));
+        data.index = data
+            .series
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.clone(), i))
+            .collect();
+    }
+}
+
+/// Checks a series' history and fits its model when due; the fitted model to predict
+/// with, or why not.
+fn prepare(
+    target: &TargetState,
+    state: &mut SeriesState,
+    model: Option<&Result<Arc<dyn Model>, String>>,
+    now_secs: i64,
+    refit_every: i64,
+    shared: &SharedFits,
+) -> Result<Arc<dyn Fitted>, Reason> {
+    let spec = &target.spec;
+    let h = spec.horizon_steps();
+    let values = &state.history.values;
+    let present = values.iter().filter(|v| !v.is_nan()).count();
+    if present < h + 1 {
+        return Err(Reason::HistoryShort);
+    }
+    if values.len() < h + 1 || values[values.len() - h - 1..].iter().any(|v| v.is_nan()) {
+        return Err(Reason::HistoryGap);
+    }
+    let model = match model {
+        Some(Ok(m)) => m,
+        Some(Err(e)) => {
+            if state.reason != Some(Reason::ModelError) {
+                tracing::warn!(model = %spec.model, error = %e, "forecast model unavailable");
+            }
+            return Err(Reason::ModelError);
+        }
+        None => return Err(Reason::ModelError),
+    };
+    // A pre-trained model is fitted once and shared, so all its series predict in one batch.
+    let shared_key = matches!(spec.model, ModelRef::Onnx(_))
+        .then(|| (spec.model.clone(), target.step, model_target(spec)));
+    let mut shared = shared_key
+        .as_ref()
+        .map(|_| shared.lock().unwrap_or_else(|p| p.into_inner()));
+    if let (Some(key), Some(fits)) = (&shared_key, &shared)
+        && let Some((fitted, fitted_at)) = fits.get(key)
+        && now_secs - fitted_at < refit_every
+    {
+        if state.tracker.is_empty() && state.fitted.is_none() {
+            warm_start(spec, state, fitted.as_ref());
+        }
+        state.fitted = Some(fitted.clone());
+        state.fitted_at = *fitted_at;
+    }
+    if state.fitted.is_none() || now_secs - state.fitted_at >= refit_every {
+        match model.fit(&state.history, &[model_target(spec)]) {
+            Ok(fitted) => {
+                let fitted: Arc<dyn Fitted> = Arc::from(fitted);
+                if let (Some(key), Some(fits)) = (shared_key, shared.as_mut()) {
+                    fits.insert(key, (fitted.clone(), now_secs));
+                }
+                if state.tracker.is_empty() {
+                    warm_start(spec, state, fitted.as_ref());
+                }
+                // Spread the refits of series first fitted together over the interval, so a
+                // thousand targets created at once do not all refit in the same round.
+                let jitter = if state.fitted.is_none() && refit_every > 0 {
+                    let mut hasher = std::hash::DefaultHasher::new();
+                    std::hash::Hash::hash(&state.labels, &mut hasher);
+                    std::hash::Hash::hash(&target.key.promql, &mut hasher);
+                    i64::try_from(std::hash::Hasher::finish(&hasher) % refit_every.unsigned_abs())
+                        .unwrap_or(0)
+                } else {
+                    0
+                };
+                state.fitted = Some(fitted);
+                state.fitted_at = now_secs - jitter;
+            }
+            Err(ModelError::TooShort { .. }) => return Err(Reason::HistoryShort),
+            Err(e) => {
+                if state.reason != Some(Reason::ModelError) {
+                    tracing::warn!(model = %spec.model, error = %e, "forecast model fit failed");
+                }
+                state.fitted = None;
+                return Err(Reason::ModelError);
+            }
+        }
+    }
+    state.fitted.clone().ok_or(Reason::ModelError)
+}
+
+/// Fills an empty tracker by forecasting the last `fallbackWindow` of origins whose
+/// outcome is already in the history (in-sample: the model was fitted on all of it).
+fn warm_start(spec: &ForecastSpec, state: &mut SeriesState, fitted: &dyn Fitted) {
+    let h = spec.horizon_steps();
+    let window = (spec.fallback_window.as_secs() / spec.step.as_secs().max(1)) as usize;
+    let len = state.history.values.len();
+    if window == 0 || len < h + 2 {
+        return;
+    }
+    let last_origin = len - 1 - h;
+    let first_origin = last_origin.saturating_sub(window - 1);
+    let mut prefix = state.history.clone();
+    let mut replay = Vec::new();
+    for origin in (first_origin..=last_origin).rev() {
+        prefix.values.truncate(origin + 1);
+        let persistence = prefix.values[origin];
+        let Some(actual) = realised(&state.history.values, origin, h, spec.reduce) else {
+            continue;
+        };
+        if persistence.is_nan() {
+            continue;
+        }
+        if let Ok(values) = fitted.predict(&prefix)
+            && let Some(&forecast) = values.first()
+        {
+            replay.push((forecast, persistence, actual));
+        }
+    }
+    for (forecast, persistence, actual) in replay.into_iter().rev() {
+        state.tracker.record(forecast, persistence, actual);
+    }
+}
+
+/// Records the new forecast and resolves forecasts whose horizon has passed; the served
+/// outcome and the series' figures.
+fn finish(
+    spec: &ForecastSpec,
+    state: &mut SeriesState,
+    outcome: Result<f64, Reason>,
+) -> (Result<f64, Reason>, ForecastFigures) {
+    let h = spec.horizon_steps();
+    let step = state.history.step;
+    let values = &state.history.values;
+    let Some(origin) = state.history.origin() else {
+        return (outcome, ForecastFigures::default());
+    };
+    let live = values.last().copied().filter(|v| !v.is_nan());
+    if let (Ok(forecast), Some(persistence)) = (outcome, live) {
+        state.pending.push_back((origin, forecast, persistence));
+    }
+    let mut realised_now = None;
+    while let Some(&(o, forecast, persistence)) = state.pending.front() {
+        if o + h as i64 * step > origin {
+            break;
+        }
+        state.pending.pop_front();
+        let index = usize::try_from((o - state.history.start) / step).ok();
+        if let Some(actual) = index.and_then(|i| realised(values, i, h, spec.reduce)) {
+            state.tracker.record(forecast, persistence, actual);
+            realised_now = Some(actual);
+        }
+    }
+    if realised_now.is_none() && values.len() > h {
+        realised_now = realised(values, values.len() - 1 - h, h, spec.reduce);
+    }
+    let raw = outcome.ok();
+    let outcome = match outcome {
+        Ok(_)
+            if spec.fallback_window > Duration::ZERO && state.tracker.worse_than_persistence() =>
+        {
+            Err(Reason::WorseThanPersistence)
+        }
+        other => other,
+    };
+    let figures = ForecastFigures {
+        forecast: raw.map(|v| v * (1.0 + spec.headroom)),
+        live,
+        realised: realised_now,
+        mae: state.tracker.mae(),
+        persistence_mae: state.tracker.persistence_mae(),
+        mape: state.tracker.mape(),
+    };
+    (outcome, figures)
+}
