@@ -8,7 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
 use crate::promql::selector::LabelSelector;
-use crate::provider::custom::custom_metric;
+use crate::provider::custom::custom_metric_with_objects;
+use crate::provider::objects::ObjectsError;
 use crate::provider::{CustomRequest, ObjectName, ProviderError};
 
 use super::error::ApiError;
@@ -42,6 +43,10 @@ pub(crate) fn provider_error(api: Api, error: ProviderError) -> ApiError {
             ApiError::service_unavailable(message)
         }
         ProviderError::Backend { .. } | ProviderError::BadResult(_) => ApiError::internal(message),
+        ProviderError::Objects(ObjectsError::NotSynced(_)) => {
+            ApiError::service_unavailable(message)
+        }
+        ProviderError::Objects(ObjectsError::Failed(_)) => ApiError::internal(message),
     }
 }
 
@@ -71,9 +76,10 @@ pub(crate) async fn get_metric(
     })?;
     let request = parse_path(&path, &params)?;
     let snapshot = state.registry.load();
-    let items = custom_metric(
+    let items = custom_metric_with_objects(
         &snapshot,
         state.backend.as_ref(),
+        state.objects.as_deref(),
         &request,
         SystemTime::now(),
     )

@@ -1,7 +1,8 @@
 //! custom.metrics.k8s.io: find the rule for (resource, metric), query it for the requested
 //! objects, return one value per object.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::prometheus::{Backend, QueryResult, Sample};
@@ -10,6 +11,7 @@ use crate::resources::{GroupResource, ResourceInfo};
 use crate::series::{CustomKey, Snapshot};
 
 use super::ProviderError;
+use super::objects::{MAX_ALTERNATION, ObjectSource, Phase, compact_matcher};
 use super::query::{BuildError, Names, build_custom};
 
 /// The object part of a request path.
@@ -55,10 +57,23 @@ pub struct CustomItem {
     pub value: f64,
 }
 
-/// Answers a custom metrics request from the registry snapshot and the backend.
+/// Answers a custom metrics request from the registry snapshot and the backend (standalone:
+/// `*` means every object with a sample).
 pub async fn custom_metric(
     snapshot: &Snapshot,
     backend: &dyn Backend,
+    request: &CustomRequest,
+    now: SystemTime,
+) -> Result<Vec<CustomItem>, ProviderError> {
+    custom_metric_with_objects(snapshot, backend, None, request, now).await
+}
+
+/// Answers a custom metrics request; with `objects` (cluster mode) `*` selects the objects
+/// matching `labelSelector` from the watch cache and queries exactly those names.
+pub async fn custom_metric_with_objects(
+    snapshot: &Snapshot,
+    backend: &dyn Backend,
+    objects: Option<&dyn ObjectSource>,
     request: &CustomRequest,
     now: SystemTime,
 ) -> Result<Vec<CustomItem>, ProviderError> {
@@ -82,7 +97,7 @@ pub async fn custom_metric(
             request.metric
         ))
     })?;
-    if request.name == ObjectName::All && !request.object_selector.is_empty() {
+    if request.name == ObjectName::All && objects.is_none() && !request.object_selector.is_empty() {
         return Err(ProviderError::NeedsCluster(format!(
             "label selector {:?} on {}: selecting objects by label needs cluster mode (augur runs standalone, without access to the Kubernetes API); use a name or * without labelSelector",
             request.object_selector.to_string(),
@@ -90,13 +105,55 @@ pub async fn custom_metric(
         )));
     }
     let namespaces = super::namespaces(snapshot)?;
-    let names_buf;
-    let names = match &request.name {
-        ObjectName::Named(name) => {
-            names_buf = [name.clone()];
+    // Cluster mode: `*` is the objects the label selector picks from the watch cache.
+    let selected: Option<BTreeSet<Arc<str>>> = match (&request.name, objects) {
+        (ObjectName::All, Some(source)) => {
+            let found = source
+                .select(
+                    &resource,
+                    Phase::Any,
+                    request.namespace.as_deref(),
+                    &request.object_selector,
+                )
+                .await?;
+            if found.is_empty() {
+                let place = request
+                    .namespace
+                    .as_deref()
+                    .map(|ns| format!(" in namespace {ns}"))
+                    .unwrap_or_default();
+                return Err(ProviderError::ObjectNotFound(format!(
+                    "the server could not find the metric {} for {}: no objects{place} matched the label selector {:?}",
+                    request.metric,
+                    resource.group_resource,
+                    request.object_selector.to_string()
+                )));
+            }
+            Some(found.into_iter().map(|o| o.name).collect())
+        }
+        _ => None,
+    };
+    let names_buf: Vec<String>;
+    let pattern;
+    let names = match (&request.name, &selected) {
+        (ObjectName::Named(name), _) => {
+            names_buf = vec![name.clone()];
             Names::List(&names_buf)
         }
-        ObjectName::All => Names::Any,
+        (ObjectName::All, Some(selected)) => {
+            let list: Vec<Arc<str>> = selected.iter().cloned().collect();
+            match compact_matcher(&list, MAX_ALTERNATION) {
+                Some(p) => {
+                    pattern = p;
+                    Names::Matching(&pattern)
+                }
+                None => {
+                    names_buf = list.iter().map(|n| n.to_string()).collect();
+                    Names::List(&names_buf)
+                }
+            }
+        }
+        (ObjectName::All, None) => Names::Any,
     };
     let namespace = request.namespace.as_deref().map(|ns| (ns, &namespaces));
     let built = build_custom(
@@ -144,6 +201,7 @@ pub async fn custom_metric(
     match &request.name {
         ObjectName::All => Ok(by_name
             .into_iter()
+            .filter(|(name, _)| selected.as_ref().is_none_or(|s| s.contains(*name)))
             .map(|(name, sample)| item(name, sample.value))
             .collect()),
         ObjectName::Named(name) => {
