@@ -32,6 +32,9 @@ pub enum Error {
     /// TLS material could not be loaded or created.
     #[error(transparent)]
     Tls(#[from] crate::tls::Error),
+    /// Cluster mode could not start (kubeconfig, connection, API discovery).
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -62,8 +65,13 @@ pub fn install_crypto_provider() {
 pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     install_crypto_provider();
     let max_age = args.max_age().map_err(Error::Usage)?;
-    let table = Arc::new(ResourceTable::builtin());
-    let unknown = UnknownResources::Guess;
+    // Cluster mode: resources from API discovery (unknown override resources are errors);
+    // standalone: the built-in table, unknown resources guessed.
+    let cluster = crate::cluster::Cluster::start(&args.cluster).await?;
+    let (table, unknown) = match &cluster {
+        Some(cluster) => (cluster.table.load_full(), UnknownResources::Reject),
+        None => (Arc::new(ResourceTable::builtin()), UnknownResources::Guess),
+    };
     let text = std::fs::read_to_string(&args.config).map_err(|e| {
         Error::Usage(format!(
             "cannot read --config {}: {e}",
@@ -105,6 +113,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         },
         metrics.clone(),
     );
+    let relister = match &cluster {
+        Some(cluster) => relister.with_shared_table(cluster.table.clone()),
+        None => relister,
+    };
     let ready = health.clone();
     tokio::spawn(relister.run(
         config_rx,
@@ -124,6 +136,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         config_tx,
         metrics.clone(),
     );
+    let reloader = match &cluster {
+        Some(cluster) => reloader.with_shared_table(cluster.table.clone()),
+        None => reloader,
+    };
     tokio::spawn(reloader.run(args.config_check_interval));
 
     let tls = TlsOptions {
@@ -139,7 +155,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         .map_err(|source| Error::Listen { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");
-    let router = api::router(AppState::new(registry, backend, metrics, health));
+    let mut state = AppState::new(registry, backend, metrics, health);
+    if let Some(cluster) = &cluster {
+        state = state.with_objects(cluster.objects.clone());
+    }
+    let router = api::router(state);
     crate::tls::serve(listener, tls, router, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

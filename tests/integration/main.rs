@@ -5,6 +5,7 @@ mod api;
 #[allow(dead_code)]
 mod apiserver_double;
 mod backend;
+mod cluster;
 mod compat;
 #[allow(dead_code)]
 mod support;
