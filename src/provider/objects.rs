@@ -149,6 +149,7 @@ fn join_within(patterns: &BTreeSet<String>, budget: usize) -> Option<String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use futures::future::BoxFuture;
 
     fn names(list: &[&str]) -> Vec<Arc<str>> {
         list.iter().map(|n| Arc::from(*n)).collect()
@@ -197,5 +198,143 @@ mod tests {
         assert!(matcher.len() < 300, "{}", matcher.len());
         let re = regex::Regex::new(&format!("^(?:{matcher})$")).unwrap();
         assert!(pods.iter().all(|p| re.is_match(p)));
+    }
+
+    /// Every pod of the list in one namespace, labelled app=web (even) or app=db (odd).
+    struct Pods(Vec<Arc<str>>);
+
+    impl ObjectSource for Pods {
+        fn select<'a>(
+            &'a self,
+            _resource: &'a ResourceInfo,
+            _phase: Phase,
+            namespace: Option<&'a str>,
+            selector: &'a LabelSelector,
+        ) -> BoxFuture<'a, Result<Vec<ObjectMeta>, ObjectsError>> {
+            Box::pin(async move {
+                if namespace != Some("default") {
+                    return Ok(Vec::new());
+                }
+                Ok(self
+                    .0
+                    .iter()
+                    .enumerate()
+                    .map(|(i, name)| {
+                        let app = if i % 2 == 0 { "web" } else { "db" };
+                        ObjectMeta {
+                            namespace: Arc::from("default"),
+                            name: name.clone(),
+                            labels: Arc::new(Labels::from([("app".to_owned(), app.to_owned())])),
+                        }
+                    })
+                    .filter(|o| selector.matches(&o.labels))
+                    .collect())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn selected_names_feed_label_matchers_and_filter_the_results() {
+        use crate::config::{UnknownResources, parse};
+        use crate::prometheus::QueryResult;
+        use crate::prometheus::fake::{FakeBackend, labels, sample};
+        use crate::provider::custom::custom_metric_with_objects;
+        use crate::provider::{CustomRequest, ObjectName, ProviderError};
+        use crate::resources::ResourceTable;
+        use crate::series::{Listing, Snapshot};
+        use std::collections::HashMap;
+        use std::time::UNIX_EPOCH;
+
+        let table = Arc::new(ResourceTable::builtin());
+        let text = "rules:\n- seriesQuery: 'hits'\n  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}\n  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'\n";
+        let config = Arc::new(parse(text, "t.yaml", &table, UnknownResources::Reject).unwrap());
+        let listing = Listing::reduce(
+            &[labels(&[
+                ("__name__", "hits"),
+                ("namespace", "default"),
+                ("pod", "x"),
+            ])],
+            UNIX_EPOCH,
+        );
+        let snapshot = Snapshot::build(
+            config,
+            table,
+            &HashMap::from([("hits".to_owned(), listing)]),
+            Some(UNIX_EPOCH),
+        );
+        let request = |selector: &str| CustomRequest {
+            resource: "pods".into(),
+            namespace: Some("default".into()),
+            name: ObjectName::All,
+            metric: "hits".into(),
+            metric_selector: LabelSelector::default(),
+            object_selector: LabelSelector::parse(selector).unwrap(),
+        };
+        // A few pods: the adapter's exact alternation; samples of unselected pods are dropped.
+        let few = Pods(names(&["web-a", "db-a", "web-b"]));
+        let fake = FakeBackend::new().with_query_fn(|_, _| {
+            Ok(QueryResult::Vector(vec![
+                sample(&[("pod", "web-a")], 1.0),
+                sample(&[("pod", "db-a")], 2.0),
+                sample(&[("pod", "web-b")], 3.0),
+            ]))
+        });
+        let items = custom_metric_with_objects(
+            &snapshot,
+            &fake,
+            Some(&few),
+            &request("app=web"),
+            UNIX_EPOCH,
+        )
+        .await
+        .unwrap();
+        let got: Vec<(&str, f64)> = items.iter().map(|i| (i.name.as_str(), i.value)).collect();
+        assert_eq!(got, [("web-a", 1.0), ("web-b", 3.0)]);
+        assert_eq!(
+            fake.queries(),
+            [r#"sum(hits{namespace="default",pod=~"web-a|web-b"}) by (pod)"#]
+        );
+        // 5,000 ReplicaSet pods: a short matcher, results still limited to the selection.
+        let many = Pods(
+            (0..5000)
+                .map(|i| Arc::from(format!("web-7d9f8c6b{}-{i:05}", i % 2)))
+                .collect(),
+        );
+        let fake = FakeBackend::new().with_query_fn(|_, _| {
+            Ok(QueryResult::Vector(vec![
+                sample(&[("pod", "web-7d9f8c6b0-00000")], 1.0),
+                sample(&[("pod", "web-7d9f8c6b1-00001")], 2.0),
+            ]))
+        });
+        let items = custom_metric_with_objects(
+            &snapshot,
+            &fake,
+            Some(&many),
+            &request("app=web"),
+            UNIX_EPOCH,
+        )
+        .await
+        .unwrap();
+        let got: Vec<&str> = items.iter().map(|i| i.name.as_str()).collect();
+        assert_eq!(got, ["web-7d9f8c6b0-00000"]);
+        assert_eq!(
+            fake.queries(),
+            [r#"sum(hits{namespace="default",pod=~"web-7d9f8c6b0-.*"}) by (pod)"#]
+        );
+        // Nothing selected: 404 naming the selector.
+        let err = custom_metric_with_objects(
+            &snapshot,
+            &fake,
+            Some(&few),
+            &request("app=none"),
+            UNIX_EPOCH,
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProviderError::ObjectNotFound(_)));
+        assert_eq!(
+            err.to_string(),
+            "the server could not find the metric hits for pods: no objects in namespace default matched the label selector \"app=none\""
+        );
     }
 }

@@ -513,3 +513,303 @@ fn assemble_pod(
         containers: containers.into_values().collect(),
     })
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::config::{self, UnknownResources};
+    use crate::prometheus::fake::{FakeBackend, labels};
+    use crate::provider::objects::ObjectsError;
+    use crate::resources::ResourceTable;
+    use futures::future::BoxFuture;
+
+    const CONFIG: &str = r#"
+resourceRules:
+  cpu:
+    containerQuery: 'sum(rate(cpu{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)'
+    nodeQuery: 'sum(rate(cpu{<<.LabelMatchers>>,id="/"}[1m])) by (<<.GroupBy>>)'
+    resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}, instance: {resource: node}}}
+    containerLabel: container
+  memory:
+    containerQuery: 'sum(mem{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+    nodeQuery: 'sum(mem{<<.LabelMatchers>>,id="/"}) by (<<.GroupBy>>)'
+    resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}, instance: {resource: node}}}
+    containerLabel: container
+  window: 5m
+"#;
+
+    fn snapshot() -> Snapshot {
+        let table = Arc::new(ResourceTable::builtin());
+        let config =
+            Arc::new(config::parse(CONFIG, "r.yaml", &table, UnknownResources::Reject).unwrap());
+        Snapshot::empty(config, table)
+    }
+
+    /// A fixed object list, filtered like the cache does.
+    struct Objects(Vec<(Phase, &'static str, String, Labels)>);
+
+    impl ObjectSource for Objects {
+        fn select<'a>(
+            &'a self,
+            resource: &'a ResourceInfo,
+            phase: Phase,
+            namespace: Option<&'a str>,
+            selector: &'a LabelSelector,
+        ) -> BoxFuture<'a, Result<Vec<ObjectMeta>, ObjectsError>> {
+            let kind = resource.group_resource.resource.clone();
+            Box::pin(async move {
+                Ok(self
+                    .0
+                    .iter()
+                    .filter(|(p, ns, name, labels)| {
+                        *p == phase
+                            && namespace.is_none_or(|n| n == *ns)
+                            && selector.matches(labels)
+                            && (kind == "nodes") == ns.is_empty()
+                            && !name.is_empty()
+                    })
+                    .map(|(_, ns, name, labels)| ObjectMeta {
+                        namespace: Arc::from(*ns),
+                        name: Arc::from(name.as_str()),
+                        labels: Arc::new(labels.clone()),
+                    })
+                    .collect())
+            })
+        }
+    }
+
+    fn point(pairs: &[(&str, &str)], value: f64, timestamp: f64) -> Sample {
+        Sample {
+            labels: labels(pairs),
+            timestamp,
+            value,
+        }
+    }
+
+    fn answers(fake: FakeBackend, table: HashMap<&'static str, Vec<Sample>>) -> FakeBackend {
+        fake.with_query_fn(move |promql, _| {
+            let key = table
+                .keys()
+                .find(|k| promql.starts_with(*k))
+                .unwrap_or_else(|| panic!("unexpected query {promql}"));
+            Ok(QueryResult::Vector(table[key].clone()))
+        })
+    }
+
+    #[tokio::test]
+    async fn running_pods_are_queried_by_name_and_assembled_like_the_adapter() {
+        let app = |v: &str| labels(&[("app", v)]);
+        let objects = Objects(vec![
+            (Phase::Running, "default", "web-1".into(), app("web")),
+            (Phase::Running, "default", "web-2".into(), app("web")),
+            (Phase::Running, "default", "web-3".into(), app("web")),
+            (Phase::Running, "default", "db-0".into(), app("db")),
+            (Phase::Any, "default", "web-9".into(), app("web")),
+        ]);
+        let c =
+            |pod: &'static str, container: &'static str| [("pod", pod), ("container", container)];
+        let fake = answers(
+            FakeBackend::new(),
+            HashMap::from([
+                (
+                    "sum(rate(cpu",
+                    vec![
+                        point(&c("web-1", "app"), 0.1205, 100.0),
+                        point(&c("web-1", "sidecar"), f64::NAN, 101.0),
+                        point(&c("web-2", "app"), -3.0, 102.0),
+                        point(&c("web-3", "app"), 1.0, 100.0),
+                    ],
+                ),
+                (
+                    "sum(mem",
+                    vec![
+                        point(&c("web-1", "app"), 300.0 * 1024.0 * 1024.0, 99.0),
+                        point(&c("web-2", "app"), 1000.0, 102.0),
+                        point(&c("web-2", "extra"), 2048.0, 102.0),
+                    ],
+                ),
+            ]),
+        );
+        let request = ResourceRequest {
+            namespace: Some("default".into()),
+            name: None,
+            selector: LabelSelector::parse("app=web").unwrap(),
+        };
+        let pods = pod_metrics(&snapshot(), &fake, Some(&objects), &request)
+            .await
+            .unwrap();
+        let mut queries = fake.queries();
+        queries.sort();
+        assert_eq!(
+            queries,
+            [
+                r#"sum(mem{namespace="default",pod=~"web-1|web-2|web-3"}) by (pod,container)"#,
+                r#"sum(rate(cpu{namespace="default",pod=~"web-1|web-2|web-3"}[1m])) by (pod,container)"#,
+            ]
+        );
+        // web-3 has no memory sample: skipped. NaN and negative CPU are 0; a container with
+        // only memory gets CPU 0; the timestamp is the earliest sample's.
+        let usage = |name: &str, cpu_milli, memory_milli| ContainerUsage {
+            name: name.into(),
+            cpu_milli,
+            memory_milli,
+        };
+        assert_eq!(
+            pods,
+            vec![
+                PodUsage {
+                    namespace: "default".into(),
+                    name: "web-1".into(),
+                    labels: Some(Arc::new(app("web"))),
+                    timestamp: at(99.0),
+                    containers: vec![usage("app", 120, 314_572_800_000), usage("sidecar", 0, 0)],
+                },
+                PodUsage {
+                    namespace: "default".into(),
+                    name: "web-2".into(),
+                    labels: Some(Arc::new(app("web"))),
+                    timestamp: at(102.0),
+                    containers: vec![usage("app", 0, 1_000_000), usage("extra", 0, 2_048_000)],
+                },
+            ]
+        );
+        let err = pod_metrics(
+            &snapshot(),
+            &fake,
+            Some(&objects),
+            &ResourceRequest {
+                namespace: Some("default".into()),
+                name: Some("web-9".into()),
+                selector: LabelSelector::default(),
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(err.to_string(), r#"pods "web-9" not found"#);
+    }
+
+    #[tokio::test]
+    async fn standalone_pods_across_namespaces_group_by_the_namespace_label() {
+        let c = |ns: &'static str, pod: &'static str| {
+            [("namespace", ns), ("pod", pod), ("container", "app")]
+        };
+        let fake = answers(
+            FakeBackend::new(),
+            HashMap::from([
+                (
+                    "sum(rate(cpu",
+                    vec![
+                        point(&c("b", "p"), 0.5, 1.0),
+                        point(&c("a", "p"), 0.25, 1.0),
+                    ],
+                ),
+                (
+                    "sum(mem",
+                    vec![
+                        point(&c("a", "p"), 2048.0, 1.0),
+                        point(&c("b", "p"), 1.0, 1.0),
+                    ],
+                ),
+            ]),
+        );
+        let pods = pod_metrics(&snapshot(), &fake, None, &ResourceRequest::default())
+            .await
+            .unwrap();
+        let mut queries = fake.queries();
+        queries.sort();
+        assert_eq!(
+            queries,
+            [
+                r#"sum(mem{pod=~".+"}) by (pod,container,namespace)"#,
+                r#"sum(rate(cpu{pod=~".+"}[1m])) by (pod,container,namespace)"#,
+            ]
+        );
+        let got: Vec<(String, String, i64)> = pods
+            .iter()
+            .map(|p| {
+                (
+                    p.namespace.clone(),
+                    p.name.clone(),
+                    p.containers[0].cpu_milli,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [("a".into(), "p".into(), 250), ("b".into(), "p".into(), 500)]
+        );
+        let err = pod_metrics(
+            &snapshot(),
+            &fake,
+            None,
+            &ResourceRequest {
+                selector: LabelSelector::parse("app=web").unwrap(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, ProviderError::NeedsCluster(_)), "{err}");
+    }
+
+    #[tokio::test]
+    async fn thousands_of_nodes_use_a_short_matcher_and_keep_only_selected_nodes() {
+        let mut nodes: Vec<(Phase, &'static str, String, Labels)> = (0..3000)
+            .map(|i| {
+                (
+                    Phase::Any,
+                    "",
+                    format!("ip-10-0-{}-{}", i / 250, i % 250),
+                    Labels::new(),
+                )
+            })
+            .collect();
+        nodes.push((Phase::Any, "", "edge".into(), labels(&[("role", "edge")])));
+        let objects = Objects(nodes);
+        // The superset matcher also matches a node the selection does not contain.
+        let node = |name: &'static str| [("instance", name)];
+        let fake = answers(
+            FakeBackend::new(),
+            HashMap::from([
+                (
+                    "sum(rate(cpu",
+                    vec![
+                        point(&node("ip-10-0-0-1"), 1.0, 5.0),
+                        point(&node("ip-10-0-99-1"), 1.0, 5.0),
+                    ],
+                ),
+                (
+                    "sum(mem",
+                    vec![
+                        point(&node("ip-10-0-0-1"), 1024.0, 4.0),
+                        point(&node("ip-10-0-99-1"), 1.0, 5.0),
+                    ],
+                ),
+            ]),
+        );
+        let request = ResourceRequest {
+            selector: LabelSelector::parse("!role").unwrap(),
+            ..Default::default()
+        };
+        let found = node_metrics(&snapshot(), &fake, Some(&objects), &request)
+            .await
+            .unwrap();
+        for query in fake.queries() {
+            assert!(query.len() < 1000, "{} bytes: {query}", query.len());
+            assert!(query.contains(r#"instance=~"ip-10-0-"#), "{query}");
+        }
+        assert_eq!(
+            found,
+            vec![NodeUsage {
+                name: "ip-10-0-0-1".into(),
+                labels: Some(Arc::new(Labels::new())),
+                timestamp: at(4.0),
+                cpu_milli: 1000,
+                memory_milli: 1_024_000,
+            }]
+        );
+    }
+}
