@@ -89,8 +89,9 @@ pub fn compact_matcher(names: &[Arc<str>], budget: usize) -> Option<String> {
     if plain <= budget + 1 {
         return None;
     }
+    // (prefix, whether it is the whole name): deduplicated on slices, formatted once each.
     for depth in 1..=2 {
-        let patterns: BTreeSet<String> = names
+        let groups: BTreeSet<(&str, bool)> = names
             .iter()
             .map(|name| {
                 let mut prefix: &str = name;
@@ -101,48 +102,66 @@ pub fn compact_matcher(names: &[Arc<str>], budget: usize) -> Option<String> {
                         prefix = head;
                     }
                 }
-                if prefix.len() == name.len() {
-                    escape(name)
-                } else {
-                    format!("{}-.*", escape(prefix))
-                }
+                (prefix, prefix.len() == name.len())
             })
             .collect();
-        if let Some(joined) = join_within(&patterns, budget) {
+        if let Some(joined) = join_within(&groups, "-.*", budget) {
             return Some(joined);
         }
     }
     for width in (1..=8).rev() {
-        let patterns: BTreeSet<String> = names
+        let groups: BTreeSet<(&str, bool)> = names
             .iter()
             .map(|name| {
                 let cut = name
                     .char_indices()
                     .nth(width)
                     .map_or(name.len(), |(i, _)| i);
-                if cut == name.len() {
-                    escape(name)
-                } else {
-                    format!("{}.*", escape(&name[..cut]))
-                }
+                (&name[..cut], cut == name.len())
             })
             .collect();
-        if let Some(joined) = join_within(&patterns, budget) {
+        if let Some(joined) = join_within(&groups, ".*", budget) {
             return Some(joined);
         }
     }
     Some(".+".to_owned())
 }
 
-/// `regex::escape` without escaping `-` (object names are DNS names; `-` is only special inside
+/// Escapes regex syntax, except `-` (object names are DNS names; `-` is only special inside
 /// a character class, and the plain form keeps matchers readable).
-fn escape(text: &str) -> String {
-    regex::escape(text).replace("\\-", "-")
+fn push_escaped(out: &mut String, text: &str) {
+    for c in text.chars() {
+        if matches!(
+            c,
+            '\\' | '.' | '+' | '*' | '?' | '(' | ')' | '|' | '[' | ']' | '{' | '}' | '^' | '$'
+        ) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
 }
 
-fn join_within(patterns: &BTreeSet<String>, budget: usize) -> Option<String> {
-    let len: usize = patterns.iter().map(|p| p.len() + 1).sum();
-    (len <= budget + 1).then(|| patterns.iter().cloned().collect::<Vec<_>>().join("|"))
+/// `p1|p2|…` where a prefix gets `suffix` and a whole name none, if it fits in `budget`.
+fn join_within(groups: &BTreeSet<(&str, bool)>, suffix: &str, budget: usize) -> Option<String> {
+    let len: usize = groups
+        .iter()
+        .map(|(text, whole)| text.len() + 1 + if *whole { 0 } else { suffix.len() })
+        .sum();
+    // Escapes only add to the length; check again after building.
+    if len > budget + 1 {
+        return None;
+    }
+    let mut out = String::with_capacity(len);
+    for (i, (text, whole)) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push('|');
+        }
+        push_escaped(&mut out, text);
+        if !whole {
+            out.push_str(suffix);
+        }
+    }
+    (out.len() <= budget).then_some(out)
 }
 
 #[cfg(test)]
