@@ -2,7 +2,7 @@
 //! resource type and phase filter, started on first use and reused by every request, indexed
 //! by namespace so a label selector is matched locally without a call to the API server.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -14,12 +14,97 @@ use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event};
 use tokio::sync::watch;
 
-use crate::promql::selector::LabelSelector;
+use crate::promql::selector::{LabelSelector, Operator};
 use crate::provider::objects::{Labels, ObjectMeta, ObjectSource, ObjectsError, Phase};
 use crate::resources::{GroupResource, ResourceInfo};
 
-/// Objects by namespace (empty for cluster-scoped ones), then by name.
-type Index = BTreeMap<Arc<str>, BTreeMap<Arc<str>, Arc<Labels>>>;
+/// Objects by namespace (empty for cluster-scoped ones).
+type Index = BTreeMap<Arc<str>, Namespace>;
+
+/// The objects of one namespace, by name and by label, so a selector with an equality
+/// requirement (`app=web`, `app in (a,b)`) visits only the objects that carry it.
+#[derive(Debug, Default)]
+struct Namespace {
+    objects: BTreeMap<Arc<str>, Arc<Labels>>,
+    by_label: HashMap<(String, String), BTreeSet<Arc<str>>>,
+}
+
+impl Namespace {
+    fn insert(&mut self, name: Arc<str>, labels: Arc<Labels>) {
+        if let Some(old) = self.objects.insert(name.clone(), labels.clone()) {
+            self.unindex(&name, &old);
+        }
+        for (key, value) in labels.iter() {
+            self.by_label
+                .entry((key.clone(), value.clone()))
+                .or_default()
+                .insert(name.clone());
+        }
+    }
+
+    fn remove(&mut self, name: &str) {
+        if let Some((name, old)) = self.objects.remove_entry(name) {
+            self.unindex(&name, &old);
+        }
+    }
+
+    fn unindex(&mut self, name: &str, labels: &Labels) {
+        for (key, value) in labels {
+            let label = (key.clone(), value.clone());
+            if let Some(names) = self.by_label.get_mut(&label) {
+                names.remove(name);
+                if names.is_empty() {
+                    self.by_label.remove(&label);
+                }
+            }
+        }
+    }
+
+    /// Objects matching `selector`, sorted by name.
+    fn select(&self, namespace: &Arc<str>, selector: &LabelSelector, out: &mut Vec<ObjectMeta>) {
+        let mut push = |name: &Arc<str>, labels: &Arc<Labels>| {
+            if selector.matches(labels) {
+                out.push(ObjectMeta {
+                    namespace: namespace.clone(),
+                    name: name.clone(),
+                    labels: labels.clone(),
+                });
+            }
+        };
+        // The smallest candidate set among the positive requirements, if any.
+        let candidates = selector
+            .requirements
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.operator,
+                    Operator::Equals | Operator::DoubleEquals | Operator::In
+                )
+            })
+            .map(|r| {
+                let sets: Vec<&BTreeSet<Arc<str>>> = r
+                    .values
+                    .iter()
+                    .filter_map(|v| self.by_label.get(&(r.key.clone(), v.clone())))
+                    .collect();
+                (sets.iter().map(|s| s.len()).sum::<usize>(), sets)
+            })
+            .min_by_key(|(size, _)| *size);
+        match candidates {
+            None => self.objects.iter().for_each(|(n, l)| push(n, l)),
+            Some((_, sets)) => {
+                // Sets for different values of one key are disjoint; merge them in name order.
+                let mut names: Vec<&Arc<str>> = sets.into_iter().flatten().collect();
+                names.sort_unstable();
+                for name in names {
+                    if let Some(labels) = self.objects.get(name) {
+                        push(name, labels);
+                    }
+                }
+            }
+        }
+    }
+}
 
 /// One watched resource type.
 struct Watched {
@@ -46,9 +131,9 @@ impl Watched {
             return;
         };
         let namespace = object.metadata.namespace.as_deref().unwrap_or("");
-        if let Some(names) = index.get_mut(namespace) {
-            names.remove(name);
-            if names.is_empty() {
+        if let Some(objects) = index.get_mut(namespace) {
+            objects.remove(name);
+            if objects.objects.is_empty() {
                 index.remove(namespace);
             }
         }
@@ -76,7 +161,7 @@ impl Watched {
                 }
                 Ok(Event::InitDone) => {
                     let next = buffer.take().unwrap_or_default();
-                    let count: usize = next.values().map(BTreeMap::len).sum();
+                    let count: usize = next.values().map(|ns| ns.objects.len()).sum();
                     if let Ok(mut index) = self.index.write() {
                         *index = next;
                     }
@@ -116,24 +201,15 @@ impl Watched {
             .read()
             .map_err(|_| ObjectsError::Failed("the object cache lock is poisoned".into()))?;
         let mut out = Vec::new();
-        let mut take = |ns: &Arc<str>, names: &BTreeMap<Arc<str>, Arc<Labels>>| {
-            for (name, labels) in names {
-                if selector.matches(labels) {
-                    out.push(ObjectMeta {
-                        namespace: ns.clone(),
-                        name: name.clone(),
-                        labels: labels.clone(),
-                    });
-                }
-            }
-        };
         match namespace {
             Some(ns) => {
-                if let Some((key, names)) = index.get_key_value(ns) {
-                    take(key, names);
+                if let Some((key, objects)) = index.get_key_value(ns) {
+                    objects.select(key, selector, &mut out);
                 }
             }
-            None => index.iter().for_each(|(ns, names)| take(ns, names)),
+            None => index
+                .iter()
+                .for_each(|(ns, objects)| objects.select(ns, selector, &mut out)),
         }
         Ok(out)
     }
@@ -263,5 +339,56 @@ impl Drop for ObjectCache {
         if let Ok(tasks) = self.tasks.lock() {
             tasks.iter().for_each(tokio::task::JoinHandle::abort);
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> Arc<Labels> {
+        Arc::new(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    fn names(ns: &Namespace, selector: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        ns.select(
+            &Arc::from("default"),
+            &LabelSelector::parse(selector).unwrap(),
+            &mut out,
+        );
+        out.iter().map(|o| o.name.to_string()).collect()
+    }
+
+    #[test]
+    fn label_index_follows_updates_and_deletes() {
+        let mut ns = Namespace::default();
+        ns.insert(Arc::from("web-2"), labels(&[("app", "web")]));
+        ns.insert(
+            Arc::from("web-1"),
+            labels(&[("app", "web"), ("tier", "front")]),
+        );
+        ns.insert(Arc::from("db-0"), labels(&[("app", "db")]));
+        ns.insert(Arc::from("web-3"), labels(&[("app", "canary")]));
+        assert_eq!(names(&ns, "app=web"), ["web-1", "web-2"]);
+        assert_eq!(names(&ns, "app in (web,db),tier!=front"), ["db-0", "web-2"]);
+        assert_eq!(names(&ns, "!tier"), ["db-0", "web-2", "web-3"]);
+        assert_eq!(names(&ns, "app=none"), Vec::<String>::new());
+        // A relabel moves the object between index entries; a delete removes it.
+        ns.insert(Arc::from("web-3"), labels(&[("app", "web")]));
+        ns.remove("web-1");
+        assert_eq!(names(&ns, "app=web"), ["web-2", "web-3"]);
+        assert_eq!(names(&ns, "app=canary"), Vec::<String>::new());
+        assert_eq!(names(&ns, ""), ["db-0", "web-2", "web-3"]);
+        assert!(
+            !ns.by_label
+                .contains_key(&("tier".to_owned(), "front".to_owned()))
+        );
     }
 }

@@ -584,6 +584,33 @@ async fn cluster_mode_end_to_end_with_watch_caches_metrics_api_and_kubectl_top()
     assert_eq!(body["kind"], "NodeMetrics");
     assert_eq!(body["usage"], want["usage"]);
 
+    // augur's own discovery lists the groups its config enables.
+    let (status, body) = augur.get("/apis").await;
+    assert_eq!(status, 200, "{body}");
+    let groups: Vec<&str> = body["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(groups, ["custom.metrics.k8s.io", "metrics.k8s.io"]);
+
+    // The real kubectl pointed straight at augur (top pods needs only metrics.k8s.io).
+    let top = kubectl(
+        &augur.kubeconfig(),
+        &dir.path().join("kubectl-cache-direct"),
+        &["top", "pods", "-n", "default", "-l", "app=web"],
+    );
+    assert_eq!(
+        cells(&top),
+        vec![
+            vec!["NAME", "CPU(cores)", "MEMORY(bytes)"],
+            vec!["web-1", "187m", "300Mi"],
+            vec!["web-2", "250m", "200Mi"]
+        ],
+        "{top}"
+    );
+
     // The real kubectl through the double, which forwards metrics.k8s.io to augur as the
     // aggregation layer does.
     let cache = dir.path().join("kubectl-cache");
@@ -708,4 +735,85 @@ async fn unknown_override_resource_is_a_startup_error_in_cluster_mode() {
         )),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn standalone_metrics_api_takes_pods_and_nodes_from_the_query_results() {
+    let prometheus = TestPrometheus::start(&openmetrics());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.yaml");
+    std::fs::write(&config, CONFIG).unwrap();
+    let augur = Augur::start(&prometheus.url(), &config, &["--cluster=off"]).await;
+    // No Running filter and no labels: pending-1 is listed, web-3 still lacks memory.
+    let (status, mut body) = augur
+        .get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    normalise(&mut body);
+    let listed: Vec<(&str, Value)> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["metadata"]["name"].as_str().unwrap(),
+                i["containers"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (
+                "db-0",
+                json!([{"name": "db", "usage": {"cpu": "500m", "memory": "1Gi"}}])
+            ),
+            (
+                "pending-1",
+                json!([{"name": "app", "usage": {"cpu": "1", "memory": "1Mi"}}])
+            ),
+            (
+                "web-1",
+                json!([{"name": "app", "usage": {"cpu": "125m", "memory": "300Mi"}}, {"name": "sidecar", "usage": {"cpu": "62m", "memory": "0"}}])
+            ),
+            (
+                "web-2",
+                json!([{"name": "app", "usage": {"cpu": "250m", "memory": "200Mi"}}])
+            ),
+        ]
+    );
+    assert_eq!(
+        body["items"][0]["metadata"],
+        json!({"name": "db-0", "namespace": "default", "creationTimestamp": "T"})
+    );
+    let (status, body) = augur.get("/apis/metrics.k8s.io/v1beta1/pods").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(5), "{body}");
+    let (status, body) = augur.get("/apis/metrics.k8s.io/v1beta1/nodes/node-a").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["usage"], json!({"cpu": "1500m", "memory": "4Gi"}));
+    let (status, body) = augur
+        .get("/apis/metrics.k8s.io/v1beta1/namespaces/default/pods?labelSelector=app%3Dweb")
+        .await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (400, Some("BadRequest")),
+        "{body}"
+    );
+    let top = std::process::Command::new("/usr/bin/kubectl")
+        .arg(format!("--kubeconfig={}", augur.kubeconfig().display()))
+        .arg(format!(
+            "--cache-dir={}",
+            dir.path().join("cache").display()
+        ))
+        .args(["top", "pods", "-n", "default"])
+        .output()
+        .unwrap();
+    assert!(
+        top.status.success(),
+        "{}",
+        String::from_utf8_lossy(&top.stderr)
+    );
+    let top = String::from_utf8(top.stdout).unwrap();
+    assert_eq!(cells(&top)[2], vec!["pending-1", "1000m", "1Mi"], "{top}");
 }
