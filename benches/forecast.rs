@@ -333,7 +333,7 @@ async fn request_phase(full: bool) {
             let t = Instant::now();
             let items = if name.starts_with("twin") {
                 engine
-                    .custom_metric(&snapshot, &request, twin, SystemTime::now())
+                    .custom_metric(&snapshot, &request, twin, None, SystemTime::now())
                     .await
                     .unwrap()
             } else {

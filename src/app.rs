@@ -35,6 +35,9 @@ pub enum Error {
     /// Delegated authentication could not be set up.
     #[error(transparent)]
     Auth(#[from] crate::auth::Error),
+    /// Cluster mode could not start (kubeconfig, connection, API discovery).
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
     /// The port could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -65,8 +68,13 @@ pub fn install_crypto_provider() {
 pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     install_crypto_provider();
     let max_age = args.max_age().map_err(Error::Usage)?;
-    let table = Arc::new(ResourceTable::builtin());
-    let unknown = UnknownResources::Guess;
+    // Cluster mode: resources from API discovery (unknown override resources are errors);
+    // standalone: the built-in table, unknown resources guessed.
+    let cluster = crate::cluster::Cluster::start(&args.cluster).await?;
+    let (table, unknown) = match &cluster {
+        Some(cluster) => (cluster.table.load_full(), UnknownResources::Reject),
+        None => (Arc::new(ResourceTable::builtin()), UnknownResources::Guess),
+    };
     let text = std::fs::read_to_string(&args.config).map_err(|e| {
         Error::Usage(format!(
             "cannot read --config {}: {e}",
@@ -108,6 +116,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         },
         metrics.clone(),
     );
+    let relister = match &cluster {
+        Some(cluster) => relister.with_shared_table(cluster.table.clone()),
+        None => relister,
+    };
     let ready = health.clone();
     tokio::spawn(relister.run(
         config_rx,
@@ -127,6 +139,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         config_tx,
         metrics.clone(),
     );
+    let reloader = match &cluster {
+        Some(cluster) => reloader.with_shared_table(cluster.table.clone()),
+        None => reloader,
+    };
     tokio::spawn(reloader.run(args.config_check_interval));
 
     let auth = crate::auth::setup(&args.auth, args.cluster.lister_kubeconfig.as_deref()).await?;
@@ -149,7 +165,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         metrics.clone(),
         crate::forecast::engine::EngineOptions::from(&args.forecast),
     );
-    let state = AppState::new(registry, backend, metrics, health).with_forecast(forecast);
+    let mut state = AppState::new(registry, backend, metrics, health).with_forecast(forecast);
+    if let Some(cluster) = &cluster {
+        state = state.with_objects(cluster.objects.clone());
+    }
     let router = api::router(state);
     let (tls, router) = match &auth {
         Some(auth) => (auth.tls(tls)?, auth.protect(router)),

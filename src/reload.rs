@@ -42,6 +42,7 @@ pub struct Reloader {
     last_hash: Option<u64>,
     sender: watch::Sender<Arc<Config>>,
     metrics: Arc<Metrics>,
+    shared_table: Option<Arc<arc_swap::ArcSwap<ResourceTable>>>,
 }
 
 impl Reloader {
@@ -57,7 +58,15 @@ impl Reloader {
             last_hash: Some(hash(initial_text)),
             sender,
             metrics,
+            shared_table: None,
         }
+    }
+
+    /// Compiles reloaded files against `table` (cluster mode: refreshed by API discovery)
+    /// instead of the source's fixed table.
+    pub fn with_shared_table(mut self, table: Arc<arc_swap::ArcSwap<ResourceTable>>) -> Self {
+        self.shared_table = Some(table);
+        self
     }
 
     /// Reads the file; if it changed (or `force`), validates and publishes it.
@@ -74,7 +83,11 @@ impl Reloader {
             return ReloadOutcome::Unchanged;
         }
         let file = self.source.path.display().to_string();
-        match config::parse(&text, &file, &self.source.table, self.source.unknown) {
+        let table = match &self.shared_table {
+            Some(shared) => shared.load_full(),
+            None => self.source.table.clone(),
+        };
+        match config::parse(&text, &file, &table, self.source.unknown) {
             Ok(config) => {
                 self.last_hash = Some(digest);
                 self.sender.send_replace(Arc::new(config));

@@ -8,7 +8,8 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 
 use crate::promql::selector::LabelSelector;
-use crate::provider::custom::custom_metric;
+use crate::provider::custom::custom_metric_with_objects;
+use crate::provider::objects::ObjectsError;
 use crate::provider::{CustomRequest, ObjectName, ProviderError};
 
 use super::error::ApiError;
@@ -42,6 +43,10 @@ pub(crate) fn provider_error(api: Api, error: ProviderError) -> ApiError {
             ApiError::service_unavailable(message)
         }
         ProviderError::Backend { .. } | ProviderError::BadResult(_) => ApiError::internal(message),
+        ProviderError::Objects(ObjectsError::NotSynced(_)) => {
+            ApiError::service_unavailable(message)
+        }
+        ProviderError::Objects(ObjectsError::Failed(_)) => ApiError::internal(message),
     }
 }
 
@@ -80,13 +85,20 @@ pub(crate) async fn get_metric(
         Some((_, twin)) => {
             state
                 .forecast
-                .custom_metric(&snapshot, &request, twin, SystemTime::now())
+                .custom_metric(
+                    &snapshot,
+                    &request,
+                    twin,
+                    state.objects.as_deref(),
+                    SystemTime::now(),
+                )
                 .await
         }
         None => {
-            custom_metric(
+            custom_metric_with_objects(
                 &snapshot,
                 state.backend.as_ref(),
+                state.objects.as_deref(),
                 &request,
                 SystemTime::now(),
             )

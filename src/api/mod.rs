@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error;
 pub mod external;
 pub mod health;
+pub mod metrics;
 pub mod openapi;
 pub mod types;
 
@@ -22,10 +23,11 @@ use http::header::CONTENT_TYPE;
 use serde_json::Value;
 
 use crate::prometheus::Backend;
+use crate::provider::objects::ObjectSource;
 use crate::series::{Registry, Snapshot};
 use crate::telemetry::Metrics;
 
-use self::discovery::{ApiGroup, ApiResource, CUSTOM_METRICS, EXTERNAL_METRICS};
+use self::discovery::{ApiGroup, ApiResource, CUSTOM_METRICS, EXTERNAL_METRICS, RESOURCE_METRICS};
 use self::error::ApiError;
 use self::health::Health;
 use self::openapi::OpenApiDocs;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub openapi: Arc<OpenApiDocs>,
     /// The forecast engine behind twin metrics.
     pub forecast: Arc<crate::forecast::engine::Engine>,
+    /// Cluster mode: the watch caches that answer which objects a request selects.
+    pub objects: Option<Arc<dyn ObjectSource>>,
 }
 
 impl AppState {
@@ -68,12 +72,19 @@ impl AppState {
             health,
             openapi,
             forecast,
+            objects: None,
         }
     }
 
     /// The same state with this forecast engine.
     pub fn with_forecast(mut self, engine: Arc<crate::forecast::engine::Engine>) -> Self {
         self.forecast = engine;
+        self
+    }
+
+    /// Cluster mode: select objects (label selectors, Running pods) from `objects`.
+    pub fn with_objects(mut self, objects: Arc<dyn ObjectSource>) -> Self {
+        self.objects = Some(objects);
         self
     }
 }
@@ -87,6 +98,9 @@ fn enabled_groups(snapshot: &Snapshot) -> Vec<ApiGroup> {
     }
     if !snapshot.config.external_rules.is_empty() {
         groups.push(EXTERNAL_METRICS);
+    }
+    if snapshot.config.resource_rules.is_some() {
+        groups.push(RESOURCE_METRICS);
     }
     groups
 }
@@ -130,7 +144,7 @@ async fn apis(State(state): State<AppState>, headers: HeaderMap) -> Response {
 fn find_group(snapshot: &Snapshot, name: &str) -> Result<ApiGroup, ApiError> {
     enabled_groups(snapshot).into_iter().find(|g| g.name == name).ok_or_else(|| {
         ApiError::not_found(format!(
-            "the API group {name:?} is not served: custom.metrics.k8s.io needs `rules`, external.metrics.k8s.io needs `externalRules` in the config"
+            "the API group {name:?} is not served: custom.metrics.k8s.io needs `rules`, external.metrics.k8s.io needs `externalRules`, metrics.k8s.io needs `resourceRules` in the config"
         ))
     })
 }
@@ -241,6 +255,7 @@ pub fn router(state: AppState) -> Router {
             "/apis/external.metrics.k8s.io/v1beta1/{*path}",
             get(external::get_metric),
         )
+        .merge(metrics::routes())
         .route("/version", get(version))
         .route("/openapi/v2", get(openapi_v2))
         .route("/openapi/v3", get(openapi_v3_index))

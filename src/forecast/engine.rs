@@ -24,6 +24,7 @@ use crate::config::{ForecastSpec, ModelRef, Reduce, Rule, Section, ServeMode};
 use crate::prometheus::{Backend, LabelSet, RangeSeries};
 use crate::provider::custom::{resolve_custom, run_custom};
 use crate::provider::external::{resolve_external, run_external};
+use crate::provider::objects::ObjectSource;
 use crate::provider::{CustomItem, CustomRequest, ExternalItem, ExternalRequest, ProviderError};
 use crate::resources::GroupResource;
 use crate::series::{Snapshot, TwinRef};
@@ -459,6 +460,7 @@ impl Engine {
         snapshot: &Snapshot,
         request: &CustomRequest,
         twin: &TwinRef,
+        objects: Option<&dyn ObjectSource>,
         now: SystemTime,
     ) -> Result<Vec<CustomItem>, ProviderError> {
         let rule = snapshot.config.rules.get(twin.rule);
@@ -472,13 +474,13 @@ impl Engine {
             metric: twin.live_metric.clone(),
             ..request.clone()
         };
-        let resolved = resolve_custom(snapshot, &live_request)?;
+        let resolved = resolve_custom(snapshot, objects, &live_request).await?;
         let pods = resolved.resource.group_resource == GroupResource::new("", "pods");
         let (promql, kind) = if pods {
-            (
-                format!("sum({})", resolved.built.promql),
-                SeriesKind::PodSum,
-            )
+            // Cluster mode: a matcher for the workload's pods, so the history survives scale
+            // events; otherwise the live query's own matchers.
+            let history = resolved.stable.as_ref().unwrap_or(&resolved.built);
+            (format!("sum({})", history.promql), SeriesKind::PodSum)
         } else {
             (
                 resolved.built.promql.clone(),
@@ -493,13 +495,7 @@ impl Engine {
             spec: fingerprint(&spec),
         };
         let (live, lookup) = tokio::join!(
-            run_custom(
-                self.backend.as_ref(),
-                &live_request,
-                &resolved.resource,
-                &resolved.built,
-                now
-            ),
+            run_custom(self.backend.as_ref(), &live_request, &resolved, now),
             self.lookup(key.clone(), spec.clone(), kind, now)
         );
         let mut items = live?;

@@ -2,6 +2,7 @@
 //! PromQL label matchers with prometheus-adapter's operator mapping, and as a
 //! `metav1.LabelSelector` for responses.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{Map, Value, json};
@@ -118,6 +119,12 @@ impl LabelSelector {
         self.requirements.is_empty()
     }
 
+    /// Whether an object with these labels is selected (`labels.Selector.Matches`): every
+    /// requirement must hold.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.requirements.iter().all(|req| req.matches(labels))
+    }
+
     /// PromQL matchers in requirement order (prometheus-adapter's `selectMatcher` mapping).
     pub fn to_matchers(&self) -> Result<Vec<String>, SelectorError> {
         self.requirements
@@ -193,6 +200,32 @@ impl fmt::Display for LabelSelector {
 }
 
 impl Requirement {
+    /// Whether labels satisfy this requirement, as `labels.Requirement.Matches` decides:
+    /// `!=`/`notin` also hold when the label is absent; `gt`/`lt` compare integers.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        let value = labels.get(&self.key);
+        let listed = || value.is_some_and(|v| self.values.iter().any(|w| w == v));
+        match self.operator {
+            Operator::Equals | Operator::DoubleEquals | Operator::In => listed(),
+            Operator::NotEquals | Operator::NotIn => !listed(),
+            Operator::Exists => value.is_some(),
+            Operator::DoesNotExist => value.is_none(),
+            Operator::GreaterThan | Operator::LessThan => {
+                let (Some(have), Some(bound)) = (
+                    value.and_then(|v| v.parse::<i64>().ok()),
+                    self.values.first().and_then(|v| v.parse::<i64>().ok()),
+                ) else {
+                    return false;
+                };
+                if self.operator == Operator::GreaterThan {
+                    have > bound
+                } else {
+                    have < bound
+                }
+            }
+        }
+    }
+
     /// One PromQL matcher: `=`/`==` one value → `=`; `!=` → `!=`; `in` one value → `=~`;
     /// `notin` one value → `!~` (values passed raw, so a value can be a regex); several values →
     /// `=~"a|b"` / `!~"a|b"`; exists → `l!=""`; `!l` → `l=""`; `gt`/`lt` → error.
@@ -468,6 +501,38 @@ fn validate_value(value: &str) -> Result<(), String> {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    fn object(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn matches_like_kubernetes_selectors() {
+        let web = object(&[("app", "web"), ("tier", "front"), ("replicas", "3")]);
+        let db = object(&[("app", "db")]);
+        let cases = [
+            ("", true, true),
+            ("app=web", true, false),
+            ("app==web,tier=front", true, false),
+            ("app!=web", false, true),
+            ("tier!=back", true, true),
+            ("app in (web,db)", true, true),
+            ("app notin (web)", false, true),
+            ("tier notin (front)", false, true),
+            ("tier", true, false),
+            ("!tier", false, true),
+            ("replicas>2", true, false),
+            ("replicas<3", false, false),
+        ];
+        for (text, want_web, want_db) in cases {
+            let selector = LabelSelector::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(selector.matches(&web), want_web, "{text} on web");
+            assert_eq!(selector.matches(&db), want_db, "{text} on db");
+        }
+    }
 
     fn matchers(text: &str) -> Result<Vec<String>, SelectorError> {
         LabelSelector::parse(text).unwrap().to_matchers()

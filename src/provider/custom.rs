@@ -1,7 +1,8 @@
 //! custom.metrics.k8s.io: find the rule for (resource, metric), query it for the requested
 //! objects, return one value per object.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::prometheus::{Backend, QueryResult, Sample};
@@ -10,6 +11,7 @@ use crate::resources::{GroupResource, ResourceInfo};
 use crate::series::{CustomKey, Snapshot};
 
 use super::ProviderError;
+use super::objects::{MAX_ALTERNATION, ObjectSource, Phase, compact_matcher, workload_matcher};
 use super::query::{BuildError, BuiltQuery, Names, build_custom};
 
 /// The object part of a request path.
@@ -63,22 +65,42 @@ pub struct ResolvedCustom {
     pub resource: ResourceInfo,
     /// The rendered query and the label holding object names.
     pub built: BuiltQuery,
+    /// Cluster mode, `*`: the names the label selector picked from the watch cache (results
+    /// are filtered back to them because the matcher may be a shorter superset).
+    pub selected: Option<BTreeSet<Arc<str>>>,
+    /// Cluster mode, `*` over pods of one workload: the query with a matcher that keeps
+    /// matching the workload's pods across scale events and rollouts, for forecast histories.
+    pub stable: Option<BuiltQuery>,
 }
 
-/// Answers a custom metrics request from the registry snapshot and the backend.
+/// Answers a custom metrics request from the registry snapshot and the backend (standalone:
+/// `*` means every object with a sample).
 pub async fn custom_metric(
     snapshot: &Snapshot,
     backend: &dyn Backend,
     request: &CustomRequest,
     now: SystemTime,
 ) -> Result<Vec<CustomItem>, ProviderError> {
-    let ResolvedCustom { resource, built } = resolve_custom(snapshot, request)?;
-    run_custom(backend, request, &resource, &built, now).await
+    custom_metric_with_objects(snapshot, backend, None, request, now).await
 }
 
-/// Finds the rule for a request and renders its query (no backend call).
-pub fn resolve_custom(
+/// Answers a custom metrics request; with `objects` (cluster mode) `*` selects the objects
+/// matching `labelSelector` from the watch cache and queries exactly those names.
+pub async fn custom_metric_with_objects(
     snapshot: &Snapshot,
+    backend: &dyn Backend,
+    objects: Option<&dyn ObjectSource>,
+    request: &CustomRequest,
+    now: SystemTime,
+) -> Result<Vec<CustomItem>, ProviderError> {
+    let resolved = resolve_custom(snapshot, objects, request).await?;
+    run_custom(backend, request, &resolved, now).await
+}
+
+/// Finds the rule for a request, selects the objects (cluster mode) and renders its query.
+pub async fn resolve_custom(
+    snapshot: &Snapshot,
+    objects: Option<&dyn ObjectSource>,
     request: &CustomRequest,
 ) -> Result<ResolvedCustom, ProviderError> {
     let resource = snapshot.resolve_resource(&request.resource).cloned().ok_or_else(|| ProviderError::UnknownResource {
@@ -101,7 +123,7 @@ pub fn resolve_custom(
             request.metric
         ))
     })?;
-    if request.name == ObjectName::All && !request.object_selector.is_empty() {
+    if request.name == ObjectName::All && objects.is_none() && !request.object_selector.is_empty() {
         return Err(ProviderError::NeedsCluster(format!(
             "label selector {:?} on {}: selecting objects by label needs cluster mode (augur runs standalone, without access to the Kubernetes API); use a name or * without labelSelector",
             request.object_selector.to_string(),
@@ -109,41 +131,97 @@ pub fn resolve_custom(
         )));
     }
     let namespaces = super::namespaces(snapshot)?;
-    let names_buf;
-    let names = match &request.name {
-        ObjectName::Named(name) => {
-            names_buf = [name.clone()];
-            Names::List(&names_buf)
+    // Cluster mode: `*` is the objects the label selector picks from the watch cache.
+    let selected: Option<BTreeSet<Arc<str>>> = match (&request.name, objects) {
+        (ObjectName::All, Some(source)) => {
+            let found = source
+                .select(
+                    &resource,
+                    Phase::Any,
+                    request.namespace.as_deref(),
+                    &request.object_selector,
+                )
+                .await?;
+            if found.is_empty() {
+                let place = request
+                    .namespace
+                    .as_deref()
+                    .map(|ns| format!(" in namespace {ns}"))
+                    .unwrap_or_default();
+                return Err(ProviderError::ObjectNotFound(format!(
+                    "the server could not find the metric {} for {}: no objects{place} matched the label selector {:?}",
+                    request.metric,
+                    resource.group_resource,
+                    request.object_selector.to_string()
+                )));
+            }
+            Some(found.into_iter().map(|o| o.name).collect())
         }
-        ObjectName::All => Names::Any,
+        _ => None,
     };
     let namespace = request.namespace.as_deref().map(|ns| (ns, &namespaces));
-    let built = build_custom(
-        rule,
-        &series.series,
-        &resource,
-        namespace,
-        names,
-        &request.metric_selector,
-    )
-    .map_err(|e| match e {
-        BuildError::Selector(msg) => ProviderError::UnsupportedSelector(msg),
-        other => ProviderError::QueryBuild(format!(
-            "the server could not find the metric {} for {}: {other}",
-            request.metric, resource.group_resource
-        )),
-    })?;
-    Ok(ResolvedCustom { resource, built })
+    let build = |names: Names<'_>| {
+        build_custom(
+            rule,
+            &series.series,
+            &resource,
+            namespace,
+            names,
+            &request.metric_selector,
+        )
+        .map_err(|e| match e {
+            BuildError::Selector(msg) => ProviderError::UnsupportedSelector(msg),
+            other => ProviderError::QueryBuild(format!(
+                "the server could not find the metric {} for {}: {other}",
+                request.metric, resource.group_resource
+            )),
+        })
+    };
+    let built = match (&request.name, &selected) {
+        (ObjectName::Named(name), _) => build(Names::List(std::slice::from_ref(name)))?,
+        (ObjectName::All, Some(selected)) => {
+            let list: Vec<Arc<str>> = selected.iter().cloned().collect();
+            match compact_matcher(&list, MAX_ALTERNATION) {
+                Some(pattern) => build(Names::Matching(&pattern))?,
+                None => {
+                    let names: Vec<String> = list.iter().map(|n| n.to_string()).collect();
+                    build(Names::List(&names))?
+                }
+            }
+        }
+        (ObjectName::All, None) => build(Names::Any)?,
+    };
+    let stable = match &selected {
+        Some(selected) => {
+            let list: Vec<Arc<str>> = selected.iter().cloned().collect();
+            match workload_matcher(&list) {
+                Some(pattern) => Some(build(Names::Matching(&pattern))?),
+                None => None,
+            }
+        }
+        None => None,
+    };
+    Ok(ResolvedCustom {
+        resource,
+        built,
+        selected,
+        stable,
+    })
 }
 
 /// Runs a resolved query and maps its samples to items for the requested objects.
 pub async fn run_custom(
     backend: &dyn Backend,
     request: &CustomRequest,
-    resource: &ResourceInfo,
-    built: &BuiltQuery,
+    resolved: &ResolvedCustom,
     now: SystemTime,
 ) -> Result<Vec<CustomItem>, ProviderError> {
+    let ResolvedCustom {
+        resource,
+        built,
+        selected,
+        ..
+    } = resolved;
     let result =
         backend
             .query(&built.promql, now)
@@ -174,6 +252,7 @@ pub async fn run_custom(
     match &request.name {
         ObjectName::All => Ok(by_name
             .into_iter()
+            .filter(|(name, _)| selected.as_ref().is_none_or(|s| s.contains(*name)))
             .map(|(name, sample)| item(name, sample.value))
             .collect()),
         ObjectName::Named(name) => {

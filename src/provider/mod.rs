@@ -3,7 +3,9 @@
 
 pub mod custom;
 pub mod external;
+pub mod objects;
 pub mod query;
+pub mod resource;
 #[cfg(test)]
 mod tests;
 
@@ -51,6 +53,9 @@ pub enum ProviderError {
     /// The query returned a result type that cannot be served.
     #[error("{0}")]
     BadResult(String),
+    /// The objects a request selects could not be read from the cluster cache.
+    #[error(transparent)]
+    Objects(#[from] objects::ObjectsError),
 }
 
 /// The namespaces resource, which every namespaced query needs for its namespace label.

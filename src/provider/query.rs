@@ -15,6 +15,9 @@ pub enum Names<'a> {
     List(&'a [String]),
     /// Every object with a sample (standalone `*`): `lbl=~".+"`.
     Any,
+    /// Objects whose name matches this regex: a shorter superset of a long name list
+    /// (see [`super::objects::compact_matcher`]); results are filtered back to the names.
+    Matching(&'a str),
 }
 
 /// Why a query could not be built.
@@ -116,12 +119,76 @@ pub fn build_custom(
         }
         Names::List(_) => (format!("{label}=\"\""), String::new()),
         Names::Any => (format!("{label}=~\".+\""), ".+".to_owned()),
+        Names::Matching(pattern) => (
+            format!("{label}=~{}", go_quote(pattern)),
+            pattern.to_owned(),
+        ),
     };
     exprs.push(matcher);
     values.insert(label.clone(), joined);
     let ctx = context(series, exprs.join(","), vec![label.clone()], values);
     Ok(BuiltQuery {
         promql: render(rule, &ctx)?,
+        resource_label: label,
+    })
+}
+
+/// A `resourceRules` query (`containerQuery` / `nodeQuery`): `.Series` is empty, the
+/// matchers are the namespace then the object names, `.GroupBy` is the object label then
+/// `extra_group_by` (the container label for pods), as the adapter's resource provider builds
+/// them. `what` names the query in errors (`resourceRules.cpu.containerQuery`).
+pub fn build_resource(
+    query: &crate::promql::template::Template,
+    mapping: &crate::config::ResourceMapping,
+    what: &str,
+    resource: &ResourceInfo,
+    namespace: Option<(&str, &ResourceInfo)>,
+    names: Names<'_>,
+    extra_group_by: &[String],
+) -> Result<BuiltQuery, BuildError> {
+    let mut values = BTreeMap::new();
+    let mut exprs = Vec::new();
+    if let Some((ns, namespaces)) = namespace {
+        let label = mapping.label_for_resource(namespaces).ok_or_else(|| {
+            BuildError::NoLabel(format!("{what}: `resources` maps no label to namespaces"))
+        })?;
+        exprs.push(format!("{label}={}", go_quote(ns)));
+        values.insert(label, ns.to_owned());
+    }
+    let label = mapping.label_for_resource(resource).ok_or_else(|| {
+        BuildError::NoLabel(format!(
+            "{what}: `resources` maps no label to {}",
+            resource.group_resource
+        ))
+    })?;
+    let (matcher, joined) = match names {
+        Names::List([one]) => (format!("{label}={}", go_quote(one)), one.clone()),
+        Names::List(list) if list.len() > 1 => {
+            let joined = list.join("|");
+            (format!("{label}=~{}", go_quote(&joined)), joined)
+        }
+        Names::List(_) => (format!("{label}=\"\""), String::new()),
+        Names::Any => (format!("{label}=~\".+\""), ".+".to_owned()),
+        Names::Matching(pattern) => (
+            format!("{label}=~{}", go_quote(pattern)),
+            pattern.to_owned(),
+        ),
+    };
+    exprs.push(matcher);
+    values.insert(label.clone(), joined);
+    let mut group_by = vec![label.clone()];
+    group_by.extend(extra_group_by.iter().filter(|l| !l.is_empty()).cloned());
+    let ctx = context("", exprs.join(","), group_by, values);
+    let promql = query
+        .render(&ctx)
+        .map_err(|e| BuildError::Template(format!("{what}: {e}")))?;
+    if promql.trim().is_empty() {
+        return Err(BuildError::Template(format!(
+            "{what}: empty query produced by metrics query template"
+        )));
+    }
+    Ok(BuiltQuery {
+        promql,
         resource_label: label,
     })
 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::ArcSwap;
 use futures::StreamExt;
 use tokio::sync::watch;
 
@@ -70,7 +71,7 @@ pub struct RelistReport {
 pub struct Relister {
     backend: Arc<dyn Backend>,
     registry: Arc<Registry>,
-    table: Arc<ResourceTable>,
+    table: Arc<ArcSwap<ResourceTable>>,
     options: RelistOptions,
     metrics: Arc<Metrics>,
     listings: HashMap<String, Listing>,
@@ -88,11 +89,18 @@ impl Relister {
         Self {
             backend,
             registry,
-            table,
+            table: Arc::new(ArcSwap::new(table)),
             options,
             metrics,
             listings: HashMap::new(),
         }
+    }
+
+    /// Resolves labels against `table`, which cluster mode replaces when API discovery is
+    /// refreshed; each relist uses the table current at its start.
+    pub fn with_shared_table(mut self, table: Arc<ArcSwap<ResourceTable>>) -> Self {
+        self.table = table;
+        self
     }
 
     /// Lists every distinct seriesQuery of `config` once and publishes a snapshot. A failed
@@ -146,7 +154,7 @@ impl Relister {
         }
         self.listings = next;
         report.shapes = self.listings.values().map(|l| l.series.len()).sum();
-        let snapshot = Snapshot::build(config, self.table.clone(), &self.listings, Some(now));
+        let snapshot = Snapshot::build(config, self.table.load_full(), &self.listings, Some(now));
         let metric_count = snapshot.custom.len() + snapshot.external.len();
         self.registry.store(snapshot);
         self.metrics

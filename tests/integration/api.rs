@@ -40,6 +40,8 @@ impl Augur {
             .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
             .args(["--prometheus-timeout=2s", "--config-check-interval=1s"])
             .args(extra)
+            // Standalone unless a test asks for cluster mode (a CI pod must not flip it on).
+            .env_remove("KUBERNETES_SERVICE_HOST")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -79,6 +81,11 @@ impl Augur {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// augur's self-signed serving certificate.
+    pub(crate) fn cert(&self) -> PathBuf {
+        self.dir.path().join("certs/apiserver.crt")
     }
 
     pub(crate) fn log(&self) -> String {
@@ -132,7 +139,7 @@ impl Drop for Augur {
     }
 }
 
-fn client_trusting(cert: &Path) -> reqwest::Client {
+pub(crate) fn client_trusting(cert: &Path) -> reqwest::Client {
     use rustls_pki_types::pem::PemObject;
     let der = rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap();
     let mut roots = rustls::RootCertStore::empty();

@@ -8,6 +8,7 @@ mod auth;
 mod backend;
 mod backtest;
 mod certs;
+mod cluster;
 mod compat;
 mod forecast;
 mod manifests;

@@ -138,7 +138,7 @@ fn fake() -> Arc<FakeBackend> {
 async fn serve_pods(engine: &Engine, snap: &Snapshot, ns: &str, now: i64) -> Vec<(String, f64)> {
     let (_, twin) = snap.custom_twin("pods", true, METRIC).unwrap();
     let items = engine
-        .custom_metric(snap, &pods_request(ns), twin, t(now))
+        .custom_metric(snap, &pods_request(ns), twin, None, t(now))
         .await
         .unwrap();
     items
@@ -288,7 +288,7 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
     };
     let (_, twin) = snap.custom_twin("services", true, METRIC).unwrap();
     let items = engine
-        .custom_metric(&snap, &request, twin, t(NOW))
+        .custom_metric(&snap, &request, twin, None, t(NOW))
         .await
         .unwrap();
     assert_eq!(
@@ -501,7 +501,7 @@ async fn every_fallback_serves_live_with_its_reason_in_metrics() {
     };
     let (_, twin) = snap.custom_twin("services", true, METRIC).unwrap();
     let items = engine
-        .custom_metric(&snap, &request, twin, t(NOW))
+        .custom_metric(&snap, &request, twin, None, t(NOW))
         .await
         .unwrap();
     assert_eq!(
