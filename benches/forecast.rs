@@ -35,7 +35,7 @@ rules:
   resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
   name: {matches: "^(.*)_total$", as: "${1}_per_second"}
   metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
-  forecast: {history: 1d, headroom: 0.2}
+  forecast: {model: persistence, history: 1d, headroom: 0.2}
 "#;
 const TWIN: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second_forecast";
 const LIVE: &str =
