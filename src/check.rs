@@ -7,7 +7,8 @@ use std::sync::{Arc, LazyLock};
 
 use regex::Regex;
 
-use crate::config::{Config, Rule, Section};
+use crate::api::metrics::go_duration;
+use crate::config::{Config, Reduce, Rule, Section, ServeMode};
 use crate::promql::selector::LabelSelector;
 use crate::provider::query::{Names, build_custom, build_external};
 use crate::resources::{ResourceInfo, ResourceTable};
@@ -220,6 +221,7 @@ pub fn report(
                     }
                 }
             }
+            describe_forecast(&mut out, rule, &stats.metrics, &metric);
             for warning in static_warnings(rule) {
                 let _ = writeln!(out, "  warning: {warning}");
             }
@@ -231,6 +233,47 @@ pub fn report(
         );
     }
     out
+}
+
+/// One line per forecast twin of a rule with a `forecast:` block: the twin's name and its
+/// model, horizon, step, reduce, headroom and serve mode. `metrics` are the discovered
+/// metrics; without any, the twin of the example metric is shown.
+fn describe_forecast(
+    out: &mut String,
+    rule: &Rule,
+    metrics: &std::collections::BTreeSet<String>,
+    example: &str,
+) {
+    let Some(spec) = &rule.forecast else {
+        return;
+    };
+    let reduce = match spec.reduce {
+        Reduce::Max => "max",
+        Reduce::Point => "point",
+    };
+    let serve = match spec.serve {
+        ServeMode::Max => "max",
+        ServeMode::Forecast => "forecast",
+    };
+    let mut live: Vec<&str> = metrics
+        .iter()
+        .map(String::as_str)
+        .filter(|m| !m.is_empty())
+        .collect();
+    if live.is_empty() {
+        live.push(example);
+    }
+    for metric in live {
+        let _ = writeln!(
+            out,
+            "  forecast: {} (model {}, horizon {}, step {}, reduce {reduce}, headroom {}, serve {serve})",
+            spec.twin_name(metric),
+            spec.model,
+            go_duration(spec.horizon),
+            go_duration(spec.step),
+            spec.headroom,
+        );
+    }
 }
 
 fn describe_discovery(out: &mut String, rule: &Rule, stats: &RuleStats, listing: Option<&Listing>) {
@@ -406,5 +449,60 @@ externalRules[0] (line 10): seriesQuery queue_depth
   promql:  sum(queue_depth{})
 "#;
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn report_lists_forecast_twins_with_their_settings() {
+        let config = r#"rules:
+- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  name: {matches: "^(.*)_total$", as: "${1}_per_second"}
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
+  forecast: {model: seasonal-naive, horizon: 15m, step: 30s, reduce: point, headroom: 0.25, serve: forecast}
+- seriesQuery: 'up{namespace!=""}'
+  resources: {overrides: {namespace: {resource: namespace}}}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+externalRules:
+- seriesQuery: 'queue_depth'
+  resources: {namespaced: false}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>})'
+  forecast: {name: "${metric}_ahead"}
+"#;
+        let table = Arc::new(ResourceTable::builtin());
+        let config = Arc::new(parse(config, "c.yaml", &table, UnknownResources::Reject).unwrap());
+        let mut listings = HashMap::new();
+        let pod = |name: &str| labels(&[("__name__", name), ("namespace", "a"), ("pod", "p")]);
+        listings.insert(
+            r#"http_requests_total{namespace!="",pod!=""}"#.to_owned(),
+            Listing::reduce(
+                &[pod("http_requests_total"), pod("grpc_requests_total")],
+                std::time::UNIX_EPOCH,
+            ),
+        );
+        let discovered = report(&config, &table, Some(&listings));
+        let twins: Vec<&str> = discovered
+            .lines()
+            .filter(|l| l.starts_with("  forecast:"))
+            .collect();
+        assert_eq!(
+            twins,
+            [
+                "  forecast: grpc_requests_per_second_forecast (model seasonal-naive, horizon 15m0s, step 30s, reduce point, headroom 0.25, serve forecast)",
+                "  forecast: http_requests_per_second_forecast (model seasonal-naive, horizon 15m0s, step 30s, reduce point, headroom 0.25, serve forecast)",
+                "  forecast: queue_depth_ahead (model guarded-linear, horizon 10m0s, step 1m0s, reduce max, headroom 0, serve max)",
+            ]
+        );
+        // Without a backend the twin of the example metric is shown, after its PromQL.
+        let offline = report(&config, &table, None);
+        let first_rule: Vec<&str> = offline.lines().take(4).collect();
+        assert_eq!(
+            first_rule,
+            [
+                r#"rules[0] (line 2): seriesQuery http_requests_total{namespace!="",pod!=""}"#,
+                "  example: GET /apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/example/http_requests_per_second",
+                r#"  promql:  sum(rate(http_requests_total{namespace="default",pod="example"}[2m])) by (pod)"#,
+                "  forecast: http_requests_per_second_forecast (model seasonal-naive, horizon 15m0s, step 30s, reduce point, headroom 0.25, serve forecast)",
+            ]
+        );
     }
 }
