@@ -11,7 +11,7 @@
 //!     .with_query("up", QueryResult::Vector(vec![]));
 //! # futures::executor::block_on(async {
 //! let series = fake.series("{__name__=\"up\"}", SystemTime::now()).await.unwrap();
-//! assert_eq!(series.len(), 1);
+//! assert_eq!((series.total, series.shapes.len()), (1, 1));
 //! # });
 //! assert_eq!(fake.selectors(), vec!["{__name__=\"up\"}".to_owned()]);
 //! ```
