@@ -246,12 +246,12 @@ pub async fn setup(
         lister_kubeconfig,
         pod,
     )?;
-    let authn_client = review::connect(authn_source.as_deref())
+    let authn_client = crate::cluster::connect(authn_source.as_deref())
         .await
-        .map_err(Error::Config)?;
-    let authz_client = review::connect(authz_source.as_deref())
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let authz_client = crate::cluster::connect(authz_source.as_deref())
         .await
-        .map_err(Error::Config)?;
+        .map_err(|e| Error::Config(e.to_string()))?;
     let reviews: Arc<dyn Reviews> = Arc::new(KubeReviews::new(
         authn_client.clone(),
         authz_client,

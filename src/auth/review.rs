@@ -1,8 +1,6 @@
 //! The two calls delegated auth makes to kube-apiserver — TokenReview and
-//! SubjectAccessReview — behind a trait, plus a kube-rs client built from a kubeconfig or
-//! the in-cluster service account.
+//! SubjectAccessReview — behind a trait (the client comes from `cluster::connect`).
 
-use std::path::Path;
 use std::time::Duration;
 
 use futures::FutureExt as _;
@@ -12,9 +10,6 @@ use k8s_openapi::api::authorization::v1::{
     SubjectAccessReview, SubjectAccessReviewSpec, SubjectAccessReviewStatus,
 };
 use kube::api::{Api, PostParams};
-
-/// How long connecting to kube-apiserver may take.
-pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Asks kube-apiserver who a token belongs to and whether a user may do something.
 pub trait Reviews: Send + Sync {
@@ -129,25 +124,4 @@ impl Reviews for KubeReviews {
         }
         .boxed()
     }
-}
-
-/// A kube-rs client for `kubeconfig`, or for the pod's service account when `None`.
-/// Connecting is bounded by [`CONNECT_TIMEOUT`]; responses are not (watches stay open),
-/// so single calls bound themselves.
-///
-/// Merge note: cluster mode has its own constructor (`cluster::connect`); this one can be
-/// replaced by it once both exist on main.
-pub async fn connect(kubeconfig: Option<&Path>) -> Result<kube::Client, String> {
-    let mut config = match kubeconfig {
-        Some(path) => {
-            let file = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| format!("reading kubeconfig {}: {e}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(file, &kube::config::KubeConfigOptions::default())
-                .await
-                .map_err(|e| format!("kubeconfig {}: {e}", path.display()))?
-        }
-        None => kube::Config::incluster().map_err(|e| format!("in-cluster configuration: {e}"))?,
-    };
-    config.connect_timeout = Some(CONNECT_TIMEOUT);
-    kube::Client::try_from(config).map_err(|e| format!("building the Kubernetes client: {e}"))
 }
