@@ -111,19 +111,7 @@ pub fn build_custom(
             resource.group_resource
         ))
     })?;
-    let (matcher, joined) = match names {
-        Names::List([one]) => (format!("{label}={}", go_quote(one)), one.clone()),
-        Names::List(list) if list.len() > 1 => {
-            let joined = list.join("|");
-            (format!("{label}=~{}", go_quote(&joined)), joined)
-        }
-        Names::List(_) => (format!("{label}=\"\""), String::new()),
-        Names::Any => (format!("{label}=~\".+\""), ".+".to_owned()),
-        Names::Matching(pattern) => (
-            format!("{label}=~{}", go_quote(pattern)),
-            pattern.to_owned(),
-        ),
-    };
+    let (matcher, joined) = name_matcher(&label, names);
     exprs.push(matcher);
     values.insert(label.clone(), joined);
     let ctx = context(series, exprs.join(","), vec![label.clone()], values);
@@ -161,19 +149,7 @@ pub fn build_resource(
             resource.group_resource
         ))
     })?;
-    let (matcher, joined) = match names {
-        Names::List([one]) => (format!("{label}={}", go_quote(one)), one.clone()),
-        Names::List(list) if list.len() > 1 => {
-            let joined = list.join("|");
-            (format!("{label}=~{}", go_quote(&joined)), joined)
-        }
-        Names::List(_) => (format!("{label}=\"\""), String::new()),
-        Names::Any => (format!("{label}=~\".+\""), ".+".to_owned()),
-        Names::Matching(pattern) => (
-            format!("{label}=~{}", go_quote(pattern)),
-            pattern.to_owned(),
-        ),
-    };
+    let (matcher, joined) = name_matcher(&label, names);
     exprs.push(matcher);
     values.insert(label.clone(), joined);
     let mut group_by = vec![label.clone()];
@@ -231,6 +207,23 @@ fn context(
     ctx.insert("GroupBySlice", Value::List(group_by));
     ctx.insert("LabelValuesByName", Value::Map(values));
     ctx
+}
+
+/// The matcher selecting `names` on `label`, and the value `<<.LabelValuesByName>>` gets.
+fn name_matcher(label: &str, names: Names<'_>) -> (String, String) {
+    match names {
+        Names::List([one]) => (format!("{label}={}", go_quote(one)), one.clone()),
+        Names::List(list) if list.len() > 1 => {
+            let joined = list.join("|");
+            (format!("{label}=~{}", go_quote(&joined)), joined)
+        }
+        Names::List(_) => (format!("{label}=\"\""), String::new()),
+        Names::Any => (format!("{label}=~\".+\""), ".+".to_owned()),
+        Names::Matching(pattern) => (
+            format!("{label}=~{}", go_quote(pattern)),
+            pattern.to_owned(),
+        ),
+    }
 }
 
 #[cfg(test)]
