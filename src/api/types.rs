@@ -219,11 +219,8 @@ mod tests {
 
     #[test]
     fn v1beta1_list_matches_prometheus_adapter_bytes() {
-        let json = metric_value_list(
-            CustomVersion::V1beta1,
-            &[pod_item()],
-            &LabelSelector::default(),
-        );
+        let items = [pod_item()];
+        let json = metric_value_list(CustomVersion::V1beta1, &items, &LabelSelector::default());
         assert_eq!(
             serde_json::to_string(&json).unwrap(),
             r#"{"kind":"MetricValueList","apiVersion":"custom.metrics.k8s.io/v1beta1","metadata":{},"items":[{"describedObject":{"kind":"Pod","namespace":"ns","name":"p-1","apiVersion":"/v1"},"metricName":"http_requests_per_second","timestamp":"2024-01-01T00:00:00Z","value":"16m","selector":null}]}"#
@@ -233,7 +230,8 @@ mod tests {
     #[test]
     fn v1beta2_list_carries_the_selector_in_metric() {
         let selector = LabelSelector::parse("verb=GET").unwrap();
-        let json = metric_value_list(CustomVersion::V1beta2, &[pod_item()], &selector);
+        let items = [pod_item()];
+        let json = metric_value_list(CustomVersion::V1beta2, &items, &selector);
         assert_eq!(
             serde_json::to_string(&json).unwrap(),
             r#"{"kind":"MetricValueList","apiVersion":"custom.metrics.k8s.io/v1beta2","metadata":{},"items":[{"describedObject":{"kind":"Pod","namespace":"ns","name":"p-1","apiVersion":"/v1"},"metric":{"name":"http_requests_per_second","selector":{"matchLabels":{"verb":"GET"}}},"timestamp":"2024-01-01T00:00:00Z","value":"16m"}]}"#
