@@ -20,8 +20,7 @@
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -354,26 +353,12 @@ fn pem_encode(label: &str, der: &[u8]) -> String {
     out
 }
 
-/// Write through a temporary file and rename, so readers (augur's reload, kustomize) never
-/// see half a file; `mode` applies from creation on.
+/// [`crate::tls::write_file_atomically`], with the path in the error.
 fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let err = |source| Error::Io {
+    crate::tls::write_file_atomically(path, contents, mode).map_err(|source| Error::Io {
         path: path.to_owned(),
         source,
-    };
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    let _ = fs::remove_file(&tmp);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
-    file.write_all(contents).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
+    })
 }
 
 /// Runs `augur certs`.

@@ -485,23 +485,28 @@ fn self_signed_pem() -> Result<(String, String)> {
 }
 
 fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
-    let err = |source| Error::Write {
+    write_file_atomically(path, contents, mode).map_err(|source| Error::Write {
         path: path.to_owned(),
         source,
-    };
+    })
+}
+
+/// Write through a temporary file and rename, so readers (augur's reload, kustomize) never
+/// see half a file; `mode` applies from creation on (a stale temporary file is replaced, not
+/// reused with its old mode).
+pub(crate) fn write_file_atomically(path: &Path, contents: &[u8], mode: u32) -> io::Result<()> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
+    let _ = fs::remove_file(&tmp);
     let mut file = fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(mode)
-        .open(&tmp)
-        .map_err(err)?;
-    file.write_all(contents).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
+        .open(&tmp)?;
+    file.write_all(contents)?;
+    file.sync_all()?;
+    fs::rename(&tmp, path)
 }
 
 /// The client certificates a connection presented (leaf first); empty when none.
