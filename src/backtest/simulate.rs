@@ -27,9 +27,15 @@ pub struct Timing {
 pub enum Served<'a> {
     /// The rate over the window ending `metric_delay` before the sync.
     Reactive,
-    /// `max(reactive, forecast)`; `forecasts[i]` was made at origin `first_origin + i`
-    /// (`NaN`: no forecast, the reactive value is served).
-    Predictive(&'a [f64]),
+    /// `max(reactive, forecast · (1 + headroom))`, as augur serves a forecast twin with
+    /// `serve: max` ([`crate::forecast::engine::served_value`]); `forecasts[i]` was made at
+    /// origin `first_origin + i` (`NaN`: no forecast, the reactive value is served).
+    Predictive {
+        /// The model's max-over-horizon forecast per origin.
+        forecasts: &'a [f64],
+        /// The `headroom` fraction (≥ 0).
+        headroom: f64,
+    },
     /// `max(reactive, true max of the next horizon buckets)`.
     Oracle,
 }
@@ -171,9 +177,13 @@ fn served_value(history: &History, timing: &Timing, served: Served<'_>, now: i64
     let live = window_mean(history, seen - timing.rate_window, seen, timing.sync)?;
     let ahead = match served {
         Served::Reactive => return Some(live),
-        Served::Predictive(forecasts) => last_complete(history, seen)
+        Served::Predictive {
+            forecasts,
+            headroom,
+        } => last_complete(history, seen)
             .and_then(|origin| origin.checked_sub(timing.first_origin))
-            .and_then(|i| forecasts.get(i).copied()),
+            .and_then(|i| forecasts.get(i).copied())
+            .map(|forecast| forecast * (1.0 + headroom)),
         Served::Oracle => last_complete(history, seen).and_then(|origin| {
             history
                 .values
