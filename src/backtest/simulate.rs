@@ -428,6 +428,28 @@ mod tests {
     }
 
     #[test]
+    fn predictive_serves_max_of_live_and_forecast_with_headroom() {
+        let history = History::new(0, 60, vec![1.0; 20]);
+        let spec = HpaSpec::new(1000, 1, 200, 60);
+        // Forecasts per origin from bucket 5: 2 req/s, except 0.5 (below live) from origin 10.
+        let forecasts: Vec<f64> = (5..20).map(|o| if o < 10 { 2.0 } else { 0.5 }).collect();
+        let outcome = simulate(
+            &history,
+            &timing(5),
+            &spec,
+            Served::Predictive {
+                forecasts: &forecasts,
+                headroom: 0.5,
+            },
+        );
+        // The sync at 390 reads origin 5 (complete at 360, seen at 390 − 30): 2 · 1.5 = 3.
+        assert_eq!(outcome.served[0], 3.0);
+        // Origin 10 is complete at 660, first read by the sync at 690: 0.5 · 1.5 < live 1.
+        assert_eq!(outcome.served[(675 - 390) / 15], 3.0);
+        assert_eq!(outcome.served[(690 - 390) / 15], 1.0);
+    }
+
+    #[test]
     fn gap_slices_cost_but_are_not_under_provisioned() {
         let history = History::new(0, 60, vec![1.0, 1.0, 1.0, 1.0, 1.0, 9.0, f64::NAN, 1.0]);
         let outcome = static_replicas(&history, &timing(1), 2);
