@@ -84,6 +84,11 @@ pub struct BacktestArgs {
     /// How far ahead the predictive policies look (their forecast is the max over it).
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub forecast_horizon: Duration,
+    /// Headroom of the predictive policies: the HPA is served max(live, forecast · (1 +
+    /// headroom)), as augur serves a `forecast:` block with `serve: max`. Comma-separated
+    /// values simulate each model once per headroom.
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    pub headroom: Vec<f64>,
     /// HPA minReplicas.
     #[arg(long, default_value_t = 1)]
     pub min_replicas: i32,
@@ -122,6 +127,8 @@ pub struct Settings {
     pub rate_window: i64,
     /// Predictive horizon, in buckets.
     pub forecast_horizon: usize,
+    /// Headrooms of the predictive policies (each ≥ 0).
+    pub headroom: Vec<f64>,
     /// minReplicas.
     pub min_replicas: i32,
     /// maxReplicas.
@@ -194,6 +201,15 @@ impl Settings {
                 args.target_utilisation
             );
         }
+        if let Some(h) = args
+            .headroom
+            .iter()
+            .find(|h| !(h.is_finite() && **h >= 0.0))
+        {
+            anyhow::bail!(
+                "--headroom must be a fraction ≥ 0 (0.2 = 20 % above the forecast), got {h}"
+            );
+        }
         if args.min_replicas < 1 || args.max_replicas < args.min_replicas {
             anyhow::bail!(
                 "need 1 ≤ --min-replicas ≤ --max-replicas, got {} and {}",
@@ -214,6 +230,14 @@ impl Settings {
             metric_delay: i64::try_from(args.metric_delay.as_secs())?,
             rate_window: whole_seconds("rate-window", args.rate_window)?,
             forecast_horizon: buckets("forecast-horizon", args.forecast_horizon, step)?,
+            headroom: {
+                let mut h = args.headroom.clone();
+                h.dedup();
+                if h.is_empty() {
+                    h.push(0.0);
+                }
+                h
+            },
             min_replicas: args.min_replicas,
             max_replicas: args.max_replicas,
         })
@@ -276,6 +300,16 @@ pub struct Report {
 /// quantity with `MilliValue()`, which is exact for a whole number of milli-units.
 pub fn target_milli(target: f64) -> i64 {
     ((target * 1000.0).round() as i64).max(1)
+}
+
+/// The policy name of a model served with a headroom: `predictive:<model>`, and
+/// `predictive:<model>@headroom=<h>` when the headroom is not 0.
+pub fn predictive_label(model: &str, headroom: f64) -> String {
+    if headroom == 0.0 {
+        format!("predictive:{model}")
+    } else {
+        format!("predictive:{model}@headroom={headroom}")
+    }
 }
 
 /// Runs `augur backtest`.
@@ -446,15 +480,20 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
         ),
     }];
     for (model, forecasts) in &served {
-        policies.push(PolicyRow {
-            policy: format!("predictive:{model}"),
-            outcome: simulate::simulate(
-                history,
-                &timing,
-                &spec_at(settings.target_utilisation),
-                Served::Predictive(forecasts),
-            ),
-        });
+        for &headroom in &settings.headroom {
+            policies.push(PolicyRow {
+                policy: predictive_label(model, headroom),
+                outcome: simulate::simulate(
+                    history,
+                    &timing,
+                    &spec_at(settings.target_utilisation),
+                    Served::Predictive {
+                        forecasts,
+                        headroom,
+                    },
+                ),
+            });
+        }
     }
     for fraction in REFERENCE_TARGETS {
         policies.push(PolicyRow {

@@ -27,9 +27,15 @@ pub struct Timing {
 pub enum Served<'a> {
     /// The rate over the window ending `metric_delay` before the sync.
     Reactive,
-    /// `max(reactive, forecast)`; `forecasts[i]` was made at origin `first_origin + i`
-    /// (`NaN`: no forecast, the reactive value is served).
-    Predictive(&'a [f64]),
+    /// `max(reactive, forecast · (1 + headroom))`, as augur serves a forecast twin with
+    /// `serve: max` ([`crate::forecast::engine::served_value`]); `forecasts[i]` was made at
+    /// origin `first_origin + i` (`NaN`: no forecast, the reactive value is served).
+    Predictive {
+        /// The model's max-over-horizon forecast per origin.
+        forecasts: &'a [f64],
+        /// The `headroom` fraction (≥ 0).
+        headroom: f64,
+    },
     /// `max(reactive, true max of the next horizon buckets)`.
     Oracle,
 }
@@ -171,9 +177,13 @@ fn served_value(history: &History, timing: &Timing, served: Served<'_>, now: i64
     let live = window_mean(history, seen - timing.rate_window, seen, timing.sync)?;
     let ahead = match served {
         Served::Reactive => return Some(live),
-        Served::Predictive(forecasts) => last_complete(history, seen)
+        Served::Predictive {
+            forecasts,
+            headroom,
+        } => last_complete(history, seen)
             .and_then(|origin| origin.checked_sub(timing.first_origin))
-            .and_then(|i| forecasts.get(i).copied()),
+            .and_then(|i| forecasts.get(i).copied())
+            .map(|forecast| forecast * (1.0 + headroom)),
         Served::Oracle => last_complete(history, seen).and_then(|origin| {
             history
                 .values
@@ -415,6 +425,28 @@ mod tests {
         assert_eq!(outcome.under_minutes, 0.0);
         assert_eq!(outcome.replicas[(510 - 390) / 15], 4);
         assert_eq!(outcome.replicas[(495 - 390) / 15], 1);
+    }
+
+    #[test]
+    fn predictive_serves_max_of_live_and_forecast_with_headroom() {
+        let history = History::new(0, 60, vec![1.0; 20]);
+        let spec = HpaSpec::new(1000, 1, 200, 60);
+        // Forecasts per origin from bucket 5: 2 req/s, except 0.5 (below live) from origin 10.
+        let forecasts: Vec<f64> = (5..20).map(|o| if o < 10 { 2.0 } else { 0.5 }).collect();
+        let outcome = simulate(
+            &history,
+            &timing(5),
+            &spec,
+            Served::Predictive {
+                forecasts: &forecasts,
+                headroom: 0.5,
+            },
+        );
+        // The sync at 390 reads origin 5 (complete at 360, seen at 390 − 30): 2 · 1.5 = 3.
+        assert_eq!(outcome.served[0], 3.0);
+        // Origin 10 is complete at 660, first read by the sync at 690: 0.5 · 1.5 < live 1.
+        assert_eq!(outcome.served[(675 - 390) / 15], 3.0);
+        assert_eq!(outcome.served[(690 - 390) / 15], 1.0);
     }
 
     #[test]

@@ -36,6 +36,36 @@ pub enum Loss {
     Squared,
     /// Least absolute deviations (the conditional median; fitted by IRLS), ridge-penalised.
     Absolute,
+    /// Point targets as [`Loss::Absolute`]; max targets by the pinball loss at this
+    /// percentile (the conditional upper quantile; IRLS with asymmetric weights), so the
+    /// max-over-horizon forecast an autoscaler reads covers most bursts. The penalty and
+    /// transform are chosen by the same pinball loss.
+    MaxQuantile(u8),
+}
+
+impl Loss {
+    /// The quantile (0..1) target `target` is fitted for; `None`: the median (L1) or the
+    /// mean (squared).
+    fn quantile(self, target: Target) -> Option<f64> {
+        match (self, target) {
+            (Loss::MaxQuantile(q), Target::Max(_)) => Some(f64::from(q.min(99)) / 100.0),
+            _ => None,
+        }
+    }
+}
+
+/// Names of the built-in `linear` variants whose max targets are fitted for an upper
+/// quantile, with that percentile.
+pub const QUANTILE_VARIANTS: &[(&str, u8)] =
+    &[("linear-q75", 75), ("linear-q90", 90), ("linear-q95", 95)];
+
+/// Pinball loss of forecast `f` for actual `a` at quantile `tau` (`None`: absolute error).
+fn pinball(tau: Option<f64>, f: f64, a: f64) -> f64 {
+    match tau {
+        Some(t) if a > f => t * (a - f),
+        Some(t) => (1.0 - t) * (f - a),
+        None => (f - a).abs(),
+    }
 }
 
 /// How [`fit_linear`] builds and fits the model.
@@ -95,7 +125,13 @@ pub struct Linear {
 
 impl Model for Linear {
     fn name(&self) -> &str {
-        "linear"
+        match self.options.loss {
+            Loss::MaxQuantile(q) => QUANTILE_VARIANTS
+                .iter()
+                .find(|(_, p)| *p == q)
+                .map_or("linear-q", |(name, _)| name),
+            Loss::Absolute | Loss::Squared => "linear",
+        }
     }
 
     fn fit(&self, history: &History, targets: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
@@ -581,9 +617,9 @@ fn predict_rows(cols: &Columns, w: &[f64]) -> Vec<f64> {
 }
 
 /// Fits one target with the options' loss.
-fn fit_target(cols: &Columns, y: &[f64], penalty: f64, loss: Loss) -> Vec<f64> {
+fn fit_target(cols: &Columns, y: &[f64], penalty: f64, loss: Loss, tau: Option<f64>) -> Vec<f64> {
     let mut w = weighted_ridge(cols, y, None, penalty);
-    if loss == Loss::Absolute && !y.is_empty() {
+    if loss != Loss::Squared && !y.is_empty() {
         let spread = y.iter().map(|v| v.abs()).sum::<f64>() / y.len() as f64;
         let floor = (spread * 0.02).max(1e-9);
         for _ in 0..8 {
@@ -591,7 +627,12 @@ fn fit_target(cols: &Columns, y: &[f64], penalty: f64, loss: Loss) -> Vec<f64> {
             let mut c: Vec<f64> = y
                 .iter()
                 .zip(&fitted)
-                .map(|(a, b)| 1.0 / (a - b).abs().max(floor))
+                .map(|(a, b)| {
+                    // Pinball loss as weighted squares: residuals above the fit weigh τ,
+                    // below 1 − τ (both ½ for the median).
+                    let side = tau.map_or(0.5, |t| if a > b { t } else { 1.0 - t });
+                    side / (a - b).abs().max(floor)
+                })
                 .collect();
             let mean_c = c.iter().sum::<f64>() / c.len() as f64;
             c.iter_mut().for_each(|v| *v /= mean_c);
@@ -662,6 +703,7 @@ fn fit_with(
         let used = &design.used[j];
         let target_of =
             |pick: &[usize]| -> Vec<f64> { pick.iter().map(|&r| rows.y[r * m + j]).collect() };
+        let tau = options.loss.quantile(targets[j]);
         let mut penalty = options.penalties.first().copied().unwrap_or(1e-3);
         if can_validate {
             let cols = columns(&rows, p, used, &mean, &scale, &train);
@@ -669,19 +711,19 @@ fn fit_with(
             let vcols = columns(&rows, p, used, &mean, &scale, &val);
             let persistence_mae = val
                 .iter()
-                .map(|&r| (rows.actual[r * m + j] - rows.raw0[r]).abs())
+                .map(|&r| pinball(tau, rows.raw0[r], rows.actual[r * m + j]))
                 .sum::<f64>()
                 .max(1e-12);
             let mut best = f64::INFINITY;
             for &candidate in &options.penalties {
-                let w = fit_target(&cols, &y, candidate, options.loss);
+                let w = fit_target(&cols, &y, candidate, options.loss, tau);
                 let z = predict_rows(&vcols, &w);
                 let mae: f64 = val
                     .iter()
                     .zip(&z)
                     .map(|(&r, &dz)| {
                         let f = inverse_transform(transform, rows.u0[r] + dz).max(0.0);
-                        (f - rows.actual[r * m + j]).abs()
+                        pinball(tau, f, rows.actual[r * m + j])
                     })
                     .sum();
                 if mae < best {
@@ -692,7 +734,7 @@ fn fit_with(
             score += best / persistence_mae;
         }
         let cols = columns(&rows, p, used, &mean, &scale, &all);
-        let w = fit_target(&cols, &target_of(&all), penalty, options.loss);
+        let w = fit_target(&cols, &target_of(&all), penalty, options.loss, tau);
         bias[j] = w[0];
         for (k, &i) in used.iter().enumerate() {
             weights[j][i] = w[k + 1];
@@ -866,6 +908,30 @@ mod tests {
         assert!((a[1] + 0.5).abs() < 0.03, "{a:?}");
         assert!(a[2].abs() < 0.03, "{a:?}");
         assert!((constant - 2.0).abs() < 0.1, "{constant}");
+    }
+
+    #[test]
+    fn max_quantile_loss_fits_max_targets_for_the_upper_quantile() {
+        // The shock is uniform on [-1, 1): its median is 0, its 90th percentile 0.8. The
+        // max over one bucket is the next value, so both targets see the same rows; only the
+        // max target moves to the upper quantile.
+        let history = History::new(0, 60, momentum(20_000, false));
+        let spec = fit_linear(
+            &history,
+            &[Target::Point(1), Target::Max(1)],
+            &options(Loss::MaxQuantile(90)),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let (median, a) = coefficients(&spec, 0);
+        let (upper, b) = coefficients(&spec, 1);
+        assert!((median - 2.0).abs() < 0.1, "{median}");
+        assert!((upper - 2.8).abs() < 0.1, "{upper}");
+        for coefficients in [&a, &b] {
+            assert!((coefficients[0] - 0.5).abs() < 0.05, "{coefficients:?}");
+            assert!((coefficients[1] + 0.5).abs() < 0.05, "{coefficients:?}");
+        }
+        let model = super::super::build("linear-q90").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(model.name(), "linear-q90");
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub const BUILTIN: &[&str] = &[
     "dsp-max",
     "linear",
     "guarded-linear",
+    "linear-q90",
+    "guarded-linear-q90",
     "guarded-holt-winters",
     "linear+holt-winters",
     "guarded-linear+holt-winters",
@@ -67,6 +69,18 @@ pub fn build(name: &str) -> Result<Box<dyn Model>, ModelError> {
         "dsp" => Ok(Box::new(Dsp::new(Estimator::Mean))),
         "dsp-max" => Ok(Box::new(Dsp::new(Estimator::Max))),
         "linear" => Ok(Box::new(Linear::default())),
+        other if linear::QUANTILE_VARIANTS.iter().any(|(n, _)| *n == other) => {
+            let q = linear::QUANTILE_VARIANTS
+                .iter()
+                .find(|(n, _)| *n == other)
+                .map_or(90, |(_, q)| *q);
+            Ok(Box::new(Linear {
+                options: linear::LinearOptions {
+                    loss: linear::Loss::MaxQuantile(q),
+                    ..linear::LinearOptions::default()
+                },
+            }))
+        }
         other => Err(ModelError::Invalid(format!(
             "unknown model {other:?}; built-in models are {}",
             BUILTIN.join(", ")
