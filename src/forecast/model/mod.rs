@@ -40,7 +40,6 @@ pub const BUILTIN: &[&str] = &[
     "linear",
     "guarded-linear",
     "linear-q90",
-    "guarded-linear-q90",
     "guarded-holt-winters",
     "linear+holt-winters",
     "guarded-linear+holt-winters",
