@@ -21,6 +21,21 @@ pub(crate) struct Augur {
     client: reqwest::Client,
 }
 
+/// The (name, namespaced) pairs of an APIResourceList body, in order.
+pub(crate) fn resource_names(body: &serde_json::Value) -> Vec<(String, bool)> {
+    body["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap().to_owned(),
+                r["namespaced"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
 impl Augur {
     /// Starts augur against `prometheus_url` with `config`, and waits until /readyz is 200.
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
@@ -212,19 +227,9 @@ enum Engine {
 /// The API checks both engines must pass.
 async fn api_suite(augur: &Augur, engine: Engine) {
     // Discovery: exact resource list.
-    let (status, mut body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
     assert_eq!(status, 200);
-    let names: Vec<(String, bool)> = body["resources"]
-        .as_array_mut()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_owned(),
-                r["namespaced"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let names = resource_names(&body);
     let expected: Vec<(String, bool)> = [
         ("ingresses.networking.k8s.io/ingress_requests_total", true),
         ("namespaces/http_requests_per_second", false),

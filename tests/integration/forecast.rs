@@ -245,17 +245,7 @@ async fn twins_are_discovered_served_and_fall_back_to_live() {
     // Discovery: each twin next to its live metric, for every resource the live one has.
     let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
     assert_eq!(status, 200);
-    let names: Vec<(String, bool)> = body["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_owned(),
-                r["namespaced"].as_bool().unwrap(),
-            )
-        })
-        .collect();
+    let names = super::api::resource_names(&body);
     let expected: Vec<(String, bool)> = [
         ("namespaces/http_requests_per_second", false),
         ("namespaces/http_requests_per_second_forecast", false),
