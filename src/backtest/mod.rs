@@ -7,8 +7,8 @@
 //! from the first sync that sees the first evaluation bucket to the trace end ([`simulate`]).
 
 pub mod hpa;
+pub mod reference;
 pub mod report;
-pub mod score;
 pub mod simulate;
 pub mod source;
 
@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::{PrometheusArgs, parse_duration};
-use crate::forecast::evaluate::{RollingOptions, rolling_forecasts};
+use crate::forecast::evaluate::{self, Metrics, RollingOptions, rolling_forecasts};
 use crate::forecast::{History, Target, model};
 use hpa::HpaSpec;
 use simulate::{Outcome, Served, Timing};
@@ -89,6 +89,11 @@ pub struct BacktestArgs {
     /// values simulate each model once per headroom.
     #[arg(long, value_delimiter = ',', default_value = "0")]
     pub headroom: Vec<f64>,
+    /// Also evaluate and simulate the non-causal `level-oracle±K` reference: the median of
+    /// the K buckets either side of each target bucket (reads the future; a bound on what
+    /// knowing the traffic level, but not the next bucket's noise, buys).
+    #[arg(long, value_name = "K")]
+    pub level_oracle: Option<usize>,
     /// HPA minReplicas.
     #[arg(long, default_value_t = 1)]
     pub min_replicas: i32,
@@ -129,6 +134,8 @@ pub struct Settings {
     pub forecast_horizon: usize,
     /// Headrooms of the predictive policies (each ≥ 0).
     pub headroom: Vec<f64>,
+    /// Half-width in buckets of the `level-oracle` reference, if wanted.
+    pub level_oracle: Option<usize>,
     /// minReplicas.
     pub min_replicas: i32,
     /// maxReplicas.
@@ -238,6 +245,10 @@ impl Settings {
                 }
                 h
             },
+            level_oracle: match args.level_oracle {
+                Some(0) => anyhow::bail!("--level-oracle must be ≥ 1 bucket"),
+                k => k,
+            },
             min_replicas: args.min_replicas,
             max_replicas: args.max_replicas,
         })
@@ -252,9 +263,9 @@ pub struct AccuracyRow {
     /// Horizon in buckets.
     pub horizon: usize,
     /// Point target `y[t + h]`.
-    pub point: score::Accuracy,
+    pub point: Metrics,
     /// Max target `max(y[t + 1 ..= t + h])`.
-    pub max: score::Accuracy,
+    pub max: Metrics,
 }
 
 /// One autoscaling policy's simulation.
@@ -310,6 +321,11 @@ pub fn predictive_label(model: &str, headroom: f64) -> String {
     } else {
         format!("predictive:{model}@headroom={headroom}")
     }
+}
+
+/// The model name of the `--level-oracle K` reference rows.
+pub fn level_oracle_name(half_width: usize) -> String {
+    format!("level-oracle±{half_width}")
 }
 
 /// Runs `augur backtest`.
@@ -393,17 +409,6 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
     };
     let runs = forecast_all(history, &settings.models, &targets, options);
 
-    let actual: Vec<Vec<f64>> = targets
-        .iter()
-        .map(|&t| {
-            (first_origin..len)
-                .map(|o| score::actual(history, o, t))
-                .collect()
-        })
-        .collect();
-    let scale = score::naive_scale(
-        &history.values[first_origin.saturating_sub(settings.train_window)..first_origin],
-    );
     let column = |forecasts: &[Vec<f64>], j: usize| -> Vec<f64> {
         forecasts
             .iter()
@@ -418,33 +423,25 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
             Err(e) => failed.push((model, e)),
         }
     }
-    let Some(baseline) = good
-        .iter()
-        .find(|(m, _)| m == BASELINE)
-        .map(|(_, f)| f.clone())
-    else {
+    if let Some(k) = settings.level_oracle {
+        good.push((
+            level_oracle_name(k),
+            reference::level_oracle(history, first_origin, &targets, k),
+        ));
+    }
+    if !good.iter().any(|(m, _)| m == BASELINE) {
         anyhow::bail!("{name}: the persistence baseline could not be evaluated: {failed:?}");
-    };
+    }
     let mut accuracy = Vec::new();
     for (model, forecasts) in &good {
+        let scores = evaluate::score(history, first_origin, &targets, forecasts);
         for &h in &settings.horizons {
-            let at = |t: Target| targets.iter().position(|&x| x == t).unwrap_or(0);
-            let (p, m) = (at(Target::Point(h)), at(Target::Max(h)));
+            let at = |t: Target| scores.get(t).copied().unwrap_or_default();
             accuracy.push(AccuracyRow {
                 model: model.clone(),
                 horizon: h,
-                point: score::score(
-                    &column(forecasts, p),
-                    &column(&baseline, p),
-                    &actual[p],
-                    scale,
-                ),
-                max: score::score(
-                    &column(forecasts, m),
-                    &column(&baseline, m),
-                    &actual[m],
-                    scale,
-                ),
+                point: at(Target::Point(h)),
+                max: at(Target::Max(h)),
             });
         }
     }

@@ -144,11 +144,11 @@ pub fn tables(report: &Report) -> String {
                 error_figure(row.point.mae),
                 error_figure(row.point.rmse),
                 fixed(row.point.smape, 1),
-                fixed(row.point.relative, 3),
+                fixed(row.point.ratio, 3),
                 error_figure(row.max.mae),
                 error_figure(row.max.rmse),
                 fixed(row.max.smape, 1),
-                fixed(row.max.relative, 3),
+                fixed(row.max.ratio, 3),
                 row.point.n,
                 fixed(row.point.mase, 3),
                 fixed(row.max.mase, 3),
@@ -183,8 +183,8 @@ pub fn tables(report: &Report) -> String {
                 let _ = write!(
                     line,
                     " {} / {} |",
-                    fixed(row.point.relative, 3),
-                    fixed(row.max.relative, 3)
+                    fixed(row.point.ratio, 3),
+                    fixed(row.max.ratio, 3)
                 );
             }
         }
@@ -248,14 +248,14 @@ pub fn accuracy_csv(report: &Report) -> String {
             csv_number(row.point.smape),
             csv_number(row.point.mape),
             csv_number(row.point.mase),
-            csv_number(row.point.relative),
+            csv_number(row.point.ratio),
             row.point.n,
             csv_number(row.max.mae),
             csv_number(row.max.rmse),
             csv_number(row.max.smape),
             csv_number(row.max.mape),
             csv_number(row.max.mase),
-            csv_number(row.max.relative),
+            csv_number(row.max.ratio),
             row.max.n,
         );
     }

@@ -170,7 +170,12 @@ impl Sums {
             },
             smape: self.smape / n,
             mase: mae / naive_scale,
-            ratio: mae / persistence_mae,
+            // Both exact (a flat series): as good as persistence, not undefined.
+            ratio: if self.n > 0 && mae == 0.0 && persistence_mae == 0.0 {
+                1.0
+            } else {
+                mae / persistence_mae
+            },
         }
     }
 }
