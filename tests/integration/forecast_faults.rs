@@ -332,8 +332,13 @@ async fn a_forecast_whose_history_stops_answering_goes_stale_and_serves_live() {
     );
     // One warning for the failure, with Prometheus' error in it (not one per retry).
     assert_eq!(injected_warnings(&augur), 1, "{}", augur.log());
+    // The series' fallback gauge says stale too (from the first failed refresh after the
+    // forecast went stale, at most a step later).
+    let gauge = r#"augur_forecast_fallback{rule="externalRules[0]",metric="fc_stale_forecast",namespace="demo",object="all",reason="stale"} "#;
+    assert_eq!(wait_metric(&augur, gauge).await, 1.0);
 
-    // Prometheus answers again: the forecast is served again.
+    // Prometheus answers again: the forecast is served again, and the gauge is gone (it is
+    // cleared before the new forecast is published).
     proxy.set(Fault::None);
     let deadline = Instant::now() + Duration::from_secs(60);
     while items(&augur, &twin).await != vec![("{}".to_owned(), 6.0)] {
@@ -344,6 +349,7 @@ async fn a_forecast_whose_history_stops_answering_goes_stale_and_serves_live() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    assert_eq!(metric_value(&metrics(&augur).await, gauge), None);
 }
 
 #[tokio::test]
