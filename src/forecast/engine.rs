@@ -998,15 +998,27 @@ fn compute(
     }
     for (ti, (target, data)) in guards.iter_mut().enumerate() {
         let Some(end) = ends[ti] else {
-            if target.frame().is_none() {
-                publish(
+            match target.frame() {
+                None => publish(
                     target,
                     Frame {
                         origin: now_secs,
                         failure: Some(Reason::QueryFailed),
                         series: HashMap::new(),
                     },
-                );
+                ),
+                // Requests serve live once the forecast is older than two steps: say so on
+                // each series' fallback gauge (and in the log), as for the other reasons.
+                Some(frame)
+                    if frame.failure.is_none()
+                        && now_secs - frame.origin > 2 * target.step
+                        && !target.evicted.load(Ordering::Acquire) =>
+                {
+                    for state in data.series.iter_mut() {
+                        set_reason(metrics, state, Some(Reason::Stale));
+                    }
+                }
+                Some(_) => {}
             }
             continue;
         };

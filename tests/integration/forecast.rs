@@ -21,7 +21,7 @@ const RISE: i64 = 805_550_220;
 
 const TRACE: &str = "tests/fixtures/traces/nasa_ksc_1995_07_10-13_60s.csv";
 
-fn now_aligned() -> i64 {
+pub(crate) fn now_aligned() -> i64 {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -30,7 +30,13 @@ fn now_aligned() -> i64 {
 }
 
 /// One gauge family with a sample every minute where `value(t)` is Some.
-fn gauge(out: &mut String, name: &str, from: i64, to: i64, value: impl Fn(i64) -> Option<f64>) {
+pub(crate) fn gauge(
+    out: &mut String,
+    name: &str,
+    from: i64,
+    to: i64,
+    value: impl Fn(i64) -> Option<f64>,
+) {
     writeln!(out, "# TYPE {name} gauge").unwrap();
     let mut t = from;
     while t <= to {
@@ -90,7 +96,7 @@ fn openmetrics(now: i64) -> String {
 }
 
 /// A namespaced external rule over one gauge with a forecast block.
-fn gauge_rule(name: &str, forecast: &str) -> String {
+pub(crate) fn gauge_rule(name: &str, forecast: &str) -> String {
     format!(
         "- seriesQuery: '{name}'\n  resources: {{overrides: {{namespace: {{resource: namespace}}}}}}\n  metricsQuery: 'sum(<<.Series>>{{<<.LabelMatchers>>}})'\n  forecast: {forecast}\n"
     )
@@ -135,21 +141,21 @@ fn quantity(v: &Value) -> f64 {
     number.parse::<f64>().unwrap() * scale
 }
 
-async fn metrics(augur: &Augur) -> String {
+pub(crate) async fn metrics(augur: &Augur) -> String {
     match augur.get("/metrics").await {
         (200, Value::String(text)) => text,
         other => panic!("/metrics: {other:?}"),
     }
 }
 
-fn metric_value(text: &str, prefix: &str) -> Option<f64> {
+pub(crate) fn metric_value(text: &str, prefix: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(prefix))
         .and_then(|v| v.trim().parse().ok())
 }
 
 /// Waits (up to 60 s) until a /metrics line starts with `prefix`; returns its value.
-async fn wait_metric(augur: &Augur, prefix: &str) -> f64 {
+pub(crate) async fn wait_metric(augur: &Augur, prefix: &str) -> f64 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let text = metrics(augur).await;
@@ -166,7 +172,7 @@ async fn wait_metric(augur: &Augur, prefix: &str) -> f64 {
 }
 
 /// `(name or labels, value)` of every item of a metric list.
-async fn items(augur: &Augur, path: &str) -> Vec<(String, f64)> {
+pub(crate) async fn items(augur: &Augur, path: &str) -> Vec<(String, f64)> {
     let (status, body) = augur.get(path).await;
     assert_eq!(status, 200, "{path}: {body}");
     body["items"]
@@ -184,7 +190,7 @@ async fn items(augur: &Augur, path: &str) -> Vec<(String, f64)> {
 }
 
 const CUSTOM: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/demo";
-const EXTERNAL: &str = "/apis/external.metrics.k8s.io/v1beta1/namespaces/demo";
+pub(crate) const EXTERNAL: &str = "/apis/external.metrics.k8s.io/v1beta1/namespaces/demo";
 
 fn gauge_labels(rule: &str, metric: &str, object: &str) -> String {
     format!(r#"{{rule="{rule}",metric="{metric}",namespace="demo",object="{object}"}} "#)

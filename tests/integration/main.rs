@@ -11,6 +11,7 @@ mod certs;
 mod cluster;
 mod compat;
 mod forecast;
+mod forecast_faults;
 mod manifests;
 mod onnx;
 #[allow(dead_code)]

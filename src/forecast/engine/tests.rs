@@ -530,6 +530,53 @@ async fn every_fallback_serves_live_with_its_reason_in_metrics() {
 }
 
 #[tokio::test]
+async fn a_stale_forecast_is_on_the_fallback_gauge_until_refreshes_succeed_again() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.set_range(sum_pods("stale"), vec![range(&[], NOW, &[9.0; 60])]);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let stale = fallback_line("stale", "sum", "stale");
+    assert_eq!(serve_pods(&engine, &snap, "stale", NOW).await[0].1, 4.5);
+
+    // Refreshes fail (requests are answered between rounds, when the live query works);
+    // the forecast made at NOW is still served two steps later.
+    let failing_round = |at: i64| {
+        let (engine, fake) = (engine.clone(), fake.clone());
+        async move {
+            fake.fail_all(Some(BackendError::Api {
+                error_type: "execution".into(),
+                message: "boom".into(),
+            }));
+            engine.round(t(at)).await;
+            fake.fail_all(None);
+        }
+    };
+    for at in [NOW + 60, NOW + 120] {
+        failing_round(at).await;
+        assert_eq!(metric(&metrics, &stale), None, "at NOW + {}", at - NOW);
+    }
+    assert_eq!(
+        serve_pods(&engine, &snap, "stale", NOW + 120).await[0].1,
+        4.5
+    );
+    // Three steps on it is stale: served live, and the gauge says why.
+    failing_round(NOW + 180).await;
+    assert_eq!(serve_pods(&engine, &snap, "stale", NOW + 180).await, live());
+    assert_eq!(metric(&metrics, &served_line("live", "stale")), Some(3.0));
+    assert_eq!(metric(&metrics, &stale), Some(1.0));
+
+    // Prometheus answers again: the forecast is served and the gauge goes away.
+    fake.set_range(sum_pods("stale"), vec![range(&[], NOW + 240, &[9.0; 60])]);
+    engine.round(t(NOW + 240)).await;
+    assert_eq!(
+        serve_pods(&engine, &snap, "stale", NOW + 240).await[0].1,
+        4.5
+    );
+    assert_eq!(metric(&metrics, &stale), None);
+}
+
+#[tokio::test]
 async fn model_errors_and_bad_accuracy_serve_live() {
     let fake = fake();
     fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
