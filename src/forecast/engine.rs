@@ -252,6 +252,8 @@ struct TargetData {
     index: HashMap<String, usize>,
     /// A fetch failure of this round.
     fetch_error: Option<String>,
+    /// Whether the log already says the history query returned no series.
+    empty_logged: bool,
 }
 
 /// One forecast target.
@@ -693,6 +695,7 @@ impl Engine {
                     series: Vec::new(),
                     index: HashMap::new(),
                     fetch_error: None,
+                    empty_logged: false,
                 }),
             });
             targets.insert(key, target.clone());
@@ -1022,6 +1025,13 @@ fn compute(
             }
             continue;
         };
+        // Requests then serve live with `no_history`; say so once, not per request.
+        if data.series.is_empty() != data.empty_logged {
+            data.empty_logged = data.series.is_empty();
+            if data.empty_logged {
+                tracing::info!(rule = %target.key.rule, metric = %target.key.metric, namespace = %target.key.namespace, "forecast history query returned no series: serving the live value (no_history)");
+            }
+        }
         let mut frame = Frame {
             origin: end,
             failure: None,

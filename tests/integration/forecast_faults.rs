@@ -405,6 +405,16 @@ async fn an_empty_history_serves_live_as_no_history() {
         vec![("{}".to_owned(), 5.0)]
     );
     assert!(proxy.injected() >= 1);
-    // An empty answer is no failure: nothing to warn about.
+    // An empty answer is no failure: nothing to warn about, but the log says once why the
+    // twin serves live.
     assert_eq!(injected_warnings(&augur), 0);
+    let log = augur.log();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("forecast history query returned no series")
+                && l.contains("fc_empty_forecast"))
+            .count(),
+        1,
+        "{log}"
+    );
 }
