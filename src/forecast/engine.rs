@@ -991,6 +991,7 @@ fn compute(
                     _ => Err(Reason::ModelError),
                 },
                 Err(ModelError::TooShort { .. }) => Err(Reason::HistoryShort),
+                Err(ModelError::Gap(_)) => Err(Reason::HistoryGap),
                 Err(e) => {
                     tracing::debug!(error = %e, "forecast prediction failed");
                     Err(Reason::ModelError)
@@ -1238,6 +1239,7 @@ fn prepare(
                 state.fitted_at = now_secs - jitter;
             }
             Err(ModelError::TooShort { .. }) => return Err(Reason::HistoryShort),
+            Err(ModelError::Gap(_)) => return Err(Reason::HistoryGap),
             Err(e) => {
                 if state.reason != Some(Reason::ModelError) {
                     tracing::warn!(model = %spec.model, error = %e, "forecast model fit failed");

@@ -200,6 +200,9 @@ pub enum ModelError {
     /// A target the model was not fitted for, or cannot produce.
     #[error("the model cannot forecast {0}")]
     UnsupportedTarget(Target),
+    /// Too many of the buckets the model reads are missing (a gap in the data), with why.
+    #[error("{0}")]
+    Gap(String),
     /// Anything else, with the reason.
     #[error("{0}")]
     Invalid(String),
@@ -287,4 +290,36 @@ pub struct LinearSpec {
     pub weights: Vec<Vec<f64>>,
     /// One intercept per target.
     pub bias: Vec<f64>,
+}
+
+impl LinearSpec {
+    /// The lags the features read, with lag 0 (the origin, `u0`) always.
+    pub fn lags_read(&self) -> std::collections::BTreeSet<usize> {
+        let mut used = std::collections::BTreeSet::from([0]);
+        for feature in &self.features {
+            match *feature {
+                Feature::Lag(lag) => {
+                    used.insert(lag);
+                }
+                Feature::WindowMax { from, to } | Feature::WindowMean { from, to } => {
+                    used.extend(from..=to);
+                }
+                Feature::Sin { .. } | Feature::Cos { .. } => {}
+            }
+        }
+        used
+    }
+
+    /// [`LinearSpec::lags_read`] as inclusive ranges `(from, to)` of consecutive lags,
+    /// ascending (the ONNX contract's `augur.reads`).
+    pub fn read_ranges(&self) -> Vec<(usize, usize)> {
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        for lag in self.lags_read() {
+            match out.last_mut() {
+                Some((_, to)) if *to + 1 == lag => *to = lag,
+                _ => out.push((lag, lag)),
+            }
+        }
+        out
+    }
 }

@@ -25,7 +25,8 @@ pub enum TraceError {
 }
 
 /// Loads a CSV trace. The step is the most common difference between timestamps; rows
-/// must be sorted and unique.
+/// must be sorted and unique. A timestamp off the step grid (exporter jitter) is snapped to
+/// the nearest bucket start; two rows in one bucket are an error naming both lines.
 pub fn load_csv(path: &Path) -> Result<History, TraceError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
@@ -41,7 +42,7 @@ pub fn load_csv(path: &Path) -> Result<History, TraceError> {
 
 /// Parses CSV text; errors carry the 1-based line number.
 pub fn parse_csv(text: &str) -> Result<History, (usize, String)> {
-    let mut rows: Vec<(i64, f64)> = Vec::new();
+    let mut rows: Vec<(i64, f64, usize)> = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line_no = index + 1;
         let line = line.trim();
@@ -59,14 +60,14 @@ pub fn parse_csv(text: &str) -> Result<History, (usize, String)> {
             .trim()
             .parse()
             .map_err(|e| (line_no, format!("value {value:?}: {e}")))?;
-        if let Some(&(prev, _)) = rows.last()
+        if let Some(&(prev, _, _)) = rows.last()
             && ts <= prev
         {
             return Err((line_no, format!("timestamp {ts} is not after {prev}")));
         }
-        rows.push((ts, value));
+        rows.push((ts, value, line_no));
     }
-    let (Some(&(first, _)), Some(&(last, _))) = (rows.first(), rows.last()) else {
+    let (Some(&(first, _, _)), Some(&(last, _, _))) = (rows.first(), rows.last()) else {
         return Err((0, "no rows".to_string()));
     };
     let mut diffs: HashMap<i64, usize> = HashMap::new();
@@ -77,15 +78,27 @@ pub fn parse_csv(text: &str) -> Result<History, (usize, String)> {
         .into_iter()
         .max_by_key(|&(diff, count)| (count, std::cmp::Reverse(diff)))
         .map_or(60, |(diff, _)| diff);
-    let len = usize::try_from((last - first) / step + 1).map_err(|e| (0, e.to_string()))?;
+    // The nearest bucket start (half a step rounds up).
+    let bucket = |ts: i64| (ts - first + step / 2).div_euclid(step);
+    let len = usize::try_from(bucket(last) + 1).map_err(|e| (0, e.to_string()))?;
     let mut values = vec![f64::NAN; len];
-    for (ts, value) in rows {
-        if (ts - first) % step != 0 {
+    let mut line_of = vec![0usize; len];
+    for (ts, value, line) in rows {
+        let Ok(i) = usize::try_from(bucket(ts)) else {
             continue;
+        };
+        if line_of[i] != 0 {
+            return Err((
+                line,
+                format!(
+                    "timestamp {ts} falls in the same {step}s bucket (starting {}) as line {}",
+                    first + i as i64 * step,
+                    line_of[i]
+                ),
+            ));
         }
-        if let Ok(i) = usize::try_from((ts - first) / step) {
-            values[i] = value;
-        }
+        values[i] = value;
+        line_of[i] = line;
     }
     Ok(History::new(first, step, values))
 }
@@ -104,6 +117,27 @@ mod tests {
         assert!(history.values[2].is_nan());
         assert_eq!(history.forward_filled(), vec![1.0, 2.0, 2.0, 4.0, 5.0]);
         assert_eq!(history.origin(), Some(240));
+    }
+
+    #[test]
+    fn jittered_timestamps_snap_to_the_nearest_bucket() {
+        // 243 and 297 are off the 60 s grid: they snap to buckets 4 and 5.
+        let history = parse_csv("timestamp,value\n0,1\n60,2\n120,3\n180,4\n243,5\n297,6\n360,7\n")
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(history.step, 60);
+        assert_eq!(history.start, 0);
+        assert_eq!(history.values, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+        // 269 rounds to bucket 4 (start 240), which line 6 already holds.
+        let clash = parse_csv("timestamp,value\n0,1\n60,2\n120,3\n180,4\n240,5\n269,6\n300,7\n")
+            .err()
+            .unwrap_or_else(|| panic!("two rows in one bucket must fail"));
+        assert_eq!(
+            clash,
+            (
+                7,
+                "timestamp 269 falls in the same 60s bucket (starting 240) as line 6".to_owned()
+            )
+        );
     }
 
     #[test]

@@ -135,9 +135,10 @@ impl Model for Linear {
     }
 
     fn fit(&self, history: &History, targets: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
-        Ok(Box::new(FittedLinear {
-            spec: fit_linear(history, targets, &self.options)?,
-        }))
+        Ok(Box::new(FittedLinear::new(
+            fit_linear(history, targets, &self.options)?,
+            &self.options,
+        )))
     }
 }
 
@@ -146,20 +147,121 @@ impl Model for Linear {
 pub struct FittedLinear {
     /// The fitted spec.
     pub spec: LinearSpec,
+    /// The spec's seasonal read ranges (runs of ≥ 3 lags beyond [`RECENT_BUCKETS`]).
+    seasonal: Vec<(usize, usize)>,
+    /// The options without seasonal features, for [`FittedLinear::recent_only`].
+    recent_options: LinearOptions,
+    /// A spec without seasonal features, fitted the first time the seasonal lags fall in a
+    /// gap (`None` inside: that fit failed).
+    recent_only: std::sync::OnceLock<Option<LinearSpec>>,
+}
+
+impl FittedLinear {
+    /// Wraps a spec fitted with `options`.
+    pub fn new(spec: LinearSpec, options: &LinearOptions) -> Self {
+        let seasonal = spec
+            .read_ranges()
+            .into_iter()
+            .filter(|&(from, to)| from >= RECENT_BUCKETS && to - from >= 2)
+            .collect();
+        Self {
+            spec,
+            seasonal,
+            recent_options: LinearOptions {
+                daily: false,
+                weekly: false,
+                seasonal_days: 0,
+                ..options.clone()
+            },
+            recent_only: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The spec without seasonal features, fitted once on the last week of `history` (the
+    /// history a forecast is asked from, so nothing after the origin is read).
+    fn recent_only(&self, history: &History) -> Option<&LinearSpec> {
+        self.recent_only
+            .get_or_init(|| {
+                let week = buckets_in(7 * DAY, history.step).unwrap_or(history.len());
+                let from = history.len().saturating_sub(week);
+                let recent = History::new(
+                    history.start + from as i64 * history.step,
+                    history.step,
+                    history.values[from..].to_vec(),
+                );
+                fit_linear(&recent, &self.spec.targets, &self.recent_options).ok()
+            })
+            .as_ref()
+    }
+}
+
+/// Refuses a forecast when a run of seasonal lags the model reads (a day or a week before
+/// the target) is mostly missing: forward-filled, it would be a copy of the value before an
+/// outage a day ago, not yesterday's traffic.
+fn check_seasonal_gap(history: &History, seasonal: &[(usize, usize)]) -> Result<(), ModelError> {
+    let values = &history.values;
+    for &(from, to) in seasonal {
+        let Some(oldest) = values.len().checked_sub(to + 1) else {
+            continue;
+        };
+        let newest = values.len() - 1 - from;
+        let missing = values[oldest..=newest]
+            .iter()
+            .filter(|v| v.is_nan())
+            .count();
+        let read = to - from + 1;
+        if 2 * missing > read {
+            return Err(ModelError::Gap(format!(
+                "{missing} of the {read} buckets {from}–{to} steps back that the model reads as seasonal lags are missing (a gap a period ago)"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Recent buckets checked for missing data before a forecast.
+pub const RECENT_BUCKETS: usize = 60;
+
+/// Most missing buckets (as a fraction of [`RECENT_BUCKETS`]) a forecast is made with.
+pub const RECENT_MISSING_FRACTION: f64 = 0.1;
+
+/// Refuses a forecast when more than [`RECENT_MISSING_FRACTION`] of the last
+/// [`RECENT_BUCKETS`] buckets are missing: the lags and windows would be forward-filled from
+/// before the gap (after an outage, from hours or days ago), while a few missing buckets (a
+/// lost scrape) are harmless.
+pub fn check_recent_gap(history: &History) -> Result<(), ModelError> {
+    let window = RECENT_BUCKETS.min(history.len());
+    let missing = history.values[history.len() - window..]
+        .iter()
+        .filter(|v| v.is_nan())
+        .count();
+    if window > 0 && missing as f64 > RECENT_MISSING_FRACTION * window as f64 {
+        return Err(ModelError::Gap(format!(
+            "{missing} of the last {window} buckets are missing; forecasting again once the recent data is back"
+        )));
+    }
+    Ok(())
 }
 
 impl Fitted for FittedLinear {
     fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError> {
         check_step(self.spec.step_seconds, history)?;
-        let window = filled_tail(history, self.spec.lookback).ok_or(ModelError::TooShort {
-            needed: self.spec.lookback,
+        check_recent_gap(history)?;
+        // Seasonal lags inside a gap (an outage a day ago): forecast from the recent lags
+        // alone rather than from a forward-filled copy of the day before the outage.
+        let spec = match check_seasonal_gap(history, &self.seasonal) {
+            Ok(()) => &self.spec,
+            Err(gap) => self.recent_only(history).ok_or(gap)?,
+        };
+        let window = filled_tail(history, spec.lookback).ok_or(ModelError::TooShort {
+            needed: spec.lookback,
             have: history.len(),
         })?;
         let origin = history.origin().ok_or(ModelError::TooShort {
-            needed: self.spec.lookback,
+            needed: spec.lookback,
             have: 0,
         })?;
-        Ok(evaluate_spec(&self.spec, &window, History::phase(origin)))
+        Ok(evaluate_spec(spec, &window, History::phase(origin)))
     }
 }
 
@@ -656,10 +758,19 @@ fn fit_with(
     let m = targets.len();
     let count = rows.origin.len();
     if count < 2 * p.max(10) {
-        return Err(ModelError::TooShort {
-            needed: design.lookback + 2 * p.max(10) + super::max_steps(targets),
-            have: history.len(),
-        });
+        let needed = design.lookback + 2 * p.max(10) + super::max_steps(targets);
+        if history.len() < needed {
+            return Err(ModelError::TooShort {
+                needed,
+                have: history.len(),
+            });
+        }
+        let missing = history.values.iter().filter(|v| v.is_nan()).count();
+        return Err(ModelError::Gap(format!(
+            "{missing} of {} buckets are missing: {count} training rows do not touch a gap, the model needs {}",
+            history.len(),
+            2 * p.max(10)
+        )));
     }
     // Standardisation over every row.
     let mut mean = vec![0.0; p];
@@ -890,6 +1001,121 @@ mod tests {
             x.push(x[t] + 0.5 * (x[t] - x[t - 1]) + 2.0 + shock);
         }
         x
+    }
+
+    #[test]
+    fn a_gap_in_the_recent_buckets_refuses_the_forecast() {
+        let with_missing = |missing: &[usize]| {
+            let mut values = vec![1.0; 100];
+            for &i in missing {
+                values[i] = f64::NAN;
+            }
+            History::new(0, 60, values)
+        };
+        // 6 of the last 60 missing (10 %) is still forecast; 7 is not.
+        assert!(check_recent_gap(&with_missing(&[40, 50, 60, 70, 80, 99])).is_ok());
+        let refused = check_recent_gap(&with_missing(&[40, 50, 60, 70, 80, 90, 99]));
+        assert!(
+            matches!(&refused, Err(ModelError::Gap(why)) if why == "7 of the last 60 buckets are missing; forecasting again once the recent data is back"),
+            "{refused:?}"
+        );
+        // Buckets older than the last 60 do not count; a short history checks all it has.
+        assert!(check_recent_gap(&with_missing(&(0..40).collect::<Vec<_>>())).is_ok());
+        assert!(matches!(
+            check_recent_gap(&History::new(0, 60, vec![1.0, f64::NAN, 1.0])),
+            Err(ModelError::Gap(why)) if why.starts_with("1 of the last 3 buckets")
+        ));
+
+        // A fitted model refuses through the same rule (and the engine serves live with
+        // reason history_gap).
+        let history = History::new(0, 60, momentum(2_000, false));
+        let fitted = Linear {
+            options: options(Loss::Absolute),
+        }
+        .fit(&history, &[Target::Point(1)])
+        .unwrap_or_else(|e| panic!("{e}"));
+        let mut recent = history.values.clone();
+        recent[1_990..].iter_mut().for_each(|v| *v = f64::NAN);
+        assert!(matches!(
+            fitted.predict(&History::new(0, 60, recent)),
+            Err(ModelError::Gap(_))
+        ));
+    }
+
+    #[test]
+    fn seasonal_lags_in_a_gap_forecast_from_the_recent_lags_alone() {
+        let (step, day) = (300, 288);
+        let n = 10 * day;
+        let e = noise(n);
+        let values: Vec<f64> = (0..n)
+            .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / day as f64).sin() + e[i])
+            .collect();
+        let history = History::new(0, step, values.clone());
+        let with_daily = LinearOptions {
+            daily: true,
+            ..options(Loss::Absolute)
+        };
+        let targets = [Target::Point(2)];
+        let full = fit_linear(&history, &targets, &with_daily).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            full.features.contains(&Feature::Lag(day)),
+            "{:?}",
+            full.features
+        );
+        let fitted = FittedLinear::new(full.clone(), &with_daily);
+        let origin = history.origin().unwrap_or_default();
+        // With the day-ago buckets present: the full model.
+        let window = filled_tail(&history, full.lookback).unwrap_or_default();
+        assert_eq!(
+            fitted.predict(&history).unwrap_or_else(|e| panic!("{e}")),
+            evaluate_spec(&full, &window, History::phase(origin))
+        );
+
+        // An outage a day before the origin: forecast by the model without seasonal
+        // features, fitted on the last week of the history it is given.
+        let mut gapped = values;
+        gapped[n - day - 20..n - day + 20]
+            .iter_mut()
+            .for_each(|v| *v = f64::NAN);
+        let gapped = History::new(0, step, gapped);
+        let from = n - 7 * day;
+        let recent = History::new(from as i64 * step, step, gapped.values[from..].to_vec());
+        let without = fit_linear(
+            &recent,
+            &targets,
+            &LinearOptions {
+                daily: false,
+                ..with_daily.clone()
+            },
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(without.lookback, 3);
+        let window = filled_tail(&gapped, without.lookback).unwrap_or_default();
+        let want = evaluate_spec(&without, &window, History::phase(origin));
+        assert_eq!(
+            fitted.predict(&gapped).unwrap_or_else(|e| panic!("{e}")),
+            want
+        );
+        // The full model on the forward-filled gap would have said something else.
+        let filled = filled_tail(&gapped, full.lookback).unwrap_or_default();
+        assert_ne!(evaluate_spec(&full, &filled, History::phase(origin)), want);
+    }
+
+    #[test]
+    fn a_history_full_of_gaps_is_a_gap_error_not_too_short() {
+        let mut values = momentum(2_000, false);
+        for v in values.iter_mut().step_by(2) {
+            *v = f64::NAN;
+        }
+        let refused = fit_linear(
+            &History::new(0, 60, values),
+            &[Target::Point(1)],
+            &options(Loss::Absolute),
+        );
+        assert!(
+            matches!(&refused, Err(ModelError::Gap(why)) if why == "1000 of 2000 buckets are missing: 0 training rows do not touch a gap, the model needs 20"),
+            "{refused:?}"
+        );
     }
 
     #[test]

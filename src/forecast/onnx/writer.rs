@@ -1,7 +1,6 @@
 //! Exports a [`LinearSpec`] as an ONNX model following the augur contract: the graph
 //! computes the spec's documented formula in float32 with standard operators (opset 13).
 
-use std::collections::BTreeSet;
 use std::f64::consts::TAU;
 
 use super::contract::{self, Contract};
@@ -38,7 +37,7 @@ pub(crate) fn linear_model_file(
         targets: spec.targets.clone(),
         transform: transform_name(spec.transform).to_owned(),
         trained_on: trained_on.to_owned(),
-        reads: Some(read_ranges(&lags_read(spec))),
+        reads: Some(spec.read_ranges()),
     };
     Ok(ModelFile {
         ir_version: IR_VERSION,
@@ -177,35 +176,6 @@ impl Builder {
     }
 }
 
-/// The lags a spec's features read, with lag 0 (the origin, `u0`) always.
-fn lags_read(spec: &LinearSpec) -> BTreeSet<usize> {
-    let mut used: BTreeSet<usize> = BTreeSet::from([0]);
-    for feature in &spec.features {
-        match *feature {
-            Feature::Lag(lag) => {
-                used.insert(lag);
-            }
-            Feature::WindowMax { from, to } | Feature::WindowMean { from, to } => {
-                used.extend(from..=to);
-            }
-            Feature::Sin { .. } | Feature::Cos { .. } => {}
-        }
-    }
-    used
-}
-
-/// Inclusive ranges `(from, to)` of consecutive lags, ascending.
-fn read_ranges(lags: &BTreeSet<usize>) -> Vec<(usize, usize)> {
-    let mut out: Vec<(usize, usize)> = Vec::new();
-    for &lag in lags {
-        match out.last_mut() {
-            Some((_, to)) if *to + 1 == lag => *to = lag,
-            _ => out.push((lag, lag)),
-        }
-    }
-    out
-}
-
 /// Splits lags sorted oldest first into runs of consecutive lags: (oldest, newest) each.
 fn runs(oldest_first: &[usize]) -> Vec<(usize, usize)> {
     let mut out: Vec<(usize, usize)> = Vec::new();
@@ -241,7 +211,7 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
 
     // The lags any feature reads (lag 0 = the origin, always). When they are fewer than the
     // lookback, only those columns are transformed (a day-long lookback may read 80 of 1441).
-    let used = lags_read(spec);
+    let used = spec.lags_read();
     // Column of each lag in x (oldest first; lags outside `used` are never asked for).
     // Columns are cut with Slice (a copy of row segments): ONNX Runtime's Gather along
     // axis 1 costs several times more per element.
