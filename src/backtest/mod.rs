@@ -314,12 +314,18 @@ pub fn target_milli(target: f64) -> i64 {
 }
 
 /// The policy name of a model served with a headroom: `predictive:<model>`, and
-/// `predictive:<model>@headroom=<h>` when the headroom is not 0.
+/// `predictive:<model>@headroom=<h>` when the headroom is not 0. The non-causal
+/// `--level-oracle` rows are `reference:` instead: no autoscaler can serve them.
 pub fn predictive_label(model: &str, headroom: f64) -> String {
-    if headroom == 0.0 {
-        format!("predictive:{model}")
+    let kind = if model.starts_with("level-oracle") {
+        "reference"
     } else {
-        format!("predictive:{model}@headroom={headroom}")
+        "predictive"
+    };
+    if headroom == 0.0 {
+        format!("{kind}:{model}")
+    } else {
+        format!("{kind}:{model}@headroom={headroom}")
     }
 }
 

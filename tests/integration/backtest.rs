@@ -231,3 +231,68 @@ fn range_query_backtest_reads_one_series_from_prometheus() {
         assert_close(number(&r[5]), 10.0 * (23.0 * 15.0 - 45.0) / 60.0, policy);
     }
 }
+
+/// `--level-oracle 1`: accuracy rows recomputed here from the trace (the median of the two
+/// neighbours of each target bucket), and HPA rows labelled `reference:`.
+#[test]
+fn level_oracle_rows_read_the_neighbours_of_each_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let stdout = backtest(&[
+        format!("--trace={}", fixture_trace().display()),
+        "--models=persistence".to_owned(),
+        "--eval-days=1".to_owned(),
+        "--horizons=5m".to_owned(),
+        "--forecast-horizon=5m".to_owned(),
+        "--level-oracle=1".to_owned(),
+        "--headroom=0,0.5".to_owned(),
+        format!("--out={}", out.display()),
+    ]);
+    let text = std::fs::read_to_string(fixture_trace()).unwrap();
+    let y: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split_once(',').unwrap().1.parse().unwrap())
+        .collect();
+    let (len, first_origin) = (y.len(), y.len() - 1440);
+    // The neighbours' median: their mean when both exist (the trace has no gaps), the
+    // earlier one at the trace's last bucket.
+    let level = |t: usize| {
+        if t + 1 < len {
+            (y[t - 1] + y[t + 1]) / 2.0
+        } else {
+            y[t - 1]
+        }
+    };
+    let (mut point, mut max, mut persistence) = (Vec::new(), Vec::new(), Vec::new());
+    for o in first_origin..len - 5 {
+        point.push((level(o + 5) - y[o + 5]).abs());
+        let actual = y[o + 1..=o + 5].iter().copied().fold(f64::MIN, f64::max);
+        let forecast = (o + 1..=o + 5).map(level).fold(f64::MIN, f64::max);
+        max.push((forecast - actual).abs());
+        persistence.push((y[o + 5] - y[o]).abs());
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let accuracy = rows(&out.join("accuracy.csv"));
+    let five = row(&accuracy, 1, &["level-oracle±1", "300"]);
+    assert_eq!(number(&five[9]), point.len() as f64);
+    assert_close(number(&five[3]), mean(&point), "point MAE");
+    assert_close(number(&five[10]), mean(&max), "max MAE");
+    assert_close(
+        number(&five[8]),
+        mean(&point) / mean(&persistence),
+        "point MAE / persistence",
+    );
+    let hpa = rows(&out.join("hpa.csv"));
+    for policy in [
+        "reference:level-oracle±1",
+        "reference:level-oracle±1@headroom=0.5",
+    ] {
+        row(&hpa, 1, &[policy]);
+        assert!(
+            stdout.contains(&format!("| {policy} |")),
+            "{policy}: {stdout}"
+        );
+    }
+    assert!(!stdout.contains("predictive:level-oracle"), "{stdout}");
+}
