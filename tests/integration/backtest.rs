@@ -19,6 +19,19 @@ fn fixture_trace() -> PathBuf {
         .join("tests/fixtures/traces/nasa_ksc_1995_07_10-13_60s.csv")
 }
 
+/// The fixture trace's `(timestamp, value)` rows, read here without augur's loader.
+fn fixture_rows() -> Vec<(i64, f64)> {
+    std::fs::read_to_string(fixture_trace())
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (t, v) = l.split_once(',').unwrap();
+            (t.parse().unwrap(), v.parse().unwrap())
+        })
+        .collect()
+}
+
 /// Runs `augur backtest` with `args`; returns stdout, panicking with stderr on failure.
 fn backtest(args: &[String]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_augur"))
@@ -79,15 +92,7 @@ fn trace_backtest_writes_tables_timeline_and_plot() {
     );
 
     // The trace itself, to recompute figures independently.
-    let text = std::fs::read_to_string(fixture_trace()).unwrap();
-    let trace: Vec<(i64, f64)> = text
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let (t, v) = l.split_once(',').unwrap();
-            (t.parse().unwrap(), v.parse().unwrap())
-        })
-        .collect();
+    let trace = fixture_rows();
     assert_eq!(trace.len(), 4320);
     let first_origin = 4320 - 1440;
 
@@ -248,12 +253,7 @@ fn level_oracle_rows_read_the_neighbours_of_each_target() {
         "--headroom=0,0.5".to_owned(),
         format!("--out={}", out.display()),
     ]);
-    let text = std::fs::read_to_string(fixture_trace()).unwrap();
-    let y: Vec<f64> = text
-        .lines()
-        .skip(1)
-        .map(|l| l.split_once(',').unwrap().1.parse().unwrap())
-        .collect();
+    let y: Vec<f64> = fixture_rows().into_iter().map(|(_, v)| v).collect();
     let (len, first_origin) = (y.len(), y.len() - 1440);
     // The neighbours' median: their mean when both exist (the trace has no gaps), the
     // earlier one at the trace's last bucket.
