@@ -685,9 +685,10 @@ fn failed_fits_note(model: &str, history: &History, run: &RollingRun) -> Option<
     let origins: usize = run.failed_fits.iter().map(|f| f.origins).sum();
     let when = report::minute(history.start + first.origin as i64 * history.step);
     Some(format!(
-        "model `{model}` has no forecast at {origins} of {} origins: {} of its refits failed, the first at {when} UTC ({}); persistence is scored and served there, as augur serves the live value",
+        "model `{model}` has no forecast at {origins} of {} origins: {} of its {} refits failed, the first at {when} UTC ({}); persistence is scored and served there, as augur serves the live value",
         run.forecasts.len(),
         run.failed_fits.len(),
+        run.refits,
         first.error
     ))
 }
@@ -703,7 +704,7 @@ fn forecast_all(
 ) -> Vec<ModelRun> {
     let run_one = |name: &String| -> ModelRun {
         let result = model::build(name)
-            .and_then(|m| rolling_run(m.as_ref(), history, targets, options))
+            .map(|m| rolling_run(m.as_ref(), history, targets, options))
             .map_err(|e| e.to_string());
         (name.clone(), result)
     };
@@ -865,7 +866,7 @@ mod tests {
         assert_eq!(
             report.notes,
             vec![
-                "model `holt-winters` has no forecast at 1440 of 2160 origins: 1 of its refits failed, the first at 1970-01-03 00:00 UTC (history too short: 2880 buckets, the model needs 2885); persistence is scored and served there, as augur serves the live value"
+                "model `holt-winters` has no forecast at 1440 of 2160 origins: 1 of its 2 refits failed, the first at 1970-01-03 00:00 UTC (history too short: 2880 buckets, the model needs 2885); persistence is scored and served there, as augur serves the live value"
                     .to_owned()
             ]
         );
@@ -877,6 +878,26 @@ mod tests {
         // Scored on every origin with a target; its own forecasts on the last day only.
         assert_eq!(ten.point.n, 2150);
         assert!(ten.point.ratio < 1.0, "{}", ten.point.ratio);
+        // No refit works (2.5 days, the last evaluated): the model is persistence, and
+        // says why (before: "could not be evaluated", no row).
+        let short = history.prefix(5 * day / 2);
+        let s = settings(&["--models=holt-winters", "--eval-days=1"], 60)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = backtest("sine", &short, &s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            report.notes,
+            vec![
+                "model `holt-winters` has no forecast at 1440 of 1440 origins: 1 of its 1 refits failed, the first at 1970-01-02 12:00 UTC (history too short: 2160 buckets, the model needs 2885); persistence is scored and served there, as augur serves the live value"
+                    .to_owned()
+            ]
+        );
+        let rows: Vec<(f64, f64)> = report
+            .accuracy
+            .iter()
+            .filter(|r| r.model == "holt-winters")
+            .map(|r| (r.point.ratio, r.max.ratio))
+            .collect();
+        assert_eq!(rows, vec![(1.0, 1.0); 4]);
     }
 
     #[test]

@@ -45,7 +45,11 @@ pub fn rolling_forecasts(
     targets: &[Target],
     options: RollingOptions,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
-    rolling_run(model, history, targets, options).map(|run| run.forecasts)
+    let run = rolling_run(model, history, targets, options);
+    match run.failed_fits.first() {
+        Some(failed) if run.failed_fits.len() == run.refits => Err(failed.error.clone()),
+        _ => Ok(run.forecasts),
+    }
 }
 
 /// A refit that failed in a rolling run, and the origins left without a forecast.
@@ -66,22 +70,25 @@ pub struct RollingRun {
     pub forecasts: Vec<Vec<f64>>,
     /// Refits that failed, oldest first.
     pub failed_fits: Vec<FailedFit>,
+    /// Refits attempted.
+    pub refits: usize,
 }
 
-/// [`rolling_forecasts`], also saying which refits failed.
+/// [`rolling_forecasts`], also saying which refits failed; when all of them did, every
+/// origin is left without a forecast (`NaN`).
 pub fn rolling_run(
     model: &dyn Model,
     history: &History,
     targets: &[Target],
     options: RollingOptions,
-) -> Result<RollingRun, ModelError> {
+) -> RollingRun {
     let len = history.len();
     let first = options.first_origin.min(len);
     let refit_every = options.refit_every.max(1);
     let mut out = Vec::with_capacity(len - first);
     let mut failed_fits: Vec<FailedFit> = Vec::new();
     let mut fitted = None;
-    let mut any_fit = false;
+    let mut refits = 0;
     for origin in first..len {
         if (origin - first).is_multiple_of(refit_every) {
             let train_start = origin.saturating_sub(options.train_window);
@@ -90,11 +97,9 @@ pub fn rolling_run(
                 history.step,
                 history.values[train_start..origin].to_vec(),
             );
+            refits += 1;
             match model.fit(&train, targets) {
-                Ok(f) => {
-                    fitted = Some(f);
-                    any_fit = true;
-                }
+                Ok(f) => fitted = Some(f),
                 Err(error) => {
                     fitted = None;
                     failed_fits.push(FailedFit {
@@ -116,13 +121,11 @@ pub fn rolling_run(
                 .unwrap_or_else(|_| vec![f64::NAN; targets.len()]),
         );
     }
-    if !any_fit && let Some(failed) = failed_fits.first() {
-        return Err(failed.error.clone());
-    }
-    Ok(RollingRun {
+    RollingRun {
         forecasts: out,
         failed_fits,
-    })
+        refits,
+    }
 }
 
 /// Accuracy of one model on one target.
@@ -386,8 +389,8 @@ mod tests {
             train_window: 100,
         };
         // Refits at origins 4 (4 buckets), 6 (6) and 8 (8): the first fails.
-        let run = rolling_run(&NeedsBuckets(5), &history, &[Target::Point(1)], options)
-            .unwrap_or_else(|e| panic!("{e}"));
+        let run = rolling_run(&NeedsBuckets(5), &history, &[Target::Point(1)], options);
+        assert_eq!(run.refits, 3);
         assert_eq!(
             run.failed_fits,
             vec![FailedFit {
