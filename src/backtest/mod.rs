@@ -921,6 +921,13 @@ mod tests {
         );
         assert!(report.policies.is_empty() && report.syncs.is_empty());
         assert_eq!(report.accuracy.len(), 4);
+        // No HPA table, and no target in the header (it said "(1m)").
+        let text = report::tables(&report);
+        assert!(
+            text.starts_with("- `tiny`: step 60 s, evaluation window 1970-01-02 00:00 UTC → 1970-01-03 00:00 UTC, 1440 origins, peak 0.0006 req/s → HPA not simulated (see below)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("HPA simulation ("), "{text}");
         // No traffic at all in the evaluated day: accuracy only (before: an error).
         let mut values = vec![1.0; 1440];
         values.extend(vec![0.0; 1440]);

@@ -106,16 +106,23 @@ pub fn tables(report: &Report) -> String {
     let window_start = h.start + report.first_origin as i64 * h.step;
     let end = super::simulate::trace_end(h);
     let origins = h.len() - report.first_origin;
+    let hpa = if report.policies.is_empty() {
+        "HPA not simulated (see below)".to_owned()
+    } else {
+        format!(
+            "capacity {:.4} req/s/pod, HPA target AverageValue {:.5} req/s ({}m)",
+            report.capacity,
+            report.target,
+            target_milli(report.target),
+        )
+    };
     let _ = writeln!(
         out,
-        "- `{trace}`: step {} s, evaluation window {} UTC → {} UTC, {origins} origins, peak {:.4} req/s → capacity {:.4} req/s/pod, HPA target AverageValue {:.5} req/s ({}m)",
+        "- `{trace}`: step {} s, evaluation window {} UTC → {} UTC, {origins} origins, peak {:.4} req/s → {hpa}",
         h.step,
         minute(window_start),
         minute(end),
         report.peak,
-        report.capacity,
-        report.target,
-        target_milli(report.target),
     );
     for (model, why) in &report.failed {
         let _ = writeln!(out, "- model `{model}` could not be evaluated: {why}");
@@ -193,6 +200,9 @@ pub fn tables(report: &Report) -> String {
             }
         }
         let _ = writeln!(out, "{line}");
+    }
+    if report.policies.is_empty() {
+        return out;
     }
     let days = (end - report.syncs.first().copied().unwrap_or(end)) as f64 / 86_400.0;
     let _ = writeln!(
