@@ -91,13 +91,7 @@ impl ErrorTracker {
                 ((persistence - model) / (margin * persistence)).clamp(0.0, 1.0)
             }
             // Persistence exact over the window: only an exact model keeps its weight.
-            (Some(model), Some(_)) => {
-                if model > 0.0 {
-                    0.0
-                } else {
-                    1.0
-                }
-            }
+            (Some(model), Some(_)) if model > 0.0 => 0.0,
             _ => 1.0,
         }
     }
@@ -364,7 +358,7 @@ mod tests {
     struct Scripted(Vec<f64>);
 
     fn alternating(t: usize) -> f64 {
-        if t % 2 == 0 { 10.0 } else { 12.0 }
+        if t.is_multiple_of(2) { 10.0 } else { 12.0 }
     }
 
     impl Model for Scripted {
