@@ -18,7 +18,7 @@ use std::time::Duration;
 use clap::Args;
 
 use crate::cli::{PrometheusArgs, parse_duration};
-use crate::forecast::evaluate::{self, Metrics, RollingOptions, rolling_forecasts};
+use crate::forecast::evaluate::{self, Metrics, RollingOptions, RollingRun, rolling_run};
 use crate::forecast::{History, Target, model};
 use hpa::HpaSpec;
 use simulate::{Outcome, Served, Timing};
@@ -51,18 +51,22 @@ pub struct BacktestArgs {
     /// added as the baseline.
     #[arg(long, value_delimiter = ',')]
     pub models: Vec<String>,
-    /// Forecast horizons for the accuracy tables.
-    #[arg(long, value_delimiter = ',', default_value = "5m,10m,15m,30m", value_parser = parse_duration)]
+    /// Forecast horizons for the accuracy tables, each a whole number of the trace's
+    /// buckets [default: 5m,10m,15m,30m, leaving out those that are not (noted in the
+    /// output): 15m,30m on a 900 s trace].
+    #[arg(long, value_delimiter = ',', value_parser = parse_duration)]
     pub horizons: Vec<Duration>,
     /// Days at the end of the trace whose buckets are forecast origins.
     #[arg(long, default_value_t = 7.0)]
     pub eval_days: f64,
-    /// How often models are refitted.
-    #[arg(long, default_value = "1d", value_parser = parse_duration)]
-    pub refit: Duration,
-    /// How much history a fit sees at most.
-    #[arg(long, default_value = "28d", value_parser = parse_duration)]
-    pub train_window: Duration,
+    /// How often models are refitted, a whole number of buckets [default: 1d, rounded down
+    /// to whole buckets].
+    #[arg(long, value_parser = parse_duration)]
+    pub refit: Option<Duration>,
+    /// How much history a fit sees at most, a whole number of buckets [default: 28d,
+    /// rounded down to whole buckets].
+    #[arg(long, value_parser = parse_duration)]
+    pub train_window: Option<Duration>,
     /// Time from a pod's creation until it is ready.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub pod_startup: Duration,
@@ -81,9 +85,11 @@ pub struct BacktestArgs {
     /// The `rate()` window of the served metric.
     #[arg(long, default_value = "2m", value_parser = parse_duration)]
     pub rate_window: Duration,
-    /// How far ahead the predictive policies look (their forecast is the max over it).
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
-    pub forecast_horizon: Duration,
+    /// How far ahead the predictive policies look (their forecast is the max over it), a
+    /// whole number of buckets [default: 10m, rounded up to whole buckets (one 15m bucket
+    /// on a 900 s trace, noted in the output)].
+    #[arg(long, value_parser = parse_duration)]
+    pub forecast_horizon: Option<Duration>,
     /// Headroom of the predictive policies: the HPA is served max(live, forecast · (1 +
     /// headroom)), as augur serves a `forecast:` block with `serve: max`. Comma-separated
     /// values simulate each model once per headroom.
@@ -140,6 +146,8 @@ pub struct Settings {
     pub min_replicas: i32,
     /// maxReplicas.
     pub max_replicas: i32,
+    /// What the defaults were adapted to the trace's step (printed with the tables).
+    pub notes: Vec<String>,
 }
 
 /// The baseline every model is compared with; always evaluated.
@@ -165,7 +173,7 @@ fn buckets(flag: &str, d: Duration, step: i64) -> anyhow::Result<usize> {
     let seconds = whole_seconds(flag, d)?;
     if seconds % step != 0 {
         anyhow::bail!(
-            "--{flag} {} is not a whole number of {step}s buckets",
+            "--{flag} {} is not a whole number of the trace's {step}s buckets",
             humantime::format_duration(d)
         );
     }
@@ -188,11 +196,15 @@ impl Settings {
             model::build(&name).map_err(|e| anyhow::anyhow!("--models: {e}"))?;
             models.push(name);
         }
-        let horizons = args
-            .horizons
-            .iter()
-            .map(|&h| buckets("horizons", h, step))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let mut notes = Vec::new();
+        let horizons = if args.horizons.is_empty() {
+            default_horizons(step, &mut notes)?
+        } else {
+            args.horizons
+                .iter()
+                .map(|&h| buckets("horizons", h, step))
+                .collect::<anyhow::Result<Vec<_>>>()?
+        };
         if !(args.eval_days.is_finite() && args.eval_days > 0.0) {
             anyhow::bail!("--eval-days must be > 0, got {}", args.eval_days);
         }
@@ -228,15 +240,24 @@ impl Settings {
             models,
             horizons,
             eval_buckets: eval_buckets.max(1),
-            refit: buckets("refit", args.refit, step)?.max(1),
-            train_window: buckets("train-window", args.train_window, step)?,
+            refit: match args.refit {
+                Some(d) => buckets("refit", d, step)?.max(1),
+                None => whole_buckets_below(DEFAULT_REFIT, step),
+            },
+            train_window: match args.train_window {
+                Some(d) => buckets("train-window", d, step)?,
+                None => whole_buckets_below(DEFAULT_TRAIN_WINDOW, step),
+            },
             pod_startup: i64::try_from(args.pod_startup.as_secs())?,
             capacity: args.capacity,
             target_utilisation: args.target_utilisation,
             sync: whole_seconds("sync", args.sync)?,
             metric_delay: i64::try_from(args.metric_delay.as_secs())?,
             rate_window: whole_seconds("rate-window", args.rate_window)?,
-            forecast_horizon: buckets("forecast-horizon", args.forecast_horizon, step)?,
+            forecast_horizon: match args.forecast_horizon {
+                Some(d) => buckets("forecast-horizon", d, step)?,
+                None => default_forecast_horizon(step, &mut notes),
+            },
             headroom: {
                 let mut h = args.headroom.clone();
                 h.dedup();
@@ -251,8 +272,76 @@ impl Settings {
             },
             min_replicas: args.min_replicas,
             max_replicas: args.max_replicas,
+            notes,
         })
     }
+}
+
+/// Default accuracy horizons, seconds.
+pub const DEFAULT_HORIZONS: [i64; 4] = [300, 600, 900, 1800];
+
+/// Default predictive horizon, seconds.
+pub const DEFAULT_FORECAST_HORIZON: i64 = 600;
+
+/// Default refit period, seconds.
+pub const DEFAULT_REFIT: i64 = 86_400;
+
+/// Default training window, seconds.
+pub const DEFAULT_TRAIN_WINDOW: i64 = 28 * 86_400;
+
+/// `5m`, `1h`, `2h30m` (as a flag value takes it).
+fn seconds_label(seconds: i64) -> String {
+    humantime::format_duration(Duration::from_secs(seconds.unsigned_abs()))
+        .to_string()
+        .replace(' ', "")
+}
+
+/// The default horizons that are a whole number of `step`-second buckets; the others are
+/// left out with a note. None left (a step of more than 15 minutes, or one that divides
+/// none of them) is an error saying which flags to give.
+fn default_horizons(step: i64, notes: &mut Vec<String>) -> anyhow::Result<Vec<usize>> {
+    let (fit, skipped): (Vec<i64>, Vec<i64>) =
+        DEFAULT_HORIZONS.iter().partition(|&&h| h % step == 0);
+    let label = |hs: &[i64]| {
+        hs.iter()
+            .map(|&h| seconds_label(h))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if fit.is_empty() {
+        // The shortest whole number of buckets from 5 minutes up.
+        let suggestion = seconds_label((DEFAULT_HORIZONS[0] + step - 1) / step * step);
+        anyhow::bail!(
+            "none of the default horizons ({}) is a whole number of the trace's {step}s buckets; give --horizons and --forecast-horizon in whole buckets, e.g. --horizons {suggestion} --forecast-horizon {suggestion}",
+            label(&DEFAULT_HORIZONS)
+        );
+    }
+    if !skipped.is_empty() {
+        notes.push(format!(
+            "horizons {} left out: not a whole number of the trace's {step}s buckets (give --horizons to choose)",
+            label(&skipped)
+        ));
+    }
+    Ok(fit.iter().map(|&h| (h / step) as usize).collect())
+}
+
+/// The default predictive horizon in whole buckets, rounded up (with a note when that
+/// changes it).
+fn default_forecast_horizon(step: i64, notes: &mut Vec<String>) -> usize {
+    let buckets = (DEFAULT_FORECAST_HORIZON + step - 1) / step;
+    if buckets * step != DEFAULT_FORECAST_HORIZON {
+        notes.push(format!(
+            "forecast horizon {} rounded up to {} (whole {step}s buckets; give --forecast-horizon to choose)",
+            seconds_label(DEFAULT_FORECAST_HORIZON),
+            seconds_label(buckets * step)
+        ));
+    }
+    usize::try_from(buckets).unwrap_or(1).max(1)
+}
+
+/// Whole `step`-second buckets in `seconds`, rounded down, at least 1.
+fn whole_buckets_below(seconds: i64, step: i64) -> usize {
+    usize::try_from(seconds / step.max(1)).unwrap_or(1).max(1)
 }
 
 /// One model's accuracy at one horizon.
@@ -298,6 +387,8 @@ pub struct Report {
     pub accuracy: Vec<AccuracyRow>,
     /// Models that could not be evaluated, with why.
     pub failed: Vec<(String, String)>,
+    /// Defaults adapted to the trace's step, and models some of whose refits failed.
+    pub notes: Vec<String>,
     /// Policies in table order.
     pub policies: Vec<PolicyRow>,
     /// Sync times of the simulation.
@@ -393,12 +484,9 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
         .copied()
         .filter(|v| !v.is_nan())
         .fold(0.0, f64::max);
-    let capacity = match settings.capacity {
-        Some(c) => c,
-        None if peak > 0.0 => peak / PEAK_PODS,
-        None => anyhow::bail!("{name}: the evaluation window has no traffic; give --capacity"),
-    };
+    let capacity = settings.capacity.unwrap_or(peak / PEAK_PODS);
     let target = settings.target_utilisation * capacity;
+    let hpa_skipped = hpa_skipped(settings, peak, capacity);
 
     let mut targets: Vec<Target> = Vec::new();
     for &h in &settings.horizons {
@@ -422,10 +510,16 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
             .collect()
     };
     let mut failed = Vec::new();
+    let mut notes = settings.notes.clone();
     let mut good: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
     for (model, result) in runs {
         match result {
-            Ok(f) => good.push((model, f)),
+            Ok(run) => {
+                if let Some(note) = failed_fits_note(&model, history, &run) {
+                    notes.push(note);
+                }
+                good.push((model, run.forecasts));
+            }
             Err(e) => failed.push((model, e)),
         }
     }
@@ -473,54 +567,63 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
         .iter()
         .map(|(m, f)| (m.clone(), column(f, hpa_index)))
         .collect();
-    let mut policies = vec![PolicyRow {
-        policy: "reactive".to_owned(),
-        outcome: simulate::simulate(
-            history,
-            &timing,
-            &spec_at(settings.target_utilisation),
-            Served::Reactive,
-        ),
-    }];
-    for (model, forecasts) in &served {
-        for &headroom in &settings.headroom {
+    let mut policies = Vec::new();
+    if let Some(why) = hpa_skipped {
+        notes.push(why);
+    } else {
+        policies.push(PolicyRow {
+            policy: "reactive".to_owned(),
+            outcome: simulate::simulate(
+                history,
+                &timing,
+                &spec_at(settings.target_utilisation),
+                Served::Reactive,
+            ),
+        });
+        for (model, forecasts) in &served {
+            for &headroom in &settings.headroom {
+                policies.push(PolicyRow {
+                    policy: predictive_label(model, headroom),
+                    outcome: simulate::simulate(
+                        history,
+                        &timing,
+                        &spec_at(settings.target_utilisation),
+                        Served::Predictive {
+                            forecasts,
+                            headroom,
+                        },
+                    ),
+                });
+            }
+        }
+        for fraction in REFERENCE_TARGETS {
             policies.push(PolicyRow {
-                policy: predictive_label(model, headroom),
-                outcome: simulate::simulate(
-                    history,
-                    &timing,
-                    &spec_at(settings.target_utilisation),
-                    Served::Predictive {
-                        forecasts,
-                        headroom,
-                    },
-                ),
+                policy: format!("reactive@{fraction}"),
+                outcome: simulate::simulate(history, &timing, &spec_at(fraction), Served::Reactive),
             });
         }
-    }
-    for fraction in REFERENCE_TARGETS {
         policies.push(PolicyRow {
-            policy: format!("reactive@{fraction}"),
-            outcome: simulate::simulate(history, &timing, &spec_at(fraction), Served::Reactive),
+            policy: "oracle".to_owned(),
+            outcome: simulate::simulate(
+                history,
+                &timing,
+                &spec_at(settings.target_utilisation),
+                Served::Oracle,
+            ),
+        });
+        // `peak / (peak / 20)` may come out a hair above 20; that is still 20 pods.
+        let peak_pods = ((peak / capacity - 1e-9).ceil() as i32).max(1);
+        policies.push(PolicyRow {
+            policy: "static_peak".to_owned(),
+            outcome: simulate::static_replicas(history, &timing, peak_pods),
         });
     }
-    policies.push(PolicyRow {
-        policy: "oracle".to_owned(),
-        outcome: simulate::simulate(
-            history,
-            &timing,
-            &spec_at(settings.target_utilisation),
-            Served::Oracle,
-        ),
-    });
-    // `peak / (peak / 20)` may come out a hair above 20; that is still 20 pods.
-    let peak_pods = ((peak / capacity - 1e-9).ceil() as i32).max(1);
-    policies.push(PolicyRow {
-        policy: "static_peak".to_owned(),
-        outcome: simulate::static_replicas(history, &timing, peak_pods),
-    });
 
-    let syncs = simulate::sync_times(history, &timing);
+    let syncs = if policies.is_empty() {
+        Vec::new()
+    } else {
+        simulate::sync_times(history, &timing)
+    };
     let served_forecasts = served
         .iter()
         .map(|(model, forecasts)| {
@@ -546,13 +649,51 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
         forecast_horizon: timing.horizon,
         accuracy,
         failed,
+        notes,
         policies,
         syncs,
         served_forecasts,
     })
 }
 
-type ModelRun = (String, Result<Vec<Vec<f64>>, String>);
+/// Why the HPA cannot be simulated on this trace, if so: no traffic to size pods from, or
+/// a target below the 1m resolution of a Kubernetes quantity (an HPA given `0m` would
+/// compare metric values truncated to 0m with it, and every policy would sit at
+/// minReplicas).
+fn hpa_skipped(settings: &Settings, peak: f64, capacity: f64) -> Option<String> {
+    if capacity.is_nan() || capacity <= 0.0 {
+        return Some(format!(
+            "HPA simulation skipped: the evaluation window has no traffic (peak {peak} req/s), so the default capacity (peak / {PEAK_PODS}) is 0; give --capacity"
+        ));
+    }
+    let lowest = REFERENCE_TARGETS
+        .iter()
+        .copied()
+        .fold(settings.target_utilisation, f64::min);
+    if (lowest * capacity * 1000.0).round() < 1.0 {
+        return Some(format!(
+            "HPA simulation skipped: a target AverageValue of {lowest} × {capacity:.3e} req/s per pod is below 1m (0.001), the resolution of a Kubernetes quantity; serve the metric in a smaller unit (requests per minute or hour) or give --capacity ≥ {} req/s per pod",
+            0.0005 / lowest
+        ));
+    }
+    None
+}
+
+/// What a model's failed refits cost, for the report: `None` when every refit worked.
+fn failed_fits_note(model: &str, history: &History, run: &RollingRun) -> Option<String> {
+    let first = run.failed_fits.first()?;
+    let origins: usize = run.failed_fits.iter().map(|f| f.origins).sum();
+    let when = report::minute(history.start + first.origin as i64 * history.step);
+    Some(format!(
+        "model `{model}` has no forecast at {origins} of {} origins: {} of its {} refits failed, the first at {when} UTC ({}); persistence is scored and served there, as augur serves the live value",
+        run.forecasts.len(),
+        run.failed_fits.len(),
+        run.refits,
+        first.error
+    ))
+}
+
+type ModelRun = (String, Result<RollingRun, String>);
 
 /// Rolling forecasts of every model, two models at a time (one per core).
 fn forecast_all(
@@ -563,7 +704,7 @@ fn forecast_all(
 ) -> Vec<ModelRun> {
     let run_one = |name: &String| -> ModelRun {
         let result = model::build(name)
-            .and_then(|m| rolling_forecasts(m.as_ref(), history, targets, options))
+            .map(|m| rolling_run(m.as_ref(), history, targets, options))
             .map_err(|e| e.to_string());
         (name.clone(), result)
     };
@@ -611,4 +752,195 @@ fn forecast_all(
             run.unwrap_or_else(|| (name.clone(), Err("the model panicked".to_owned())))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn settings(flags: &[&str], step: i64) -> anyhow::Result<Settings> {
+        let argv = ["augur", "backtest", "--trace=t.csv"]
+            .iter()
+            .chain(flags)
+            .copied();
+        match Cli::try_parse_from(argv)?.command {
+            Command::Backtest(args) => Settings::from_args(&args, step),
+            _ => anyhow::bail!("not backtest"),
+        }
+    }
+
+    #[test]
+    fn defaults_on_a_minute_trace_are_the_anchors() {
+        let s = settings(&[], 60).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.horizons, vec![5, 10, 15, 30]);
+        assert_eq!(s.forecast_horizon, 10);
+        assert_eq!(
+            (s.refit, s.train_window, s.eval_buckets),
+            (1440, 40_320, 10_080)
+        );
+        assert_eq!(s.notes, Vec::<String>::new());
+    }
+
+    #[test]
+    fn default_horizons_leave_out_what_the_step_does_not_divide() {
+        // Before: "--horizons 5m is not a whole number of 120s buckets" with no flag given.
+        let s = settings(&[], 120).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.horizons, vec![5, 15]);
+        assert_eq!(s.forecast_horizon, 5);
+        assert_eq!(
+            s.notes,
+            vec![
+                "horizons 5m, 15m left out: not a whole number of the trace's 120s buckets (give --horizons to choose)"
+                    .to_owned()
+            ]
+        );
+        let s = settings(&[], 900).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.horizons, vec![1, 2]);
+        assert_eq!(s.forecast_horizon, 1);
+        assert_eq!(
+            s.notes,
+            vec![
+                "horizons 5m, 10m left out: not a whole number of the trace's 900s buckets (give --horizons to choose)"
+                    .to_owned(),
+                "forecast horizon 10m rounded up to 15m (whole 900s buckets; give --forecast-horizon to choose)"
+                    .to_owned()
+            ]
+        );
+        // A step that does not divide a day: refits and the training window round down.
+        let s = settings(&["--horizons=70s", "--forecast-horizon=70s"], 7)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((s.refit, s.train_window), (12_342, 345_600));
+        assert_eq!(
+            crate::cli::parse_duration("5m1s"),
+            Ok(Duration::from_secs(301))
+        );
+        assert_eq!(
+            settings(&[], 7).map(|_| ()).map_err(|e| e.to_string()),
+            Err("none of the default horizons (5m, 10m, 15m, 30m) is a whole number of the trace's 7s buckets; give --horizons and --forecast-horizon in whole buckets, e.g. --horizons 5m1s --forecast-horizon 5m1s".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_hourly_trace_needs_horizons_and_given_flags_must_fit_the_step() {
+        assert_eq!(
+            settings(&[], 3600).map(|_| ()).map_err(|e| e.to_string()),
+            Err("none of the default horizons (5m, 10m, 15m, 30m) is a whole number of the trace's 3600s buckets; give --horizons and --forecast-horizon in whole buckets, e.g. --horizons 1h --forecast-horizon 1h".to_owned())
+        );
+        let s = settings(&["--horizons=1h,3h", "--forecast-horizon=2h"], 3600)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((s.horizons, s.forecast_horizon), (vec![1, 3], 2));
+        assert_eq!(s.notes, Vec::<String>::new());
+        assert_eq!(
+            settings(&["--horizons=5m"], 120)
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+            Err("--horizons 5m is not a whole number of the trace's 120s buckets".to_owned())
+        );
+        assert_eq!(
+            settings(
+                &["--refit=1h", "--horizons=70s", "--forecast-horizon=70s"],
+                7
+            )
+            .map(|_| ())
+            .map_err(|e| e.to_string()),
+            Err("--refit 1h is not a whole number of the trace's 7s buckets".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_model_whose_first_refits_fail_is_scored_from_its_first_fit() {
+        // Holt-Winters needs 2 days and 5 minutes of history: on 3.5 days with the last 1.5
+        // evaluated, the refit at day 2 fails and the one at day 3 works. Before, the first
+        // failure dropped the model from the report.
+        let day = 1440;
+        let values: Vec<f64> = (0..7 * day / 2)
+            .map(|i| 5.0 + (i as f64 * std::f64::consts::TAU / day as f64).sin())
+            .collect();
+        let history = History::new(0, 60, values);
+        let s = settings(&["--models=holt-winters", "--eval-days=1.5"], 60)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = backtest("sine", &history, &s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.failed, Vec::<(String, String)>::new());
+        assert_eq!(
+            report.notes,
+            vec![
+                "model `holt-winters` has no forecast at 1440 of 2160 origins: 1 of its 2 refits failed, the first at 1970-01-03 00:00 UTC (history too short: 2880 buckets, the model needs 2885); persistence is scored and served there, as augur serves the live value"
+                    .to_owned()
+            ]
+        );
+        let ten = report
+            .accuracy
+            .iter()
+            .find(|r| r.model == "holt-winters" && r.horizon == 10)
+            .unwrap_or_else(|| panic!("no holt-winters row"));
+        // Scored on every origin with a target; its own forecasts on the last day only.
+        assert_eq!(ten.point.n, 2150);
+        assert!(ten.point.ratio < 1.0, "{}", ten.point.ratio);
+        // No refit works (2.5 days, the last evaluated): the model is persistence, and
+        // says why (before: "could not be evaluated", no row).
+        let short = history.prefix(5 * day / 2);
+        let s = settings(&["--models=holt-winters", "--eval-days=1"], 60)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = backtest("sine", &short, &s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            report.notes,
+            vec![
+                "model `holt-winters` has no forecast at 1440 of 1440 origins: 1 of its 1 refits failed, the first at 1970-01-02 12:00 UTC (history too short: 2160 buckets, the model needs 2885); persistence is scored and served there, as augur serves the live value"
+                    .to_owned()
+            ]
+        );
+        let rows: Vec<(f64, f64)> = report
+            .accuracy
+            .iter()
+            .filter(|r| r.model == "holt-winters")
+            .map(|r| (r.point.ratio, r.max.ratio))
+            .collect();
+        assert_eq!(rows, vec![(1.0, 1.0); 4]);
+    }
+
+    #[test]
+    fn rates_too_small_for_a_quantity_or_no_traffic_skip_the_hpa_simulation() {
+        // A peak of 6e-4 req/s: capacity 3e-5, target 0.5 × 3e-5 req/s = 0.015m. Before,
+        // every policy was simulated with target 1m against metric values truncated to
+        // 0m: all sat at one pod, "under-provisioned" the whole week.
+        let values: Vec<f64> = (0..2 * 1440)
+            .map(|i| if i % 7 == 0 { 6e-4 } else { 3e-4 })
+            .collect();
+        let history = History::new(0, 60, values);
+        let s = settings(&["--models=persistence", "--eval-days=1"], 60)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let report = backtest("tiny", &history, &s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            report.notes,
+            vec![
+                "HPA simulation skipped: a target AverageValue of 0.5 × 3.000e-5 req/s per pod is below 1m (0.001), the resolution of a Kubernetes quantity; serve the metric in a smaller unit (requests per minute or hour) or give --capacity ≥ 0.001 req/s per pod"
+                    .to_owned()
+            ]
+        );
+        assert!(report.policies.is_empty() && report.syncs.is_empty());
+        assert_eq!(report.accuracy.len(), 4);
+        // No HPA table, and no target in the header (it said "(1m)").
+        let text = report::tables(&report);
+        assert!(
+            text.starts_with("- `tiny`: step 60 s, evaluation window 1970-01-02 00:00 UTC → 1970-01-03 00:00 UTC, 1440 origins, peak 0.0006 req/s → HPA not simulated (see below)\n"),
+            "{text}"
+        );
+        assert!(!text.contains("HPA simulation ("), "{text}");
+        // No traffic at all in the evaluated day: accuracy only (before: an error).
+        let mut values = vec![1.0; 1440];
+        values.extend(vec![0.0; 1440]);
+        let report =
+            backtest("off", &History::new(0, 60, values), &s).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            report.notes,
+            vec![
+                "HPA simulation skipped: the evaluation window has no traffic (peak 0 req/s), so the default capacity (peak / 20) is 0; give --capacity"
+                    .to_owned()
+            ]
+        );
+        assert!(report.policies.is_empty());
+        assert_eq!(report.accuracy[1].point.ratio, 1.0);
+    }
 }

@@ -14,7 +14,7 @@ pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,po
 pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs";
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a Unix second.
-fn minute(t: i64) -> String {
+pub fn minute(t: i64) -> String {
     let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
     let text = humantime::format_rfc3339_seconds(time).to_string();
     text.get(..16).unwrap_or(&text).replace('T', " ")
@@ -85,7 +85,8 @@ fn delta(x: f64, base: f64) -> String {
     if base == 0.0 || base.is_nan() {
         return "–".to_owned();
     }
-    let pct = ((x / base - 1.0) * 100.0).round();
+    // `+ 0.0` turns a rounded −0 (a change under half a percent down) into 0.
+    let pct = ((x / base - 1.0) * 100.0).round() + 0.0;
     if pct >= 0.0 {
         format!("+{pct:.0}%")
     } else {
@@ -105,19 +106,29 @@ pub fn tables(report: &Report) -> String {
     let window_start = h.start + report.first_origin as i64 * h.step;
     let end = super::simulate::trace_end(h);
     let origins = h.len() - report.first_origin;
+    let hpa = if report.policies.is_empty() {
+        "HPA not simulated (see below)".to_owned()
+    } else {
+        format!(
+            "capacity {:.4} req/s/pod, HPA target AverageValue {:.5} req/s ({}m)",
+            report.capacity,
+            report.target,
+            target_milli(report.target),
+        )
+    };
     let _ = writeln!(
         out,
-        "- `{trace}`: step {} s, evaluation window {} UTC → {} UTC, {origins} origins, peak {:.4} req/s → capacity {:.4} req/s/pod, HPA target AverageValue {:.5} req/s ({}m)",
+        "- `{trace}`: step {} s, evaluation window {} UTC → {} UTC, {origins} origins, peak {:.4} req/s → {hpa}",
         h.step,
         minute(window_start),
         minute(end),
         report.peak,
-        report.capacity,
-        report.target,
-        target_milli(report.target),
     );
     for (model, why) in &report.failed {
         let _ = writeln!(out, "- model `{model}` could not be evaluated: {why}");
+    }
+    for note in &report.notes {
+        let _ = writeln!(out, "- {note}");
     }
     let mut horizons: Vec<usize> = Vec::new();
     for row in &report.accuracy {
@@ -189,6 +200,9 @@ pub fn tables(report: &Report) -> String {
             }
         }
         let _ = writeln!(out, "{line}");
+    }
+    if report.policies.is_empty() {
+        return out;
     }
     let days = (end - report.syncs.first().copied().unwrap_or(end)) as f64 / 86_400.0;
     let _ = writeln!(
@@ -566,6 +580,8 @@ mod tests {
         assert_eq!(delta(55.0, 100.0), "-45%");
         assert_eq!(delta(0.0, 0.0), "–");
         assert_eq!(delta(0.0, 10.0), "-100%");
+        // 0.2 % less rounds to −0: it printed "+-0%".
+        assert_eq!(delta(5985.0, 6006.0), "+0%");
         assert_eq!(error_figure(0.1714), "0.171");
         assert_eq!(error_figure(7.714), "7.71");
         assert_eq!(axis_top(2.48), 5.0);

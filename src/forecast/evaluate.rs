@@ -36,18 +36,59 @@ impl RollingOptions {
 
 /// For each origin `first_origin ..= len - 1`, one value per target (`NaN` where the model
 /// failed). A refit at bucket `R` sees only buckets `< R`; forecasts from origin `t` see
-/// buckets `..= t`.
+/// buckets `..= t`. A refit that fails (too short a history so far, a gap) leaves the
+/// origins until the next refit without a forecast, as the serving engine serves the live
+/// value then; only a model no refit could fit is an error (the first refit's).
 pub fn rolling_forecasts(
     model: &dyn Model,
     history: &History,
     targets: &[Target],
     options: RollingOptions,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
+    let run = rolling_run(model, history, targets, options);
+    match run.failed_fits.first() {
+        Some(failed) if run.failed_fits.len() == run.refits => Err(failed.error.clone()),
+        _ => Ok(run.forecasts),
+    }
+}
+
+/// A refit that failed in a rolling run, and the origins left without a forecast.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedFit {
+    /// Origin (bucket index) of the refit.
+    pub origin: usize,
+    /// Origins until the next refit (the run's end).
+    pub origins: usize,
+    /// Why.
+    pub error: ModelError,
+}
+
+/// What [`rolling_run`] produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollingRun {
+    /// One row per origin from `first_origin`, as [`rolling_forecasts`] returns them.
+    pub forecasts: Vec<Vec<f64>>,
+    /// Refits that failed, oldest first.
+    pub failed_fits: Vec<FailedFit>,
+    /// Refits attempted.
+    pub refits: usize,
+}
+
+/// [`rolling_forecasts`], also saying which refits failed; when all of them did, every
+/// origin is left without a forecast (`NaN`).
+pub fn rolling_run(
+    model: &dyn Model,
+    history: &History,
+    targets: &[Target],
+    options: RollingOptions,
+) -> RollingRun {
     let len = history.len();
     let first = options.first_origin.min(len);
     let refit_every = options.refit_every.max(1);
     let mut out = Vec::with_capacity(len - first);
+    let mut failed_fits: Vec<FailedFit> = Vec::new();
     let mut fitted = None;
+    let mut refits = 0;
     for origin in first..len {
         if (origin - first).is_multiple_of(refit_every) {
             let train_start = origin.saturating_sub(options.train_window);
@@ -56,9 +97,21 @@ pub fn rolling_forecasts(
                 history.step,
                 history.values[train_start..origin].to_vec(),
             );
-            fitted = Some(model.fit(&train, targets)?);
+            refits += 1;
+            match model.fit(&train, targets) {
+                Ok(f) => fitted = Some(f),
+                Err(error) => {
+                    fitted = None;
+                    failed_fits.push(FailedFit {
+                        origin,
+                        origins: refit_every.min(len - origin),
+                        error,
+                    });
+                }
+            }
         }
         let Some(model) = fitted.as_ref() else {
+            out.push(vec![f64::NAN; targets.len()]);
             continue;
         };
         let seen = history.prefix(origin + 1);
@@ -68,7 +121,11 @@ pub fn rolling_forecasts(
                 .unwrap_or_else(|_| vec![f64::NAN; targets.len()]),
         );
     }
-    Ok(out)
+    RollingRun {
+        forecasts: out,
+        failed_fits,
+        refits,
+    }
 }
 
 /// Accuracy of one model on one target.
@@ -299,6 +356,57 @@ mod tests {
         assert_eq!(scores.fallbacks, vec![0, 0]);
         assert_eq!(actual(&history, 1, Target::Max(2)), Some(4.0));
         assert_eq!(actual(&history, 2, Target::Max(2)), None);
+    }
+
+    /// Persistence that refuses to fit on fewer than `0` buckets.
+    struct NeedsBuckets(usize);
+
+    impl Model for NeedsBuckets {
+        fn name(&self) -> &str {
+            "needs-buckets"
+        }
+        fn fit(
+            &self,
+            history: &History,
+            targets: &[Target],
+        ) -> Result<Box<dyn crate::forecast::Fitted>, ModelError> {
+            if history.len() < self.0 {
+                return Err(ModelError::TooShort {
+                    needed: self.0,
+                    have: history.len(),
+                });
+            }
+            Persistence.fit(history, targets)
+        }
+    }
+
+    #[test]
+    fn failed_refits_leave_their_origins_without_a_forecast() {
+        let history = History::new(0, 60, (0..10).map(f64::from).collect());
+        let options = RollingOptions {
+            first_origin: 4,
+            refit_every: 2,
+            train_window: 100,
+        };
+        // Refits at origins 4 (4 buckets), 6 (6) and 8 (8): the first fails.
+        let run = rolling_run(&NeedsBuckets(5), &history, &[Target::Point(1)], options);
+        assert_eq!(run.refits, 3);
+        assert_eq!(
+            run.failed_fits,
+            vec![FailedFit {
+                origin: 4,
+                origins: 2,
+                error: ModelError::TooShort { needed: 5, have: 4 },
+            }]
+        );
+        let values: Vec<f64> = run.forecasts.iter().map(|row| row[0]).collect();
+        assert!(values[0].is_nan() && values[1].is_nan(), "{values:?}");
+        assert_eq!(values[2..], [6.0, 7.0, 8.0, 9.0]);
+        // No refit works: the first refit's error.
+        assert_eq!(
+            rolling_forecasts(&NeedsBuckets(9), &history, &[Target::Point(1)], options),
+            Err(ModelError::TooShort { needed: 9, have: 4 })
+        );
     }
 
     #[test]
