@@ -32,31 +32,13 @@ cost at which the shortfall meets the target.
 import argparse
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+from accuracy_ceiling import forward_fill, load  # same folder: one trace reader for both
+
 REACTION_S = 90.0
-
-
-def load(name):
-    path = Path(name) if name.endswith(".csv") else DATA / f"{name}.csv"
-    raw = np.loadtxt(path, delimiter=",", skiprows=1)
-    ts = raw[:, 0].astype(np.int64)
-    step = int(np.bincount(np.diff(ts)).argmax())
-    y = np.full((ts[-1] - ts[0]) // step + 1, np.nan)
-    y[(ts - ts[0]) // step] = raw[:, 1]
-    return int(ts[0]), step, y
-
-
-def forward_fill(y):
-    out = y.copy()
-    for i in range(1, len(out)):
-        if np.isnan(out[i]):
-            out[i] = out[i - 1]
-    return out
 
 
 class Mechanics:
