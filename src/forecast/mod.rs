@@ -9,6 +9,7 @@
 //!   maximum over buckets `origin + 1 ..= origin + h`, both in steps;
 //! - forecasts are clipped at 0.
 
+pub mod buckets;
 pub mod engine;
 pub mod evaluate;
 pub mod guard;
@@ -223,6 +224,15 @@ pub trait Fitted: Send + Sync {
     /// One value per target (same order as at fit), clipped at 0. `history` ends at the
     /// origin and may extend past the data the model was fitted on.
     fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError>;
+
+    /// How many of the newest buckets [`Fitted::predict`] reads (lag 0, the origin, counts:
+    /// at least 1) when they are present; `None`: any of the history. A caller may pass
+    /// just that tail, extended back to the last present bucket before it, so that a search
+    /// backwards for a present value (a forward fill's seed, the last observed value) finds
+    /// what it would find in the whole history; the forecast is then the same.
+    fn lookback(&self) -> Option<usize> {
+        None
+    }
 
     /// [`Fitted::predict`] for many series at once (the ONNX model batches them).
     fn predict_batch(&self, histories: &[&History]) -> Vec<Result<Vec<f64>, ModelError>> {
