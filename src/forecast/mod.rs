@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod guard;
 pub mod model;
 pub mod onnx;
+pub mod sizing;
 pub mod trace;
 
 use std::fmt;
@@ -30,8 +31,10 @@ pub struct ForecastArgs {
     #[arg(long, default_value = "2s", value_parser = crate::cli::parse_duration)]
     pub forecast_first_wait: Duration,
     /// Most forecast targets (rule × metric × namespace × objects/selector) held at once;
-    /// requests for more are answered with the live value.
-    #[arg(long, default_value_t = 10_000)]
+    /// requests for more are answered with the live value. A target of the default model
+    /// with 7 days of 1-minute history holds about 100 KiB, so the default fits the shipped
+    /// 512Mi memory limit with 128 MiB for the rest (see the startup log's estimate).
+    #[arg(long, default_value_t = 3_500)]
     pub forecast_max_targets: usize,
     /// Drop a target not requested for this long (default: 10 × the rule's step).
     #[arg(long, value_parser = crate::cli::parse_duration)]
@@ -53,7 +56,7 @@ impl Default for ForecastArgs {
     fn default() -> Self {
         Self {
             forecast_first_wait: Duration::from_secs(2),
-            forecast_max_targets: 10_000,
+            forecast_max_targets: 3_500,
             forecast_idle_eviction: None,
             forecast_refit_interval: Duration::from_secs(86_400),
             forecast_concurrency: 8,
