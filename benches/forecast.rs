@@ -636,7 +636,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
         let frame = target.frame().unwrap();
         assert_eq!(frame.origin, start + 60 * rounds);
         match frame.series.get("sum") {
-            Some(Ok(v)) if *v > 0.0 => served += 1,
+            Some(Ok(v)) if *v >= 0.0 => served += 1,
             Some(Err(augur::forecast::engine::Reason::WorseThanPersistence)) => {}
             other => panic!("{other:?}"),
         }
