@@ -6,7 +6,11 @@
 //! linear-like model (a weighted sum over the last 64 buckets plus window features); then
 //! the real default model (`guarded-linear`) on 7-day histories cut from the NASA trace with
 //! per-target noise: the CPU of one fit (measured on distinct histories) and of a prediction
-//! round over 10,000 targets, amortised per hour at the default refit interval.
+//! round over 10,000 targets, amortised per hour at the default refit interval. Each
+//! refresh phase runs in a child process and reports its resident memory (VmRSS, VmHWM)
+//! before and after creating the targets: persistence and the default model on 7-day
+//! histories (the default model with one fit shared by 10,000 targets, then 300 targets
+//! with a real fit each, so the fitted weights are counted per target).
 //!
 //! Run: `cargo bench --bench forecast`. Under `cargo test` it runs a short smoke case.
 
@@ -472,16 +476,57 @@ fn amortised(targets: usize, fit: f64, round: f64, refit: Duration) -> f64 {
     (fits_per_hour * fit + 60.0 * round) / 3600.0 * 100.0
 }
 
-/// Mean CPU seconds of one refresh round of `targets` targets using `model`.
-async fn refresh_phase(full: bool, model: &'static str, prefit: Option<Arc<dyn Fitted>>) -> f64 {
-    let targets = if full { 10_000 } else { 200 };
-    let rounds = if full { 5 } else { 2 };
-    let history = if prefit.is_some() {
-        Duration::from_secs(WEEK)
-    } else {
-        Duration::from_secs(86_400)
+/// Resident memory of this process from /proc/self/status, in KiB: (VmRSS, VmHWM).
+fn memory_kib() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in /proc/self/status"))
     };
-    let metric = if prefit.is_some() {
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// What one refresh phase measures.
+struct Phase {
+    /// The model as configured.
+    model: &'static str,
+    /// History kept per target.
+    history: Duration,
+    /// A fitted model every target shares (fits cost nothing; weights are counted once).
+    prefit: Option<Arc<dyn Fitted>>,
+    /// Histories cut from the NASA trace (else the synthetic daily sine).
+    nasa: bool,
+    /// Targets created.
+    targets: usize,
+    /// Refresh rounds after creation.
+    rounds: i64,
+    /// Create the targets one after another (else all at once, as after a restart).
+    sequential: bool,
+}
+
+/// Mean CPU seconds of one refresh round of the phase's targets; prints the CPU and the
+/// resident memory before and after creating them.
+async fn refresh_phase(phase: Phase) -> f64 {
+    let Phase {
+        model,
+        history,
+        prefit,
+        nasa: use_nasa,
+        targets,
+        rounds,
+        sequential,
+    } = phase;
+    let shared = prefit.is_some();
+    let metric = if use_nasa {
+        nasa();
         "nasa_requests_total"
     } else {
         "http_requests_total"
@@ -505,8 +550,13 @@ async fn refresh_phase(full: bool, model: &'static str, prefit: Option<Arc<dyn F
         EngineOptions {
             first_wait: Duration::from_secs(600),
             max_targets: targets,
-            idle_eviction: Some(Duration::from_secs(86_400)),
-            refit_interval: Duration::from_secs(3600),
+            idle_eviction: Some(Duration::from_secs(8 * 86_400)),
+            // Real fits: refit daily (as the default), so the rounds do not refit.
+            refit_interval: Duration::from_secs(if shared || model != "guarded-linear" {
+                3600
+            } else {
+                86_400
+            }),
             concurrency: 64,
             background: false,
         },
@@ -515,7 +565,15 @@ async fn refresh_phase(full: bool, model: &'static str, prefit: Option<Arc<dyn F
     let start = unix_now() - unix_now() % 60;
     let at = |t: i64| UNIX_EPOCH + Duration::from_secs(t as u64);
     let spec = spec(model, history);
-    // Create every target; each first refresh fetches a day of history, fits and warm-starts
+    let days = history.as_secs() / 86_400;
+    let label = match (model, shared) {
+        ("guarded-linear", true) => "guarded-linear (one shared fit)".to_owned(),
+        ("guarded-linear", false) if sequential => "guarded-linear (real fits)".to_owned(),
+        ("guarded-linear", false) => "guarded-linear (real fits, all at once)".to_owned(),
+        _ => model.to_owned(),
+    };
+    let (rss_before, _) = memory_kib();
+    // Create every target; each first refresh fetches its history, fits and warm-starts
     // the accuracy tracker over the last hour.
     let (wall, cpu) = (Instant::now(), cpu_seconds());
     let lookups = (0..targets).map(|i| {
@@ -528,31 +586,49 @@ async fn refresh_phase(full: bool, model: &'static str, prefit: Option<Arc<dyn F
         };
         engine.lookup(key, spec.clone(), SeriesKind::PodSum, at(start))
     });
-    let results = futures::future::join_all(lookups).await;
+    // Sequentially, the resident memory halfway too: the growth over the second half is
+    // what each further target costs, without what the allocator kept from the first fits.
+    let mut rss_half = None;
+    let results = if sequential {
+        let mut results = Vec::new();
+        for (i, lookup) in lookups.enumerate() {
+            if i == targets / 2 {
+                rss_half = Some(memory_kib().0);
+            }
+            results.push(lookup.await);
+        }
+        results
+    } else {
+        futures::future::join_all(lookups).await
+    };
     assert!(
         results
             .iter()
             .all(|r| matches!(r, augur::forecast::engine::Lookup::Frame(_)))
     );
     println!(
-        "{model}: creating {targets} targets ({} of history each, first fit, warm start): wall {:.2?}, CPU {:.2} s",
-        if history.as_secs() == WEEK {
-            "7 days"
-        } else {
-            "1 day"
-        },
+        "{label}: creating {targets} targets ({days} day(s) of history each, first fit, warm start): wall {:.2?}, CPU {:.2} s",
         wall.elapsed(),
         cpu_seconds() - cpu
     );
+    let (rss_created, _) = memory_kib();
     let mut per_round = Vec::new();
     for r in 1..=rounds {
         let (wall, cpu) = (Instant::now(), cpu_seconds());
         engine.round(at(start + 60 * r)).await;
         let cpu = cpu_seconds() - cpu;
         per_round.push(cpu);
+        if r <= 5 {
+            println!(
+                "{label}: refresh round {r} of {targets} targets: wall {:.2?}, CPU {cpu:.2} s",
+                wall.elapsed()
+            );
+        }
+    }
+    if rounds > 5 {
         println!(
-            "{model}: refresh round {r} of {targets} targets: wall {:.2?}, CPU {cpu:.2} s",
-            wall.elapsed()
+            "{label}: refresh rounds 6..={rounds} (a day of serving: the guard's error window fills, each model refits once): CPU {:.2} s in all",
+            per_round[5..].iter().sum::<f64>()
         );
     }
     let mut served = 0;
@@ -560,44 +636,158 @@ async fn refresh_phase(full: bool, model: &'static str, prefit: Option<Arc<dyn F
         let frame = target.frame().unwrap();
         assert_eq!(frame.origin, start + 60 * rounds);
         match frame.series.get("sum") {
-            Some(Ok(v)) if *v > 0.0 => served += 1,
+            Some(Ok(v)) if *v >= 0.0 => served += 1,
             Some(Err(augur::forecast::engine::Reason::WorseThanPersistence)) => {}
             other => panic!("{other:?}"),
         }
     }
     println!(
-        "{model}: {served} of {targets} targets serve their forecast (the rest: worse than persistence)"
+        "{label}: {served} of {targets} targets serve their forecast (the rest: worse than persistence)"
     );
+    let (rss_after, hwm) = memory_kib();
+    let per_target = |kib: u64| (kib.saturating_sub(rss_before)) as f64 / targets as f64;
+    println!(
+        "{label}: memory ({days}-day histories at 1m): VmRSS {:.1} MiB before, {:.1} MiB after creating {targets} targets ({:.1} KiB per target), {:.1} MiB after {rounds} rounds ({:.1} KiB per target); VmHWM {:.1} MiB",
+        mib(rss_before),
+        mib(rss_created),
+        per_target(rss_created),
+        mib(rss_after),
+        per_target(rss_after),
+        mib(hwm)
+    );
+    if let Some(half) = rss_half {
+        let second_half = (targets - targets / 2) as f64;
+        let marginal = rss_created.saturating_sub(half) as f64 / second_half;
+        let rounds_growth = rss_after.saturating_sub(rss_created) as f64 / targets as f64;
+        println!(
+            "{label}: marginal memory: {marginal:.1} KiB per target created (targets {}..{targets}) + {rounds_growth:.1} KiB per target over {rounds} rounds = {:.1} KiB per target",
+            targets / 2 + 1,
+            marginal + rounds_growth
+        );
+    }
+    assert_eq!(engine.target_count(), targets);
+    if per_round.is_empty() {
+        return 0.0;
+    }
     let mean = per_round.iter().sum::<f64>() / per_round.len() as f64;
     println!(
-        "{model}: mean CPU per minute-round {mean:.3} s = {:.2} % of one core (target < 10 %)",
+        "{label}: mean CPU per minute-round {mean:.3} s = {:.2} % of one core (target < 10 %)",
         mean / 60.0 * 100.0
     );
     mean
 }
 
+/// One phase, run in this process (the child the parent started for it).
+async fn run_phase(full: bool, name: &str) {
+    let targets = if full { 10_000 } else { 200 };
+    let rounds = if full { 5 } else { 2 };
+    let day = Duration::from_secs(86_400);
+    let week = Duration::from_secs(WEEK);
+    let phase = |model, history, nasa| Phase {
+        model,
+        history,
+        prefit: None,
+        nasa,
+        targets,
+        rounds,
+        sequential: false,
+    };
+    match name {
+        "persistence-1d" => {
+            refresh_phase(phase("persistence", day, false)).await;
+        }
+        "linear-like-1d" => {
+            refresh_phase(phase("linear-like", day, false)).await;
+        }
+        "persistence-7d" => {
+            refresh_phase(phase("persistence", week, true)).await;
+        }
+        "guarded-linear-7d" => {
+            let end = unix_now() - unix_now() % 60;
+            let (fit, fitted) = fit_cost(full, end);
+            let round = refresh_phase(Phase {
+                prefit: Some(fitted),
+                ..phase(augur::forecast::model::DEFAULT, week, true)
+            })
+            .await;
+            for refit in [3600, 86_400] {
+                println!(
+                    "{}: {targets} targets, refit every {} h: ({:.0} fits/h x {fit:.3} s + 60 rounds x {round:.3} s) / 3600 s = {:.2} % of one core (target < 10 %)",
+                    augur::forecast::model::DEFAULT,
+                    refit / 3600,
+                    targets as f64 * 3600.0 / refit as f64,
+                    amortised(targets, fit, round, Duration::from_secs(refit))
+                );
+            }
+        }
+        "guarded-linear-7d-fitted" => {
+            // Every target fits its own model (0.2-0.4 s of CPU each), so fewer of them, one
+            // after another (concurrent fits would leave their scratch in many arenas),
+            // then a day and a horizon of rounds: the steady state of a served target.
+            refresh_phase(Phase {
+                targets: if full { 300 } else { 2 },
+                rounds: if full { 1450 } else { 2 },
+                sequential: true,
+                ..phase(augur::forecast::model::DEFAULT, week, true)
+            })
+            .await;
+        }
+        "guarded-linear-7d-burst" => {
+            // As after a restart: many targets requested at once, each fitting its own
+            // model; the peak (VmHWM) is what the memory limit must hold.
+            refresh_phase(Phase {
+                targets: if full { 400 } else { 2 },
+                rounds: 1,
+                ..phase(augur::forecast::model::DEFAULT, week, true)
+            })
+            .await;
+        }
+        other => panic!("unknown phase {other}"),
+    }
+}
+
+/// Runs a phase in a child process (so its resident memory starts from a fresh process,
+/// not from the pages earlier phases left to the allocator) and echoes its report.
+fn child(full: bool, name: &str) {
+    let mut command = std::process::Command::new(std::env::current_exe().unwrap());
+    if full {
+        command.arg("--bench");
+    }
+    let output = command
+        .args(["--phase", name])
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    print!("{report}");
+    assert!(output.status.success(), "phase {name}: {}", output.status);
+    assert!(
+        report.contains("KiB per target"),
+        "phase {name} reported no memory"
+    );
+}
+
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async move {
-        request_phase(full).await;
-        refresh_phase(full, "persistence", None).await;
-        refresh_phase(full, "linear-like", None).await;
-        let end = unix_now() - unix_now() % 60;
-        let (fit, fitted) = fit_cost(full, end);
-        let round = refresh_phase(full, augur::forecast::model::DEFAULT, Some(fitted)).await;
-        let targets = if full { 10_000 } else { 200 };
-        for refit in [3600, 86_400] {
-            println!(
-                "{}: {targets} targets, refit every {} h: ({:.0} fits/h x {fit:.3} s + 60 rounds x {round:.3} s) / 3600 s = {:.2} % of one core (target < 10 %)",
-                augur::forecast::model::DEFAULT,
-                refit / 3600,
-                targets as f64 * 3600.0 / refit as f64,
-                amortised(targets, fit, round, Duration::from_secs(refit))
-            );
-        }
-    });
+    if let Some(i) = args.iter().position(|a| a == "--phase") {
+        let name = args.get(i + 1).unwrap().clone();
+        runtime.block_on(run_phase(full, &name));
+        return;
+    }
+    runtime.block_on(request_phase(full));
+    for name in [
+        "persistence-1d",
+        "linear-like-1d",
+        "persistence-7d",
+        "guarded-linear-7d",
+        "guarded-linear-7d-fitted",
+        "guarded-linear-7d-burst",
+    ] {
+        child(full, name);
+    }
 }

@@ -32,13 +32,18 @@ use crate::telemetry::{ForecastFigures, ForecastLabels, Metrics};
 
 pub use super::guard::ErrorTracker;
 
+use super::buckets::Buckets;
 use super::{Fitted, ForecastArgs, History, Model, ModelError, Target};
 
 /// Most points asked of one range query (Prometheus refuses more than 11,000 per series).
 const MAX_POINTS_PER_QUERY: i64 = 10_000;
 
 /// Trim a history only once it is this many buckets over its length (amortises the shift).
-const TRIM_SLACK: usize = 64;
+pub const TRIM_SLACK: usize = 64;
+
+/// Series whose histories are materialised as `f64` at once for one batched prediction
+/// (bounds the scratch of a pre-trained model shared by thousands of series).
+const PREDICT_CHUNK: usize = 256;
 
 /// Why a twin metric serves the live value instead of the forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -232,7 +237,8 @@ pub struct Frame {
 /// The state of one series of a target.
 struct SeriesState {
     id: String,
-    history: History,
+    /// One `f32` per bucket; models read it as `f64` through [`Buckets::tail_into`].
+    history: Buckets,
     /// Built-in models get an instance per series (a guarded model keeps per-series state).
     model: Option<Arc<dyn Model>>,
     fitted: Option<Arc<dyn Fitted>>,
@@ -324,6 +330,10 @@ pub struct Engine {
     model_cache: Mutex<HashMap<ModelRef, Arc<dyn Model>>>,
     shared_fits: Arc<SharedFits>,
     targets: RwLock<HashMap<TargetKey, Arc<TargetState>>>,
+    /// First refreshes (fetch the whole history, fit) in flight at once: as many as cores.
+    /// Targets requested together (after a restart, every HPA at once) would otherwise fit
+    /// all at once, each with megabytes of scratch: 400 at once peaked at 2.2 GiB.
+    first_refreshes: Arc<tokio::sync::Semaphore>,
     loop_started: AtomicBool,
     self_ref: Weak<Engine>,
 }
@@ -379,15 +389,16 @@ pub fn pod_values(spec: &ForecastSpec, live: &[f64], forecast_sum: Option<f64>) 
 
 /// What happened over (origin, origin + h] as the spec reduces it; None if a bucket is
 /// missing or out of range.
-fn realised(values: &[f64], origin: usize, h: usize, reduce: Reduce) -> Option<f64> {
+fn realised(values: &[f32], origin: usize, h: usize, reduce: Reduce) -> Option<f64> {
     let window = values.get(origin + 1..=origin + h)?;
     if window.iter().any(|v| v.is_nan()) {
         return None;
     }
-    match reduce {
-        Reduce::Max => window.iter().copied().reduce(f64::max),
+    let value = match reduce {
+        Reduce::Max => window.iter().copied().reduce(f32::max),
         Reduce::Point => window.last().copied(),
-    }
+    };
+    value.map(f64::from)
 }
 
 fn model_target(spec: &ForecastSpec) -> Target {
@@ -414,7 +425,10 @@ impl Engine {
         options: EngineOptions,
         models: Arc<ModelFactory>,
     ) -> Arc<Self> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let first_refreshes = cores.clamp(1, options.concurrency.max(1));
         Arc::new_cyclic(|weak| Engine {
+            first_refreshes: Arc::new(tokio::sync::Semaphore::new(first_refreshes)),
             backend,
             metrics,
             options,
@@ -705,7 +719,13 @@ impl Engine {
         tracing::info!(rule = %target.key.rule, metric = %target.key.metric, namespace = %target.key.namespace, query = %target.key.promql, "forecast target created");
         if let Some(engine) = self.self_ref.upgrade() {
             let first = target.clone();
-            tokio::spawn(async move { engine.refresh(vec![first], now).await });
+            let permits = self.first_refreshes.clone();
+            tokio::spawn(async move {
+                let queued = Instant::now();
+                // Closed never: the engine owns the semaphore. Without a permit, go anyway.
+                let _permit = permits.acquire_owned().await.ok();
+                engine.refresh(vec![first], now + queued.elapsed()).await
+            });
             self.start_loop();
         }
         Some(target)
@@ -973,17 +993,29 @@ fn compute(
             .or_default()
             .push(j);
     }
-    for members in groups.values() {
-        let Some(first) = members.first() else {
+    // Models read `f64`: each history's tail the model reads is materialised into scratch
+    // buffers reused for every series (not a copy of every history every step).
+    let mut scratch: Vec<History> = Vec::new();
+    for chunk in groups
+        .values()
+        .flat_map(|members| members.chunks(PREDICT_CHUNK))
+    {
+        let Some(first) = chunk.first() else {
             continue;
         };
         let fitted = jobs[*first].fitted.clone();
-        let histories: Vec<&History> = members
-            .iter()
-            .map(|&j| &guards[jobs[j].target].1.series[jobs[j].series].history)
-            .collect();
+        let lookback = fitted.lookback();
+        if scratch.len() < chunk.len() {
+            scratch.resize_with(chunk.len(), || History::new(0, 1, Vec::new()));
+        }
+        for (&j, out) in chunk.iter().zip(scratch.iter_mut()) {
+            guards[jobs[j].target].1.series[jobs[j].series]
+                .history
+                .tail_into(lookback, out);
+        }
+        let histories: Vec<&History> = scratch[..chunk.len()].iter().collect();
         let results = fitted.predict_batch(&histories);
-        for (&j, result) in members.iter().zip(results) {
+        for (&j, result) in chunk.iter().zip(results) {
             let job = &jobs[j];
             let outcome = match result {
                 Ok(values) => match values.first().copied() {
@@ -1093,11 +1125,11 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
     let grid_start = data
         .series
         .first()
-        .map(|s| s.history.start)
+        .map(|s| s.history.start())
         .unwrap_or_else(|| last_bucket - (capacity as i64 - 1) * step);
     let len = usize::try_from((last_bucket - grid_start) / step + 1).unwrap_or(0);
     for state in &mut data.series {
-        state.history.values.resize(len, f64::NAN);
+        state.history.resize(len);
     }
     for series in fetched {
         let Some(id) = target.kind.id(&series.labels) else {
@@ -1117,7 +1149,7 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
                         object: object_label(&target.kind, &series.labels, &id),
                     },
                     id: id.clone(),
-                    history: History::new(grid_start, step, vec![f64::NAN; len]),
+                    history: Buckets::new(grid_start, step, len, capacity + TRIM_SLACK),
                     model: None,
                     fitted: None,
                     fitted_at: 0,
@@ -1129,17 +1161,14 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
                 i
             }
         };
-        let values = &mut data.series[index].history.values;
+        let history = &mut data.series[index].history;
         for (t, v) in series.points {
             let t = t.round() as i64 - step;
             if t < grid_start || (t - grid_start) % step != 0 {
                 continue;
             }
-            if let Some(slot) = usize::try_from((t - grid_start) / step)
-                .ok()
-                .and_then(|i| values.get_mut(i))
-            {
-                *slot = v;
+            if let Ok(i) = usize::try_from((t - grid_start) / step) {
+                history.set(i, v);
             }
         }
     }
@@ -1147,18 +1176,12 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
     if len > capacity + TRIM_SLACK {
         let drop = len - capacity;
         for state in &mut data.series {
-            state.history.values.drain(..drop);
-            state.history.start += drop as i64 * step;
+            state.history.drop_front(drop);
         }
     }
     // Forget series that have no value left in the window (objects gone for good).
-    if data
-        .series
-        .iter()
-        .any(|s| s.history.values.iter().all(|v| v.is_nan()))
-    {
-        data.series
-            .retain(|s| !s.history.values.iter().all(|v| v.is_nan()));
+    if data.series.iter().any(|s| s.history.all_missing()) {
+        data.series.retain(|s| !s.history.all_missing());
         data.index = data
             .series
             .iter()
@@ -1180,9 +1203,8 @@ fn prepare(
 ) -> Result<Arc<dyn Fitted>, Reason> {
     let spec = &target.spec;
     let h = spec.horizon_steps();
-    let values = &state.history.values;
-    let present = values.iter().filter(|v| !v.is_nan()).count();
-    if present < h + 1 {
+    let values = state.history.values();
+    if !state.history.has_present(h + 1) {
         return Err(Reason::HistoryShort);
     }
     if values.len() < h + 1 || values[values.len() - h - 1..].iter().any(|v| v.is_nan()) {
@@ -1209,20 +1231,23 @@ fn prepare(
         && now_secs - fitted_at < refit_every
     {
         if state.tracker.is_empty() && state.fitted.is_none() {
-            warm_start(spec, state, fitted.as_ref());
+            let full = state.history.to_history();
+            warm_start(spec, state, fitted.as_ref(), full);
         }
         state.fitted = Some(fitted.clone());
         state.fitted_at = *fitted_at;
     }
     if state.fitted.is_none() || now_secs - state.fitted_at >= refit_every {
-        match model.fit(&state.history, &[model_target(spec)]) {
+        // Fitting reads the whole history: as `f64`, for this fit only.
+        let full = state.history.to_history();
+        match model.fit(&full, &[model_target(spec)]) {
             Ok(fitted) => {
                 let fitted: Arc<dyn Fitted> = Arc::from(fitted);
                 if let (Some(key), Some(fits)) = (shared_key, shared.as_mut()) {
                     fits.insert(key, (fitted.clone(), now_secs));
                 }
                 if state.tracker.is_empty() {
-                    warm_start(spec, state, fitted.as_ref());
+                    warm_start(spec, state, fitted.as_ref(), full);
                 }
                 // Spread the refits of series first fitted together over the interval, so a
                 // thousand targets created at once do not all refit in the same round.
@@ -1253,22 +1278,23 @@ fn prepare(
 }
 
 /// Fills an empty tracker by forecasting the last `fallbackWindow` of origins whose
-/// outcome is already in the history (in-sample: the model was fitted on all of it).
-fn warm_start(spec: &ForecastSpec, state: &mut SeriesState, fitted: &dyn Fitted) {
+/// outcome is already in the history (in-sample: the model was fitted on all of it);
+/// `prefix` is the whole history as `f64`, cut back origin by origin.
+fn warm_start(spec: &ForecastSpec, state: &mut SeriesState, fitted: &dyn Fitted, prefix: History) {
+    let mut prefix = prefix;
     let h = spec.horizon_steps();
     let window = (spec.fallback_window.as_secs() / spec.step.as_secs().max(1)) as usize;
-    let len = state.history.values.len();
-    if window == 0 || len < h + 2 {
+    let len = state.history.len();
+    if window == 0 || len < h + 2 || prefix.len() != len {
         return;
     }
     let last_origin = len - 1 - h;
     let first_origin = last_origin.saturating_sub(window - 1);
-    let mut prefix = state.history.clone();
     let mut replay = Vec::new();
     for origin in (first_origin..=last_origin).rev() {
         prefix.values.truncate(origin + 1);
         let persistence = prefix.values[origin];
-        let Some(actual) = realised(&state.history.values, origin, h, spec.reduce) else {
+        let Some(actual) = realised(state.history.values(), origin, h, spec.reduce) else {
             continue;
         };
         if persistence.is_nan() {
@@ -1293,12 +1319,12 @@ fn finish(
     outcome: Result<f64, Reason>,
 ) -> (Result<f64, Reason>, ForecastFigures) {
     let h = spec.horizon_steps();
-    let step = state.history.step;
-    let values = &state.history.values;
+    let step = state.history.step();
+    let values = state.history.values();
     let Some(origin) = state.history.origin() else {
         return (outcome, ForecastFigures::default());
     };
-    let live = values.last().copied().filter(|v| !v.is_nan());
+    let live = state.history.last_present_bucket();
     if let (Ok(forecast), Some(persistence)) = (outcome, live) {
         state.pending.push_back((origin, forecast, persistence));
     }
@@ -1308,7 +1334,7 @@ fn finish(
             break;
         }
         state.pending.pop_front();
-        let index = usize::try_from((o - state.history.start) / step).ok();
+        let index = usize::try_from((o - state.history.start()) / step).ok();
         if let Some(actual) = index.and_then(|i| realised(values, i, h, spec.reduce)) {
             state.tracker.record(forecast, persistence, actual);
             realised_now = Some(actual);

@@ -9,11 +9,13 @@
 //!   maximum over buckets `origin + 1 ..= origin + h`, both in steps;
 //! - forecasts are clipped at 0.
 
+pub mod buckets;
 pub mod engine;
 pub mod evaluate;
 pub mod guard;
 pub mod model;
 pub mod onnx;
+pub mod sizing;
 pub mod trace;
 
 use std::fmt;
@@ -29,8 +31,10 @@ pub struct ForecastArgs {
     #[arg(long, default_value = "2s", value_parser = crate::cli::parse_duration)]
     pub forecast_first_wait: Duration,
     /// Most forecast targets (rule × metric × namespace × objects/selector) held at once;
-    /// requests for more are answered with the live value.
-    #[arg(long, default_value_t = 10_000)]
+    /// requests for more are answered with the live value. A target of the default model
+    /// with 7 days of 1-minute history holds about 100 KiB, so the default fits the shipped
+    /// 512Mi memory limit with 128 MiB for the rest (see the startup log's estimate).
+    #[arg(long, default_value_t = 3_500)]
     pub forecast_max_targets: usize,
     /// Drop a target not requested for this long (default: 10 × the rule's step).
     #[arg(long, value_parser = crate::cli::parse_duration)]
@@ -52,7 +56,7 @@ impl Default for ForecastArgs {
     fn default() -> Self {
         Self {
             forecast_first_wait: Duration::from_secs(2),
-            forecast_max_targets: 10_000,
+            forecast_max_targets: 3_500,
             forecast_idle_eviction: None,
             forecast_refit_interval: Duration::from_secs(86_400),
             forecast_concurrency: 8,
@@ -223,6 +227,15 @@ pub trait Fitted: Send + Sync {
     /// One value per target (same order as at fit), clipped at 0. `history` ends at the
     /// origin and may extend past the data the model was fitted on.
     fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError>;
+
+    /// How many of the newest buckets [`Fitted::predict`] reads (lag 0, the origin, counts:
+    /// at least 1) when they are present; `None`: any of the history. A caller may pass
+    /// just that tail, extended back to the last present bucket before it, so that a search
+    /// backwards for a present value (a forward fill's seed, the last observed value) finds
+    /// what it would find in the whole history; the forecast is then the same.
+    fn lookback(&self) -> Option<usize> {
+        None
+    }
 
     /// [`Fitted::predict`] for many series at once (the ONNX model batches them).
     fn predict_batch(&self, histories: &[&History]) -> Vec<Result<Vec<f64>, ModelError>> {

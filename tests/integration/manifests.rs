@@ -371,6 +371,27 @@ fn base_builds_into_the_objects_an_install_needs() {
             ["cpu", "memory"]
         );
     }
+    // The memory limit holds --forecast-max-targets targets of a rule with the default
+    // forecast block (guarded-linear, 7 days at 1 minute) next to the rest of augur, as the
+    // startup estimate computes it: no warning with the shipped Deployment.
+    let limit = &resources.limits.as_ref().unwrap()["memory"].0;
+    let limit_bytes = binary_bytes(limit);
+    assert_eq!((limit.as_str(), limit_bytes), ("512Mi", 536_870_912));
+    assert_eq!(serve.forecast.forecast_max_targets, 3500);
+    let defaults = augur::config::parse(
+        "rules:\n- seriesQuery: up\n  metricsQuery: x\n  forecast: {}\n",
+        "defaults.yaml",
+        &augur::resources::ResourceTable::builtin(),
+        augur::config::UnknownResources::Guess,
+    )
+    .unwrap();
+    let estimate =
+        augur::forecast::sizing::estimate(&defaults, serve.forecast.forecast_max_targets).unwrap();
+    assert_eq!(estimate.per_target, 101_584);
+    assert_eq!(
+        augur::forecast::sizing::over_limit(&estimate, Some(limit_bytes)),
+        None
+    );
     let pod_security = pod.security_context.as_ref().unwrap();
     assert_eq!(pod_security.run_as_non_root, Some(true));
     assert_eq!(
@@ -882,6 +903,20 @@ fn shipped_rules_fixture() -> Fixture {
         },
     ];
     Fixture { families, ..base }
+}
+
+/// Bytes of a binary-suffixed Quantity string (`512Mi`, `1Gi`).
+fn binary_bytes(quantity: &str) -> u64 {
+    let (digits, scale) = match quantity.len().checked_sub(2).map(|i| quantity.split_at(i)) {
+        Some((digits, "Ki")) => (digits, 1 << 10),
+        Some((digits, "Mi")) => (digits, 1 << 20),
+        Some((digits, "Gi")) => (digits, 1 << 30),
+        _ => (quantity, 1),
+    };
+    digits
+        .parse::<u64>()
+        .unwrap_or_else(|e| panic!("quantity {quantity:?}: {e}"))
+        * scale
 }
 
 /// Milli-units of a decimal Quantity string as augur writes them (`999m`, `3`, `150M`).

@@ -370,7 +370,11 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
         metric(&metrics, &format!("augur_forecast_persistence_mae{orders}")),
         Some(5.0)
     );
-    let mape: f64 = (0..55).map(|o| 5.0 / f64::from(o + 6) * 100.0).sum::<f64>() / 55.0;
+    // The tracker keeps each relative error as f32 (7 significant digits).
+    let mape: f64 = (0..55)
+        .map(|o| f64::from((5.0 / f64::from(o + 6)) as f32) * 100.0)
+        .sum::<f64>()
+        / 55.0;
     assert_close(
         metric(&metrics, &format!("augur_forecast_mape{orders}")).unwrap(),
         mape,
@@ -826,4 +830,73 @@ fn the_grafana_dashboard_queries_only_metrics_that_exist() {
     ] {
         assert!(seen.iter().any(|s| s == wanted), "{wanted} not charted");
     }
+}
+
+/// Persistence whose fit takes a while and records how many fits run at once.
+struct SlowFit {
+    in_flight: Arc<std::sync::atomic::AtomicUsize>,
+    most: Arc<std::sync::atomic::AtomicUsize>,
+}
+impl Model for SlowFit {
+    fn name(&self) -> &str {
+        "slow-fit"
+    }
+    fn fit(&self, history: &History, targets: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        std::thread::sleep(Duration::from_millis(30));
+        self.in_flight.fetch_sub(1, SeqCst);
+        crate::forecast::model::Persistence.fit(history, targets)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn targets_created_together_fit_a_few_at_a_time() {
+    let fake = fake();
+    let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let model: Arc<dyn Model> = Arc::new(SlowFit {
+        in_flight: Arc::default(),
+        most: most.clone(),
+    });
+    let factory: Arc<ModelFactory> = Arc::new(move |_: &ModelRef| Ok(model.clone()));
+    let engine = Engine::with_models(fake.clone(), Arc::new(Metrics::new()), options(), factory);
+    let spec = Arc::new(spec(ServeMode::Forecast, 0.0));
+    let lookups = (0..6).map(|i| {
+        let promql = sum_pods(&format!("ns-{i}"));
+        fake.set_range(promql.clone(), vec![range(&[], NOW, &[i as f64 + 1.0; 60])]);
+        let key = TargetKey {
+            rule: "rules[0]".into(),
+            metric: METRIC.into(),
+            namespace: format!("ns-{i}"),
+            promql,
+            spec: fingerprint(&spec),
+        };
+        engine.lookup(key, spec.clone(), SeriesKind::PodSum, t(NOW))
+    });
+    let forecasts: Vec<Option<f64>> = futures::future::join_all(lookups)
+        .await
+        .into_iter()
+        .map(|lookup| match lookup {
+            Lookup::Frame(frame) => frame.series.get("sum").and_then(|r| r.ok()),
+            Lookup::Fallback(_) => None,
+        })
+        .collect();
+    // Every target got its first forecast (persistence: its last value)...
+    assert_eq!(
+        forecasts,
+        vec![
+            Some(1.0),
+            Some(2.0),
+            Some(3.0),
+            Some(4.0),
+            Some(5.0),
+            Some(6.0)
+        ]
+    );
+    // ...with at most one first fit per core (and at most --forecast-concurrency) at once.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let allowed = cores.clamp(1, options().concurrency);
+    let most = most.load(std::sync::atomic::Ordering::SeqCst);
+    assert!((1..=allowed).contains(&most), "{most} fits at once");
 }

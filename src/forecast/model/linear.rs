@@ -259,6 +259,12 @@ impl Fitted for FittedLinear {
         })?;
         Ok(evaluate_spec(spec, &window, History::phase(origin)))
     }
+
+    /// The spec's (or its variant's) lookback, and the recent buckets checked for gaps.
+    fn lookback(&self) -> Option<usize> {
+        let variant = self.recent_only.as_ref().map_or(0, |s| s.lookback);
+        Some(self.spec.lookback.max(variant).max(RECENT_BUCKETS))
+    }
 }
 
 /// Applies `transform` to a raw value.

@@ -34,6 +34,11 @@ impl Fitted for FittedPersistence {
             .ok_or(ModelError::TooShort { needed: 1, have: 0 })?;
         Ok(vec![last.max(0.0); self.targets])
     }
+
+    /// The origin (a missing one: back to the last present bucket).
+    fn lookback(&self) -> Option<usize> {
+        Some(1)
+    }
 }
 
 #[cfg(test)]

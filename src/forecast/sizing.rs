@@ -1,0 +1,315 @@
+//! Memory sizing of the forecast engine: the bytes one target holds for its rule's history
+//! and step, the estimate at `--forecast-max-targets` logged at startup, and the container
+//! memory limit (cgroup v2 `memory.max`) it is checked against.
+
+use std::time::Duration;
+
+use crate::config::{Config, ForecastSpec, ModelRef, Rule, Section};
+
+use super::engine::TRIM_SLACK;
+
+/// Bytes per history bucket (the engine stores `f32`).
+pub const BYTES_PER_BUCKET: u64 = 4;
+
+/// Bytes per origin in an accuracy tracker's window (three `f32` errors): the engine's
+/// over `fallbackWindow`, and a `guarded-*` model's over one day.
+pub const BYTES_PER_TRACKED_ORIGIN: u64 = 12;
+
+/// Per series besides its buckets and error windows, measured with the default model after a
+/// day of serving (benches/README.md, "Forecast serving": 99.0 KiB per target, of which
+/// 57.2 KiB buckets and error windows): the fitted weights, pending forecasts, labels,
+/// gauges, the target's key and frame, and what the allocator keeps around them after the
+/// fits. Models without fitted weights need less (persistence: about 10 KiB).
+pub const SERIES_OVERHEAD_BYTES: u64 = 42 * 1024;
+
+/// What augur holds without forecasts (series registry of 100,000 series after a relist:
+/// 43 MiB, peak 95 MiB; benches/README.md), as the Deployment's memory request.
+pub const BASE_BYTES: u64 = 128 * 1024 * 1024;
+
+/// The cgroup v2 file holding the container's memory limit.
+pub const CGROUP_MEMORY_MAX: &str = "/sys/fs/cgroup/memory.max";
+
+const DAY_SECONDS: u64 = 86_400;
+
+/// Origins a `guarded-*` model compares errors over: one day of steps (288 when the step
+/// does not divide a day), as [`crate::forecast::guard::Guarded`] does.
+fn guard_window(step_seconds: u64) -> u64 {
+    if step_seconds > 0 && DAY_SECONDS.is_multiple_of(step_seconds) {
+        DAY_SECONDS / step_seconds
+    } else {
+        288
+    }
+}
+
+/// Estimated bytes one target of `spec` holds, for one series (a Pods or Object twin; an
+/// External twin holds one series per label set its query returns):
+/// `4 × (history/step + 64) + 12 × fallbackWindow/step + 12 × day/step (guarded-*) + 42 KiB`.
+pub fn target_bytes(spec: &ForecastSpec) -> u64 {
+    let step = spec.step.as_secs().max(1);
+    let buckets = spec.history_buckets() as u64 + TRIM_SLACK as u64;
+    let tracker = spec.fallback_window.as_secs() / step;
+    let guard = match &spec.model {
+        ModelRef::Builtin(name) if name.starts_with("guarded-") => guard_window(step),
+        _ => 0,
+    };
+    BYTES_PER_BUCKET * buckets
+        + BYTES_PER_TRACKED_ORIGIN * (tracker + guard)
+        + SERIES_OVERHEAD_BYTES
+}
+
+/// The memory the forecast engine may hold: `targets` targets of the rule that costs most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Estimate {
+    /// `rules[i]` / `externalRules[i]` of that rule.
+    pub rule: String,
+    /// Its model, history and step.
+    pub model: String,
+    pub history: Duration,
+    pub step: Duration,
+    /// [`target_bytes`] of that rule.
+    pub per_target: u64,
+    /// `--forecast-max-targets`.
+    pub targets: usize,
+    /// `per_target × targets`.
+    pub total: u64,
+}
+
+fn rule_label(rule: &Rule) -> String {
+    match rule.section {
+        Section::Rules => format!("rules[{}]", rule.index),
+        Section::ExternalRules => format!("externalRules[{}]", rule.index),
+    }
+}
+
+/// The estimate for `config` at `max_targets` targets; `None` without forecast rules.
+pub fn estimate(config: &Config, max_targets: usize) -> Option<Estimate> {
+    let (rule, spec) = config
+        .rules
+        .iter()
+        .chain(&config.external_rules)
+        .filter_map(|r| r.forecast.as_ref().map(|s| (r, s)))
+        // The first of the most expensive rules.
+        .fold(None::<(&Rule, &ForecastSpec)>, |best, (r, s)| match best {
+            Some((_, b)) if target_bytes(b) >= target_bytes(s) => best,
+            _ => Some((r, s)),
+        })?;
+    let per_target = target_bytes(spec);
+    Some(Estimate {
+        rule: rule_label(rule),
+        model: spec.model.to_string(),
+        history: spec.history,
+        step: spec.step,
+        per_target,
+        targets: max_targets,
+        total: per_target.saturating_mul(max_targets as u64),
+    })
+}
+
+/// The limit in a cgroup v2 `memory.max` file: bytes, or `None` for `max` (no limit) and
+/// anything unreadable.
+pub fn parse_memory_max(text: &str) -> Option<u64> {
+    let text = text.trim();
+    if text == "max" {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// This container's memory limit, if the cgroup v2 file gives one.
+pub fn memory_limit() -> Option<u64> {
+    std::fs::read_to_string(CGROUP_MEMORY_MAX)
+        .ok()
+        .and_then(|text| parse_memory_max(&text))
+}
+
+fn mib(bytes: u64) -> u64 {
+    bytes.div_ceil(1024 * 1024)
+}
+
+/// The startup line: what the estimate is and how it was made.
+pub fn describe(estimate: &Estimate) -> String {
+    format!(
+        "forecast targets may hold up to {} MiB: --forecast-max-targets {} × {} KiB per target ({}: model {}, history {}, step {}; one series per target; sizing in docs/forecasting.md), plus about {} MiB for the rest of augur",
+        mib(estimate.total),
+        estimate.targets,
+        estimate.per_target.div_ceil(1024),
+        estimate.rule,
+        estimate.model,
+        humantime::format_duration(estimate.history),
+        humantime::format_duration(estimate.step),
+        mib(BASE_BYTES),
+    )
+}
+
+/// The warning when the estimate plus the rest of augur exceeds `limit` (bytes), with the
+/// number of targets that would fit; `None` when it fits or there is no limit.
+pub fn over_limit(estimate: &Estimate, limit: Option<u64>) -> Option<String> {
+    let limit = limit?;
+    let needed = estimate.total.saturating_add(BASE_BYTES);
+    if needed <= limit {
+        return None;
+    }
+    let fits = limit.saturating_sub(BASE_BYTES) / estimate.per_target.max(1);
+    Some(format!(
+        "forecast targets may need {} MiB (with the rest of augur), above the container's memory limit of {} MiB ({CGROUP_MEMORY_MAX}): augur would be OOM-killed before --forecast-max-targets {} is reached; set --forecast-max-targets to at most {fits} or raise the limit to at least {} MiB",
+        mib(needed),
+        limit / (1024 * 1024),
+        estimate.targets,
+        mib(needed),
+    ))
+}
+
+/// Logs the estimate for `config` (nothing without forecast rules), and warns when it
+/// exceeds the container's memory limit.
+pub fn log_estimate(config: &Config, max_targets: usize) {
+    let Some(estimate) = estimate(config, max_targets) else {
+        return;
+    };
+    tracing::info!(
+        bytes = estimate.total,
+        per_target = estimate.per_target,
+        "{}",
+        describe(&estimate)
+    );
+    if let Some(warning) = over_limit(&estimate, memory_limit()) {
+        tracing::warn!("{warning}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Reduce, ServeMode, UnknownResources};
+    use crate::resources::ResourceTable;
+
+    fn spec(model: &str, history: u64, step: u64, fallback: u64) -> ForecastSpec {
+        ForecastSpec {
+            line: 1,
+            name: "${metric}_forecast".into(),
+            model: ModelRef::Builtin(model.into()),
+            horizon: Duration::from_secs(600),
+            step: Duration::from_secs(step),
+            history: Duration::from_secs(history),
+            reduce: Reduce::Max,
+            headroom: 0.0,
+            serve: ServeMode::Max,
+            fallback_window: Duration::from_secs(fallback),
+        }
+    }
+
+    #[test]
+    fn bytes_per_target_follow_history_step_and_model() {
+        // The default: guarded-linear, 7 days at 1 minute, fallbackWindow 1h:
+        // 4 × (10,080 + 64) + 12 × (60 + 1,440) + 43,008 (99.2 KiB; measured: 99.0 KiB).
+        let default = spec("guarded-linear", 7 * 86_400, 60, 3600);
+        assert_eq!(target_bytes(&default), 40_576 + 18_000 + 43_008);
+        assert_eq!(target_bytes(&default), 101_584);
+        // Unguarded: no day-long error window.
+        assert_eq!(
+            target_bytes(&spec("persistence", 7 * 86_400, 60, 3600)),
+            40_576 + 720 + 43_008
+        );
+        // One day at 30 s; the guard's window is a day of 30 s steps.
+        assert_eq!(
+            target_bytes(&spec("guarded-linear", 86_400, 30, 0)),
+            4 * (2_880 + 64) + 12 * 2_880 + 43_008
+        );
+        // A step that does not divide a day: the guard keeps 288 origins.
+        assert_eq!(
+            target_bytes(&spec("guarded-linear", 86_400, 7, 0)),
+            4 * (12_342 + 64) + 12 * 288 + 43_008
+        );
+        // ONNX models keep no guard.
+        let onnx = ForecastSpec {
+            model: ModelRef::Onnx("m.onnx".into()),
+            ..spec("x", 86_400, 60, 0)
+        };
+        assert_eq!(target_bytes(&onnx), 4 * (1_440 + 64) + 43_008);
+    }
+
+    const CONFIG: &str = r#"
+rules:
+- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  name: {matches: "^(.*)_total$", as: "${1}_per_second"}
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
+  forecast: {model: persistence, history: 1d}
+- seriesQuery: 'http_errors_total{namespace!="",pod!=""}'
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  name: {matches: "^(.*)_total$", as: "${1}_per_second"}
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
+externalRules:
+- seriesQuery: 'queue_depth{queue!=""}'
+  resources: {namespaced: false}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (queue)'
+  forecast: {}
+"#;
+
+    fn config(text: &str) -> Config {
+        crate::config::parse(
+            text,
+            "c.yaml",
+            &ResourceTable::builtin(),
+            UnknownResources::Reject,
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_estimate_takes_the_costliest_rule_at_max_targets() {
+        let c = config(CONFIG);
+        let estimate = estimate(&c, 3_500).unwrap_or_else(|| panic!("no estimate"));
+        assert_eq!(
+            estimate,
+            Estimate {
+                rule: "externalRules[0]".into(),
+                model: "guarded-linear".into(),
+                history: Duration::from_secs(7 * 86_400),
+                step: Duration::from_secs(60),
+                per_target: 101_584,
+                targets: 3_500,
+                total: 355_544_000,
+            }
+        );
+        // 355,544,000 B = 339.07 MiB, 101,584 B = 99.2 KiB, both rounded up.
+        assert_eq!(
+            describe(&estimate),
+            "forecast targets may hold up to 340 MiB: --forecast-max-targets 3500 × 100 KiB per target (externalRules[0]: model guarded-linear, history 7days, step 1m; one series per target; sizing in docs/forecasting.md), plus about 128 MiB for the rest of augur"
+        );
+        // No forecast rule: nothing to estimate.
+        let without = config(
+            &CONFIG
+                .replace("forecast: {}", "")
+                .replace("forecast: {model: persistence, history: 1d}", ""),
+        );
+        assert_eq!(super::estimate(&without, 3_500), None);
+    }
+
+    #[test]
+    fn cgroup_memory_max_is_bytes_or_no_limit() {
+        assert_eq!(parse_memory_max("536870912\n"), Some(536_870_912));
+        assert_eq!(parse_memory_max("max\n"), None);
+        assert_eq!(parse_memory_max(""), None);
+        assert_eq!(parse_memory_max("lots"), None);
+    }
+
+    #[test]
+    fn a_warning_only_above_the_limit_with_the_targets_that_fit() {
+        let c = config(CONFIG);
+        let at = |targets| estimate(&c, targets).unwrap_or_else(|| panic!("no estimate"));
+        let limit = Some(512 * 1024 * 1024);
+        // The default, 3,500 × 101,584 B + 128 MiB = 467.1 MiB: fits in 512 MiB.
+        assert_eq!(over_limit(&at(3_500), limit), None);
+        assert_eq!(over_limit(&at(10_000), None), None);
+        // 10,000 × 101,584 B + 128 MiB = 1,096.8 MiB; (512 − 128) MiB / 101,584 B = 3,963.7.
+        assert_eq!(
+            over_limit(&at(10_000), limit).as_deref(),
+            Some(
+                "forecast targets may need 1097 MiB (with the rest of augur), above the container's memory limit of 512 MiB (/sys/fs/cgroup/memory.max): augur would be OOM-killed before --forecast-max-targets 10000 is reached; set --forecast-max-targets to at most 3963 or raise the limit to at least 1097 MiB"
+            )
+        );
+        // The boundary: 3,964 × 101,584 B = 402,678,976 B, above the 402,653,184 B left.
+        assert!(over_limit(&at(3_964), limit).is_some());
+        assert_eq!(over_limit(&at(3_963), limit), None);
+    }
+}
