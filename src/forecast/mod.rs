@@ -98,7 +98,7 @@ impl History {
 
     /// Unix seconds of the start of the last bucket (the forecast origin); `None` if empty.
     pub fn origin(&self) -> Option<i64> {
-        let last = i64::try_from(self.values.len()).ok()?.checked_sub(1)?;
+        let last = i64::try_from(self.values.len().checked_sub(1)?).ok()?;
         Some(self.start + last * self.step)
     }
 
@@ -334,5 +334,21 @@ impl LinearSpec {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::History;
+
+    #[test]
+    fn the_origin_is_the_last_bucket_and_an_empty_history_has_none() {
+        assert_eq!(
+            History::new(600, 60, vec![1.0, f64::NAN, 2.0]).origin(),
+            Some(720)
+        );
+        assert_eq!(History::new(600, 60, vec![f64::NAN]).origin(), Some(600));
+        // Before: Some(540), a bucket before the history's start.
+        assert_eq!(History::new(600, 60, Vec::new()).origin(), None);
     }
 }

@@ -206,6 +206,14 @@ impl Fitted for FittedOnnx {
             .unwrap_or_else(|| Err(ModelError::Invalid("no forecast".to_owned())))
     }
 
+    /// The contract's lookback: the engine then copies only that tail of each history into
+    /// the batch instead of the whole history. A reload that raises the lookback between
+    /// this call and the next [`Fitted::predict_batch`] answers that batch `TooShort`
+    /// (served live for one step), never a wrong forecast.
+    fn lookback(&self) -> Option<usize> {
+        Some(self.shared.lock().loaded.contract.lookback)
+    }
+
     fn predict_batch(&self, histories: &[&History]) -> Vec<Result<Vec<f64>, ModelError>> {
         let mut state = self.shared.current();
         let loaded = &mut state.loaded;

@@ -197,6 +197,8 @@ fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
     let fitted = model
         .fit(&series[0], &spec.targets)
         .unwrap_or_else(|e| panic!("{e}"));
+    // The engine copies only this tail of each history into the batch.
+    assert_eq!(fitted.lookback(), Some(spec.lookback));
     let refs: Vec<&History> = series.iter().collect();
     let batch = fitted.predict_batch(&refs);
     let mut zeros = 0;
@@ -209,6 +211,18 @@ fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
         assert_close(&got, &want, "batch forecast");
         let single = fitted.predict(history).unwrap_or_else(|e| panic!("{e}"));
         assert_close(&single, &want, "single forecast");
+        // The lookback tail, extended back to a present bucket as the engine does.
+        let mut from = history.len() - spec.lookback;
+        while from > 0 && history.values[from].is_nan() {
+            from -= 1;
+        }
+        let tail = History::new(
+            history.start + from as i64 * history.step,
+            history.step,
+            history.values[from..].to_vec(),
+        );
+        let from_tail = fitted.predict(&tail).unwrap_or_else(|e| panic!("{e}"));
+        assert_close(&from_tail, &want, "forecast from the lookback tail");
         zeros += want.iter().filter(|v| **v == 0.0).count();
     }
     zeros
