@@ -550,6 +550,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
         EngineOptions {
             first_wait: Duration::from_secs(600),
             max_targets: targets,
+            max_series: targets,
             idle_eviction: Some(Duration::from_secs(8 * 86_400)),
             // Real fits: refit daily (as the default), so the rounds do not refit.
             refit_interval: Duration::from_secs(if shared || model != "guarded-linear" {

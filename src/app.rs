@@ -94,7 +94,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         resource_rules = config.resource_rules.is_some(),
         "config loaded"
     );
-    crate::forecast::sizing::log_estimate(&config, args.forecast.forecast_max_targets);
+    crate::forecast::sizing::log_estimate(&config, args.forecast.forecast_max_series);
 
     let metrics = Arc::new(Metrics::new());
     let http: Arc<dyn Backend> = Arc::new(HttpBackend::new(&args.prometheus.backend_options())?);

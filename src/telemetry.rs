@@ -381,6 +381,7 @@ struct ForecastMetrics {
     fallback: Family<ForecastFallbackLabels, Gauge>,
     served: Family<ForecastServedLabels, Counter>,
     targets: Gauge,
+    series: Gauge,
     refused_targets: Counter,
     refresh_duration: Histogram,
     refresh_cpu: Counter<f64, AtomicU64>,
@@ -435,6 +436,12 @@ impl ForecastMetrics {
             "Forecast targets held in memory",
             targets.clone(),
         );
+        let series = Gauge::default();
+        registry.register(
+            "augur_forecast_series",
+            "Forecast series held in memory by all targets (bounded by --forecast-max-series)",
+            series.clone(),
+        );
         let refused_targets = Counter::default();
         registry.register(
             "augur_forecast_refused_targets",
@@ -465,6 +472,7 @@ impl ForecastMetrics {
             fallback,
             served,
             targets,
+            series,
             refused_targets,
             refresh_duration,
             refresh_cpu,
@@ -643,6 +651,13 @@ impl Metrics {
     pub fn forecast_targets(&self, count: usize) {
         self.forecast
             .targets
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// The number of forecast series held.
+    pub fn forecast_series(&self, count: usize) {
+        self.forecast
+            .series
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 

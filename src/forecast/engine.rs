@@ -52,6 +52,8 @@ pub enum Reason {
     WarmingUp,
     /// `--forecast-max-targets` targets exist already.
     MaxTargets,
+    /// `--forecast-max-series` series are held already (this series has no history).
+    MaxSeries,
     /// The newest forecast is older than two steps (refreshes are failing).
     Stale,
     /// The history range query failed before any forecast was made.
@@ -74,6 +76,7 @@ impl Reason {
         match self {
             Reason::WarmingUp => "warming_up",
             Reason::MaxTargets => "max_targets",
+            Reason::MaxSeries => "max_series",
             Reason::Stale => "stale",
             Reason::QueryFailed => "query_failed",
             Reason::ModelError => "model_error",
@@ -98,6 +101,8 @@ pub struct EngineOptions {
     pub first_wait: Duration,
     /// `--forecast-max-targets`.
     pub max_targets: usize,
+    /// `--forecast-max-series`.
+    pub max_series: usize,
     /// `--forecast-idle-eviction` (None: 10 × the rule's step).
     pub idle_eviction: Option<Duration>,
     /// `--forecast-refit-interval`.
@@ -113,6 +118,7 @@ impl From<&ForecastArgs> for EngineOptions {
         Self {
             first_wait: args.forecast_first_wait,
             max_targets: args.forecast_max_targets,
+            max_series: args.forecast_max_series,
             idle_eviction: args.forecast_idle_eviction,
             refit_interval: args.forecast_refit_interval,
             concurrency: args.forecast_concurrency.max(1),
@@ -260,6 +266,49 @@ struct TargetData {
     fetch_error: Option<String>,
     /// Whether the log already says the history query returned no series.
     empty_logged: bool,
+    /// Series of the last fetch refused a history by `--forecast-max-series`.
+    refused: Vec<String>,
+    /// Series this target holds against the engine's [`SeriesBudget`] (returned on
+    /// eviction; an evicted target takes no more).
+    budgeted: usize,
+}
+
+/// The series all targets may hold at once (`--forecast-max-series`): memory grows with
+/// series, not targets, and one External target can return thousands.
+#[derive(Debug)]
+pub struct SeriesBudget {
+    max: usize,
+    used: std::sync::atomic::AtomicUsize,
+}
+
+impl SeriesBudget {
+    fn new(max: usize) -> Self {
+        Self {
+            max,
+            used: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// Takes one series; false when the budget is spent.
+    fn take(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (used < self.max).then_some(used + 1)
+            })
+            .is_ok()
+    }
+
+    /// Returns `n` series taken by `data`.
+    fn give_back(&self, data: &mut TargetData, n: usize) {
+        let n = n.min(data.budgeted);
+        data.budgeted -= n;
+        self.used.fetch_sub(n, Ordering::AcqRel);
+    }
+
+    /// Series held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
+    }
 }
 
 /// One forecast target.
@@ -330,6 +379,7 @@ pub struct Engine {
     model_cache: Mutex<HashMap<ModelRef, Arc<dyn Model>>>,
     shared_fits: Arc<SharedFits>,
     targets: RwLock<HashMap<TargetKey, Arc<TargetState>>>,
+    series: Arc<SeriesBudget>,
     /// First refreshes (fetch the whole history, fit) in flight at once: as many as cores.
     /// Targets requested together (after a restart, every HPA at once) would otherwise fit
     /// all at once, each with megabytes of scratch: 400 at once peaked at 2.2 GiB.
@@ -427,6 +477,7 @@ impl Engine {
     ) -> Arc<Self> {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let first_refreshes = cores.clamp(1, options.concurrency.max(1));
+        let series = Arc::new(SeriesBudget::new(options.max_series));
         Arc::new_cyclic(|weak| Engine {
             first_refreshes: Arc::new(tokio::sync::Semaphore::new(first_refreshes)),
             backend,
@@ -436,6 +487,7 @@ impl Engine {
             model_cache: Mutex::new(HashMap::new()),
             shared_fits: Arc::new(Mutex::new(HashMap::new())),
             targets: RwLock::new(HashMap::new()),
+            series,
             loop_started: AtomicBool::new(false),
             self_ref: weak.clone(),
         })
@@ -444,6 +496,11 @@ impl Engine {
     /// The options in use.
     pub fn options(&self) -> &EngineOptions {
         &self.options
+    }
+
+    /// Number of series held by all targets.
+    pub fn series_count(&self) -> usize {
+        self.series.used()
     }
 
     /// Number of targets held.
@@ -710,6 +767,8 @@ impl Engine {
                     index: HashMap::new(),
                     fetch_error: None,
                     empty_logged: false,
+                    refused: Vec::new(),
+                    budgeted: 0,
                 }),
             });
             targets.insert(key, target.clone());
@@ -784,12 +843,15 @@ impl Engine {
         for target in evicted {
             target.evicted.store(true, Ordering::Release);
             tracing::info!(rule = %target.key.rule, metric = %target.key.metric, namespace = %target.key.namespace, "forecast target evicted (idle)");
-            let data = target.lock();
+            let mut data = target.lock();
             for series in &data.series {
                 self.metrics
                     .forecast_forget(&series.labels, series.reason.map(Reason::as_str));
             }
+            let held = data.budgeted;
+            self.series.give_back(&mut data, held);
         }
+        self.metrics.forecast_series(self.series.used());
     }
 
     /// Refreshes `targets` as of `now`: fetch the new range of each, then fit (when due)
@@ -814,6 +876,7 @@ impl Engine {
         let work = {
             let metrics = self.metrics.clone();
             let shared = self.shared_fits.clone();
+            let budget = self.series.clone();
             let models = self.models.clone();
             let refit = i64::try_from(self.options.refit_interval.as_secs()).unwrap_or(3600);
             let cache = self.cached_models(&fetches);
@@ -825,7 +888,10 @@ impl Engine {
                     &metrics,
                     models.as_ref(),
                     cache,
-                    &shared,
+                    Held {
+                        fits: &shared,
+                        series: &budget,
+                    },
                 )
             }
         };
@@ -911,6 +977,12 @@ impl Engine {
     }
 }
 
+/// What all targets share: the fitted pre-trained models and the series budget.
+struct Held<'a> {
+    fits: &'a SharedFits,
+    series: &'a SeriesBudget,
+}
+
 /// A prediction to make: target index, series index, with which fitted model.
 struct Job {
     target: usize,
@@ -926,8 +998,12 @@ fn compute(
     metrics: &Metrics,
     models: &ModelFactory,
     loaded: HashMap<ModelRef, Result<Arc<dyn Model>, String>>,
-    shared: &SharedFits,
+    held: Held<'_>,
 ) {
+    let Held {
+        fits: shared,
+        series: budget,
+    } = held;
     let targets: Vec<Arc<TargetState>> = fetches.iter().map(|f| f.target.clone()).collect();
     let mut guards: Vec<(Arc<TargetState>, MutexGuard<'_, TargetData>)> = Vec::new();
     let mut outcomes: Vec<Vec<Option<Result<f64, Reason>>>> = Vec::new();
@@ -938,7 +1014,7 @@ fn compute(
         let step = target.step;
         match fetched.result {
             Ok(series) => {
-                merge(target, &mut data, fetched.end, series);
+                merge(target, &mut data, fetched.end, series, budget);
                 data.fetch_error = None;
                 target.next_due.store(fetched.end + step, Ordering::Relaxed);
                 ends.push(Some(fetched.end));
@@ -985,6 +1061,7 @@ fn compute(
         outcomes.push(per_series);
         guards.push((target.clone(), data));
     }
+    metrics.forecast_series(budget.used());
     // Batch predictions per fitted model (an ONNX model shared by many series runs once).
     let mut groups: HashMap<*const (), Vec<usize>> = HashMap::new();
     for (j, job) in jobs.iter().enumerate() {
@@ -1084,6 +1161,9 @@ fn compute(
             }
             frame.series.insert(state.id.clone(), outcome);
         }
+        for id in &data.refused {
+            frame.series.insert(id.clone(), Err(Reason::MaxSeries));
+        }
         publish(target, frame);
     }
 }
@@ -1114,8 +1194,16 @@ fn set_reason(metrics: &Metrics, state: &mut SeriesState, reason: Option<Reason>
     }
 }
 
-/// Appends a fetched range (ending at `end`) to a target's series.
-fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<RangeSeries>) {
+/// Appends a fetched range (ending at `end`) to a target's series; a series new to the
+/// target joins only while `budget` has room (else it is listed in `data.refused`, and tried
+/// again with the next fetch, its history starting then).
+fn merge(
+    target: &TargetState,
+    data: &mut TargetData,
+    end: i64,
+    fetched: Vec<RangeSeries>,
+    budget: &SeriesBudget,
+) {
     let step = target.step;
     let capacity = target.spec.history_buckets().max(1);
     // A sample evaluated at `t` describes the bucket ending at `t`, i.e. the bucket that
@@ -1131,6 +1219,8 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
     for state in &mut data.series {
         state.history.resize(len);
     }
+    let had_refused = !data.refused.is_empty();
+    data.refused.clear();
     for series in fetched {
         let Some(id) = target.kind.id(&series.labels) else {
             continue;
@@ -1138,6 +1228,12 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
         let index = match data.index.get(&id) {
             Some(&i) => i,
             None => {
+                // An evicted target finishing its last refresh takes nothing more.
+                if target.evicted.load(Ordering::Acquire) || !budget.take() {
+                    data.refused.push(id);
+                    continue;
+                }
+                data.budgeted += 1;
                 let i = data.series.len();
                 let window = (target.spec.fallback_window.as_secs()
                     / target.spec.step.as_secs().max(1)) as usize;
@@ -1172,6 +1268,16 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
             }
         }
     }
+    if !data.refused.is_empty() && !had_refused && !target.evicted.load(Ordering::Acquire) {
+        tracing::warn!(
+            rule = %target.key.rule,
+            metric = %target.key.metric,
+            namespace = %target.key.namespace,
+            refused = data.refused.len(),
+            max = budget.max,
+            "forecast series refused: --forecast-max-series reached, serving their live values"
+        );
+    }
     data.fetched_until = Some(end);
     if len > capacity + TRIM_SLACK {
         let drop = len - capacity;
@@ -1181,7 +1287,10 @@ fn merge(target: &TargetState, data: &mut TargetData, end: i64, fetched: Vec<Ran
     }
     // Forget series that have no value left in the window (objects gone for good).
     if data.series.iter().any(|s| s.history.all_missing()) {
+        let before = data.series.len();
         data.series.retain(|s| !s.history.all_missing());
+        let gone = before - data.series.len();
+        budget.give_back(data, gone);
         data.index = data
             .series
             .iter()

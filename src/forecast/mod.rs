@@ -36,6 +36,11 @@ pub struct ForecastArgs {
     /// 512Mi memory limit with 128 MiB for the rest (see the startup log's estimate).
     #[arg(long, default_value_t = 3_500)]
     pub forecast_max_targets: usize,
+    /// Most series held by all forecast targets together (memory grows with series: a Pods
+    /// or Object twin is one series, an External twin one per label set its query returns);
+    /// series beyond it are answered with their live value (reason `max_series`).
+    #[arg(long, default_value_t = 3_500)]
+    pub forecast_max_series: usize,
     /// Drop a target not requested for this long (default: 10 × the rule's step).
     #[arg(long, value_parser = crate::cli::parse_duration)]
     pub forecast_idle_eviction: Option<Duration>,
@@ -57,6 +62,7 @@ impl Default for ForecastArgs {
         Self {
             forecast_first_wait: Duration::from_secs(2),
             forecast_max_targets: 3_500,
+            forecast_max_series: 3_500,
             forecast_idle_eviction: None,
             forecast_refit_interval: Duration::from_secs(86_400),
             forecast_concurrency: 8,

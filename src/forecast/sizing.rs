@@ -1,6 +1,7 @@
-//! Memory sizing of the forecast engine: the bytes one target holds for its rule's history
-//! and step, the estimate at `--forecast-max-targets` logged at startup, and the container
-//! memory limit (cgroup v2 `memory.max`) it is checked against.
+//! Memory sizing of the forecast engine: the bytes one series holds for its rule's history
+//! and step, the estimate at `--forecast-max-series` logged at startup, and the container
+//! memory limit (cgroup v2 `memory.max`, or v1 `memory.limit_in_bytes`) it is checked
+//! against.
 
 use std::time::Duration;
 
@@ -29,6 +30,13 @@ pub const BASE_BYTES: u64 = 128 * 1024 * 1024;
 /// The cgroup v2 file holding the container's memory limit.
 pub const CGROUP_MEMORY_MAX: &str = "/sys/fs/cgroup/memory.max";
 
+/// The cgroup v1 file holding it (nodes still on cgroup v1).
+pub const CGROUP_V1_LIMIT: &str = "/sys/fs/cgroup/memory/memory.limit_in_bytes";
+
+/// cgroup v1 writes "no limit" as the largest page-aligned `i64` (9,223,372,036,854,771,712);
+/// anything from 2^62 bytes on is read as no limit.
+const NO_LIMIT_FROM: u64 = 1 << 62;
+
 const DAY_SECONDS: u64 = 86_400;
 
 /// Origins a `guarded-*` model compares errors over: one day of steps (288 when the step
@@ -41,10 +49,10 @@ fn guard_window(step_seconds: u64) -> u64 {
     }
 }
 
-/// Estimated bytes one target of `spec` holds, for one series (a Pods or Object twin; an
-/// External twin holds one series per label set its query returns):
+/// Estimated bytes one series of a target of `spec` holds (a Pods or Object twin is one
+/// series; an External twin holds one per label set its query returns):
 /// `4 × (history/step + 64) + 12 × fallbackWindow/step + 12 × day/step (guarded-*) + 42 KiB`.
-pub fn target_bytes(spec: &ForecastSpec) -> u64 {
+pub fn series_bytes(spec: &ForecastSpec) -> u64 {
     let step = spec.step.as_secs().max(1);
     let buckets = spec.history_buckets() as u64 + TRIM_SLACK as u64;
     let tracker = spec.fallback_window.as_secs() / step;
@@ -57,7 +65,7 @@ pub fn target_bytes(spec: &ForecastSpec) -> u64 {
         + SERIES_OVERHEAD_BYTES
 }
 
-/// The memory the forecast engine may hold: `targets` targets of the rule that costs most.
+/// The memory the forecast engine may hold: `series` series of the rule that costs most.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Estimate {
     /// `rules[i]` / `externalRules[i]` of that rule.
@@ -66,11 +74,11 @@ pub struct Estimate {
     pub model: String,
     pub history: Duration,
     pub step: Duration,
-    /// [`target_bytes`] of that rule.
-    pub per_target: u64,
-    /// `--forecast-max-targets`.
-    pub targets: usize,
-    /// `per_target × targets`.
+    /// [`series_bytes`] of that rule.
+    pub per_series: u64,
+    /// `--forecast-max-series`.
+    pub series: usize,
+    /// `per_series × series`.
     pub total: u64,
 }
 
@@ -81,8 +89,8 @@ fn rule_label(rule: &Rule) -> String {
     }
 }
 
-/// The estimate for `config` at `max_targets` targets; `None` without forecast rules.
-pub fn estimate(config: &Config, max_targets: usize) -> Option<Estimate> {
+/// The estimate for `config` at `max_series` series; `None` without forecast rules.
+pub fn estimate(config: &Config, max_series: usize) -> Option<Estimate> {
     let (rule, spec) = config
         .rules
         .iter()
@@ -90,36 +98,40 @@ pub fn estimate(config: &Config, max_targets: usize) -> Option<Estimate> {
         .filter_map(|r| r.forecast.as_ref().map(|s| (r, s)))
         // The first of the most expensive rules.
         .fold(None::<(&Rule, &ForecastSpec)>, |best, (r, s)| match best {
-            Some((_, b)) if target_bytes(b) >= target_bytes(s) => best,
+            Some((_, b)) if series_bytes(b) >= series_bytes(s) => best,
             _ => Some((r, s)),
         })?;
-    let per_target = target_bytes(spec);
+    let per_series = series_bytes(spec);
     Some(Estimate {
         rule: rule_label(rule),
         model: spec.model.to_string(),
         history: spec.history,
         step: spec.step,
-        per_target,
-        targets: max_targets,
-        total: per_target.saturating_mul(max_targets as u64),
+        per_series,
+        series: max_series,
+        total: per_series.saturating_mul(max_series as u64),
     })
 }
 
-/// The limit in a cgroup v2 `memory.max` file: bytes, or `None` for `max` (no limit) and
-/// anything unreadable.
+/// The limit in a cgroup v2 `memory.max` or v1 `memory.limit_in_bytes` file: bytes, or
+/// `None` for no limit (`max`, v1's near-`i64::MAX`) and anything unreadable.
 pub fn parse_memory_max(text: &str) -> Option<u64> {
     let text = text.trim();
     if text == "max" {
         return None;
     }
-    text.parse().ok()
+    text.parse().ok().filter(|&bytes| bytes < NO_LIMIT_FROM)
 }
 
-/// This container's memory limit, if the cgroup v2 file gives one.
-pub fn memory_limit() -> Option<u64> {
-    std::fs::read_to_string(CGROUP_MEMORY_MAX)
-        .ok()
-        .and_then(|text| parse_memory_max(&text))
+/// This container's memory limit and the file it came from, if cgroup v2 (or else v1)
+/// gives one.
+pub fn memory_limit() -> Option<(u64, &'static str)> {
+    [CGROUP_MEMORY_MAX, CGROUP_V1_LIMIT]
+        .into_iter()
+        .find_map(|file| {
+            let text = std::fs::read_to_string(file).ok()?;
+            Some((parse_memory_max(&text)?, file))
+        })
 }
 
 fn mib(bytes: u64) -> u64 {
@@ -129,10 +141,10 @@ fn mib(bytes: u64) -> u64 {
 /// The startup line: what the estimate is and how it was made.
 pub fn describe(estimate: &Estimate) -> String {
     format!(
-        "forecast targets may hold up to {} MiB: --forecast-max-targets {} × {} KiB per target ({}: model {}, history {}, step {}; one series per target; sizing in docs/forecasting.md), plus about {} MiB for the rest of augur",
+        "forecast series may hold up to {} MiB: --forecast-max-series {} × {} KiB per series ({}: model {}, history {}, step {}; sizing in docs/forecasting.md), plus about {} MiB for the rest of augur",
         mib(estimate.total),
-        estimate.targets,
-        estimate.per_target.div_ceil(1024),
+        estimate.series,
+        estimate.per_series.div_ceil(1024),
         estimate.rule,
         estimate.model,
         humantime::format_duration(estimate.history),
@@ -141,33 +153,34 @@ pub fn describe(estimate: &Estimate) -> String {
     )
 }
 
-/// The warning when the estimate plus the rest of augur exceeds `limit` (bytes), with the
-/// number of targets that would fit; `None` when it fits or there is no limit.
-pub fn over_limit(estimate: &Estimate, limit: Option<u64>) -> Option<String> {
-    let limit = limit?;
+/// The warning when the estimate plus the rest of augur exceeds `limit` (bytes, read from
+/// `file`), with the number of series that would fit; `None` when it fits or there is no
+/// limit.
+pub fn over_limit(estimate: &Estimate, limit: Option<(u64, &str)>) -> Option<String> {
+    let (limit, file) = limit?;
     let needed = estimate.total.saturating_add(BASE_BYTES);
     if needed <= limit {
         return None;
     }
-    let fits = limit.saturating_sub(BASE_BYTES) / estimate.per_target.max(1);
+    let fits = limit.saturating_sub(BASE_BYTES) / estimate.per_series.max(1);
     Some(format!(
-        "forecast targets may need {} MiB (with the rest of augur), above the container's memory limit of {} MiB ({CGROUP_MEMORY_MAX}): augur would be OOM-killed before --forecast-max-targets {} is reached; set --forecast-max-targets to at most {fits} or raise the limit to at least {} MiB",
+        "forecast series may need {} MiB (with the rest of augur), above the container's memory limit of {} MiB ({file}): augur would be OOM-killed before --forecast-max-series {} is reached; set --forecast-max-series to at most {fits} or raise the limit to at least {} MiB",
         mib(needed),
         limit / (1024 * 1024),
-        estimate.targets,
+        estimate.series,
         mib(needed),
     ))
 }
 
 /// Logs the estimate for `config` (nothing without forecast rules), and warns when it
 /// exceeds the container's memory limit.
-pub fn log_estimate(config: &Config, max_targets: usize) {
-    let Some(estimate) = estimate(config, max_targets) else {
+pub fn log_estimate(config: &Config, max_series: usize) {
+    let Some(estimate) = estimate(config, max_series) else {
         return;
     };
     tracing::info!(
         bytes = estimate.total,
-        per_target = estimate.per_target,
+        per_series = estimate.per_series,
         "{}",
         describe(&estimate)
     );
@@ -198,25 +211,25 @@ mod tests {
     }
 
     #[test]
-    fn bytes_per_target_follow_history_step_and_model() {
+    fn bytes_per_series_follow_history_step_and_model() {
         // The default: guarded-linear, 7 days at 1 minute, fallbackWindow 1h:
         // 4 × (10,080 + 64) + 12 × (60 + 1,440) + 43,008 (99.2 KiB; measured: 99.0 KiB).
         let default = spec("guarded-linear", 7 * 86_400, 60, 3600);
-        assert_eq!(target_bytes(&default), 40_576 + 18_000 + 43_008);
-        assert_eq!(target_bytes(&default), 101_584);
+        assert_eq!(series_bytes(&default), 40_576 + 18_000 + 43_008);
+        assert_eq!(series_bytes(&default), 101_584);
         // Unguarded: no day-long error window.
         assert_eq!(
-            target_bytes(&spec("persistence", 7 * 86_400, 60, 3600)),
+            series_bytes(&spec("persistence", 7 * 86_400, 60, 3600)),
             40_576 + 720 + 43_008
         );
         // One day at 30 s; the guard's window is a day of 30 s steps.
         assert_eq!(
-            target_bytes(&spec("guarded-linear", 86_400, 30, 0)),
+            series_bytes(&spec("guarded-linear", 86_400, 30, 0)),
             4 * (2_880 + 64) + 12 * 2_880 + 43_008
         );
         // A step that does not divide a day: the guard keeps 288 origins.
         assert_eq!(
-            target_bytes(&spec("guarded-linear", 86_400, 7, 0)),
+            series_bytes(&spec("guarded-linear", 86_400, 7, 0)),
             4 * (12_342 + 64) + 12 * 288 + 43_008
         );
         // ONNX models keep no guard.
@@ -224,7 +237,7 @@ mod tests {
             model: ModelRef::Onnx("m.onnx".into()),
             ..spec("x", 86_400, 60, 0)
         };
-        assert_eq!(target_bytes(&onnx), 4 * (1_440 + 64) + 43_008);
+        assert_eq!(series_bytes(&onnx), 4 * (1_440 + 64) + 43_008);
     }
 
     const CONFIG: &str = r#"
@@ -256,7 +269,7 @@ externalRules:
     }
 
     #[test]
-    fn the_estimate_takes_the_costliest_rule_at_max_targets() {
+    fn the_estimate_takes_the_costliest_rule_at_max_series() {
         let c = config(CONFIG);
         let estimate = estimate(&c, 3_500).unwrap_or_else(|| panic!("no estimate"));
         assert_eq!(
@@ -266,15 +279,15 @@ externalRules:
                 model: "guarded-linear".into(),
                 history: Duration::from_secs(7 * 86_400),
                 step: Duration::from_secs(60),
-                per_target: 101_584,
-                targets: 3_500,
+                per_series: 101_584,
+                series: 3_500,
                 total: 355_544_000,
             }
         );
         // 355,544,000 B = 339.07 MiB, 101,584 B = 99.2 KiB, both rounded up.
         assert_eq!(
             describe(&estimate),
-            "forecast targets may hold up to 340 MiB: --forecast-max-targets 3500 × 100 KiB per target (externalRules[0]: model guarded-linear, history 7days, step 1m; one series per target; sizing in docs/forecasting.md), plus about 128 MiB for the rest of augur"
+            "forecast series may hold up to 340 MiB: --forecast-max-series 3500 × 100 KiB per series (externalRules[0]: model guarded-linear, history 7days, step 1m; sizing in docs/forecasting.md), plus about 128 MiB for the rest of augur"
         );
         // No forecast rule: nothing to estimate.
         let without = config(
@@ -289,15 +302,21 @@ externalRules:
     fn cgroup_memory_max_is_bytes_or_no_limit() {
         assert_eq!(parse_memory_max("536870912\n"), Some(536_870_912));
         assert_eq!(parse_memory_max("max\n"), None);
+        // cgroup v1's "no limit".
+        assert_eq!(parse_memory_max("9223372036854771712\n"), None);
+        assert_eq!(
+            parse_memory_max("4611686018427387903"),
+            Some(4_611_686_018_427_387_903)
+        );
         assert_eq!(parse_memory_max(""), None);
         assert_eq!(parse_memory_max("lots"), None);
     }
 
     #[test]
-    fn a_warning_only_above_the_limit_with_the_targets_that_fit() {
+    fn a_warning_only_above_the_limit_with_the_series_that_fit() {
         let c = config(CONFIG);
-        let at = |targets| estimate(&c, targets).unwrap_or_else(|| panic!("no estimate"));
-        let limit = Some(512 * 1024 * 1024);
+        let at = |series| estimate(&c, series).unwrap_or_else(|| panic!("no estimate"));
+        let limit = Some((512 * 1024 * 1024, CGROUP_MEMORY_MAX));
         // The default, 3,500 × 101,584 B + 128 MiB = 467.1 MiB: fits in 512 MiB.
         assert_eq!(over_limit(&at(3_500), limit), None);
         assert_eq!(over_limit(&at(10_000), None), None);
@@ -305,11 +324,17 @@ externalRules:
         assert_eq!(
             over_limit(&at(10_000), limit).as_deref(),
             Some(
-                "forecast targets may need 1097 MiB (with the rest of augur), above the container's memory limit of 512 MiB (/sys/fs/cgroup/memory.max): augur would be OOM-killed before --forecast-max-targets 10000 is reached; set --forecast-max-targets to at most 3963 or raise the limit to at least 1097 MiB"
+                "forecast series may need 1097 MiB (with the rest of augur), above the container's memory limit of 512 MiB (/sys/fs/cgroup/memory.max): augur would be OOM-killed before --forecast-max-series 10000 is reached; set --forecast-max-series to at most 3963 or raise the limit to at least 1097 MiB"
             )
         );
         // The boundary: 3,964 × 101,584 B = 402,678,976 B, above the 402,653,184 B left.
         assert!(over_limit(&at(3_964), limit).is_some());
         assert_eq!(over_limit(&at(3_963), limit), None);
+        // A cgroup v1 limit names its file.
+        let v1 = Some((512 * 1024 * 1024, CGROUP_V1_LIMIT));
+        assert!(
+            over_limit(&at(10_000), v1)
+                .is_some_and(|w| w.contains("(/sys/fs/cgroup/memory/memory.limit_in_bytes)"))
+        );
     }
 }

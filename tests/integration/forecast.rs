@@ -428,6 +428,28 @@ async fn twins_are_discovered_served_and_fall_back_to_live() {
         metric_value(&text, "augur_forecast_refused_targets_total "),
         Some(1.0)
     );
+
+    // The series limit: the target is made, but its one series gets no history.
+    let no_series = Augur::start(
+        &prometheus.url(),
+        &rules,
+        &["--forecast-max-series=0", "--forecast-first-wait=60s"],
+    )
+    .await;
+    assert_eq!(
+        items(&no_series, &format!("{EXTERNAL}/fc_steady_forecast")).await,
+        vec![("{}".to_owned(), 3.0)]
+    );
+    let text = metrics(&no_series).await;
+    assert_eq!(
+        metric_value(
+            &text,
+            r#"augur_forecast_served_total{rule="externalRules[1]",metric="fc_steady_forecast",source="live",reason="max_series"} "#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(metric_value(&text, "augur_forecast_series "), Some(0.0));
+    assert_eq!(metric_value(&text, "augur_forecast_targets "), Some(1.0));
 }
 
 #[tokio::test]

@@ -371,13 +371,14 @@ fn base_builds_into_the_objects_an_install_needs() {
             ["cpu", "memory"]
         );
     }
-    // The memory limit holds --forecast-max-targets targets of a rule with the default
+    // The memory limit holds --forecast-max-series series of a rule with the default
     // forecast block (guarded-linear, 7 days at 1 minute) next to the rest of augur, as the
     // startup estimate computes it: no warning with the shipped Deployment.
     let limit = &resources.limits.as_ref().unwrap()["memory"].0;
     let limit_bytes = binary_bytes(limit);
     assert_eq!((limit.as_str(), limit_bytes), ("512Mi", 536_870_912));
     assert_eq!(serve.forecast.forecast_max_targets, 3500);
+    assert_eq!(serve.forecast.forecast_max_series, 3500);
     let defaults = augur::config::parse(
         "rules:\n- seriesQuery: up\n  metricsQuery: x\n  forecast: {}\n",
         "defaults.yaml",
@@ -386,12 +387,10 @@ fn base_builds_into_the_objects_an_install_needs() {
     )
     .unwrap();
     let estimate =
-        augur::forecast::sizing::estimate(&defaults, serve.forecast.forecast_max_targets).unwrap();
-    assert_eq!(estimate.per_target, 101_584);
-    assert_eq!(
-        augur::forecast::sizing::over_limit(&estimate, Some(limit_bytes)),
-        None
-    );
+        augur::forecast::sizing::estimate(&defaults, serve.forecast.forecast_max_series).unwrap();
+    assert_eq!(estimate.per_series, 101_584);
+    let limit = Some((limit_bytes, augur::forecast::sizing::CGROUP_MEMORY_MAX));
+    assert_eq!(augur::forecast::sizing::over_limit(&estimate, limit), None);
     let pod_security = pod.security_context.as_ref().unwrap();
     assert_eq!(pod_security.run_as_non_root, Some(true));
     assert_eq!(

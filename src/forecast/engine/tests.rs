@@ -77,6 +77,7 @@ fn options() -> EngineOptions {
     EngineOptions {
         first_wait: Duration::from_secs(5),
         max_targets: 100,
+        max_series: 100,
         idle_eviction: None,
         refit_interval: Duration::from_secs(3600),
         concurrency: 4,
@@ -899,4 +900,152 @@ async fn targets_created_together_fit_a_few_at_a_time() {
     let allowed = cores.clamp(1, options().concurrency);
     let most = most.load(std::sync::atomic::Ordering::SeqCst);
     assert!((1..=allowed).contains(&most), "{most} fits at once");
+}
+
+#[tokio::test]
+async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    let ext_live = r#"sum(queue_messages_ready{namespace="default"}) by (queue)"#;
+    fake.set_query(
+        ext_live,
+        QueryResult::Vector(vec![
+            sample(&[("queue", "a")], 1.0),
+            sample(&[("queue", "b")], 2.0),
+            sample(&[("queue", "c")], 3.0),
+        ]),
+    );
+    let history = |end: i64| {
+        ["a", "b", "c"]
+            .iter()
+            .map(|q| range(&[("queue", q)], end, &[10.0; 60]))
+            .collect::<Vec<_>>()
+    };
+    fake.set_range(ext_live, history(NOW));
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(
+        fake.clone(),
+        metrics.clone(),
+        EngineOptions {
+            max_series: 2,
+            ..options()
+        },
+    );
+    let request = ExternalRequest {
+        namespace: "default".into(),
+        metric: "queue_messages_ready_forecast".into(),
+        selector: LabelSelector::default(),
+    };
+    let twin = snap.external_twins.get(&request.metric).unwrap();
+    let serve_external = |now: i64| {
+        let (engine, snap, request) = (&engine, &snap, &request);
+        async move {
+            engine
+                .external_metric(snap, request, twin, t(now))
+                .await
+                .unwrap()
+                .iter()
+                .map(|i| (label_text(i.labels.as_ref().unwrap()), i.value))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Two series take the budget and serve their forecast (10); the third its live 3.
+    assert_eq!(
+        serve_external(NOW).await,
+        vec![
+            (r#"{queue="a"}"#.to_owned(), 10.0),
+            (r#"{queue="b"}"#.to_owned(), 10.0),
+            (r#"{queue="c"}"#.to_owned(), 3.0)
+        ]
+    );
+    let external_served = |source: &str, reason: &str| {
+        format!(
+            r#"augur_forecast_served_total{{rule="externalRules[0]",metric="queue_messages_ready_forecast",source="{source}",reason="{reason}"}} "#
+        )
+    };
+    assert_eq!(
+        metric(&metrics, &external_served("live", "max_series")),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&metrics, &external_served("forecast", "")),
+        Some(2.0)
+    );
+    assert_eq!(metric(&metrics, "augur_forecast_series "), Some(2.0));
+    assert_eq!(engine.series_count(), 2);
+
+    // A Pods twin is a series too: no room, so it serves live (the sum has no history).
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await, live());
+    assert_eq!(
+        metric(&metrics, &served_line("live", "max_series")),
+        Some(3.0)
+    );
+    assert_eq!(engine.target_count(), 2);
+
+    // The external target goes idle and is evicted: its two series are given back, and the
+    // pods target's next refresh admits its sum, whose history starts with that fetch.
+    serve_pods(&engine, &snap, "default", NOW + 300).await;
+    engine.evict_idle(t(NOW + 601));
+    assert_eq!(engine.target_count(), 1);
+    assert_eq!(engine.series_count(), 0);
+    assert_eq!(metric(&metrics, "augur_forecast_series "), Some(0.0));
+    // Prometheus answers the increment only (NOW+60 ..= NOW+600); 4 of its 10 buckets.
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW + 600, &[12.0; 4])]);
+    engine.round(t(NOW + 610)).await;
+    assert_eq!(engine.series_count(), 1);
+    assert_eq!(metric(&metrics, "augur_forecast_series "), Some(1.0));
+    // Four buckets are fewer than the 5-step horizon needs (h + 1): history_short, no
+    // longer max_series.
+    assert_eq!(
+        serve_pods(&engine, &snap, "default", NOW + 610).await,
+        live()
+    );
+    assert_eq!(
+        metric(&metrics, &served_line("live", "history_short")),
+        Some(3.0)
+    );
+}
+
+#[tokio::test]
+async fn a_series_gone_for_the_whole_history_gives_its_budget_back() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    let ext_live = r#"sum(queue_messages_ready{namespace="default"}) by (queue)"#;
+    fake.set_query(
+        ext_live,
+        QueryResult::Vector(vec![sample(&[("queue", "a")], 1.0)]),
+    );
+    fake.set_range(
+        ext_live,
+        vec![
+            range(&[("queue", "a")], NOW, &[10.0; 60]),
+            range(&[("queue", "b")], NOW, &[10.0; 60]),
+        ],
+    );
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let request = ExternalRequest {
+        namespace: "default".into(),
+        metric: "queue_messages_ready_forecast".into(),
+        selector: LabelSelector::default(),
+    };
+    let twin = snap.external_twins.get(&request.metric).unwrap();
+    engine
+        .external_metric(&snap, &request, twin, t(NOW))
+        .await
+        .unwrap();
+    assert_eq!(engine.series_count(), 2);
+    // Two hours later only queue a answers: b has no value left in its 1-hour history.
+    fake.set_range(
+        ext_live,
+        vec![range(&[("queue", "a")], NOW + 7200, &[10.0; 120])],
+    );
+    engine
+        .external_metric(&snap, &request, twin, t(NOW + 7200))
+        .await
+        .unwrap();
+    engine.round(t(NOW + 7200)).await;
+    assert_eq!(engine.series_count(), 1);
+    assert_eq!(metric(&metrics, "augur_forecast_series "), Some(1.0));
 }
