@@ -139,7 +139,8 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         &text,
         config_tx,
         metrics.clone(),
-    );
+    )
+    .with_forecast_sizing(args.forecast.forecast_max_series);
     let reloader = match &cluster {
         Some(cluster) => reloader.with_shared_table(cluster.table.clone()),
         None => reloader,

@@ -43,6 +43,8 @@ pub struct Reloader {
     sender: watch::Sender<Arc<Config>>,
     metrics: Arc<Metrics>,
     shared_table: Option<Arc<arc_swap::ArcSwap<ResourceTable>>>,
+    /// `--forecast-max-series`, to log the memory estimate of each applied config.
+    forecast_max_series: Option<usize>,
 }
 
 impl Reloader {
@@ -59,7 +61,16 @@ impl Reloader {
             sender,
             metrics,
             shared_table: None,
+            forecast_max_series: None,
         }
+    }
+
+    /// Logs the forecast memory estimate (and a warning above the container's limit) for
+    /// each applied config, as at startup: a reload can add forecast rules or longer
+    /// histories.
+    pub fn with_forecast_sizing(mut self, max_series: usize) -> Self {
+        self.forecast_max_series = Some(max_series);
+        self
     }
 
     /// Compiles reloaded files against `table` (cluster mode: refreshed by API discovery)
@@ -90,6 +101,9 @@ impl Reloader {
         match config::parse(&text, &file, &table, self.source.unknown) {
             Ok(config) => {
                 self.last_hash = Some(digest);
+                if let Some(max_series) = self.forecast_max_series {
+                    crate::forecast::sizing::log_estimate(&config, max_series);
+                }
                 self.sender.send_replace(Arc::new(config));
                 self.metrics.config_reloaded(ReloadResult::Success);
                 tracing::info!(config = %file, "config reloaded");

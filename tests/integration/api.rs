@@ -521,8 +521,10 @@ async fn config_reload_applies_good_files_and_rejects_bad_ones() {
     // A good file is applied and relisted at once.
     let renamed = std::fs::read_to_string(rules()).unwrap().replace(
         "- seriesQuery: 'node_load1'\n  resources: {template: \"<<.Resource>>\"}\n",
-        "- seriesQuery: 'node_load1'\n  resources: {template: \"<<.Resource>>\"}\n  name: {as: node_load_renamed}\n",
+        "- seriesQuery: 'node_load1'\n  resources: {template: \"<<.Resource>>\"}\n  name: {as: node_load_renamed}\n  forecast: {history: 1d}\n",
     );
+    let estimate = "forecast series may hold up to";
+    assert!(!augur.log().contains(estimate), "{}", augur.log());
     std::fs::write(&config, renamed).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
@@ -538,4 +540,13 @@ async fn config_reload_applies_good_files_and_rejects_bad_ones() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // The reload added a forecast rule: its memory estimate is logged as at startup
+    // (guarded-linear, 1 day at 1 minute: 4 × 1,504 + 12 × 1,500 + 43,008 = 67,024 bytes).
+    assert!(
+        augur.log().contains(
+            "forecast series may hold up to 224 MiB: --forecast-max-series 3500 × 66 KiB per series"
+        ),
+        "{}",
+        augur.log()
+    );
 }
