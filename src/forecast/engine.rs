@@ -1014,7 +1014,7 @@ fn compute(
         let step = target.step;
         match fetched.result {
             Ok(series) => {
-                merge(target, &mut data, fetched.end, series, budget);
+                merge(target, &mut data, fetched.end, series, budget, metrics);
                 data.fetch_error = None;
                 target.next_due.store(fetched.end + step, Ordering::Relaxed);
                 ends.push(Some(fetched.end));
@@ -1203,6 +1203,7 @@ fn merge(
     end: i64,
     fetched: Vec<RangeSeries>,
     budget: &SeriesBudget,
+    metrics: &Metrics,
 ) {
     let step = target.step;
     let capacity = target.spec.history_buckets().max(1);
@@ -1288,7 +1289,13 @@ fn merge(
     // Forget series that have no value left in the window (objects gone for good).
     if data.series.iter().any(|s| s.history.all_missing()) {
         let before = data.series.len();
-        data.series.retain(|s| !s.history.all_missing());
+        data.series.retain(|s| {
+            let gone = s.history.all_missing();
+            if gone {
+                metrics.forecast_forget(&s.labels, s.reason.map(Reason::as_str));
+            }
+            !gone
+        });
         let gone = before - data.series.len();
         budget.give_back(data, gone);
         data.index = data

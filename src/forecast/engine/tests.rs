@@ -1008,7 +1008,7 @@ async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
 }
 
 #[tokio::test]
-async fn a_series_gone_for_the_whole_history_gives_its_budget_back() {
+async fn a_series_gone_for_the_whole_history_gives_back_its_budget_and_gauges() {
     let snap = snapshot(CONFIG, "t.yaml");
     let fake = fake();
     let ext_live = r#"sum(queue_messages_ready{namespace="default"}) by (queue)"#;
@@ -1045,7 +1045,16 @@ async fn a_series_gone_for_the_whole_history_gives_its_budget_back() {
         .external_metric(&snap, &request, twin, t(NOW + 7200))
         .await
         .unwrap();
+    let gauge = |queue: &str| {
+        format!(
+            r#"augur_forecast_value{{rule="externalRules[0]",metric="queue_messages_ready_forecast",namespace="default",object="queue={queue}"}} "#
+        )
+    };
+    assert_eq!(metric(&metrics, &gauge("b")), Some(10.0));
     engine.round(t(NOW + 7200)).await;
     assert_eq!(engine.series_count(), 1);
     assert_eq!(metric(&metrics, "augur_forecast_series "), Some(1.0));
+    // Its gauges go with it; a's stay.
+    assert_eq!(metric(&metrics, &gauge("b")), None);
+    assert_eq!(metric(&metrics, &gauge("a")), Some(10.0));
 }
