@@ -411,45 +411,37 @@ async fn twins_are_discovered_served_and_fall_back_to_live() {
     assert_fallback(&augur, "externalRules[4]", "fc_model", "model_error", 3.0).await;
 
     // The target limit: an augur allowed no targets serves every twin live.
-    let limited = Augur::start(&prometheus.url(), &rules, &["--forecast-max-targets=0"]).await;
-    assert_eq!(
-        items(&limited, &format!("{EXTERNAL}/fc_steady_forecast")).await,
-        vec![("{}".to_owned(), 3.0)]
-    );
-    let text = metrics(&limited).await;
-    assert_eq!(
-        metric_value(
-            &text,
-            r#"augur_forecast_served_total{rule="externalRules[1]",metric="fc_steady_forecast",source="live",reason="max_targets"} "#
-        ),
-        Some(1.0)
-    );
+    let text = steady_twin_limited(&prometheus, &rules, &["--forecast-max-targets=0"]).await;
+    assert_eq!(metric_value(&text, &served_live("max_targets")), Some(1.0));
     assert_eq!(
         metric_value(&text, "augur_forecast_refused_targets_total "),
         Some(1.0)
     );
 
     // The series limit: the target is made, but its one series gets no history.
-    let no_series = Augur::start(
-        &prometheus.url(),
-        &rules,
-        &["--forecast-max-series=0", "--forecast-first-wait=60s"],
-    )
-    .await;
-    assert_eq!(
-        items(&no_series, &format!("{EXTERNAL}/fc_steady_forecast")).await,
-        vec![("{}".to_owned(), 3.0)]
-    );
-    let text = metrics(&no_series).await;
-    assert_eq!(
-        metric_value(
-            &text,
-            r#"augur_forecast_served_total{rule="externalRules[1]",metric="fc_steady_forecast",source="live",reason="max_series"} "#
-        ),
-        Some(1.0)
-    );
+    let flags = ["--forecast-max-series=0", "--forecast-first-wait=60s"];
+    let text = steady_twin_limited(&prometheus, &rules, &flags).await;
+    assert_eq!(metric_value(&text, &served_live("max_series")), Some(1.0));
     assert_eq!(metric_value(&text, "augur_forecast_series "), Some(0.0));
     assert_eq!(metric_value(&text, "augur_forecast_targets "), Some(1.0));
+}
+
+/// Starts an augur with `flags`, checks that the steady twin serves its live value (3), and
+/// returns its /metrics text.
+async fn steady_twin_limited(prometheus: &TestPrometheus, rules: &Path, flags: &[&str]) -> String {
+    let limited = Augur::start(&prometheus.url(), rules, flags).await;
+    assert_eq!(
+        items(&limited, &format!("{EXTERNAL}/fc_steady_forecast")).await,
+        vec![("{}".to_owned(), 3.0)]
+    );
+    metrics(&limited).await
+}
+
+/// The served-live counter of the steady twin for `reason`.
+fn served_live(reason: &str) -> String {
+    format!(
+        r#"augur_forecast_served_total{{rule="externalRules[1]",metric="fc_steady_forecast",source="live",reason="{reason}"}} "#
+    )
 }
 
 #[tokio::test]

@@ -151,6 +151,30 @@ async fn serve_pods(engine: &Engine, snap: &Snapshot, ns: &str, now: i64) -> Vec
         .collect()
 }
 
+/// The External rule's live query in namespace default.
+const QUEUES_LIVE: &str = r#"sum(queue_messages_ready{namespace="default"}) by (queue)"#;
+
+/// Serves the External twin in namespace default: (labels, value) per series.
+async fn serve_queues(engine: &Engine, snap: &Snapshot, now: i64) -> Vec<(String, f64)> {
+    let request = ExternalRequest {
+        namespace: "default".into(),
+        metric: "queue_messages_ready_forecast".into(),
+        selector: LabelSelector::default(),
+    };
+    let twin = snap.external_twins.get(&request.metric).unwrap();
+    let items = engine
+        .external_metric(snap, &request, twin, t(now))
+        .await
+        .unwrap();
+    items
+        .into_iter()
+        .map(|i| {
+            assert_eq!(i.metric, request.metric);
+            (label_text(i.labels.as_ref().unwrap()), i.value)
+        })
+        .collect()
+}
+
 fn live() -> Vec<(String, f64)> {
     vec![
         ("web-1".into(), 1.0),
@@ -243,7 +267,6 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
     let fake = fake();
     let svc_live =
         r#"sum(rate(http_requests_total{namespace="default",service="web"}[2m])) by (service)"#;
-    let ext_live = r#"sum(queue_messages_ready{namespace="default"}) by (queue)"#;
     fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
     fake.set_query(
         svc_live,
@@ -254,7 +277,7 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
         vec![range(&[("service", "web")], NOW, &[8.0; 60])],
     );
     fake.set_query(
-        ext_live,
+        QUEUES_LIVE,
         QueryResult::Vector(vec![
             sample(&[("queue", "orders")], 50.0),
             sample(&[("queue", "payments")], 7.0),
@@ -262,7 +285,7 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
     );
     let ramp: Vec<f64> = (1..=60).map(f64::from).collect();
     fake.set_range(
-        ext_live,
+        QUEUES_LIVE,
         vec![
             range(&[("queue", "orders")], NOW, &ramp),
             range(&[("queue", "payments")], NOW, &[10.0; 60]),
@@ -300,31 +323,12 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
         vec![("web", 12.0)]
     );
     // External: orders max(50, 60) = 60; payments max(7, 10) = 10 (no headroom).
-    let request = ExternalRequest {
-        namespace: "default".into(),
-        metric: "queue_messages_ready_forecast".into(),
-        selector: LabelSelector::default(),
-    };
-    let twin = snap.external_twins.get(&request.metric).unwrap();
-    let items = engine
-        .external_metric(&snap, &request, twin, t(NOW))
-        .await
-        .unwrap();
-    let values: Vec<(String, f64)> = items
-        .iter()
-        .map(|i| (label_text(i.labels.as_ref().unwrap()), i.value))
-        .collect();
     assert_eq!(
-        values,
+        serve_queues(&engine, &snap, NOW).await,
         vec![
             (r#"{queue="orders"}"#.to_owned(), 60.0),
             (r#"{queue="payments"}"#.to_owned(), 10.0)
         ]
-    );
-    assert!(
-        items
-            .iter()
-            .all(|i| i.metric == "queue_messages_ready_forecast")
     );
 
     // The twin's own queries: sum() for pods, the rule's query otherwise.
@@ -341,7 +345,7 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
         vec![
             sum_pods("default"),
             svc_live.to_owned(),
-            ext_live.to_owned()
+            QUEUES_LIVE.to_owned()
         ]
     );
 
@@ -906,9 +910,8 @@ async fn targets_created_together_fit_a_few_at_a_time() {
 async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
     let snap = snapshot(CONFIG, "t.yaml");
     let fake = fake();
-    let ext_live = r#"sum(queue_messages_ready{namespace="default"}) by (queue)"#;
     fake.set_query(
-        ext_live,
+        QUEUES_LIVE,
         QueryResult::Vector(vec![
             sample(&[("queue", "a")], 1.0),
             sample(&[("queue", "b")], 2.0),
@@ -921,7 +924,7 @@ async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
             .map(|q| range(&[("queue", q)], end, &[10.0; 60]))
             .collect::<Vec<_>>()
     };
-    fake.set_range(ext_live, history(NOW));
+    fake.set_range(QUEUES_LIVE, history(NOW));
     fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
     let metrics = Arc::new(Metrics::new());
     let engine = Engine::new(
@@ -932,27 +935,9 @@ async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
             ..options()
         },
     );
-    let request = ExternalRequest {
-        namespace: "default".into(),
-        metric: "queue_messages_ready_forecast".into(),
-        selector: LabelSelector::default(),
-    };
-    let twin = snap.external_twins.get(&request.metric).unwrap();
-    let serve_external = |now: i64| {
-        let (engine, snap, request) = (&engine, &snap, &request);
-        async move {
-            engine
-                .external_metric(snap, request, twin, t(now))
-                .await
-                .unwrap()
-                .iter()
-                .map(|i| (label_text(i.labels.as_ref().unwrap()), i.value))
-                .collect::<Vec<_>>()
-        }
-    };
     // Two series take the budget and serve their forecast (10); the third its live 3.
     assert_eq!(
-        serve_external(NOW).await,
+        serve_queues(&engine, &snap, NOW).await,
         vec![
             (r#"{queue="a"}"#.to_owned(), 10.0),
             (r#"{queue="b"}"#.to_owned(), 10.0),
@@ -1011,13 +996,12 @@ async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
 async fn a_series_gone_for_the_whole_history_gives_back_its_budget_and_gauges() {
     let snap = snapshot(CONFIG, "t.yaml");
     let fake = fake();
-    let ext_live = r#"sum(queue_messages_ready{namespace="default"}) by (queue)"#;
     fake.set_query(
-        ext_live,
+        QUEUES_LIVE,
         QueryResult::Vector(vec![sample(&[("queue", "a")], 1.0)]),
     );
     fake.set_range(
-        ext_live,
+        QUEUES_LIVE,
         vec![
             range(&[("queue", "a")], NOW, &[10.0; 60]),
             range(&[("queue", "b")], NOW, &[10.0; 60]),
@@ -1025,26 +1009,14 @@ async fn a_series_gone_for_the_whole_history_gives_back_its_budget_and_gauges() 
     );
     let metrics = Arc::new(Metrics::new());
     let engine = Engine::new(fake.clone(), metrics.clone(), options());
-    let request = ExternalRequest {
-        namespace: "default".into(),
-        metric: "queue_messages_ready_forecast".into(),
-        selector: LabelSelector::default(),
-    };
-    let twin = snap.external_twins.get(&request.metric).unwrap();
-    engine
-        .external_metric(&snap, &request, twin, t(NOW))
-        .await
-        .unwrap();
+    serve_queues(&engine, &snap, NOW).await;
     assert_eq!(engine.series_count(), 2);
     // Two hours later only queue a answers: b has no value left in its 1-hour history.
     fake.set_range(
-        ext_live,
+        QUEUES_LIVE,
         vec![range(&[("queue", "a")], NOW + 7200, &[10.0; 120])],
     );
-    engine
-        .external_metric(&snap, &request, twin, t(NOW + 7200))
-        .await
-        .unwrap();
+    serve_queues(&engine, &snap, NOW + 7200).await;
     let gauge = |queue: &str| {
         format!(
             r#"augur_forecast_value{{rule="externalRules[0]",metric="queue_messages_ready_forecast",namespace="default",object="queue={queue}"}} "#
