@@ -305,6 +305,11 @@ impl SeriesBudget {
         self.used.fetch_sub(n, Ordering::AcqRel);
     }
 
+    /// Whether one more series would be taken.
+    fn has_room(&self) -> bool {
+        self.used() < self.max
+    }
+
     /// Series held now.
     pub fn used(&self) -> usize {
         self.used.load(Ordering::Acquire)
@@ -940,9 +945,15 @@ impl Engine {
         let step = target.step;
         let end = now_secs.div_euclid(step) * step;
         let buckets = i64::try_from(target.spec.history_buckets()).unwrap_or(i64::MAX);
-        let start = match target.lock().fetched_until {
-            Some(until) => until + step,
-            None => end - (buckets - 1).max(0) * step,
+        let whole = end - (buckets - 1).max(0) * step;
+        let start = {
+            let data = target.lock();
+            match data.fetched_until {
+                // Series the budget refused get their whole history once there is room.
+                Some(_) if !data.refused.is_empty() && self.series.has_room() => whole,
+                Some(until) => until + step,
+                None => whole,
+            }
         };
         let mut series: Vec<RangeSeries> = Vec::new();
         let mut chunk_start = start;
@@ -1195,8 +1206,8 @@ fn set_reason(metrics: &Metrics, state: &mut SeriesState, reason: Option<Reason>
 }
 
 /// Appends a fetched range (ending at `end`) to a target's series; a series new to the
-/// target joins only while `budget` has room (else it is listed in `data.refused`, and tried
-/// again with the next fetch, its history starting then).
+/// target joins only while `budget` has room (else it is listed in `data.refused`, and the
+/// next fetch with room asks for the whole history again, so it joins with all of it).
 fn merge(
     target: &TargetState,
     data: &mut TargetData,

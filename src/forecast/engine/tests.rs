@@ -968,28 +968,41 @@ async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
     );
     assert_eq!(engine.target_count(), 2);
 
+    // While there is no room, refreshes fetch only what is new.
+    engine.round(t(NOW + 60)).await;
+    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 60, NOW + 60)));
+    assert_eq!(engine.series_count(), 2);
+
     // The external target goes idle and is evicted: its two series are given back, and the
-    // pods target's next refresh admits its sum, whose history starts with that fetch.
+    // pods target's next refresh asks for its whole hour again, so the sum joins with all
+    // of it and is forecast at once.
     serve_pods(&engine, &snap, "default", NOW + 300).await;
     engine.evict_idle(t(NOW + 601));
     assert_eq!(engine.target_count(), 1);
     assert_eq!(engine.series_count(), 0);
     assert_eq!(metric(&metrics, "augur_forecast_series "), Some(0.0));
-    // Prometheus answers the increment only (NOW+60 ..= NOW+600); 4 of its 10 buckets.
-    fake.set_range(sum_pods("default"), vec![range(&[], NOW + 600, &[12.0; 4])]);
+    let mut hour = vec![9.0; 50];
+    hour.extend([12.0; 10]);
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW + 600, &hour)]);
     engine.round(t(NOW + 610)).await;
+    assert_eq!(
+        range_calls(&fake).last(),
+        Some(&(NOW + 600 - 59 * 60, NOW + 600))
+    );
     assert_eq!(engine.series_count(), 1);
     assert_eq!(metric(&metrics, "augur_forecast_series "), Some(1.0));
-    // Four buckets are fewer than the 5-step horizon needs (h + 1): history_short, no
-    // longer max_series.
+    // Persistence: 12 × 1.5 = 18 → 6 per pod.
     assert_eq!(
         serve_pods(&engine, &snap, "default", NOW + 610).await,
-        live()
+        vec![
+            ("web-1".to_owned(), 6.0),
+            ("web-2".to_owned(), 6.0),
+            ("web-3".to_owned(), 6.0)
+        ]
     );
-    assert_eq!(
-        metric(&metrics, &served_line("live", "history_short")),
-        Some(3.0)
-    );
+    // The next refresh is incremental again.
+    engine.round(t(NOW + 660)).await;
+    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 660, NOW + 660)));
 }
 
 #[tokio::test]
