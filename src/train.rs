@@ -253,7 +253,7 @@ pub async fn history_from_backend(
                 let index = offset.round();
                 if (offset - index).abs() < 1e-6 && index >= 0.0 && (index as usize) < values.len()
                 {
-                    values[index as usize] = *v;
+                    values[index as usize] = crate::forecast::bucket_value(*v);
                 }
             }
             labels = Some(one.labels);
@@ -381,7 +381,12 @@ mod tests {
             "sum(rate(x[1m]))",
             vec![RangeSeries {
                 labels: labels(&[]),
-                points: vec![(600.0, 1.0), (660.0, 2.0), (780.0, 4.0)],
+                points: vec![
+                    (600.0, 1.0),
+                    (660.0, 2.0),
+                    (780.0, 4.0),
+                    (840.0, f64::INFINITY),
+                ],
             }],
         );
         let at = |s| UNIX_EPOCH + Duration::from_secs(s);
@@ -389,15 +394,18 @@ mod tests {
             &backend,
             "sum(rate(x[1m]))",
             at(600),
-            at(780),
+            at(840),
             Duration::from_secs(60),
         )
         .await
         .unwrap_or_else(|e| panic!("{e:#}"));
         assert_eq!(history.start, 540);
         assert_eq!(history.step, 60);
-        assert_eq!(history.forward_filled(), vec![1.0, 2.0, 2.0, 4.0]);
+        // +Inf from Prometheus (a ratio over zero) is a missing bucket, as is one with no
+        // sample.
+        assert_eq!(history.forward_filled(), vec![1.0, 2.0, 2.0, 4.0, 4.0]);
         assert!(history.values[2].is_nan());
+        assert!(history.values[4].is_nan());
     }
 
     #[tokio::test]

@@ -150,7 +150,7 @@ pub async fn range_history(
                 .ok()
                 .and_then(|i| values.get_mut(i))
         {
-            *slot = v;
+            *slot = crate::forecast::bucket_value(v);
         }
     }
     Ok(History::new(first - step_s, step_s, values))
@@ -179,23 +179,30 @@ mod tests {
             "sum(rate(x[2m]))",
             vec![RangeSeries {
                 labels: LabelSet::new(),
-                points: vec![(120.0, 1.0), (180.0, 2.0), (300.0, 4.0)],
+                points: vec![
+                    (120.0, 1.0),
+                    (180.0, 2.0),
+                    (300.0, 4.0),
+                    (360.0, f64::INFINITY),
+                ],
             }],
         );
         let history = futures::executor::block_on(range_history(
             &fake,
             "sum(rate(x[2m]))",
             at(120),
-            at(300),
+            at(360),
             Duration::from_secs(60),
         ))
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(history.start, 60);
         assert_eq!(history.step, 60);
-        assert_eq!(history.values.len(), 4);
+        assert_eq!(history.values.len(), 5);
         assert_eq!(&history.values[..2], &[1.0, 2.0]);
         assert!(history.values[2].is_nan());
         assert_eq!(history.values[3], 4.0);
+        // +Inf (a ratio over zero) is a missing bucket.
+        assert!(history.values[4].is_nan());
     }
 
     #[test]

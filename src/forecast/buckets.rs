@@ -76,8 +76,11 @@ impl Buckets {
     /// Stores `value` in bucket `index` (ignored when out of range).
     pub fn set(&mut self, index: usize, value: f64) {
         if let Some(slot) = self.values.get_mut(index) {
-            // Rates beyond f32's range (3.4e38) become infinite, which no model forecasts.
-            *slot = value as f32;
+            // Non-finite samples (a ratio over zero, `+Inf`) and rates beyond f32's range
+            // (3.4e38) are missing buckets: one infinity in a fit's window would make every
+            // forecast of the day NaN.
+            let value = value as f32;
+            *slot = if value.is_finite() { value } else { f32::NAN };
         }
     }
 
@@ -171,6 +174,16 @@ mod tests {
         assert_eq!(h.values[2], 0.10000000149011612);
         assert_eq!(h.values[3], 123_456.7890625);
         assert_eq!(b.last_present_bucket(), Some(123_456.7890625));
+    }
+
+    #[test]
+    fn non_finite_samples_are_missing_buckets() {
+        let b = buckets(&[f64::INFINITY, f64::NEG_INFINITY, 1e39, 2.0]);
+        let h = b.to_history();
+        assert!(h.values[..3].iter().all(|v| v.is_nan()), "{:?}", h.values);
+        assert_eq!(h.values[3], 2.0);
+        assert!(b.has_present(1));
+        assert!(!b.has_present(2));
     }
 
     #[test]

@@ -82,6 +82,22 @@ pub struct History {
     pub values: Vec<f64>,
 }
 
+/// A sample from Prometheus as a bucket value: non-finite samples (a ratio over zero gives
+/// `NaN` or `+Inf`) are missing buckets, not values a model could learn from.
+pub fn bucket_value(sample: f64) -> f64 {
+    if sample.is_finite() { sample } else { f64::NAN }
+}
+
+/// A forecast clipped at 0; `NaN` stays `NaN` (`f64::max` would make it 0, a forecast that
+/// looks valid), so callers can refuse it.
+pub fn clip_at_zero(forecast: f64) -> f64 {
+    if forecast.is_nan() {
+        forecast
+    } else {
+        forecast.max(0.0)
+    }
+}
+
 impl History {
     /// A history of `values` starting at `start` with buckets of `step` seconds.
     pub fn new(start: i64, step: i64, values: Vec<f64>) -> Self {

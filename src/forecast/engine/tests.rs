@@ -1043,3 +1043,34 @@ async fn a_series_gone_for_the_whole_history_gives_back_its_budget_and_gauges() 
     assert_eq!(metric(&metrics, &gauge("b")), None);
     assert_eq!(metric(&metrics, &gauge("a")), Some(10.0));
 }
+
+#[tokio::test]
+async fn an_infinite_sample_in_the_history_is_a_missing_bucket() {
+    let config = CONFIG.replace(
+        "forecast: {model: persistence, horizon: 5m, history: 1h}",
+        "forecast: {model: linear, horizon: 10m, history: 3d}",
+    );
+    let snap = snapshot(&config, "t.yaml");
+    let fake = fake();
+    fake.set_query(
+        QUEUES_LIVE,
+        QueryResult::Vector(vec![sample(&[("queue", "a")], 1.0)]),
+    );
+    // Three days of a daily cycle, with one ratio over zero (+Inf from Prometheus) a day
+    // and a half ago, inside the fit's window.
+    let n = 3 * 1440;
+    let mut values: Vec<f64> = (0..n)
+        .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin())
+        .collect();
+    values[n / 2] = f64::INFINITY;
+    fake.set_range(QUEUES_LIVE, vec![range(&[("queue", "a")], NOW, &values)]);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    // The forecast of the next 10 minutes' max, as without the infinity (about 10.2); with
+    // it, the fit would be NaN and the twin would serve its live 1 (model_error).
+    let served = serve_queues(&engine, &snap, NOW).await;
+    assert_eq!(served.len(), 1);
+    assert!((served[0].1 - 10.2).abs() < 0.1, "{served:?}");
+    let external_served = r#"augur_forecast_served_total{rule="externalRules[0]",metric="queue_messages_ready_forecast",source="forecast",reason=""} "#;
+    assert_eq!(metric(&metrics, external_served), Some(1.0));
+}

@@ -27,6 +27,7 @@
 use super::{DAY, buckets_in, check_step, filled_tail};
 use crate::forecast::{
     Feature, Fitted, History, LinearSpec, Model, ModelError, Period, Phase, Target, Transform,
+    clip_at_zero,
 };
 
 /// Which loss the regression minimises.
@@ -349,7 +350,7 @@ pub fn evaluate_spec(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64
             for (w, x) in row.iter().zip(&standardised) {
                 z += w * x;
             }
-            inverse_transform(spec.transform, z).max(0.0)
+            clip_at_zero(inverse_transform(spec.transform, z))
         })
         .collect()
 }
@@ -1257,5 +1258,33 @@ mod tests {
             assert!(design.features.contains(&feature), "{feature:?}");
         }
         assert_eq!(design.lookback, 7 * 24 + 1);
+    }
+
+    #[test]
+    fn an_infinite_sample_is_a_gap_not_a_forecast_of_zero() {
+        // Three days of a daily cycle at 1 minute; one +Inf sample (a ratio over zero) in
+        // the middle of the fit's window.
+        let n = 3 * 1440;
+        let values: Vec<f64> = (0..n)
+            .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin())
+            .collect();
+        let forecast = |values: Vec<f64>| {
+            let history = History::new(0, 60, values);
+            Linear::default()
+                .fit(&history, &[Target::Max(10)])
+                .and_then(|fitted| fitted.predict(&history))
+                .unwrap_or_else(|e| panic!("{e}"))[0]
+        };
+        let clean = forecast(values.clone());
+        assert!((clean - 10.23).abs() < 0.05, "{clean}");
+        // Raw, the infinity poisons the fit: the forecast is NaN, which the engine refuses
+        // (model_error), not 0 (`f64::max(NaN, 0)`), which it would serve.
+        let mut raw = values.clone();
+        raw[n / 2] = f64::INFINITY;
+        assert!(forecast(raw.clone()).is_nan());
+        // As the engine, `augur train` and `augur backtest` store it: a missing bucket.
+        let stored: Vec<f64> = raw.into_iter().map(crate::forecast::bucket_value).collect();
+        let gap = forecast(stored);
+        assert!((gap - clean).abs() < 1e-3, "{gap} vs {clean}");
     }
 }

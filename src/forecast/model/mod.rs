@@ -132,7 +132,7 @@ pub(crate) fn targets_from_path(targets: &[Target], path: &[f64]) -> Result<Vec<
         .map(|&target| {
             target
                 .from_path(path)
-                .map(|v| v.max(0.0))
+                .map(crate::forecast::clip_at_zero)
                 .ok_or(ModelError::UnsupportedTarget(target))
         })
         .collect()
