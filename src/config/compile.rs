@@ -37,7 +37,24 @@ const FORECAST_KEYS: &[&str] = &[
     "serve",
     "fallbackWindow",
 ];
+/// Most buckets a forecast's `history` or `fallbackWindow` may span per series (4 bytes per
+/// history bucket, 12 per tracked origin; 200,000 is 139 days at 1 minute).
+const MAX_WINDOW_BUCKETS: u64 = 200_000;
 const RESOURCE_RULES_KEYS: &[&str] = &["cpu", "memory", "window"];
+
+/// A duration in whole days, hours, minutes and seconds (`139d`, `1d12h`, `15s`), the units
+/// a window is written in (humantime shows 139 days as months).
+fn day_duration(d: Duration) -> String {
+    let mut left = d.as_secs();
+    let mut out = String::new();
+    for (unit, seconds) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if left >= seconds {
+            out.push_str(&format!("{}{unit}", left / seconds));
+            left %= seconds;
+        }
+    }
+    if out.is_empty() { "0s".to_owned() } else { out }
+}
 const RESOURCE_RULE_KEYS: &[&str] = &["containerQuery", "nodeQuery", "resources", "containerLabel"];
 
 /// Collects problems while compiling one file.
@@ -498,6 +515,10 @@ impl Walker<'_> {
                 Some(format!(
                     "{name:?}: the only variable is `${{metric}}` (the live metric's name)"
                 ))
+            } else if rest.trim().is_empty() {
+                Some(format!(
+                    "{name:?} is the live metric's own name, which the live metric keeps, so the twin would never be served; use e.g. \"${{metric}}_forecast\""
+                ))
             } else {
                 None
             };
@@ -605,6 +626,33 @@ impl Walker<'_> {
                                 "history {} must be longer than horizon {}",
                                 humantime::format_duration(history),
                                 humantime::format_duration(horizon)
+                            ),
+                        );
+                    }
+                }
+                // Each series holds its history and error window in memory, and its first
+                // refresh downloads the whole history: bound both per series.
+                let costs = [
+                    (
+                        "history",
+                        history,
+                        "4 bytes each in memory, all downloaded by the first refresh",
+                    ),
+                    ("fallbackWindow", fallback_window, "12 bytes each in memory"),
+                ];
+                for (field, window, cost) in costs {
+                    let Some((window, line)) = window else {
+                        continue;
+                    };
+                    let buckets = window.as_secs() / step.as_secs();
+                    if buckets > MAX_WINDOW_BUCKETS {
+                        self.problem(
+                            line,
+                            &join(path, field),
+                            format!(
+                                "{field} {} at step {} is {buckets} buckets per series ({cost}), more than {MAX_WINDOW_BUCKETS} (7 days at 1m is 10080): shorten it or use a longer step",
+                                day_duration(window),
+                                day_duration(step)
                             ),
                         );
                     }

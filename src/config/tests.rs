@@ -548,6 +548,8 @@ fn forecast_errors_name_file_line_rule_and_field() {
             "- seriesQuery: up\n  metricsQuery: x\n  forecast: {model: prophet, name: a/b, step: 500ms}\n",
             "- seriesQuery: up\n  metricsQuery: x\n  forecast: {horizon: 1h, history: 30m, name: $1_x}\n",
             "- seriesQuery: up\n  metricsQuery: x\n  forecast: [1]\n",
+            "- seriesQuery: up\n  metricsQuery: x\n  forecast: {name: '${metric}', history: 139d}\n",
+            "- seriesQuery: up\n  metricsQuery: x\n  forecast: {step: 15s, history: 35d, fallbackWindow: 1y}\n",
         )),
         [
             "c.yaml:5: rules[0].forecast.horizon: horizon 7m must be a positive multiple of step 2m".to_owned(),
@@ -562,6 +564,11 @@ fn forecast_errors_name_file_line_rule_and_field() {
             "c.yaml:17: rules[2].forecast.name: \"$1_x\": the only variable is `${metric}` (the live metric's name)".to_owned(),
             "c.yaml:17: rules[2].forecast.history: history 30m must be longer than horizon 1h".to_owned(),
             "c.yaml:20: rules[3].forecast: expected a mapping, got a list".to_owned(),
+            "c.yaml:23: rules[4].forecast.name: \"${metric}\" is the live metric's own name, which the live metric keeps, so the twin would never be served; use e.g. \"${metric}_forecast\"".to_owned(),
+            // 139 days at 1m = 200,160 buckets; 35 days at 15 s = 201,600.
+            "c.yaml:23: rules[4].forecast.history: history 139d at step 1m is 200160 buckets per series (4 bytes each in memory, all downloaded by the first refresh), more than 200000 (7 days at 1m is 10080): shorten it or use a longer step".to_owned(),
+            "c.yaml:26: rules[5].forecast.history: history 35d at step 15s is 201600 buckets per series (4 bytes each in memory, all downloaded by the first refresh), more than 200000 (7 days at 1m is 10080): shorten it or use a longer step".to_owned(),
+            "c.yaml:26: rules[5].forecast.fallbackWindow: fallbackWindow 365d at step 15s is 2102400 buckets per series (12 bytes each in memory), more than 200000 (7 days at 1m is 10080): shorten it or use a longer step".to_owned(),
         ]
     );
 }
