@@ -418,6 +418,19 @@ fn rule_label(rule: &Rule) -> String {
     }
 }
 
+/// A live-metric error answered for a twin request, saying which twin asked: the message
+/// names the live metric, which is not the one in the request path.
+fn for_twin(error: ProviderError, twin: &str) -> ProviderError {
+    let note = |message: String| format!("{message} (the live metric of the forecast twin {twin})");
+    match error {
+        ProviderError::MetricNotFound(m) => ProviderError::MetricNotFound(note(m)),
+        ProviderError::ObjectNotFound(m) => ProviderError::ObjectNotFound(note(m)),
+        ProviderError::QueryBuild(m) => ProviderError::QueryBuild(note(m)),
+        ProviderError::BadResult(m) => ProviderError::BadResult(note(m)),
+        other => other,
+    }
+}
+
 /// The value a twin serves for one series: the forecast with headroom, never below live
 /// with `serve: max`.
 pub fn served_value(spec: &ForecastSpec, live: f64, forecast: f64) -> f64 {
@@ -552,7 +565,9 @@ impl Engine {
             metric: twin.live_metric.clone(),
             ..request.clone()
         };
-        let resolved = resolve_custom(snapshot, objects, &live_request).await?;
+        let resolved = resolve_custom(snapshot, objects, &live_request)
+            .await
+            .map_err(|e| for_twin(e, &request.metric))?;
         let pods = resolved.resource.group_resource == GroupResource::new("", "pods");
         let (promql, kind) = if pods {
             // Cluster mode: a matcher for the workload's pods, so the history survives scale
@@ -576,7 +591,7 @@ impl Engine {
             run_custom(self.backend.as_ref(), &live_request, &resolved, now),
             self.lookup(key.clone(), spec.clone(), kind, now)
         );
-        let mut items = live?;
+        let mut items = live.map_err(|e| for_twin(e, &request.metric))?;
         for item in &mut items {
             item.metric = request.metric.clone();
         }
@@ -635,7 +650,8 @@ impl Engine {
             metric: twin.live_metric.clone(),
             ..request.clone()
         };
-        let promql = resolve_external(snapshot, &live_request)?;
+        let promql =
+            resolve_external(snapshot, &live_request).map_err(|e| for_twin(e, &request.metric))?;
         let key = TargetKey {
             rule: rule_label(rule),
             metric: request.metric.clone(),
@@ -647,7 +663,7 @@ impl Engine {
             run_external(self.backend.as_ref(), &live_request, &promql, now),
             self.lookup(key.clone(), spec.clone(), SeriesKind::ByLabels, now)
         );
-        let mut items = live?;
+        let mut items = live.map_err(|e| for_twin(e, &request.metric))?;
         let mut counts: HashMap<Option<Reason>, u64> = HashMap::new();
         for item in &mut items {
             item.metric = request.metric.clone();

@@ -1074,3 +1074,28 @@ async fn an_infinite_sample_in_the_history_is_a_missing_bucket() {
     let external_served = r#"augur_forecast_served_total{rule="externalRules[0]",metric="queue_messages_ready_forecast",source="forecast",reason=""} "#;
     assert_eq!(metric(&metrics, external_served), Some(1.0));
 }
+
+#[tokio::test]
+async fn a_twin_request_the_live_metric_cannot_answer_names_the_twin() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let empty =
+        Arc::new(FakeBackend::new().with_query_fn(|_, _| Ok(QueryResult::Vector(Vec::new()))));
+    let engine = Engine::new(empty, Arc::new(Metrics::new()), options());
+    let (_, twin) = snap.custom_twin("pods", true, METRIC).unwrap();
+    let request = CustomRequest {
+        name: ObjectName::Named("web-9".into()),
+        ..pods_request("default")
+    };
+    let error = engine
+        .custom_metric(&snap, &request, twin, None, t(NOW))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, ProviderError::ObjectNotFound(_)),
+        "{error:?}"
+    );
+    assert_eq!(
+        error.to_string(),
+        r#"the server could not find the metric http_requests_per_second for pods web-9 in namespace default: the query returned nothing (query: sum(rate(http_requests_total{namespace="default",pod="web-9"}[2m])) by (pod)) (the live metric of the forecast twin http_requests_per_second_forecast)"#
+    );
+}
