@@ -207,11 +207,12 @@ impl Fitted for FittedOnnx {
     }
 
     /// The contract's lookback: the engine then copies only that tail of each history into
-    /// the batch instead of the whole history. A reload that raises the lookback between
-    /// this call and the next [`Fitted::predict_batch`] answers that batch `TooShort`
+    /// the batch instead of the whole history. It checks the file for a change first, so the
+    /// [`Fitted::predict_batch`] that follows uses the same version; only a change landing
+    /// between the two calls (with the check interval elapsed) answers that batch `TooShort`
     /// (served live for one step), never a wrong forecast.
     fn lookback(&self) -> Option<usize> {
-        Some(self.shared.lock().loaded.contract.lookback)
+        Some(self.shared.current().loaded.contract.lookback)
     }
 
     fn predict_batch(&self, histories: &[&History]) -> Vec<Result<Vec<f64>, ModelError>> {

@@ -524,6 +524,30 @@ fn a_changed_file_is_reloaded_and_a_broken_one_is_not() {
     assert_eq!(fitted.predict(&history), Ok(vec![13.0]));
     rewrite(&path, &model_with_bias(3.0), 2_000);
     assert_eq!(fitted.predict(&history), Ok(vec![15.0]));
+    // A new version with a longer lookback: the engine asks for the lookback first and
+    // materialises that many buckets, so the answer must already be the new version's.
+    let longer = LinearSpec {
+        step_seconds: 60,
+        lookback: 3,
+        transform: Transform::Identity,
+        features: vec![Feature::Lag(2)],
+        mean: vec![0.0],
+        scale: vec![1.0],
+        targets: vec![Target::Point(1)],
+        weights: vec![vec![0.5]],
+        bias: vec![1.0],
+    };
+    rewrite(
+        &path,
+        &linear_model(&longer, "test").unwrap_or_else(|e| panic!("{e}")),
+        2_500,
+    );
+    assert_eq!(fitted.lookback(), Some(3));
+    // 10 + 1 + 0.5 × 1.
+    let three = History::new(0, 60, vec![1.0, 4.0, 10.0]);
+    assert_eq!(fitted.predict(&three), Ok(vec![11.5]));
+    rewrite(&path, &model_with_bias(3.0), 2_700);
+    assert_eq!(fitted.predict(&history), Ok(vec![15.0]));
     // A broken file (here: lookback 5 in the metadata of a 2-column model) keeps the
     // previous session.
     let mut broken = linear_model_file(
