@@ -1271,11 +1271,13 @@ fn merge(
         };
         let history = &mut data.series[index].history;
         for (t, v) in series.points {
-            let t = t.round() as i64 - step;
-            if t < grid_start || (t - grid_start) % step != 0 {
-                continue;
-            }
-            if let Ok(i) = usize::try_from((t - grid_start) / step) {
+            // The backend's timestamps are floats from JSON: one far off the grid (a broken
+            // proxy's -1e300) saturates the cast and must not overflow what follows.
+            let offset = (t.round() as i64)
+                .checked_sub(step)
+                .and_then(|t| t.checked_sub(grid_start))
+                .filter(|offset| *offset >= 0 && offset % step == 0);
+            if let Some(i) = offset.and_then(|o| usize::try_from(o / step).ok()) {
                 history.set(i, v);
             }
         }

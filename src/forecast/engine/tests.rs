@@ -1074,3 +1074,65 @@ async fn an_infinite_sample_in_the_history_is_a_missing_bucket() {
     let external_served = r#"augur_forecast_served_total{rule="externalRules[0]",metric="queue_messages_ready_forecast",source="forecast",reason=""} "#;
     assert_eq!(metric(&metrics, external_served), Some(1.0));
 }
+
+// Backends that answer range queries unusually (VictoriaMetrics, Thanos, Mimir, or a
+// misbehaving proxy): the twin must serve the forecast of the points on the grid, or live
+// with a reason, never fail or panic.
+
+/// The External twin over queue `a` answered live 1, with `points` as its range answer.
+async fn serve_queue_points(points: Vec<(f64, f64)>) -> (Vec<(String, f64)>, Arc<Metrics>) {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.set_query(
+        QUEUES_LIVE,
+        QueryResult::Vector(vec![sample(&[("queue", "a")], 1.0)]),
+    );
+    fake.set_range(
+        QUEUES_LIVE,
+        vec![RangeSeries {
+            labels: labels(&[("queue", "a")]),
+            points,
+        }],
+    );
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    (serve_queues(&engine, &snap, NOW).await, metrics)
+}
+
+#[tokio::test]
+async fn points_out_of_range_order_or_grid_are_placed_by_their_timestamp() {
+    // 60 points ending NOW, the newest 20, given newest first, with millisecond jitter,
+    // duplicates, points before the history and after the range, and points off the grid.
+    let mut points: Vec<(f64, f64)> = points(NOW, &[10.0; 60]);
+    points[59].1 = 20.0;
+    points.reverse();
+    for p in &mut points {
+        p.0 += 0.001;
+    }
+    points.extend([
+        ((NOW - 60) as f64, 10.0),
+        ((NOW - 7200) as f64, 999.0),
+        ((NOW + 60) as f64, 999.0),
+        ((NOW + 30) as f64, 999.0),
+        ((NOW - 30) as f64, 999.0),
+        (NOW as f64 - 0.4, 20.0),
+    ]);
+    let (served, _) = serve_queue_points(points).await;
+    assert_eq!(served, vec![(r#"{queue="a"}"#.to_owned(), 20.0)]);
+}
+
+#[tokio::test]
+async fn absurd_timestamps_are_ignored_without_a_panic() {
+    let mut points = points(NOW, &[10.0; 60]);
+    points.extend([
+        (-1e300, 999.0),
+        (f64::MIN, 999.0),
+        (1e300, 999.0),
+        (f64::MAX, 999.0),
+        (-0.0, 999.0),
+    ]);
+    let (served, metrics) = serve_queue_points(points).await;
+    assert_eq!(served, vec![(r#"{queue="a"}"#.to_owned(), 10.0)]);
+    let external_served = r#"augur_forecast_served_total{rule="externalRules[0]",metric="queue_messages_ready_forecast",source="forecast",reason=""} "#;
+    assert_eq!(metric(&metrics, external_served), Some(1.0));
+}
