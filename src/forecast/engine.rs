@@ -951,7 +951,10 @@ impl Engine {
             match data.fetched_until {
                 // Series the budget refused get their whole history once there is room.
                 Some(_) if !data.refused.is_empty() && self.series.has_room() => whole,
-                Some(until) => until + step,
+                // After an outage longer than the history, only the history: the range
+                // missed grows with every failed round, and a backend may refuse it (or
+                // time out on it) round after round.
+                Some(until) => (until + step).max(whole),
                 None => whole,
             }
         };
@@ -1222,12 +1225,22 @@ fn merge(
     // starts at `t - step` (the convention of `augur train` and `augur backtest`, so that
     // calendar features line up with the models they fit).
     let last_bucket = end - step;
-    let grid_start = data
+    let mut grid_start = data
         .series
         .first()
         .map(|s| s.history.start())
         .unwrap_or_else(|| last_bucket - (capacity as i64 - 1) * step);
-    let len = usize::try_from((last_bucket - grid_start) / step + 1).unwrap_or(0);
+    let mut len = usize::try_from((last_bucket - grid_start) / step + 1).unwrap_or(0);
+    // Trim before extending: after a long outage the grid would otherwise grow every
+    // buffer past the history and its slack for good (a `Vec` keeps its capacity).
+    if len > capacity + TRIM_SLACK {
+        let drop = len - capacity;
+        for state in &mut data.series {
+            state.history.drop_front(drop);
+        }
+        grid_start += i64::try_from(drop).unwrap_or(i64::MAX) * step;
+        len = capacity;
+    }
     for state in &mut data.series {
         state.history.resize(len);
     }
@@ -1293,12 +1306,6 @@ fn merge(
         );
     }
     data.fetched_until = Some(end);
-    if len > capacity + TRIM_SLACK {
-        let drop = len - capacity;
-        for state in &mut data.series {
-            state.history.drop_front(drop);
-        }
-    }
     // Forget series that have no value left in the window (objects gone for good).
     if data.series.iter().any(|s| s.history.all_missing()) {
         let before = data.series.len();

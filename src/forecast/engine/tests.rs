@@ -1136,3 +1136,43 @@ async fn absurd_timestamps_are_ignored_without_a_panic() {
     let external_served = r#"augur_forecast_served_total{rule="externalRules[0]",metric="queue_messages_ready_forecast",source="forecast",reason=""} "#;
     assert_eq!(metric(&metrics, external_served), Some(1.0));
 }
+
+#[tokio::test]
+async fn after_an_outage_longer_than_the_history_only_the_history_is_fetched() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.clip_ranges(true);
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await[0].1, 4.5);
+    // Prometheus is down for a day; every refresh fails, and requests are answered live.
+    let day = 86_400;
+    for at in (NOW + 180..NOW + day).step_by(300) {
+        fake.fail_all(Some(BackendError::Api {
+            error_type: "unavailable".into(),
+            message: "down".into(),
+        }));
+        engine.round(t(at)).await;
+        fake.fail_all(None);
+        assert_eq!(serve_pods(&engine, &snap, "default", at).await, live());
+    }
+    // Back: the catch-up query asks for the history the target holds (one hour), not the
+    // whole day missed, which a backend could refuse (or time out on) round after round.
+    let back = NOW + day;
+    fake.set_range(sum_pods("default"), vec![range(&[], back, &[12.0; 1500])]);
+    engine.round(t(back)).await;
+    assert_eq!(range_calls(&fake).last(), Some(&(back - 59 * 60, back)));
+    assert_eq!(serve_pods(&engine, &snap, "default", back).await[0].1, 6.0);
+    // The history buffers did not grow past the history and its trim slack.
+    let target = engine.targets()[0].clone();
+    let data = target.lock();
+    let history = &data.series[0].history;
+    assert_eq!(history.len(), 60);
+    assert!(
+        history.capacity() <= 60 + TRIM_SLACK,
+        "{}",
+        history.capacity()
+    );
+    assert_eq!(history.origin(), Some(back - 60));
+}
