@@ -949,8 +949,16 @@ impl Engine {
         let start = {
             let data = target.lock();
             match data.fetched_until {
-                // Series the budget refused get their whole history once there is room.
-                Some(_) if !data.refused.is_empty() && self.series.has_room() => whole,
+                // Series the budget refused get their whole history once there is room, and
+                // so do series of a target that holds none (Thanos Query answers empty
+                // until it has found its stores): they join with the history the backend
+                // has, as on a first fetch, not with the newest point alone.
+                Some(_)
+                    if (!data.refused.is_empty() || data.series.is_empty())
+                        && self.series.has_room() =>
+                {
+                    whole
+                }
                 // After an outage longer than the history, only the history: the range
                 // missed grows with every failed round, and a backend may refuse it (or
                 // time out on it) round after round.

@@ -1176,3 +1176,35 @@ async fn after_an_outage_longer_than_the_history_only_the_history_is_fetched() {
     );
     assert_eq!(history.origin(), Some(back - 60));
 }
+
+#[tokio::test]
+async fn a_target_whose_first_fetch_was_empty_gets_the_whole_history_once_there_is_data() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.clip_ranges(true);
+    // Thanos Query before it has discovered its stores answers every query empty (with a
+    // warning): the first fetch holds no series, and requests are answered live.
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await, live());
+    assert_eq!(
+        metric(&metrics, &served_line("live", "no_history")),
+        Some(3.0)
+    );
+    // A step later the stores are there, with the last hour: the twin forecasts from it
+    // rather than from the one point asked of an incremental refresh.
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW + 60, &[9.0; 60])]);
+    engine.round(t(NOW + 60)).await;
+    assert_eq!(
+        range_calls(&fake).last(),
+        Some(&(NOW + 60 - 59 * 60, NOW + 60))
+    );
+    assert_eq!(
+        serve_pods(&engine, &snap, "default", NOW + 60).await[0].1,
+        4.5
+    );
+    // Then incremental again.
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW + 120, &[9.0; 61])]);
+    engine.round(t(NOW + 120)).await;
+    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 120, NOW + 120)));
+}
