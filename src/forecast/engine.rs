@@ -902,6 +902,21 @@ impl Engine {
         };
         if tokio::task::spawn_blocking(work).await.is_err() {
             tracing::error!("forecast refresh computation panicked");
+            for target in &targets {
+                // A new target's requests would each wait out --forecast-first-wait for a
+                // frame that never comes: they serve live at once (a frame already
+                // published goes stale as after failed refreshes).
+                if target.frame().is_none() {
+                    publish(
+                        target,
+                        Frame {
+                            origin: now_secs,
+                            failure: Some(Reason::ModelError),
+                            series: HashMap::new(),
+                        },
+                    );
+                }
+            }
         }
         for target in targets {
             target.busy.store(false, Ordering::Release);

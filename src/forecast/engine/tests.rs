@@ -1208,3 +1208,43 @@ async fn a_target_whose_first_fetch_was_empty_gets_the_whole_history_once_there_
     engine.round(t(NOW + 120)).await;
     assert_eq!(range_calls(&fake).last(), Some(&(NOW + 120, NOW + 120)));
 }
+
+/// A model whose fit panics (a bug in a model must not take its twin down).
+struct Panicking;
+impl Model for Panicking {
+    fn name(&self) -> &str {
+        "panicking"
+    }
+    fn fit(&self, _: &History, _: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
+        panic!("a bug in a model")
+    }
+}
+
+#[tokio::test]
+async fn a_panic_while_computing_serves_live_at_once_with_a_reason() {
+    let fake = fake();
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
+    let (snap, factory) = with_model(CONFIG, Arc::new(Panicking));
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::with_models(
+        fake.clone(),
+        metrics.clone(),
+        EngineOptions {
+            first_wait: Duration::from_secs(30),
+            ..options()
+        },
+        factory,
+    );
+    // Not after waiting out --forecast-first-wait as warming_up, on every request.
+    let started = std::time::Instant::now();
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await, live());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        metric(&metrics, &served_line("live", "model_error")),
+        Some(3.0)
+    );
+    // And the target is refreshed again next step.
+    fake.clear_calls();
+    engine.round(t(NOW + 60)).await;
+    assert_eq!(range_calls(&fake), vec![(NOW + 60, NOW + 60)]);
+}
