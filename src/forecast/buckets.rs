@@ -94,11 +94,12 @@ impl Buckets {
         self.values.resize(len, f32::NAN);
     }
 
-    /// Drops the `count` oldest buckets (all of them if fewer), moving the start on.
+    /// Drops the `count` oldest buckets (all of them if fewer), moving the start on by
+    /// `count` buckets even past the last one, so the grid stays where the caller puts it.
     pub fn drop_front(&mut self, count: usize) {
-        let count = count.min(self.values.len());
-        self.values.drain(..count);
-        self.start += count as i64 * self.step;
+        self.values.drain(..count.min(self.values.len()));
+        let moved = i64::try_from(count).unwrap_or(i64::MAX);
+        self.start = self.start.saturating_add(moved.saturating_mul(self.step));
     }
 
     /// True when at least `count` buckets are present (counted from the newest, so a full
@@ -226,6 +227,7 @@ mod tests {
         assert_eq!((b.len(), b.capacity()), (13, 13));
         b.drop_front(100);
         assert!(b.is_empty());
+        assert_eq!(b.start(), 180 + 100 * 60);
         assert!(b.all_missing());
         assert_eq!(b.origin(), None);
     }

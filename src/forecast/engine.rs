@@ -918,6 +918,21 @@ impl Engine {
         };
         if tokio::task::spawn_blocking(work).await.is_err() {
             tracing::error!("forecast refresh computation panicked");
+            for target in &targets {
+                // A new target's requests would each wait out --forecast-first-wait for a
+                // frame that never comes: they serve live at once (a frame already
+                // published goes stale as after failed refreshes).
+                if target.frame().is_none() {
+                    publish(
+                        target,
+                        Frame {
+                            origin: now_secs,
+                            failure: Some(Reason::ModelError),
+                            series: HashMap::new(),
+                        },
+                    );
+                }
+            }
         }
         for target in targets {
             target.busy.store(false, Ordering::Release);
@@ -965,9 +980,20 @@ impl Engine {
         let start = {
             let data = target.lock();
             match data.fetched_until {
-                // Series the budget refused get their whole history once there is room.
-                Some(_) if !data.refused.is_empty() && self.series.has_room() => whole,
-                Some(until) => until + step,
+                // Series the budget refused get their whole history once there is room, and
+                // so do series of a target that holds none (Thanos Query answers empty
+                // until it has found its stores): they join with the history the backend
+                // has, as on a first fetch, not with the newest point alone.
+                Some(_)
+                    if (!data.refused.is_empty() || data.series.is_empty())
+                        && self.series.has_room() =>
+                {
+                    whole
+                }
+                // After an outage longer than the history, only the history: the range
+                // missed grows with every failed round, and a backend may refuse it (or
+                // time out on it) round after round.
+                Some(until) => (until + step).max(whole),
                 None => whole,
             }
         };
@@ -1238,12 +1264,22 @@ fn merge(
     // starts at `t - step` (the convention of `augur train` and `augur backtest`, so that
     // calendar features line up with the models they fit).
     let last_bucket = end - step;
-    let grid_start = data
+    let mut grid_start = data
         .series
         .first()
         .map(|s| s.history.start())
         .unwrap_or_else(|| last_bucket - (capacity as i64 - 1) * step);
-    let len = usize::try_from((last_bucket - grid_start) / step + 1).unwrap_or(0);
+    let mut len = usize::try_from((last_bucket - grid_start) / step + 1).unwrap_or(0);
+    // Trim before extending: after a long outage the grid would otherwise grow every
+    // buffer past the history and its slack for good (a `Vec` keeps its capacity).
+    if len > capacity + TRIM_SLACK {
+        let drop = len - capacity;
+        for state in &mut data.series {
+            state.history.drop_front(drop);
+        }
+        grid_start += i64::try_from(drop).unwrap_or(i64::MAX) * step;
+        len = capacity;
+    }
     for state in &mut data.series {
         state.history.resize(len);
     }
@@ -1287,11 +1323,13 @@ fn merge(
         };
         let history = &mut data.series[index].history;
         for (t, v) in series.points {
-            let t = t.round() as i64 - step;
-            if t < grid_start || (t - grid_start) % step != 0 {
-                continue;
-            }
-            if let Ok(i) = usize::try_from((t - grid_start) / step) {
+            // The backend's timestamps are floats from JSON: one far off the grid (a broken
+            // proxy's -1e300) saturates the cast and must not overflow what follows.
+            let offset = (t.round() as i64)
+                .checked_sub(step)
+                .and_then(|t| t.checked_sub(grid_start))
+                .filter(|offset| *offset >= 0 && offset % step == 0);
+            if let Some(i) = offset.and_then(|o| usize::try_from(o / step).ok()) {
                 history.set(i, v);
             }
         }
@@ -1307,12 +1345,6 @@ fn merge(
         );
     }
     data.fetched_until = Some(end);
-    if len > capacity + TRIM_SLACK {
-        let drop = len - capacity;
-        for state in &mut data.series {
-            state.history.drop_front(drop);
-        }
-    }
     // Forget series that have no value left in the window (objects gone for good).
     if data.series.iter().any(|s| s.history.all_missing()) {
         let before = data.series.len();

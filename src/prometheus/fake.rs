@@ -66,6 +66,7 @@ struct State {
     query_fn: Option<Arc<QueryFn>>,
     failure: Option<Error>,
     failures: HashMap<String, Error>,
+    clip_ranges: bool,
     delay: Duration,
     calls: Vec<Call>,
 }
@@ -157,6 +158,12 @@ impl FakeBackend {
     /// Makes calls whose selector or query text is exactly `text` fail with `error`.
     pub fn fail_on(&self, text: impl Into<String>, error: Error) {
         self.lock().failures.insert(text.into(), error);
+    }
+
+    /// Answers `query_range` calls with only the canned points within `[start, end]`, as
+    /// Prometheus does (by default every canned point is returned, whatever the range).
+    pub fn clip_ranges(&self, clip: bool) {
+        self.lock().clip_ranges = clip;
     }
 
     /// Waits this long (tokio timer) before answering each call.
@@ -288,7 +295,20 @@ impl Backend for FakeBackend {
             if let Some(e) = failure {
                 return Err(e);
             }
-            Ok(self.lock().ranges.get(promql).cloned().unwrap_or_default())
+            let state = self.lock();
+            let mut series = state.ranges.get(promql).cloned().unwrap_or_default();
+            if state.clip_ranges {
+                let secs = |t: SystemTime| {
+                    t.duration_since(SystemTime::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64())
+                };
+                let (from, to) = (secs(start), secs(end));
+                for s in &mut series {
+                    s.points.retain(|&(t, _)| t >= from && t <= to);
+                }
+                series.retain(|s| !s.points.is_empty());
+            }
+            Ok(series)
         }
         .boxed()
     }

@@ -1099,3 +1099,177 @@ async fn a_twin_request_the_live_metric_cannot_answer_names_the_twin() {
         r#"the server could not find the metric http_requests_per_second for pods web-9 in namespace default: the query returned nothing (query: sum(rate(http_requests_total{namespace="default",pod="web-9"}[2m])) by (pod)) (the live metric of the forecast twin http_requests_per_second_forecast)"#
     );
 }
+
+// Backends that answer range queries unusually (VictoriaMetrics, Thanos, Mimir, or a
+// misbehaving proxy): the twin must serve the forecast of the points on the grid, or live
+// with a reason, never fail or panic.
+
+/// The External twin over queue `a` answered live 1, with `points` as its range answer.
+async fn serve_queue_points(points: Vec<(f64, f64)>) -> (Vec<(String, f64)>, Arc<Metrics>) {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.set_query(
+        QUEUES_LIVE,
+        QueryResult::Vector(vec![sample(&[("queue", "a")], 1.0)]),
+    );
+    fake.set_range(
+        QUEUES_LIVE,
+        vec![RangeSeries {
+            labels: labels(&[("queue", "a")]),
+            points,
+        }],
+    );
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    (serve_queues(&engine, &snap, NOW).await, metrics)
+}
+
+#[tokio::test]
+async fn points_out_of_range_order_or_grid_are_placed_by_their_timestamp() {
+    // 60 points ending NOW, the newest 20, given newest first, with millisecond jitter,
+    // duplicates, points before the history and after the range, and points off the grid.
+    let mut points: Vec<(f64, f64)> = points(NOW, &[10.0; 60]);
+    points[59].1 = 20.0;
+    points.reverse();
+    for p in &mut points {
+        p.0 += 0.001;
+    }
+    points.extend([
+        ((NOW - 60) as f64, 10.0),
+        ((NOW - 7200) as f64, 999.0),
+        ((NOW + 60) as f64, 999.0),
+        ((NOW + 30) as f64, 999.0),
+        ((NOW - 30) as f64, 999.0),
+        (NOW as f64 - 0.4, 20.0),
+    ]);
+    let (served, _) = serve_queue_points(points).await;
+    assert_eq!(served, vec![(r#"{queue="a"}"#.to_owned(), 20.0)]);
+}
+
+#[tokio::test]
+async fn absurd_timestamps_are_ignored_without_a_panic() {
+    let mut points = points(NOW, &[10.0; 60]);
+    points.extend([
+        (-1e300, 999.0),
+        (f64::MIN, 999.0),
+        (1e300, 999.0),
+        (f64::MAX, 999.0),
+        (-0.0, 999.0),
+    ]);
+    let (served, metrics) = serve_queue_points(points).await;
+    assert_eq!(served, vec![(r#"{queue="a"}"#.to_owned(), 10.0)]);
+    let external_served = r#"augur_forecast_served_total{rule="externalRules[0]",metric="queue_messages_ready_forecast",source="forecast",reason=""} "#;
+    assert_eq!(metric(&metrics, external_served), Some(1.0));
+}
+
+#[tokio::test]
+async fn after_an_outage_longer_than_the_history_only_the_history_is_fetched() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.clip_ranges(true);
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await[0].1, 4.5);
+    // Prometheus is down for a day; every refresh fails, and requests are answered live.
+    let day = 86_400;
+    for at in (NOW + 180..NOW + day).step_by(300) {
+        fake.fail_all(Some(BackendError::Api {
+            error_type: "unavailable".into(),
+            message: "down".into(),
+        }));
+        engine.round(t(at)).await;
+        fake.fail_all(None);
+        assert_eq!(serve_pods(&engine, &snap, "default", at).await, live());
+    }
+    // Back: the catch-up query asks for the history the target holds (one hour), not the
+    // whole day missed, which a backend could refuse (or time out on) round after round.
+    let back = NOW + day;
+    fake.set_range(sum_pods("default"), vec![range(&[], back, &[12.0; 1500])]);
+    engine.round(t(back)).await;
+    assert_eq!(range_calls(&fake).last(), Some(&(back - 59 * 60, back)));
+    assert_eq!(serve_pods(&engine, &snap, "default", back).await[0].1, 6.0);
+    // The history buffers did not grow past the history and its trim slack.
+    let target = engine.targets()[0].clone();
+    let data = target.lock();
+    let history = &data.series[0].history;
+    assert_eq!(history.len(), 60);
+    assert!(
+        history.capacity() <= 60 + TRIM_SLACK,
+        "{}",
+        history.capacity()
+    );
+    assert_eq!(history.origin(), Some(back - 60));
+}
+
+#[tokio::test]
+async fn a_target_whose_first_fetch_was_empty_gets_the_whole_history_once_there_is_data() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.clip_ranges(true);
+    // Thanos Query before it has discovered its stores answers every query empty (with a
+    // warning): the first fetch holds no series, and requests are answered live.
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await, live());
+    assert_eq!(
+        metric(&metrics, &served_line("live", "no_history")),
+        Some(3.0)
+    );
+    // A step later the stores are there, with the last hour: the twin forecasts from it
+    // rather than from the one point asked of an incremental refresh.
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW + 60, &[9.0; 60])]);
+    engine.round(t(NOW + 60)).await;
+    assert_eq!(
+        range_calls(&fake).last(),
+        Some(&(NOW + 60 - 59 * 60, NOW + 60))
+    );
+    assert_eq!(
+        serve_pods(&engine, &snap, "default", NOW + 60).await[0].1,
+        4.5
+    );
+    // Then incremental again.
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW + 120, &[9.0; 61])]);
+    engine.round(t(NOW + 120)).await;
+    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 120, NOW + 120)));
+}
+
+/// A model whose fit panics (a bug in a model must not take its twin down).
+struct Panicking;
+impl Model for Panicking {
+    fn name(&self) -> &str {
+        "panicking"
+    }
+    fn fit(&self, _: &History, _: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
+        panic!("a bug in a model")
+    }
+}
+
+#[tokio::test]
+async fn a_panic_while_computing_serves_live_at_once_with_a_reason() {
+    let fake = fake();
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
+    let (snap, factory) = with_model(CONFIG, Arc::new(Panicking));
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::with_models(
+        fake.clone(),
+        metrics.clone(),
+        EngineOptions {
+            first_wait: Duration::from_secs(30),
+            ..options()
+        },
+        factory,
+    );
+    // Not after waiting out --forecast-first-wait as warming_up, on every request.
+    let started = std::time::Instant::now();
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await, live());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert_eq!(
+        metric(&metrics, &served_line("live", "model_error")),
+        Some(3.0)
+    );
+    // And the target is refreshed again next step.
+    fake.clear_calls();
+    engine.round(t(NOW + 60)).await;
+    assert_eq!(range_calls(&fake), vec![(NOW + 60, NOW + 60)]);
+}
