@@ -38,6 +38,9 @@ use super::{Fitted, ForecastArgs, History, Model, ModelError, Target};
 /// Most points asked of one range query (Prometheus refuses more than 11,000 per series).
 const MAX_POINTS_PER_QUERY: i64 = 10_000;
 
+/// Buckets at the end of a history fetched again by the next incremental refresh.
+const REFETCH_STEPS: i64 = 1;
+
 /// Trim a history only once it is this many buckets over its length (amortises the shift).
 pub const TRIM_SLACK: usize = 64;
 
@@ -993,7 +996,11 @@ impl Engine {
                 // After an outage longer than the history, only the history: the range
                 // missed grows with every failed round, and a backend may refuse it (or
                 // time out on it) round after round.
-                Some(until) => (until + step).max(whole),
+                // The newest bucket already held is asked for again: a scrape in flight at
+                // the step boundary, or remote-write lag (Mimir, Thanos Receive), lands after
+                // it was first read, and without this it would be wrong (or missing, a
+                // history_gap) for good.
+                Some(until) => (until + step - REFETCH_STEPS * step).max(whole),
                 None => whole,
             }
         };

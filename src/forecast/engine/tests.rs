@@ -706,8 +706,9 @@ async fn history_is_extended_incrementally() {
         range_calls(&fake),
         vec![
             (NOW - 59 * 60, NOW),
-            (NOW + 60, NOW + 60),
-            (NOW + 120, NOW + 180)
+            // Each refresh asks again for the newest bucket it has (REFETCH_STEPS).
+            (NOW, NOW + 60),
+            (NOW + 60, NOW + 180)
         ]
     );
     // Persistence now forecasts the newest bucket: 14 × 1.5 = 21 → 7 per pod.
@@ -970,7 +971,7 @@ async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
 
     // While there is no room, refreshes fetch only what is new.
     engine.round(t(NOW + 60)).await;
-    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 60, NOW + 60)));
+    assert_eq!(range_calls(&fake).last(), Some(&(NOW, NOW + 60)));
     assert_eq!(engine.series_count(), 2);
 
     // The external target goes idle and is evicted: its two series are given back, and the
@@ -1002,7 +1003,7 @@ async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
     );
     // The next refresh is incremental again.
     engine.round(t(NOW + 660)).await;
-    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 660, NOW + 660)));
+    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 600, NOW + 660)));
 }
 
 #[tokio::test]
@@ -1231,7 +1232,7 @@ async fn a_target_whose_first_fetch_was_empty_gets_the_whole_history_once_there_
     // Then incremental again.
     fake.set_range(sum_pods("default"), vec![range(&[], NOW + 120, &[9.0; 61])]);
     engine.round(t(NOW + 120)).await;
-    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 120, NOW + 120)));
+    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 60, NOW + 120)));
 }
 
 /// A model whose fit panics (a bug in a model must not take its twin down).
@@ -1271,5 +1272,31 @@ async fn a_panic_while_computing_serves_live_at_once_with_a_reason() {
     // And the target is refreshed again next step.
     fake.clear_calls();
     engine.round(t(NOW + 60)).await;
-    assert_eq!(range_calls(&fake), vec![(NOW + 60, NOW + 60)]);
+    assert_eq!(range_calls(&fake), vec![(NOW, NOW + 60)]);
+}
+
+#[tokio::test]
+async fn a_bucket_that_lands_late_is_read_on_the_next_refresh() {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.clip_ranges(true);
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await[0].1, 4.5);
+    // At NOW+60 the backend has nothing for the new bucket yet (remote-write lag).
+    engine.round(t(NOW + 60)).await;
+    // By NOW+120 both buckets are in; the refresh asks again for NOW+60 (the newest bucket
+    // it had asked for), so it is filled and the last h+1 buckets have no gap.
+    let mut later = vec![9.0; 60];
+    later.extend([12.0, 14.0]);
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW + 120, &later)]);
+    engine.round(t(NOW + 120)).await;
+    assert_eq!(range_calls(&fake).last(), Some(&(NOW + 60, NOW + 120)));
+    // Persistence: 14 × 1.5 = 21 → 7 per pod, not live (history_gap).
+    assert_eq!(
+        serve_pods(&engine, &snap, "default", NOW + 120).await[0].1,
+        7.0
+    );
+    assert_eq!(metric(&metrics, &served_line("live", "history_gap")), None);
 }
