@@ -129,7 +129,15 @@ pub async fn range_history(
         }
         if let Some(one) = series.into_iter().next() {
             labels.get_or_insert(one.labels);
-            points.extend(one.points.into_iter().map(|(t, v)| (t.round() as i64, v)));
+            // Only points inside the asked range: one stray timestamp from a misbehaving
+            // backend would otherwise stretch the grid to its time (or overflow).
+            let (lo, hi) = (chunk_start as f64 - 0.5, chunk_end as f64 + 0.5);
+            points.extend(
+                one.points
+                    .into_iter()
+                    .filter(|&(t, _)| t >= lo && t <= hi)
+                    .map(|(t, v)| (t.round() as i64, v)),
+            );
         }
         chunk_start = chunk_end + step_s;
     }
@@ -180,10 +188,13 @@ mod tests {
             vec![RangeSeries {
                 labels: LabelSet::new(),
                 points: vec![
+                    (-1e300, 7.0),
                     (120.0, 1.0),
                     (180.0, 2.0),
                     (300.0, 4.0),
                     (360.0, f64::INFINITY),
+                    (1e18, 7.0),
+                    (f64::NAN, 7.0),
                 ],
             }],
         );
@@ -201,7 +212,8 @@ mod tests {
         assert_eq!(&history.values[..2], &[1.0, 2.0]);
         assert!(history.values[2].is_nan());
         assert_eq!(history.values[3], 4.0);
-        // +Inf (a ratio over zero) is a missing bucket.
+        // +Inf (a ratio over zero) is a missing bucket; points outside the asked range (a
+        // misbehaving backend) are not read.
         assert!(history.values[4].is_nan());
     }
 
