@@ -13,4 +13,6 @@ pub use model::OnnxModel;
 pub use runtime::{RuntimeArgs, RuntimeError};
 
 #[cfg(test)]
+mod robust;
+#[cfg(test)]
 mod tests;

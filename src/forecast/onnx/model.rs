@@ -1,6 +1,8 @@
 //! [`OnnxModel`]: a forecaster read from an `.onnx` file that follows the augur contract,
 //! run through ONNX Runtime in batches and reloaded when the file changes.
 
+use std::io::Read as _;
+use std::os::unix::fs::FileTypeExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -104,7 +106,7 @@ impl OnnxModel {
 /// Reads, opens and checks a model file; the error names the file.
 fn open(path: &Path) -> Result<Loaded, String> {
     let shown = path.display();
-    let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+    let bytes = read_file(path).map_err(|why| format!("{shown}: {why}"))?;
     let env = runtime::environment().map_err(|e| format!("{shown}: {e}"))?;
     let session = runtime::open_session(env, &bytes)
         .map_err(|why| format!("{shown}: ONNX Runtime cannot load it: {why}"))?;
@@ -125,6 +127,55 @@ fn open(path: &Path) -> Result<Loaded, String> {
         has_phase,
         buffer: Vec::new(),
     })
+}
+
+/// The largest file that can be an ONNX model: protobuf messages (and ONNX Runtime's
+/// reader) stop at 2 GiB; bigger models keep their weights in external data files.
+const MAX_FILE_BYTES: u64 = i32::MAX as u64 + 1;
+
+/// Reads a model file, refusing without reading anything that is not a regular file (a
+/// named pipe would block until a writer appears, `/dev/zero` would never end) or is too
+/// large to be a model (reading it would only take memory).
+fn read_file(path: &Path) -> Result<Vec<u8>, String> {
+    let regular = |meta: &std::fs::Metadata| {
+        let kind = meta.file_type();
+        if kind.is_file() {
+            return Ok(());
+        }
+        let what = if kind.is_dir() {
+            "a directory"
+        } else if kind.is_fifo() {
+            "a named pipe"
+        } else if kind.is_char_device() {
+            "a character device"
+        } else if kind.is_block_device() {
+            "a block device"
+        } else if kind.is_socket() {
+            "a socket"
+        } else {
+            "not a file"
+        };
+        Err(format!("not a regular file ({what})"))
+    };
+    let too_large = |len: u64| format!("{len} bytes, more than an ONNX file can hold (2 GiB)");
+    // Checked before opening: opening a named pipe blocks.
+    let meta = std::fs::metadata(path).map_err(|e| e.to_string())?;
+    regular(&meta)?;
+    if meta.len() >= MAX_FILE_BYTES {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    // Again on what was opened, in case the path was replaced in between.
+    let meta = file.metadata().map_err(|e| e.to_string())?;
+    regular(&meta)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(MAX_FILE_BYTES)
+        .read_to_end(&mut bytes)
+        .map_err(|e| e.to_string())?;
+    if bytes.len() as u64 >= MAX_FILE_BYTES {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 impl Shared {
