@@ -13,6 +13,8 @@ pub use model::OnnxModel;
 pub use runtime::{RuntimeArgs, RuntimeError};
 
 #[cfg(test)]
+mod mutants;
+#[cfg(test)]
 mod robust;
 #[cfg(test)]
 mod tests;
