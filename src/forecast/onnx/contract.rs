@@ -176,6 +176,13 @@ fn check_tensor(kind: &str, tensor: &Signature, width: i64, says: &str) -> Resul
     if columns != -1 && columns != width {
         return Err(format!("{kind} `{name}` has shape {shown}, {says}"));
     }
+    // augur runs one row per series in a batch of any size: a fixed first dimension (a
+    // model exported without a dynamic batch axis) would fail every other batch size.
+    if tensor.dims[0] != -1 {
+        return Err(format!(
+            "{kind} `{name}` has shape {shown}: the first dimension must be symbolic (the batch N), export the model with a dynamic batch axis"
+        ));
+    }
     Ok(())
 }
 
@@ -447,6 +454,17 @@ mod tests {
                 "output `forecast` has shape [N, 3], metadata lists 2 targets (max@10,point@10)"
                     .to_owned()
             )
+        );
+        assert_eq!(
+            c.check_signature(&[tensor("values", "float32", &[1, 64])], &outputs),
+            Err("input `values` has shape [1, 64]: the first dimension must be symbolic (the batch N), export the model with a dynamic batch axis".to_owned())
+        );
+        assert_eq!(
+            c.check_signature(
+                &[tensor("values", "float32", &[-1, 64])],
+                &[tensor("forecast", "float32", &[8, 2])]
+            ),
+            Err("output `forecast` has shape [8, 2]: the first dimension must be symbolic (the batch N), export the model with a dynamic batch axis".to_owned())
         );
         assert_eq!(
             c.check_signature(&[tensor("values", "float32", &[64])], &outputs),

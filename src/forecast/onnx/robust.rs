@@ -256,3 +256,63 @@ fn odd_paths_are_errors_naming_the_file() {
         "a link to /dev/zero"
     );
 }
+
+#[test]
+fn a_model_with_a_fixed_batch_size_is_refused_at_load() {
+    test_environment();
+    let dir = temp_dir();
+    let c = plain_contract(4);
+    // As torch.onnx.export writes a model without `dynamic_axes`: batch size 1. It used to
+    // load, forecast one series, and fail every batch of more than one at inference.
+    let path = write(
+        dir.path(),
+        "batch1.onnx",
+        &scaling_model(
+            &c,
+            2.0,
+            vec![io("values", FLOAT, vec![Dim::Fixed(1), Dim::Fixed(4)])],
+            vec![io("forecast", FLOAT, vec![Dim::Fixed(1), Dim::Fixed(2)])],
+            vec![],
+        ),
+    );
+    assert_eq!(
+        load_no_panic(&path, "a batch-1 model").err(),
+        Some(format!(
+            "{}: input `values` has shape [1, 4]: the first dimension must be symbolic (the batch N), export the model with a dynamic batch axis",
+            path.display()
+        ))
+    );
+    // Symbolic batch and width: served, whatever the batch size.
+    let path = write(
+        dir.path(),
+        "dynamic.onnx",
+        &scaling_model(
+            &c,
+            2.0,
+            vec![io(
+                "values",
+                FLOAT,
+                vec![Dim::Symbol("N".to_owned()), Dim::Symbol("L".to_owned())],
+            )],
+            vec![io(
+                "forecast",
+                FLOAT,
+                vec![Dim::Symbol("N".to_owned()), Dim::Symbol("T".to_owned())],
+            )],
+            vec![],
+        ),
+    );
+    let model = load_no_panic(&path, "a dynamic model").unwrap_or_else(|e| panic!("{e}"));
+    let series: Vec<History> = (0..3)
+        .map(|i| History::new(0, 60, vec![1.0, 2.0, 3.0, f64::from(i)]))
+        .collect();
+    let refs: Vec<&History> = series.iter().collect();
+    let fitted = model
+        .fit(&series[0], &c.targets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        fitted.predict_batch(&refs),
+        vec![Ok(vec![0.0, 0.0]), Ok(vec![2.0, 2.0]), Ok(vec![4.0, 4.0])]
+    );
+    assert_eq!(fitted.predict(&series[2]), Ok(vec![4.0, 4.0]));
+}
