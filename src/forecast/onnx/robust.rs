@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::OnnxModel;
-use super::contract::Contract;
+use super::contract::{self, Contract};
 use super::proto::{Attribute, Dim, FLOAT, Graph, ModelFile, Node, Tensor, TensorData, ValueInfo};
 use super::runtime::test_environment;
-use crate::forecast::{History, Model, Target};
+use crate::forecast::{History, Model, ModelError, Target};
 
 /// Loads `path`; a panic fails the test with what was loaded.
 fn load_no_panic(path: &Path, what: &str) -> Result<OnnxModel, String> {
@@ -41,30 +41,23 @@ fn batch(width: i64) -> Vec<Dim> {
     vec![Dim::Symbol("N".to_owned()), Dim::Fixed(width)]
 }
 
-/// `forecast = values[:, -1:] * factor` repeated over `targets` columns, with the given
-/// inputs and outputs declared and metadata from `contract`.
-fn scaling_model(
+/// `forecast = values[:, -1:] * factor` repeated over the contract's `targets` columns, with
+/// the given inputs and outputs declared and metadata from `contract`. A `values` input or
+/// `forecast` output declared with another element type is cast from or to float32.
+fn scaling_file(
     contract: &Contract,
     factor: f32,
     inputs: Vec<ValueInfo>,
     outputs: Vec<ValueInfo>,
-    extra_initializers: Vec<Tensor>,
-) -> Vec<u8> {
+) -> ModelFile {
     let lookback = contract.lookback as i64;
     let width = contract.targets.len();
-    let mut initializers = vec![
-        Tensor {
-            name: "last".to_owned(),
-            dims: vec![1],
-            data: TensorData::Int64(vec![lookback - 1]),
-        },
-        Tensor {
-            name: "factor".to_owned(),
-            dims: vec![1],
-            data: TensorData::Float(vec![factor]),
-        },
-    ];
-    initializers.extend(extra_initializers);
+    let elem = |list: &[ValueInfo], name: &str| {
+        list.iter()
+            .find(|v| v.name == name)
+            .map_or(FLOAT, |v| v.elem_type)
+    };
+    let (values_type, forecast_type) = (elem(&inputs, "values"), elem(&outputs, "forecast"));
     let node = |op: &str, inputs: &[&str], output: &str, attributes| Node {
         op_type: op.to_owned(),
         name: output.to_owned(),
@@ -72,35 +65,76 @@ fn scaling_model(
         outputs: vec![output.to_owned()],
         attributes,
     };
+    let cast = |from: &str, to: &str, elem_type: i32| {
+        node(
+            "Cast",
+            &[from],
+            to,
+            vec![Attribute::Int("to".to_owned(), i64::from(elem_type))],
+        )
+    };
+    let mut nodes = Vec::new();
+    let mut values = "values";
+    if values_type != FLOAT {
+        nodes.push(cast("values", "values_float", FLOAT));
+        values = "values_float";
+    }
+    nodes.push(node(
+        "Gather",
+        &[values, "last"],
+        "origin",
+        vec![Attribute::Int("axis".to_owned(), 1)],
+    ));
+    nodes.push(node("Mul", &["origin", "factor"], "scaled", vec![]));
     let copies: Vec<&str> = vec!["scaled"; width];
+    let concat = if forecast_type == FLOAT {
+        "forecast"
+    } else {
+        "forecast_float"
+    };
+    nodes.push(node(
+        "Concat",
+        &copies,
+        concat,
+        vec![Attribute::Int("axis".to_owned(), 1)],
+    ));
+    if forecast_type != FLOAT {
+        nodes.push(cast("forecast_float", "forecast", forecast_type));
+    }
     ModelFile {
         ir_version: 8,
         opset: 17,
         producer: "test".to_owned(),
         graph: Graph {
             name: "scaling".to_owned(),
-            nodes: vec![
-                node(
-                    "Gather",
-                    &["values", "last"],
-                    "origin",
-                    vec![Attribute::Int("axis".to_owned(), 1)],
-                ),
-                node("Mul", &["origin", "factor"], "scaled", vec![]),
-                node(
-                    "Concat",
-                    &copies,
-                    "forecast",
-                    vec![Attribute::Int("axis".to_owned(), 1)],
-                ),
+            nodes,
+            initializers: vec![
+                Tensor {
+                    name: "last".to_owned(),
+                    dims: vec![1],
+                    data: TensorData::Int64(vec![lookback - 1]),
+                },
+                Tensor {
+                    name: "factor".to_owned(),
+                    dims: vec![1],
+                    data: TensorData::Float(vec![factor]),
+                },
             ],
-            initializers,
             inputs,
             outputs,
         },
         metadata: contract.to_metadata(),
     }
-    .encode()
+}
+
+/// [`scaling_file`], encoded.
+fn scaling_model(
+    contract: &Contract,
+    factor: f32,
+    inputs: Vec<ValueInfo>,
+    outputs: Vec<ValueInfo>,
+) -> Vec<u8> {
+    scaling_file(contract, factor, inputs, outputs).encode()
 }
 
 fn plain_contract(lookback: usize) -> Contract {
@@ -168,7 +202,6 @@ fn a_named_pipe_is_refused_without_waiting_for_a_writer() {
         2.0,
         vec![io("values", FLOAT, batch(4))],
         vec![io("forecast", FLOAT, batch(2))],
-        vec![],
     );
     std::fs::write(&live, &bytes).unwrap_or_else(|e| panic!("{e}"));
     let model = OnnxModel::load_with_check_interval(&live, Duration::ZERO)
@@ -272,7 +305,6 @@ fn a_model_with_a_fixed_batch_size_is_refused_at_load() {
             2.0,
             vec![io("values", FLOAT, vec![Dim::Fixed(1), Dim::Fixed(4)])],
             vec![io("forecast", FLOAT, vec![Dim::Fixed(1), Dim::Fixed(2)])],
-            vec![],
         ),
     );
     assert_eq!(
@@ -299,7 +331,6 @@ fn a_model_with_a_fixed_batch_size_is_refused_at_load() {
                 FLOAT,
                 vec![Dim::Symbol("N".to_owned()), Dim::Symbol("T".to_owned())],
             )],
-            vec![],
         ),
     );
     let model = load_no_panic(&path, "a dynamic model").unwrap_or_else(|e| panic!("{e}"));
@@ -315,4 +346,300 @@ fn a_model_with_a_fixed_batch_size_is_refused_at_load() {
         vec![Ok(vec![0.0, 0.0]), Ok(vec![2.0, 2.0]), Ok(vec![4.0, 4.0])]
     );
     assert_eq!(fitted.predict(&series[2]), Ok(vec![4.0, 4.0]));
+}
+
+/// Loads `bytes` as `name` in `dir`; the error without the path prefix.
+fn load_bytes(dir: &Path, name: &str, bytes: &[u8]) -> Result<OnnxModel, String> {
+    let path = write(dir, name, bytes);
+    let prefix = format!("{}: ", path.display());
+    load_no_panic(&path, name).map_err(|e| {
+        assert!(
+            e.starts_with(&prefix),
+            "{name}: the error does not name the file: {e}"
+        );
+        e[prefix.len()..].to_owned()
+    })
+}
+
+#[test]
+fn non_finite_forecasts_are_errors_per_series() {
+    test_environment();
+    let dir = temp_dir();
+    let c = plain_contract(4);
+    let series = [
+        History::new(0, 60, vec![1.0, 2.0, 3.0, 4.0]),
+        History::new(0, 60, vec![1.0, 2.0, 3.0, 0.0]),
+        History::new(0, 60, vec![1.0, 2.0]),
+    ];
+    let refs: Vec<&History> = series.iter().collect();
+    for factor in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        let name = format!("factor_{factor}.onnx");
+        let bytes = scaling_model(
+            &c,
+            factor,
+            vec![io("values", FLOAT, batch(4))],
+            vec![io("forecast", FLOAT, batch(2))],
+        );
+        let model = load_bytes(dir.path(), &name, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let fitted = model
+            .fit(&series[0], &c.targets)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let non_finite = Err(ModelError::Invalid(format!(
+            "{}: the model forecast a non-finite value",
+            dir.path().join(&name).display()
+        )));
+        // 4 × ∞ and 4 × NaN are not finite, 0 × ±∞ is NaN: every row is refused, none is
+        // clipped to 0 or passed on; the short history keeps its own reason.
+        assert_eq!(
+            fitted.predict_batch(&refs),
+            vec![
+                non_finite.clone(),
+                non_finite.clone(),
+                Err(ModelError::TooShort { needed: 4, have: 2 }),
+            ],
+            "factor {factor}"
+        );
+        assert_eq!(fitted.predict(&series[0]), non_finite, "factor {factor}");
+    }
+}
+
+#[test]
+fn an_output_wider_than_its_targets_at_inference_is_an_error() {
+    test_environment();
+    let dir = temp_dir();
+    // forecast = values × factor: as wide as the input, which has a symbolic width, so the
+    // declared [N, T] cannot be checked at load; the metadata lists 2 targets.
+    let c = plain_contract(4);
+    let mut file = scaling_file(
+        &c,
+        2.0,
+        vec![io(
+            "values",
+            FLOAT,
+            vec![Dim::Symbol("N".to_owned()), Dim::Symbol("L".to_owned())],
+        )],
+        vec![io(
+            "forecast",
+            FLOAT,
+            vec![Dim::Symbol("N".to_owned()), Dim::Symbol("T".to_owned())],
+        )],
+    );
+    file.graph.nodes = vec![Node {
+        op_type: "Mul".to_owned(),
+        name: "forecast".to_owned(),
+        inputs: vec!["values".to_owned(), "factor".to_owned()],
+        outputs: vec!["forecast".to_owned()],
+        attributes: vec![],
+    }];
+    let name = "wide.onnx";
+    let model = load_bytes(dir.path(), name, &file.encode()).unwrap_or_else(|e| panic!("{e}"));
+    let history = History::new(0, 60, vec![1.0, 2.0, 3.0, 4.0]);
+    let fitted = model
+        .fit(&history, &[Target::Max(2)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        fitted.predict_batch(&[&history, &history]),
+        vec![
+            Err(ModelError::Invalid(format!(
+                "{}: output `forecast` has shape [2, 4], expected [2, 2]",
+                dir.path().join(name).display()
+            )));
+            2
+        ]
+    );
+}
+
+#[test]
+fn signatures_of_the_wrong_type_rank_or_inputs_are_refused() {
+    test_environment();
+    let dir = temp_dir();
+    let c = plain_contract(4);
+    let load = |name: &str, inputs: Vec<ValueInfo>, outputs: Vec<ValueInfo>| {
+        load_bytes(dir.path(), name, &scaling_model(&c, 2.0, inputs, outputs)).err()
+    };
+    const DOUBLE: i32 = 11;
+    let values = || io("values", FLOAT, batch(4));
+    let forecast = || io("forecast", FLOAT, batch(2));
+    assert_eq!(
+        load(
+            "f64_in.onnx",
+            vec![io("values", DOUBLE, batch(4))],
+            vec![forecast()]
+        ),
+        Some("input `values` is float64, expected float32".to_owned())
+    );
+    assert_eq!(
+        load(
+            "f64_out.onnx",
+            vec![values()],
+            vec![io("forecast", DOUBLE, batch(2))]
+        ),
+        Some("output `forecast` is float64, expected float32".to_owned())
+    );
+    let rank3 = vec![Dim::Symbol("N".to_owned()), Dim::Fixed(4), Dim::Fixed(1)];
+    assert_eq!(
+        load(
+            "rank3.onnx",
+            vec![io("values", FLOAT, rank3)],
+            vec![forecast()]
+        ),
+        Some("input `values` has shape [N, 4, 1], expected rank 2 [N, 4]".to_owned())
+    );
+    assert_eq!(
+        load(
+            "extra.onnx",
+            vec![values(), io("holidays", FLOAT, batch(4))],
+            vec![forecast()]
+        ),
+        Some("unexpected input `holidays`; the contract has only `values` and `phase`".to_owned())
+    );
+    // A constant also declared as an input (older exporters' keep_initializers_as_inputs) has
+    // a default: ONNX Runtime does not list it as an input, and the model is served.
+    assert_eq!(
+        load(
+            "overridable.onnx",
+            vec![values(), io("factor", FLOAT, vec![Dim::Fixed(1)])],
+            vec![forecast()]
+        ),
+        None
+    );
+    // An extra output is computed and ignored.
+    assert_eq!(
+        load(
+            "extra_out.onnx",
+            vec![values()],
+            vec![forecast(), io("origin", FLOAT, batch(1))]
+        ),
+        None
+    );
+}
+
+/// `contract` with one metadata entry replaced (or removed with `None`).
+fn metadata_with(contract: &Contract, key: &str, value: Option<&str>) -> Vec<(String, String)> {
+    let mut entries = contract.to_metadata();
+    entries.retain(|(k, _)| k != key);
+    if let Some(value) = value {
+        entries.push((key.to_owned(), value.to_owned()));
+    }
+    entries
+}
+
+#[test]
+fn lying_metadata_is_refused_or_harmless() {
+    test_environment();
+    let dir = temp_dir();
+    let c = plain_contract(4);
+    // Symbolic width: the metadata alone says what the lookback is.
+    let any_width = || {
+        scaling_file(
+            &c,
+            2.0,
+            vec![io(
+                "values",
+                FLOAT,
+                vec![Dim::Symbol("N".to_owned()), Dim::Symbol("L".to_owned())],
+            )],
+            vec![io("forecast", FLOAT, batch(2))],
+        )
+    };
+    let with = |key: &str, value: Option<&str>| {
+        let mut file = any_width();
+        file.metadata = metadata_with(&c, key, value);
+        let name = format!("{}_{}.onnx", key, value.unwrap_or("none").len());
+        load_bytes(dir.path(), &name, &file.encode())
+    };
+    let refused = |key: &str, value: &str| with(key, Some(value)).err();
+    use contract::{KEY_LOOKBACK, KEY_READS, KEY_STEP, KEY_TARGETS, KEY_TRANSFORM};
+    assert_eq!(
+        refused(KEY_LOOKBACK, "0"),
+        Some("metadata `augur.lookback` is \"0\", expected a positive integer".to_owned())
+    );
+    assert_eq!(
+        refused(KEY_LOOKBACK, "-4"),
+        Some("metadata `augur.lookback` is \"-4\", expected a positive integer".to_owned())
+    );
+    assert_eq!(
+        refused(KEY_LOOKBACK, "1e3"),
+        Some("metadata `augur.lookback` is \"1e3\", expected a positive integer".to_owned())
+    );
+    assert_eq!(
+        refused(KEY_STEP, "0"),
+        Some(
+            "metadata `augur.step_seconds` is \"0\", expected a positive number of seconds"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        refused(KEY_STEP, "NaN"),
+        Some(
+            "metadata `augur.step_seconds` is \"NaN\", expected a positive number of seconds"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        refused(KEY_TARGETS, ""),
+        Some("metadata `augur.targets`: no targets (expected e.g. `max@10,point@10`)".to_owned())
+    );
+    assert_eq!(
+        refused(KEY_TARGETS, "point@1,max@2,point@1"),
+        Some("metadata `augur.targets`: target point@1 is listed twice".to_owned())
+    );
+    assert_eq!(
+        refused(KEY_TARGETS, "point@1,max@18446744073709551616"),
+        Some(
+            "metadata `augur.targets`: target \"max@18446744073709551616\": steps must be a positive integer"
+                .to_owned()
+        )
+    );
+    assert_eq!(
+        refused(KEY_READS, "0-4"),
+        Some("metadata `augur.reads`: lag 4 is beyond lookback 4".to_owned())
+    );
+    assert_eq!(
+        refused(KEY_READS, ","),
+        Some("metadata `augur.reads`: no lags".to_owned())
+    );
+    assert_eq!(
+        refused(KEY_READS, "0-18446744073709551616"),
+        Some(
+            "metadata `augur.reads`: \"0-18446744073709551616\" is not a lag or a range of lags like 0-59"
+                .to_owned()
+        )
+    );
+    // The transform is informational: an unknown name loads.
+    assert!(with(KEY_TRANSFORM, Some("box-cox(0.3)")).is_ok());
+    // A horizon beyond the lookback is the model's business.
+    assert!(with(KEY_TARGETS, Some("point@1,max@1000")).is_ok());
+
+    // A lookback of 10^12 (or usize::MAX) behind a symbolic width loads, allocates
+    // nothing, and answers every history "too short" instead of copying it.
+    let history = History::new(0, 60, vec![1.0; 16]);
+    for huge in ["1000000000000", "18446744073709551615"] {
+        let model = with(KEY_LOOKBACK, Some(huge)).unwrap_or_else(|e| panic!("{e}"));
+        let needed: usize = huge.parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(model.contract().lookback, needed);
+        let fitted = model
+            .fit(&history, &c.targets)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(fitted.lookback(), Some(needed));
+        assert_eq!(
+            fitted.predict_batch(&[&history, &history]),
+            vec![Err(ModelError::TooShort { needed, have: 16 }); 2]
+        );
+    }
+    // With the width fixed, the same lie is caught against the input's shape.
+    let mut file = scaling_file(
+        &c,
+        2.0,
+        vec![io("values", FLOAT, batch(4))],
+        vec![io("forecast", FLOAT, batch(2))],
+    );
+    file.metadata = metadata_with(&c, KEY_LOOKBACK, Some("18446744073709551615"));
+    assert_eq!(
+        load_bytes(dir.path(), "max.onnx", &file.encode()).err(),
+        Some(
+            "input `values` has shape [N, 4], metadata says lookback 18446744073709551615"
+                .to_owned()
+        )
+    );
 }
