@@ -24,6 +24,16 @@ pub const KEY_TRAINED_ON: &str = "augur.trained_on";
 /// Optional: the lags (columns counted back from the origin) the model reads, e.g.
 /// `0-239,1428-1440`; augur then fills only those columns of `values`.
 pub const KEY_READS: &str = "augur.reads";
+/// Every metadata key the contract reads.
+pub const KEYS: [&str; 7] = [
+    KEY_CONTRACT,
+    KEY_STEP,
+    KEY_LOOKBACK,
+    KEY_TARGETS,
+    KEY_TRANSFORM,
+    KEY_TRAINED_ON,
+    KEY_READS,
+];
 
 /// What a contract-following model declares about itself in `metadata_props`.
 #[derive(Debug, Clone, PartialEq)]

@@ -113,6 +113,15 @@ fn open(path: &Path) -> Result<Loaded, String> {
     let metadata = session
         .metadata()
         .map_err(|e| format!("{shown}: cannot read its metadata: {e}"))?;
+    // ONNX Runtime answers "no such key" for a value that is not UTF-8 too: tell them apart
+    // so that such a file is not said to lack the key.
+    let keys = metadata.custom_keys().unwrap_or_default();
+    if let Some(key) = contract::KEYS
+        .iter()
+        .find(|&&key| metadata.custom(key).is_none() && keys.iter().any(|k| k == key))
+    {
+        return Err(format!("{shown}: metadata `{key}` is not valid UTF-8"));
+    }
     let contract = Contract::from_metadata(|key| metadata.custom(key))
         .map_err(|why| format!("{shown}: {why}"))?;
     drop(metadata);

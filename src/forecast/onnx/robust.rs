@@ -643,3 +643,34 @@ fn lying_metadata_is_refused_or_harmless() {
         )
     );
 }
+
+#[test]
+fn a_metadata_value_that_is_not_utf8_is_not_called_missing() {
+    test_environment();
+    let dir = temp_dir();
+    let bytes = scaling_model(
+        &plain_contract(4),
+        2.0,
+        vec![io("values", FLOAT, batch(4))],
+        vec![io("forecast", FLOAT, batch(2))],
+    );
+    // StringStringEntryProto { key: "augur.lookback", value: "4" }: the value becomes 0xff.
+    let entry = b"augur.lookback\x12\x014";
+    let at = bytes
+        .windows(entry.len())
+        .position(|w| w == entry)
+        .unwrap_or_else(|| panic!("no lookback entry"));
+    let mut broken = bytes.clone();
+    broken[at + entry.len() - 1] = 0xff;
+    assert_eq!(
+        load_bytes(dir.path(), "latin1.onnx", &broken).err(),
+        Some("metadata `augur.lookback` is not valid UTF-8".to_owned())
+    );
+    // A key that is not UTF-8 is not the key augur reads: that one is missing.
+    let mut broken = bytes;
+    broken[at] = 0xe1;
+    assert_eq!(
+        load_bytes(dir.path(), "key.onnx", &broken).err(),
+        Some("metadata `augur.lookback` is missing (see docs/onnx.md)".to_owned())
+    );
+}
