@@ -674,3 +674,42 @@ fn a_metadata_value_that_is_not_utf8_is_not_called_missing() {
         Some("metadata `augur.lookback` is missing (see docs/onnx.md)".to_owned())
     );
 }
+
+#[test]
+fn an_unreadable_file_or_one_replaced_by_a_directory() {
+    use std::os::unix::fs::PermissionsExt as _;
+    test_environment();
+    let dir = temp_dir();
+    let c = plain_contract(4);
+    let bytes = scaling_model(
+        &c,
+        2.0,
+        vec![io("values", FLOAT, batch(4))],
+        vec![io("forecast", FLOAT, batch(2))],
+    );
+    let locked = write(dir.path(), "locked.onnx", &bytes);
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Root reads it anyway: then there is nothing to check.
+    if std::fs::read(&locked).is_err() {
+        let err = load_no_panic(&locked, "an unreadable file")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.starts_with(&format!("{}: Permission denied", locked.display())),
+            "{err}"
+        );
+    }
+    // A served model whose file becomes a directory keeps serving.
+    let live = write(dir.path(), "live.onnx", &bytes);
+    let model = OnnxModel::load_with_check_interval(&live, Duration::ZERO)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let history = History::new(0, 60, vec![1.0, 2.0, 3.0, 4.0]);
+    let fitted = model
+        .fit(&history, &[Target::Max(2)])
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::remove_file(&live).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(&live).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(fitted.predict(&history), Ok(vec![8.0]));
+    assert_eq!(model.contract(), c);
+}
