@@ -3,11 +3,11 @@
 //! mutant that loads must forecast (or refuse to) without panicking.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
-use super::OnnxModel;
 use super::runtime::test_environment;
+use super::tests::{load_no_panic, temp_dir, write};
 use super::writer::linear_model;
 use crate::forecast::{Feature, History, LinearSpec, Model, Period, Target, Transform};
 
@@ -26,16 +26,6 @@ impl Lcg {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n.max(1) as u64) as usize
     }
-}
-
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    path
 }
 
 /// A small exported model reading lags, windows and both phases (every part of the writer).
@@ -64,14 +54,6 @@ fn small_spec() -> LinearSpec {
         bias: vec![0.2, -0.1],
         features,
         targets: vec![Target::Max(3), Target::Point(2)],
-    }
-}
-
-/// Loads `path`; a panic fails the test with what was loaded.
-fn load_no_panic(path: &Path, what: &str) -> Result<OnnxModel, String> {
-    match catch_unwind(AssertUnwindSafe(|| OnnxModel::load(path))) {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => panic!("loading {what} panicked"),
     }
 }
 

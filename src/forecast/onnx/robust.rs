@@ -1,33 +1,15 @@
 //! Adversarial tests of reading model files: odd paths, lying metadata and odd signatures
 //! must give an error naming the file (or a working model), never a panic or a hang.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::OnnxModel;
 use super::contract::{self, Contract};
 use super::proto::{Attribute, Dim, FLOAT, Graph, ModelFile, Node, Tensor, TensorData, ValueInfo};
 use super::runtime::test_environment;
+use super::tests::{load_no_panic, temp_dir, write};
 use crate::forecast::{History, Model, ModelError, Target};
-
-/// Loads `path`; a panic fails the test with what was loaded.
-fn load_no_panic(path: &Path, what: &str) -> Result<OnnxModel, String> {
-    match catch_unwind(AssertUnwindSafe(|| OnnxModel::load(path))) {
-        Ok(result) => result.map_err(|e| e.to_string()),
-        Err(_) => panic!("loading {what} panicked"),
-    }
-}
-
-fn temp_dir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
-}
-
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-    path
-}
 
 fn io(name: &str, elem_type: i32, dims: Vec<Dim>) -> ValueInfo {
     ValueInfo {

@@ -163,14 +163,23 @@ fn histories(count: usize, len: usize, low: f64, high: f64, seed: u64) -> Vec<Hi
         .collect()
 }
 
-fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+/// Writes `bytes` to `dir/name` (shared by the robustness and mutation tests).
+pub(super) fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
     path
 }
 
-fn temp_dir() -> tempfile::TempDir {
+pub(super) fn temp_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"))
+}
+
+/// Loads `path`; a panic fails the test with what was loaded.
+pub(super) fn load_no_panic(path: &Path, what: &str) -> Result<OnnxModel, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| OnnxModel::load(path))) {
+        Ok(result) => result.map_err(|e| e.to_string()),
+        Err(_) => panic!("loading {what} panicked"),
+    }
 }
 
 fn load(path: &Path) -> Result<OnnxModel, String> {
