@@ -227,6 +227,9 @@ pub async fn history_from_backend(
         bail!("--end is before --start");
     }
     let count = (last - first) / step_s + 1;
+    if let Some(why) = crate::forecast::range_too_long(count, step_s) {
+        bail!("{why}");
+    }
     let mut values = vec![f64::NAN; usize::try_from(count)?];
     let mut labels = None;
     let mut chunk_start = first;
@@ -412,6 +415,24 @@ mod tests {
     async fn long_ranges_are_split_and_several_series_are_refused() {
         let backend = FakeBackend::new();
         let at = |s| UNIX_EPOCH + Duration::from_secs(s);
+        // More than 5,000,000 steps: refused before allocating or querying anything.
+        let err = history_from_backend(
+            &backend,
+            "q",
+            at(0),
+            at(1_796_000_000),
+            Duration::from_secs(1),
+        )
+        .await
+        .err()
+        .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some(
+                "--start..--end at --step 1s is 1796000001 buckets, more than 5000000 (a year at 1m is 525600): shorten the range or use a longer step"
+            )
+        );
+        assert!(backend.calls().is_empty());
         let err = history_from_backend(
             &backend,
             "q",

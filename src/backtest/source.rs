@@ -97,6 +97,9 @@ pub async fn range_history(
             "--end ({to}) must be after --start ({from})"
         )));
     }
+    if let Some(why) = crate::forecast::range_too_long((to - from) / step_s + 1, step_s) {
+        return Err(SourceError::Range(why));
+    }
     let mut labels: Option<LabelSet> = None;
     let mut points: Vec<(i64, f64)> = Vec::new();
     let mut chunk_start = from;
@@ -243,6 +246,17 @@ mod tests {
                 (at(1_200_000), at(end)),
             ]
         );
+        // A range of more than 5,000,000 steps is refused before any query: 1970 to 2026
+        // at 1 s would be 1.8 billion buckets (14 GB) and 180,000 queries.
+        let fake = FakeBackend::new();
+        let step = Duration::from_secs(1);
+        let result =
+            futures::executor::block_on(range_history(&fake, "q", at(0), at(1_796_000_000), step));
+        assert_eq!(
+            result.map(|_| ()).map_err(|e| e.to_string()),
+            Err("--start..--end at --step 1s is 1796000001 buckets, more than 5000000 (a year at 1m is 525600): shorten the range or use a longer step".to_owned())
+        );
+        assert!(fake.calls().is_empty());
     }
 
     #[test]

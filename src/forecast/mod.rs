@@ -82,6 +82,20 @@ pub struct History {
     pub values: Vec<f64>,
 }
 
+/// Most buckets `augur train` and `augur backtest` read from Prometheus in one run (40 MB of
+/// `f64`, 500 range queries; a year at 1 minute is 525,600).
+pub const MAX_RANGE_BUCKETS: i64 = 5_000_000;
+
+/// The error for a `--start`..`--end` range of `buckets` steps of `step` seconds beyond
+/// [`MAX_RANGE_BUCKETS`]; `None` within it.
+pub fn range_too_long(buckets: i64, step: i64) -> Option<String> {
+    (buckets > MAX_RANGE_BUCKETS).then(|| {
+        format!(
+            "--start..--end at --step {step}s is {buckets} buckets, more than {MAX_RANGE_BUCKETS} (a year at 1m is 525600): shorten the range or use a longer step"
+        )
+    })
+}
+
 /// A sample from Prometheus as a bucket value: non-finite samples (a ratio over zero gives
 /// `NaN` or `+Inf`) are missing buckets, not values a model could learn from.
 pub fn bucket_value(sample: f64) -> f64 {
