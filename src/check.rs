@@ -237,7 +237,8 @@ pub fn report(
 
 /// One line per forecast twin of a rule with a `forecast:` block: the twin's name and its
 /// model, horizon, step, reduce, headroom and serve mode. `metrics` are the discovered
-/// metrics; without any, the twin of the example metric is shown.
+/// metrics; without any, the twin of the example metric is shown. A warning follows when
+/// several discovered metrics get the same twin name (a `name` without `${metric}`).
 fn describe_forecast(
     out: &mut String,
     rule: &Rule,
@@ -263,15 +264,25 @@ fn describe_forecast(
     if live.is_empty() {
         live.push(example);
     }
+    let mut sharing: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for metric in live {
+        let twin = spec.twin_name(metric);
         let _ = writeln!(
             out,
-            "  forecast: {} (model {}, horizon {}, step {}, reduce {reduce}, headroom {}, serve {serve})",
-            spec.twin_name(metric),
+            "  forecast: {twin} (model {}, horizon {}, step {}, reduce {reduce}, headroom {}, serve {serve})",
             spec.model,
             go_duration(spec.horizon),
             go_duration(spec.step),
             spec.headroom,
+        );
+        sharing.entry(twin).or_default().push(metric);
+    }
+    for (twin, metrics) in sharing.iter().filter(|(_, m)| m.len() > 1) {
+        let _ = writeln!(
+            out,
+            "  warning: {} metrics ({}) get the same twin name {twin}; only one of them is served: put ${{metric}} in forecast.name",
+            metrics.len(),
+            metrics.join(", "),
         );
     }
 }
@@ -453,7 +464,7 @@ externalRules[0] (line 10): seriesQuery queue_depth
 
     #[test]
     fn report_lists_forecast_twins_with_their_settings() {
-        let config = r#"rules:
+        let text = r#"rules:
 - seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
   resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
   name: {matches: "^(.*)_total$", as: "${1}_per_second"}
@@ -469,7 +480,7 @@ externalRules:
   forecast: {name: "${metric}_ahead"}
 "#;
         let table = Arc::new(ResourceTable::builtin());
-        let config = Arc::new(parse(config, "c.yaml", &table, UnknownResources::Reject).unwrap());
+        let config = Arc::new(parse(text, "c.yaml", &table, UnknownResources::Reject).unwrap());
         let mut listings = HashMap::new();
         let pod = |name: &str| labels(&[("__name__", name), ("namespace", "a"), ("pod", "p")]);
         listings.insert(
@@ -491,6 +502,15 @@ externalRules:
                 "  forecast: http_requests_per_second_forecast (model seasonal-naive, horizon 15m0s, step 30s, reduce point, headroom 0.25, serve forecast)",
                 "  forecast: queue_depth_ahead (model guarded-linear, horizon 10m0s, step 1m0s, reduce max, headroom 0, serve max)",
             ]
+        );
+        assert!(!discovered.contains("warning: 2 metrics"), "{discovered}");
+        // A fixed twin name on a rule that discovers two metrics: they collide.
+        let fixed = text.replace("serve: forecast}", "serve: forecast, name: requests_ahead}");
+        let fixed = Arc::new(parse(&fixed, "c.yaml", &table, UnknownResources::Reject).unwrap());
+        let report_text = report(&fixed, &table, Some(&listings));
+        assert!(
+            report_text.contains("  forecast: requests_ahead (model seasonal-naive, horizon 15m0s, step 30s, reduce point, headroom 0.25, serve forecast)\n  forecast: requests_ahead (model seasonal-naive, horizon 15m0s, step 30s, reduce point, headroom 0.25, serve forecast)\n  warning: 2 metrics (grpc_requests_per_second, http_requests_per_second) get the same twin name requests_ahead; only one of them is served: put ${metric} in forecast.name\n"),
+            "{report_text}"
         );
         // Without a backend the twin of the example metric is shown, after its PromQL.
         let offline = report(&config, &table, None);
