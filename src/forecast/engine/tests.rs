@@ -121,6 +121,20 @@ fn pods_request(ns: &str) -> CustomRequest {
     }
 }
 
+/// An engine with persistence on a steady pods sum (9 for an hour, `clip`: range answers
+/// only within the asked range, as Prometheus), after its first request: 9 × 1.5 = 13.5
+/// spread over 3 pods is 4.5 each.
+async fn steady_pods(clip: bool) -> (Snapshot, Arc<FakeBackend>, Arc<Metrics>, Arc<Engine>) {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.clip_ranges(clip);
+    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await[0].1, 4.5);
+    (snap, fake, metrics, engine)
+}
+
 /// A fake whose live pod queries answer web-1..3 = 1, 2, 3 in every namespace.
 fn fake() -> Arc<FakeBackend> {
     Arc::new(FakeBackend::new().with_query_fn(|q, _| {
@@ -684,12 +698,7 @@ fn range_calls(fake: &FakeBackend) -> Vec<(i64, i64)> {
 
 #[tokio::test]
 async fn history_is_extended_incrementally() {
-    let snap = snapshot(CONFIG, "t.yaml");
-    let fake = fake();
-    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
-    serve_pods(&engine, &snap, "default", NOW).await;
+    let (snap, fake, _, engine) = steady_pods(false).await;
     // The first fetch covers the whole history: 60 buckets ending now.
     assert_eq!(range_calls(&fake), vec![(NOW - 59 * 60, NOW)]);
 
@@ -1165,13 +1174,7 @@ async fn absurd_timestamps_are_ignored_without_a_panic() {
 
 #[tokio::test]
 async fn after_an_outage_longer_than_the_history_only_the_history_is_fetched() {
-    let snap = snapshot(CONFIG, "t.yaml");
-    let fake = fake();
-    fake.clip_ranges(true);
-    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
-    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await[0].1, 4.5);
+    let (snap, fake, _, engine) = steady_pods(true).await;
     // Prometheus is down for a day; every refresh fails, and requests are answered live.
     let day = 86_400;
     for at in (NOW + 180..NOW + day).step_by(300) {
@@ -1277,13 +1280,7 @@ async fn a_panic_while_computing_serves_live_at_once_with_a_reason() {
 
 #[tokio::test]
 async fn a_bucket_that_lands_late_is_read_on_the_next_refresh() {
-    let snap = snapshot(CONFIG, "t.yaml");
-    let fake = fake();
-    fake.clip_ranges(true);
-    fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
-    assert_eq!(serve_pods(&engine, &snap, "default", NOW).await[0].1, 4.5);
+    let (snap, fake, metrics, engine) = steady_pods(true).await;
     // At NOW+60 the backend has nothing for the new bucket yet (remote-write lag).
     engine.round(t(NOW + 60)).await;
     // By NOW+120 both buckets are in; the refresh asks again for NOW+60 (the newest bucket
