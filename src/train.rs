@@ -10,10 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::cli::{PrometheusArgs, parse_duration};
 use crate::forecast::onnx::{OnnxModel, RuntimeArgs, contract, runtime, writer};
 use crate::forecast::{History, LinearSpec, Model, ModelError, Target};
-use crate::prometheus::{Backend, HttpBackend};
-
-/// Points per range query (Prometheus answers at most 11,000 per series).
-const POINTS_PER_QUERY: i64 = 10_000;
+use crate::prometheus::{Backend, HttpBackend, range_chunks};
 
 /// Flags of `augur train`.
 #[derive(Debug, Clone, Args)]
@@ -232,9 +229,7 @@ pub async fn history_from_backend(
     }
     let mut values = vec![f64::NAN; usize::try_from(count)?];
     let mut labels = None;
-    let mut chunk_start = first;
-    while chunk_start <= last {
-        let chunk_end = (chunk_start + (POINTS_PER_QUERY - 1) * step_s).min(last);
+    for (chunk_start, chunk_end) in range_chunks(first, last, step_s) {
         let at = |s: i64| UNIX_EPOCH + Duration::from_secs(s.unsigned_abs());
         let series = backend
             .query_range(query, at(chunk_start), at(chunk_end), step)
@@ -261,7 +256,6 @@ pub async fn history_from_backend(
             }
             labels = Some(one.labels);
         }
-        chunk_start = chunk_end + step_s;
     }
     if values.iter().all(|v| v.is_nan()) {
         bail!(

@@ -4,10 +4,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::forecast::History;
-use crate::prometheus::{Backend, LabelSet};
-
-/// Points per range-query call (Prometheus refuses more than 11,000 per series).
-pub const POINTS_PER_CALL: i64 = 10_000;
+use crate::prometheus::{Backend, LabelSet, range_chunks};
 
 /// Why a range query did not give one usable series.
 #[derive(Debug, thiserror::Error)]
@@ -102,9 +99,7 @@ pub async fn range_history(
     }
     let mut labels: Option<LabelSet> = None;
     let mut points: Vec<(i64, f64)> = Vec::new();
-    let mut chunk_start = from;
-    while chunk_start <= to {
-        let chunk_end = (chunk_start + (POINTS_PER_CALL - 1) * step_s).min(to);
+    for (chunk_start, chunk_end) in range_chunks(from, to, step_s) {
         let at = |s: i64| UNIX_EPOCH + Duration::from_secs(u64::try_from(s).unwrap_or(0));
         let series = backend
             .query_range(query, at(chunk_start), at(chunk_end), step)
@@ -142,7 +137,6 @@ pub async fn range_history(
                     .map(|(t, v)| (t.round() as i64, v)),
             );
         }
-        chunk_start = chunk_end + step_s;
     }
     points.sort_by_key(|&(t, _)| t);
     points.dedup_by_key(|p| p.0);

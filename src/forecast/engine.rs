@@ -21,7 +21,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use crate::config::{ForecastSpec, ModelRef, Reduce, Rule, Section, ServeMode};
-use crate::prometheus::{Backend, LabelSet, RangeSeries};
+use crate::prometheus::{Backend, LabelSet, RangeSeries, range_chunks};
 use crate::provider::custom::{resolve_custom, run_custom};
 use crate::provider::external::{resolve_external, run_external};
 use crate::provider::objects::ObjectSource;
@@ -34,9 +34,6 @@ pub use super::guard::ErrorTracker;
 
 use super::buckets::Buckets;
 use super::{Fitted, ForecastArgs, History, Model, ModelError, Target};
-
-/// Most points asked of one range query (Prometheus refuses more than 11,000 per series).
-const MAX_POINTS_PER_QUERY: i64 = 10_000;
 
 /// Buckets at the end of a history fetched again by the next incremental refresh.
 const REFETCH_STEPS: i64 = 1;
@@ -1005,9 +1002,7 @@ impl Engine {
             }
         };
         let mut series: Vec<RangeSeries> = Vec::new();
-        let mut chunk_start = start;
-        while chunk_start <= end {
-            let chunk_end = (chunk_start + (MAX_POINTS_PER_QUERY - 1) * step).min(end);
+        for (chunk_start, chunk_end) in range_chunks(start, end, step) {
             match self
                 .backend
                 .query_range(
@@ -1027,7 +1022,6 @@ impl Engine {
                     };
                 }
             }
-            chunk_start = chunk_end + step;
         }
         Fetched {
             target,

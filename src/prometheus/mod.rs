@@ -141,6 +141,23 @@ impl QueryResult {
     }
 }
 
+/// Most points asked of one range query per series (Prometheus refuses more than 11,000).
+pub const MAX_RANGE_POINTS: i64 = 10_000;
+
+/// The pieces `(start, end)` (Unix seconds, both included) of a range query from `start`
+/// to `end` every `step` seconds, each of at most [`MAX_RANGE_POINTS`] points; none when
+/// `end < start`.
+pub fn range_chunks(start: i64, end: i64, step: i64) -> impl Iterator<Item = (i64, i64)> {
+    let step = step.max(1);
+    let span = (MAX_RANGE_POINTS - 1).saturating_mul(step);
+    std::iter::successors((start <= end).then_some(start), move |&s| {
+        s.checked_add(span)
+            .and_then(|last| last.checked_add(step))
+            .filter(|&next| next <= end)
+    })
+    .map(move |s| (s, s.saturating_add(span).min(end)))
+}
+
 /// One series of a range-query result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RangeSeries {
@@ -222,4 +239,29 @@ pub trait Backend: Send + Sync + 'static {
         end: SystemTime,
         step: Duration,
     ) -> BoxFuture<'a, Result<Vec<RangeSeries>>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::range_chunks;
+
+    #[test]
+    fn range_queries_split_at_ten_thousand_points() {
+        let chunks = |start, end, step| range_chunks(start, end, step).collect::<Vec<_>>();
+        // 25,001 points at 60 s: 10,000 + 10,000 + 5,001.
+        assert_eq!(
+            chunks(0, 60 * 25_000, 60),
+            vec![(0, 599_940), (600_000, 1_199_940), (1_200_000, 1_500_000)]
+        );
+        // Exactly 10,000 points: one query; one point: one query; end before start: none.
+        assert_eq!(chunks(0, 9_999, 1), vec![(0, 9_999)]);
+        assert_eq!(chunks(0, 10_000, 1), vec![(0, 9_999), (10_000, 10_000)]);
+        assert_eq!(chunks(120, 120, 60), vec![(120, 120)]);
+        assert_eq!(chunks(120, 60, 60), Vec::<(i64, i64)>::new());
+        // Near the end of time: no overflow, one last piece.
+        assert_eq!(
+            chunks(i64::MAX - 5, i64::MAX, 1),
+            vec![(i64::MAX - 5, i64::MAX)]
+        );
+    }
 }
