@@ -134,14 +134,12 @@ pub fn report(
     ];
     for (rules, stats) in sections {
         for (rule, stats) in rules.iter().zip(stats.iter()) {
-            let section = match rule.section {
-                Section::Rules => "rules",
-                Section::ExternalRules => "externalRules",
-            };
             let _ = writeln!(
                 out,
-                "{section}[{}] (line {}): seriesQuery {}",
-                rule.index, rule.line, rule.series_query
+                "{} (line {}): seriesQuery {}",
+                rule.label(),
+                rule.line,
+                rule.series_query
             );
             let listing = listings.and_then(|l| l.get(&rule.series_query));
             if listings.is_some() {

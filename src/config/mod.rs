@@ -76,6 +76,18 @@ pub struct Rule {
     pub forecast: Option<std::sync::Arc<ForecastSpec>>,
 }
 
+impl Rule {
+    /// `rules[i]` or `externalRules[i]`, as in error messages, `augur check` and the
+    /// forecast metrics' `rule` label.
+    pub fn label(&self) -> String {
+        let section = match self.section {
+            Section::Rules => "rules",
+            Section::ExternalRules => "externalRules",
+        };
+        format!("{section}[{}]", self.index)
+    }
+}
+
 /// The model used when a `forecast` block names none.
 pub const DEFAULT_FORECAST_MODEL: &str = crate::forecast::model::DEFAULT;
 

@@ -20,7 +20,7 @@ use arc_swap::ArcSwapOption;
 use futures::StreamExt;
 use tokio::sync::watch;
 
-use crate::config::{ForecastSpec, ModelRef, Reduce, Rule, Section, ServeMode};
+use crate::config::{ForecastSpec, ModelRef, Reduce, ServeMode};
 use crate::prometheus::{Backend, LabelSet, RangeSeries, range_chunks};
 use crate::provider::custom::{resolve_custom, run_custom};
 use crate::provider::external::{resolve_external, run_external};
@@ -411,13 +411,6 @@ fn at(secs: i64) -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
-fn rule_label(rule: &Rule) -> String {
-    match rule.section {
-        Section::Rules => format!("rules[{}]", rule.index),
-        Section::ExternalRules => format!("externalRules[{}]", rule.index),
-    }
-}
-
 /// A live-metric error answered for a twin request, saying which twin asked: the message
 /// names the live metric, which is not the one in the request path.
 fn for_twin(error: ProviderError, twin: &str) -> ProviderError {
@@ -581,7 +574,7 @@ impl Engine {
             )
         };
         let key = TargetKey {
-            rule: rule_label(rule),
+            rule: rule.label(),
             metric: request.metric.clone(),
             namespace: request.namespace.clone().unwrap_or_default(),
             promql,
@@ -653,7 +646,7 @@ impl Engine {
         let promql =
             resolve_external(snapshot, &live_request).map_err(|e| for_twin(e, &request.metric))?;
         let key = TargetKey {
-            rule: rule_label(rule),
+            rule: rule.label(),
             metric: request.metric.clone(),
             namespace: request.namespace.clone(),
             promql: promql.clone(),

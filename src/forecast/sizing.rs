@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::config::{Config, ForecastSpec, ModelRef, Rule, Section};
+use crate::config::{Config, ForecastSpec, ModelRef, Rule};
 
 use super::engine::TRIM_SLACK;
 
@@ -82,13 +82,6 @@ pub struct Estimate {
     pub total: u64,
 }
 
-fn rule_label(rule: &Rule) -> String {
-    match rule.section {
-        Section::Rules => format!("rules[{}]", rule.index),
-        Section::ExternalRules => format!("externalRules[{}]", rule.index),
-    }
-}
-
 /// The estimate for `config` at `max_series` series; `None` without forecast rules.
 pub fn estimate(config: &Config, max_series: usize) -> Option<Estimate> {
     let (rule, spec) = config
@@ -103,7 +96,7 @@ pub fn estimate(config: &Config, max_series: usize) -> Option<Estimate> {
         })?;
     let per_series = series_bytes(spec);
     Some(Estimate {
-        rule: rule_label(rule),
+        rule: rule.label(),
         model: spec.model.to_string(),
         history: spec.history,
         step: spec.step,
