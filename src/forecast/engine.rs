@@ -983,13 +983,12 @@ impl Engine {
                 {
                     whole
                 }
-                // After an outage longer than the history, only the history: the range
-                // missed grows with every failed round, and a backend may refuse it (or
-                // time out on it) round after round.
-                // The newest bucket already held is asked for again: a scrape in flight at
-                // the step boundary, or remote-write lag (Mimir, Thanos Receive), lands after
-                // it was first read, and without this it would be wrong (or missing, a
-                // history_gap) for good.
+                // From the newest bucket already held, asked for again (a scrape in flight at
+                // the step boundary, or remote-write lag in Mimir or Thanos Receive, lands
+                // after it was first read; without this it would stay wrong, or missing, a
+                // history_gap, for good), but after an outage longer than the history only
+                // the history: the range missed grows with every failed round, and a backend
+                // may refuse it (or time out on it) round after round.
                 Some(until) => (until + step - REFETCH_STEPS * step).max(whole),
                 None => whole,
             }
