@@ -82,6 +82,9 @@ pub struct PrometheusArgs {
     /// Timeout of every backend call.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub prometheus_timeout: Duration,
+    /// Kubernetes-style credentials for the backend.
+    #[command(flatten)]
+    pub auth: crate::prometheus::auth::AuthConfigArgs,
 }
 
 impl PrometheusArgs {
@@ -104,6 +107,7 @@ impl PrometheusArgs {
                 VerbArg::Get => Verb::Get,
                 VerbArg::Post => Verb::Post,
             },
+            auth: self.auth.clone(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Talking to a Prometheus-compatible query API: the [`Backend`] trait the rest of augur uses,
 //! the result types, and the HTTP implementation in [`client`].
 
+pub mod auth;
 pub mod client;
 pub mod fake;
 pub mod instrumented;
