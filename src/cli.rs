@@ -160,6 +160,9 @@ pub struct ServeArgs {
     /// Serve HTTP/1.1 only (CVE-2023-44487 mitigation).
     #[arg(long)]
     pub disable_http2: bool,
+    /// Cipher suites, minimum TLS version, port sharing.
+    #[command(flatten)]
+    pub serving: crate::tls::policy::ServingArgs,
 }
 
 impl ServeArgs {
