@@ -12,8 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-use crate::api::Augur;
-use crate::support::TestPrometheus;
+use crate::support::{Augur, TestPrometheus, resource_names};
 
 /// 1995-07-12 11:57 UTC: the morning rise of the daily cycle is about to start (live
 /// ≈ 0.65 req/s summed over the pods; the same 10 minutes one day earlier peaked at 1.72).
@@ -251,7 +250,7 @@ async fn twins_are_discovered_served_and_fall_back_to_live() {
     // Discovery: each twin next to its live metric, for every resource the live one has.
     let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
     assert_eq!(status, 200);
-    let names = super::api::resource_names(&body);
+    let names = resource_names(&body);
     let expected: Vec<(String, bool)> = [
         ("namespaces/http_requests_per_second", false),
         ("namespaces/http_requests_per_second_forecast", false),

@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod augur;
+
+pub(crate) use augur::{Augur, client_trusting, resource_names};
+
 /// Prometheus server binary.
 pub(crate) const PROMETHEUS: &str = "/usr/bin/prometheus";
 /// promtool, for backfilling blocks.
