@@ -1,6 +1,6 @@
 //! The real `augur serve` binary for end-to-end tests: started on a free loopback port with
 //! its own certificate directory, read over HTTPS with a client trusting that certificate
-//! (reqwest) or through the real `kubectl`.
+//! (reqwest) or through the real `kubectl`, with readers of its metric lists and /metrics.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -179,4 +179,66 @@ pub(crate) fn client_trusting(cert: &Path) -> reqwest::Client {
         .timeout(Duration::from_secs(10))
         .build()
         .unwrap()
+}
+
+/// A Kubernetes quantity string as a number (`433m`, `2`, `1500k`).
+pub(crate) fn quantity(v: &Value) -> f64 {
+    let text = v.as_str().unwrap_or_else(|| panic!("not a quantity: {v}"));
+    let (number, scale) = match text.char_indices().last() {
+        Some((i, 'm')) => (&text[..i], 1e-3),
+        Some((i, 'k')) => (&text[..i], 1e3),
+        Some((i, 'M')) => (&text[..i], 1e6),
+        _ => (text, 1.0),
+    };
+    number.parse::<f64>().unwrap() * scale
+}
+
+/// augur's own /metrics text.
+pub(crate) async fn metrics(augur: &Augur) -> String {
+    match augur.get("/metrics").await {
+        (200, Value::String(text)) => text,
+        other => panic!("/metrics: {other:?}"),
+    }
+}
+
+/// The value of the first /metrics line of `text` starting with `prefix`.
+pub(crate) fn metric_value(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix))
+        .and_then(|v| v.trim().parse().ok())
+}
+
+/// Waits (up to 60 s) until a /metrics line starts with `prefix`; returns its value.
+pub(crate) async fn wait_metric(augur: &Augur, prefix: &str) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = metrics(augur).await;
+        if let Some(v) = metric_value(&text, prefix) {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {prefix:?} in /metrics:\n{text}\nlog:\n{}",
+            augur.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// `(name or labels, value)` of every item of a metric list.
+pub(crate) async fn items(augur: &Augur, path: &str) -> Vec<(String, f64)> {
+    let (status, body) = augur.get(path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let name = i["describedObject"]["name"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| i["metricLabels"].to_string());
+            (name, quantity(&i["value"]))
+        })
+        .collect()
 }
