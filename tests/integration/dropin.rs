@@ -12,9 +12,9 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::api::{Augur, rules};
+use crate::api::rules;
 use crate::backend::pki;
-use crate::support::{TestPrometheus, fixture_series, free_port};
+use crate::support::{Augur, TestPrometheus, fixture_series, free_port};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
