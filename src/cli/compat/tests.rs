@@ -26,7 +26,7 @@ fn strings(prepared: &Prepared) -> Vec<String> {
         .collect()
 }
 
-fn serve(prepared: &Prepared) -> crate::cli::ServeArgs {
+fn serve(prepared: &Prepared) -> crate::app::ServeArgs {
     match Cli::try_parse_from(&prepared.args).unwrap().command {
         Command::Serve(args) => args,
         other => panic!("not serve: {other:?}"),
