@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Serve HTTP/1.1 only (CVE-2023-44487 mitigation).
     #[arg(long)]
     pub disable_http2: bool,
+    /// Cipher suites, minimum TLS version, port sharing.
+    #[command(flatten)]
+    pub serving: crate::tls::policy::ServingArgs,
 }
 
 impl ServeArgs {
@@ -137,6 +140,10 @@ pub fn install_crypto_provider() {
 pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     install_crypto_provider();
     let max_age = args.max_age().map_err(Error::Usage)?;
+    let tls_policy = args.serving.tls_policy().map_err(Error::Usage)?;
+    for warning in &tls_policy.warnings {
+        tracing::warn!("{warning}");
+    }
     // Cluster mode: resources from API discovery (unknown override resources are errors);
     // standalone: the built-in table, unknown resources guessed.
     let cluster = crate::cluster::Cluster::start(&args.cluster).await?;
@@ -223,10 +230,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         cert_dir: args.cert_dir.clone(),
         disable_http2: args.disable_http2,
     }
-    .load()?;
+    .load_with(tls_policy.provider)?;
     let addr = SocketAddr::new(args.bind_address, args.secure_port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = args
+        .serving
+        .bind(addr)
         .map_err(|source| Error::Listen { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");

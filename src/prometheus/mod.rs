@@ -2,6 +2,7 @@
 //! the result types, and the HTTP implementation in [`client`].
 
 pub mod args;
+pub mod auth;
 pub mod client;
 pub mod fake;
 pub mod instrumented;

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Augur, TestPrometheus, TestVictoria, fixture_series, resource_names};
 
-fn rules() -> PathBuf {
+pub(crate) fn rules() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml")
 }
 
