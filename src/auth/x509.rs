@@ -194,7 +194,7 @@ pub fn subject(der: &[u8]) -> Option<Subject> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::testing::{TestCa, Usage};
+    use crate::testing::TestCa;
 
     fn ring() -> Arc<CryptoProvider> {
         Arc::new(rustls::crypto::ring::default_provider())
@@ -278,9 +278,7 @@ mod tests {
         assert_eq!(bundle.verify(&[ours.client("a", &[]).der()]), Ok(()));
         let err = bundle.verify(&[theirs.client("a", &[]).der()]).unwrap_err();
         assert_eq!(err, "invalid peer certificate: UnknownIssuer");
-        let err = bundle
-            .verify(&[ours.issue(Usage::Server, "a", &[], &[]).der()])
-            .unwrap_err();
+        let err = bundle.verify(&[ours.server(&["a"]).der()]).unwrap_err();
         assert_eq!(
             err,
             "invalid peer certificate: certificate does not allow extended key usage for client authentication, allows server authentication"

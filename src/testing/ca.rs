@@ -1,16 +1,12 @@
-//! The one certificate authority of the tests: a CA that keeps its key and issues client or
-//! server certificates with a chosen subject, as kube-apiserver's CAs do.
+//! The tests' certificate authority: the product's CA ([`crate::tls::issue::Ca`]) with a
+//! day's validity, issuing client certificates (user and groups) and serving certificates.
+
+use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject as _;
 
-/// What an issued certificate is for (its extended key usage).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Usage {
-    /// TLS client authentication (users, the front proxy).
-    Client,
-    /// TLS server authentication.
-    Server,
-}
+use crate::tls::issue::{Ca, PemPair, Validity};
 
 /// A certificate and its private key, both PEM.
 #[derive(Debug, Clone)]
@@ -19,20 +15,27 @@ pub struct Identity {
     pub cert: String,
     /// Its private key (PKCS#8).
     pub key: String,
-    der: CertificateDer<'static>,
 }
 
 impl Identity {
     /// The certificate, DER.
     pub fn der(&self) -> CertificateDer<'static> {
-        self.der.clone()
+        CertificateDer::from_pem_slice(self.cert.as_bytes()).expect("issued certificate")
     }
 }
 
-/// A self-signed CA (no path length limit) that issues certificates.
+impl From<PemPair> for Identity {
+    fn from(pair: PemPair) -> Self {
+        Self {
+            cert: pair.cert,
+            key: pair.key,
+        }
+    }
+}
+
+/// A CA valid for a day from now, whose key lives as long as this value.
 pub struct TestCa {
-    params: rcgen::CertificateParams,
-    key: rcgen::KeyPair,
+    ca: Ca,
     /// The CA certificate, PEM.
     pub pem: String,
 }
@@ -40,63 +43,26 @@ pub struct TestCa {
 impl TestCa {
     /// A new CA whose subject is `CN=<common_name>`.
     pub fn new(common_name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().expect("CA key");
-        let mut params =
-            rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA parameters");
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, common_name);
-        let pem = params.self_signed(&key).expect("CA certificate").pem();
-        Self { params, key, pem }
+        let validity = Validity::new(SystemTime::now(), Duration::from_secs(86_400));
+        let ca = Ca::new(common_name.to_owned(), validity).expect("test CA");
+        let pem = ca.pem();
+        Self { ca, pem }
     }
 
     /// A client certificate for `CN=<common_name>` with one `O=` per organization (group).
     pub fn client(&self, common_name: &str, organizations: &[&str]) -> Identity {
-        self.issue(Usage::Client, common_name, organizations, &[])
+        self.ca
+            .issue_client(common_name, organizations)
+            .expect("client certificate")
+            .into()
     }
 
     /// A server certificate for `names` (DNS names or IP addresses), the first one its CN.
     pub fn server(&self, names: &[&str]) -> Identity {
-        self.issue(
-            Usage::Server,
-            names.first().copied().unwrap_or_default(),
-            &[],
-            names,
-        )
-    }
-
-    /// A certificate for `usage` with subject `CN=<common_name>` and `O=<organization>`s
-    /// and subject alternative names `names`, signed by this CA.
-    pub fn issue(
-        &self,
-        usage: Usage,
-        common_name: &str,
-        organizations: &[&str],
-        names: &[&str],
-    ) -> Identity {
-        let key = rcgen::KeyPair::generate().expect("key");
         let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
-        let mut params = rcgen::CertificateParams::new(names).expect("certificate parameters");
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, common_name);
-        for organization in organizations {
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, *organization);
-        }
-        params.extended_key_usages = vec![match usage {
-            Usage::Client => rcgen::ExtendedKeyUsagePurpose::ClientAuth,
-            Usage::Server => rcgen::ExtendedKeyUsagePurpose::ServerAuth,
-        }];
-        let issuer = rcgen::Issuer::new(self.params.clone(), &self.key);
-        let cert = params.signed_by(&key, &issuer).expect("certificate");
-        Identity {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-            der: cert.der().clone(),
-        }
+        self.ca
+            .issue_serving(&names)
+            .expect("server certificate")
+            .into()
     }
 }

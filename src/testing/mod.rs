@@ -9,5 +9,5 @@ pub mod ca;
 pub mod https;
 
 pub use app::{PODS_RULES, PODS_SERIES, app_with_rules, pods_backend};
-pub use ca::{Identity, TestCa, Usage};
+pub use ca::{Identity, TestCa};
 pub use https::{TlsServer, client_config, https_client, serve_tls, serve_tls_with};
