@@ -121,15 +121,29 @@ mod tests {
 
     #[test]
     fn log_levels_come_from_a_fixed_list() {
-        for good in ["info", "DEBUG", "off", "info,augur=debug,hyper=warn", "augur::series=trace"] {
+        for good in [
+            "info",
+            "DEBUG",
+            "off",
+            "info,augur=debug,hyper=warn",
+            "augur::series=trace",
+        ] {
             assert_eq!(parse_log_level(good).as_deref(), Ok(good), "{good}");
         }
         assert_eq!(
             parse_log_level("loud").unwrap_err(),
             "\"loud\" in \"loud\" is not a log level: expected one of off, error, warn, info, debug, trace or a filter such as info,augur=debug"
         );
-        assert!(parse_log_level("info,augur=chatty").unwrap_err().starts_with("\"chatty\""));
-        assert!(parse_log_level("").unwrap_err().starts_with("empty log level"));
+        assert!(
+            parse_log_level("info,augur=chatty")
+                .unwrap_err()
+                .starts_with("\"chatty\"")
+        );
+        assert!(
+            parse_log_level("")
+                .unwrap_err()
+                .starts_with("empty log level")
+        );
         assert!(parse_log_level("=debug").is_err());
     }
 
