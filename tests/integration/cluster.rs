@@ -707,9 +707,9 @@ async fn unknown_override_resource_is_a_startup_error_in_cluster_mode() {
         .args([
             "serve",
             "--bind-address=127.0.0.1",
-            "--secure-port=0",
             "--prometheus-url=http://127.0.0.1:9",
         ])
+        .arg(format!("--secure-port={}", crate::support::free_port()))
         .arg(format!("--config={}", config.display()))
         .arg(format!("--lister-kubeconfig={}", kubeconfig.display()))
         .arg("--authentication-mode=off")
