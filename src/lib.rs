@@ -28,3 +28,4 @@ pub mod telemetry;
 pub mod testing;
 pub mod tls;
 pub mod train;
+pub mod units;

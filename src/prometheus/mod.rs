@@ -1,6 +1,8 @@
 //! Talking to a Prometheus-compatible query API: the [`Backend`] trait the rest of augur uses,
 //! the result types, and the HTTP implementation in [`client`].
 
+pub mod args;
+pub mod auth;
 pub mod client;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
@@ -12,6 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
+pub use args::{DEFAULT_PROMETHEUS_URL, PrometheusArgs, VerbArg};
 pub use client::{BackendOptions, HttpBackend, Verb};
 
 /// Labels of one series, `__name__` included when the API returns it.
