@@ -2,8 +2,6 @@
 //! VictoriaMetrics, kubectl) started by [`support`].
 
 mod api;
-#[allow(dead_code)]
-mod apiserver_double;
 mod auth;
 mod backend;
 mod backtest;
@@ -15,5 +13,4 @@ mod forecast;
 mod forecast_faults;
 mod manifests;
 mod onnx;
-#[allow(dead_code)]
 mod support;

@@ -12,8 +12,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod apiserver_double;
 mod augur;
 mod gauges;
+
+pub(crate) use apiserver_double::ApiServerDouble;
 
 pub(crate) use augur::{
     Augur, client_trusting, items, metric_value, metrics, quantity, resource_names, wait_metric,
@@ -116,6 +119,11 @@ pub(crate) struct Fixture {
     pub(crate) end: SystemTime,
     /// The families, in output order.
     pub(crate) families: Vec<FixtureFamily>,
+}
+
+/// `tests/fixtures/api-rules.yaml`: rules serving the fixture's metrics (custom and external).
+pub(crate) fn rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml")
 }
 
 /// Builds the fixture ending at `now` aligned down to 15 s. See [`Fixture`] for the values.
@@ -433,16 +441,6 @@ impl TestPrometheus {
         }
     }
 
-    /// The listening port.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The data and config directory.
-    pub(crate) fn dir(&self) -> PathBuf {
-        self.dir.path().to_owned()
-    }
-
     /// Kills the process (SIGKILL) and waits for it; the port then refuses connections.
     pub(crate) fn kill(&mut self) {
         kill_child(&mut self.child);
@@ -556,11 +554,6 @@ impl TestVictoria {
     /// Base URL, `http://127.0.0.1:PORT`.
     pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The listening port.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
     }
 }
 
