@@ -68,6 +68,16 @@ impl FixtureSeries {
         self.initial + self.rate * (i * STEP_SECS) as f64
     }
 
+    /// One line per sample from `start` (Unix seconds): `name{labels} value timestamp`, the
+    /// timestamp in seconds times `scale` (1000 for milliseconds).
+    fn write_samples(&self, out: &mut String, start: u64, scale: u64) {
+        let labels = self.label_text();
+        for i in 0..SAMPLES {
+            let ts = (start + i * STEP_SECS) * scale;
+            writeln!(out, "{}{} {} {}", self.name, labels, self.value_at(i), ts).unwrap();
+        }
+    }
+
     fn label_text(&self) -> String {
         let inner: Vec<String> = self
             .labels
@@ -228,19 +238,7 @@ impl Fixture {
         for family in &self.families {
             writeln!(out, "# TYPE {} {}", family.family, family.kind).unwrap();
             for series in &family.series {
-                let labels = series.label_text();
-                for i in 0..SAMPLES {
-                    let ts = start + i * STEP_SECS;
-                    writeln!(
-                        out,
-                        "{}{} {} {}",
-                        series.name,
-                        labels,
-                        series.value_at(i),
-                        ts
-                    )
-                    .unwrap();
-                }
+                series.write_samples(&mut out, start, 1);
             }
         }
         out.push_str("# EOF\n");
@@ -253,19 +251,7 @@ impl Fixture {
         let mut out = String::new();
         let start = self.start_secs();
         for series in self.all_series() {
-            let labels = series.label_text();
-            for i in 0..SAMPLES {
-                let ts_ms = (start + i * STEP_SECS) * 1000;
-                writeln!(
-                    out,
-                    "{}{} {} {}",
-                    series.name,
-                    labels,
-                    series.value_at(i),
-                    ts_ms
-                )
-                .unwrap();
-            }
+            series.write_samples(&mut out, start, 1000);
         }
         out
     }
