@@ -19,7 +19,7 @@ use crate::resources::ResourceTable;
 use crate::series::{Registry, RelistOptions, Relister, Snapshot};
 use crate::telemetry::Metrics;
 use crate::tls::TlsOptions;
-use crate::units::parse_duration;
+use crate::units::positive_duration;
 
 /// `augur serve`.
 #[derive(Debug, Clone, Args)]
@@ -40,19 +40,19 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub forecast: crate::forecast::ForecastArgs,
     /// How often series are relisted.
-    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    #[arg(long, default_value = "1m", value_parser = positive_duration)]
     pub metrics_relist_interval: Duration,
     /// Series seen within this window are discovered (default: the relist interval).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = positive_duration)]
     pub metrics_max_age: Option<Duration>,
     /// How many series queries run at once during a relist.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub relist_concurrency: usize,
     /// How often the config file is checked for changes (SIGHUP reloads at once).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
     pub config_check_interval: Duration,
     /// Port for HTTPS.
-    #[arg(long, default_value_t = 6443)]
+    #[arg(long, default_value_t = 6443, value_parser = clap::value_parser!(u16).range(1..))]
     pub secure_port: u16,
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]

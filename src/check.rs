@@ -17,7 +17,7 @@ use crate::provider::query::{Names, build_custom, build_external};
 use crate::resources::{ResourceInfo, ResourceTable};
 use crate::series::registry::RuleStats;
 use crate::series::{Listing, Snapshot};
-use crate::units::{go_duration, parse_duration};
+use crate::units::{go_duration, positive_duration};
 
 /// `augur check`.
 #[derive(Debug, Clone, Args)]
@@ -29,7 +29,7 @@ pub struct CheckArgs {
     #[command(flatten)]
     pub prometheus: PrometheusArgs,
     /// How far back series count as present.
-    #[arg(long, default_value = "10m", value_parser = parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = positive_duration)]
     pub metrics_max_age: Duration,
 }
 

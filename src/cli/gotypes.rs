@@ -53,7 +53,7 @@ impl GoType {
             GoType::Int32 => parse_int(value, 0, 32).map(drop),
             GoType::Uint64 => parse_uint(value),
             GoType::Float32 => parse_float(value),
-            GoType::Duration => parse_duration(value).map(drop),
+            GoType::Duration => crate::units::parse_go_duration(value).map(drop),
             GoType::String | GoType::StringSlice => Ok(()),
             GoType::Ip => value
                 .trim()
@@ -157,74 +157,6 @@ fn parse_float(value: &str) -> Result<(), String> {
         return Err(format!("{value:?} is out of range for a 32-bit float"));
     }
     Ok(())
-}
-
-/// Go's `time.ParseDuration`: a signed sequence of decimal numbers with units `ns`, `us`
-/// (`µs`), `ms`, `s`, `m`, `h` (`300ms`, `1.5h`, `2h45m`, `-1m`; `0` alone needs no unit).
-/// Returns nanoseconds.
-pub fn parse_duration(value: &str) -> Result<i64, String> {
-    let err = || {
-        format!(
-            "{value:?} is not a Go duration (a number with a unit: ns, us, ms, s, m, h, e.g. 30s, 1m30s, 1.5h)"
-        )
-    };
-    let (negative, mut rest) = match value.as_bytes().first() {
-        Some(b'-') => (true, &value[1..]),
-        Some(b'+') => (false, &value[1..]),
-        _ => (false, value),
-    };
-    if rest == "0" {
-        return Ok(0);
-    }
-    if rest.is_empty() {
-        return Err(err());
-    }
-    let mut total: u128 = 0;
-    while !rest.is_empty() {
-        let whole_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let whole = &rest[..whole_len];
-        rest = &rest[whole_len..];
-        let mut fraction = "";
-        if let Some(after_dot) = rest.strip_prefix('.') {
-            let len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
-            fraction = &after_dot[..len];
-            rest = &after_dot[len..];
-        }
-        if whole.is_empty() && fraction.is_empty() {
-            return Err(err());
-        }
-        let unit_len = rest
-            .char_indices()
-            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
-            .map_or(rest.len(), |(i, _)| i);
-        let unit: u128 = match &rest[..unit_len] {
-            "ns" => 1,
-            "us" | "µs" | "μs" => 1_000,
-            "ms" => 1_000_000,
-            "s" => 1_000_000_000,
-            "m" => 60_000_000_000,
-            "h" => 3_600_000_000_000,
-            _ => return Err(err()),
-        };
-        rest = &rest[unit_len..];
-        let whole: u128 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().map_err(|_| err())?
-        };
-        let mut part = whole.checked_mul(unit).ok_or_else(err)?;
-        let mut scale = unit;
-        for digit in fraction.bytes() {
-            scale /= 10;
-            if scale == 0 {
-                break;
-            }
-            part += u128::from(digit - b'0') * scale;
-        }
-        total = total.checked_add(part).ok_or_else(err)?;
-    }
-    let total = i64::try_from(total).map_err(|_| err())?;
-    Ok(if negative { -total } else { total })
 }
 
 fn check_named_cert_key(value: &str) -> Result<(), String> {
@@ -332,25 +264,6 @@ mod tests {
         assert!(GoType::Float32.check("5.5").is_ok());
         assert!(GoType::Float32.check("1e39").is_err());
         assert!(GoType::Float32.check("fast").is_err());
-    }
-
-    #[test]
-    fn durations_as_time_parse_duration() {
-        let s = 1_000_000_000;
-        assert_eq!(parse_duration("0"), Ok(0));
-        assert_eq!(parse_duration("30s"), Ok(30 * s));
-        assert_eq!(parse_duration("1m30s"), Ok(90 * s));
-        assert_eq!(parse_duration("1.5h"), Ok(5400 * s));
-        assert_eq!(parse_duration("2h45m"), Ok(9900 * s));
-        assert_eq!(parse_duration("300ms"), Ok(300_000_000));
-        assert_eq!(parse_duration("1µs"), Ok(1000));
-        assert_eq!(parse_duration("1us"), Ok(1000));
-        assert_eq!(parse_duration("-1m"), Ok(-60 * s));
-        assert_eq!(parse_duration(".5s"), Ok(s / 2));
-        assert_eq!(parse_duration("1h0m0s"), Ok(3600 * s));
-        for bad in ["", "10", "1d", "s", "1 m", "abc", "1m-", "3000000h"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::{BackendOptions, Verb};
-use crate::units::parse_duration;
+use crate::units::positive_duration;
 
 /// prometheus-adapter's default `--prometheus-url`.
 pub const DEFAULT_PROMETHEUS_URL: &str = "https://localhost";
@@ -50,7 +50,7 @@ pub struct PrometheusArgs {
     #[arg(long, value_enum, default_value = "GET")]
     pub prometheus_verb: VerbArg,
     /// Timeout of every backend call.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
     pub prometheus_timeout: Duration,
     /// Kubernetes-style credentials for the backend.
     #[command(flatten)]

@@ -412,3 +412,77 @@ fn unknown_flags_reach_clap_which_names_them() {
         "{err}"
     );
 }
+
+#[test]
+fn zero_durations_and_counts_are_refused_where_they_break_things() {
+    let parse = |args: &[&str]| {
+        let mut all = vec!["augur"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all)
+    };
+    for flag in [
+        "--prometheus-timeout=0s",
+        "--metrics-relist-interval=0s",
+        "--metrics-max-age=0s",
+        "--config-check-interval=0",
+        "--discovery-interval=0s",
+        "--kube-api-timeout=0s",
+        "--cache-sync-timeout=0ms",
+        "--forecast-idle-eviction=0s",
+        "--forecast-refit-interval=0h",
+    ] {
+        let err = parse(&["serve", "--config=c", flag])
+            .unwrap_err()
+            .to_string();
+        let (name, value) = flag.split_once('=').unwrap();
+        assert!(
+            err.contains(&format!("invalid value '{value}' for '{name} <"))
+                && err.contains(&format!(
+                    "\"{value}\" is zero; this duration must be more than 0"
+                )),
+            "{flag}: {err}"
+        );
+    }
+    for flag in [
+        "--relist-concurrency=0",
+        "--forecast-max-targets=0",
+        "--forecast-max-series=0",
+        "--forecast-concurrency=0",
+        "--secure-port=0",
+    ] {
+        let err = parse(&["serve", "--config=c", flag])
+            .unwrap_err()
+            .to_string();
+        let (name, _) = flag.split_once('=').unwrap();
+        assert!(
+            err.contains(&format!("invalid value '0' for '{name} <"))
+                && err.contains("0 is not in 1.."),
+            "{flag}: {err}"
+        );
+    }
+    for args in [
+        &["check", "--config=c", "--metrics-max-age=0s"][..],
+        &["check", "--config=c", "--prometheus-timeout=0s"][..],
+        &["train", "--step=0s", "--query=up"][..],
+    ] {
+        let err = parse(args).unwrap_err().to_string();
+        assert!(err.contains("is zero"), "{args:?}: {err}");
+    }
+    // Zero stays meaningful where Kubernetes gives it a meaning: no cache, no wait.
+    let ok = parse(&[
+        "serve",
+        "--config=c",
+        "--authentication-token-webhook-cache-ttl=0s",
+        "--authorization-webhook-cache-authorized-ttl=0s",
+        "--authorization-webhook-cache-unauthorized-ttl=0s",
+        "--forecast-first-wait=0s",
+        "--prometheus-timeout=1.5s",
+    ]);
+    let Command::Serve(args) = ok.unwrap().command else {
+        panic!("not serve")
+    };
+    assert_eq!(
+        args.prometheus.prometheus_timeout,
+        std::time::Duration::from_millis(1500)
+    );
+}
