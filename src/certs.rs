@@ -22,11 +22,13 @@ use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
+
+use crate::tls::issue::{Ca, Validity};
 
 /// File name of the CA bundle.
 pub const CA_FILE: &str = "ca.crt";
@@ -121,58 +123,21 @@ pub struct Issued {
 /// Issue a CA and a serving certificate for `dns_names`, both valid from an hour before
 /// `now` until `validity` after it. The CA key is dropped on return.
 pub fn issue(dns_names: &[String], validity: Duration, now: SystemTime) -> Result<Issued> {
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let epoch = rcgen::date_time_ymd(1970, 1, 1);
-    let not_before = epoch + since_epoch.saturating_sub(Duration::from_secs(3600));
-    let not_after = epoch + since_epoch + validity;
-    let serial = since_epoch.as_nanos();
-
-    let ca_key = rcgen::KeyPair::generate()?;
-    let mut ca = rcgen::CertificateParams::default();
+    let validity = Validity::new(now, validity);
+    let since_epoch = validity.since_epoch();
     // Unique per run, so that two CAs in one bundle never share a subject.
     let ca_name = format!(
         "augur-ca@{}.{:09}",
         since_epoch.as_secs(),
         since_epoch.subsec_nanos()
     );
-    ca.distinguished_name = rcgen::DistinguishedName::new();
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, ca_name.clone());
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    ca.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.not_before = not_before;
-    ca.not_after = not_after;
-    ca.serial_number = Some(rcgen::SerialNumber::from(serial.to_be_bytes().to_vec()));
-    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key)?;
-
-    let key = rcgen::KeyPair::generate()?;
-    let mut leaf = rcgen::CertificateParams::new(dns_names.to_vec())?;
-    leaf.distinguished_name = rcgen::DistinguishedName::new();
-    let common_name = dns_names.first().cloned().unwrap_or_default();
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, common_name);
-    leaf.is_ca = rcgen::IsCa::ExplicitNoCa;
-    leaf.key_usages = vec![
-        rcgen::KeyUsagePurpose::DigitalSignature,
-        rcgen::KeyUsagePurpose::KeyEncipherment,
-    ];
-    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.not_before = not_before;
-    leaf.not_after = not_after;
-    leaf.serial_number = Some(rcgen::SerialNumber::from(
-        (serial + 1).to_be_bytes().to_vec(),
-    ));
-    let cert = leaf.signed_by(&key, &ca)?;
+    let ca = Ca::new(ca_name, validity)?;
+    let serving = ca.issue_serving(dns_names)?;
     Ok(Issued {
         ca_pem: ca.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        ca_name,
+        cert_pem: serving.cert,
+        key_pem: serving.key,
+        ca_name: ca.name().to_owned(),
     })
 }
 
@@ -418,7 +383,7 @@ mod tests {
                 &[],
                 &ServerName::try_from(name.to_owned()).unwrap(),
                 &[],
-                UnixTime::since_unix_epoch(at.duration_since(UNIX_EPOCH).unwrap()),
+                UnixTime::since_unix_epoch(at.duration_since(std::time::UNIX_EPOCH).unwrap()),
             )
             .map(|_| ())
     }

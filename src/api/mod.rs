@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error;
 pub mod external;
 pub mod health;
+pub mod instrument;
 pub mod metrics;
 pub mod openapi;
 pub mod types;
@@ -263,8 +264,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .with_state(state.clone())
         .merge(health::routes(state.health.clone()))
-        .merge(crate::telemetry::routes(state.metrics.clone()));
-    crate::telemetry::instrument(api, state.metrics)
+        .merge(instrument::routes(state.metrics.clone()));
+    instrument::instrument(api, state.metrics)
 }
 
 /// The JSON value type handlers build.

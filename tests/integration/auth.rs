@@ -812,7 +812,7 @@ async fn the_binary_in_cluster_mode_authenticates_kubectl() {
     let prometheus = crate::support::TestPrometheus::start(&series.openmetrics());
     let rules =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml");
-    let augur = crate::api::Augur::start(
+    let augur = crate::support::Augur::start(
         &prometheus.url(),
         &rules,
         &[

@@ -23,8 +23,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::Augur;
-use crate::support::{Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series};
+use crate::support::{
+    Augur, Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series,
+};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -12,6 +12,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod augur;
+mod gauges;
+
+pub(crate) use augur::{
+    Augur, client_trusting, items, metric_value, metrics, quantity, resource_names, wait_metric,
+};
+pub(crate) use gauges::{EXTERNAL, gauge, gauge_rule, now_aligned};
+
 /// Prometheus server binary.
 pub(crate) const PROMETHEUS: &str = "/usr/bin/prometheus";
 /// promtool, for backfilling blocks.
