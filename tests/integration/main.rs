@@ -12,6 +12,7 @@ mod cluster;
 mod compat;
 mod forecast;
 mod forecast_faults;
+mod image;
 mod manifests;
 mod onnx;
 #[allow(dead_code)]
