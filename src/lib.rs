@@ -26,3 +26,4 @@ pub mod series;
 pub mod telemetry;
 pub mod tls;
 pub mod train;
+pub mod units;

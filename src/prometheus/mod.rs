@@ -1,6 +1,8 @@
 //! Talking to a Prometheus-compatible query API: the [`Backend`] trait the rest of augur uses,
 //! the result types, and the HTTP implementation in [`client`].
 
+pub mod args;
+pub mod auth;
 pub mod client;
 pub mod fake;
 pub mod instrumented;
@@ -11,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
+pub use args::{DEFAULT_PROMETHEUS_URL, PrometheusArgs, VerbArg};
 pub use client::{BackendOptions, HttpBackend, Verb};
 
 /// Labels of one series, `__name__` included when the API returns it.

@@ -541,15 +541,16 @@ async fn victoria_metrics_series_query_range_and_length_limit() {
 }
 
 /// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all PEM.
-struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
+/// A test CA, a server certificate for localhost/127.0.0.1 and a client certificate, PEM.
+pub(crate) struct Pki {
+    pub(crate) ca: String,
+    pub(crate) server_cert: String,
+    pub(crate) server_key: String,
+    pub(crate) client_cert: String,
+    pub(crate) client_key: String,
 }
 
-fn pki() -> Pki {
+pub(crate) fn pki() -> Pki {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
         KeyPair,
@@ -697,4 +698,127 @@ async fn tls_with_ca_file_and_client_certificate() {
         .await
         .unwrap();
     assert_eq!(result, QueryResult::Vector(vec![]));
+}
+
+/// `--prometheus-auth-config`: a kubeconfig's current context gives the CA, client
+/// certificate, `tls-server-name`, `insecure-skip-tls-verify`, bearer token or basic auth.
+#[tokio::test]
+async fn kubeconfig_credentials_reach_the_backend() {
+    use augur::prometheus::auth::AuthConfigArgs;
+    use base64::Engine as _;
+    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = |cluster: &str, user: &str| {
+        let path = dir.path().join("prometheus-config.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "apiVersion: v1\nkind: Config\nclusters:\n- name: prom\n  cluster:\n    server: https://ignored.example\n{cluster}contexts:\n- name: prom\n  context: {{cluster: prom, user: adapter}}\ncurrent-context: prom\nusers:\n- name: adapter\n  user:\n{user}"
+            ),
+        )
+        .unwrap();
+        let mut opts = BackendOptions::new(String::new(), Duration::from_secs(5));
+        opts.auth = AuthConfigArgs {
+            prometheus_auth_config: Some(path),
+            prometheus_auth_incluster: false,
+        };
+        opts
+    };
+    let query = |mut opts: BackendOptions, url: String| async move {
+        opts.url = url;
+        HttpBackend::new(&opts)
+            .unwrap()
+            .query("up", SystemTime::now())
+            .await
+    };
+
+    // Bearer token and basic auth go out as Authorization headers.
+    let (url, server) = one_shot_server(EMPTY_VECTOR);
+    query(kubeconfig("", "    token: kube-token\n"), url)
+        .await
+        .unwrap();
+    assert_eq!(
+        server.join().unwrap().headers["authorization"],
+        "Bearer kube-token"
+    );
+    let (url, server) = one_shot_server(EMPTY_VECTOR);
+    query(
+        kubeconfig("", "    username: adapter\n    password: pw\n"),
+        url,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        server.join().unwrap().headers["authorization"],
+        format!("Basic {}", b64("adapter:pw"))
+    );
+    // --prometheus-token-file wins over the kubeconfig's token, as in prometheus-adapter.
+    let token_file = dir.path().join("flag-token");
+    std::fs::write(&token_file, "flag-token").unwrap();
+    let mut opts = kubeconfig("", "    token: kube-token\n");
+    opts.token_file = Some(token_file);
+    let (url, server) = one_shot_server(EMPTY_VECTOR);
+    query(opts, url).await.unwrap();
+    assert_eq!(
+        server.join().unwrap().headers["authorization"],
+        "Bearer flag-token"
+    );
+
+    // CA and client certificate, inline: a server requiring client certificates accepts us.
+    let ca = format!("    certificate-authority-data: {}\n", b64(&pki.ca));
+    let identity = format!(
+        "    client-certificate-data: {}\n    client-key-data: {}\n",
+        b64(&pki.client_cert),
+        b64(&pki.client_key)
+    );
+    let url = tls_server(&pki, true).await;
+    let result = query(kubeconfig(&ca, &identity), url.clone())
+        .await
+        .unwrap();
+    assert_eq!(result, QueryResult::Vector(vec![]));
+    // Without the client certificate the server refuses the handshake.
+    let err = query(kubeconfig(&ca, "    token: t\n"), url)
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Unreachable { cause, .. } => {
+            assert!(cause.contains("CertificateRequired"), "{cause}")
+        }
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+
+    // tls-server-name: the certificate is for localhost and 127.0.0.1.
+    let url = tls_server(&pki, false).await;
+    let named = format!("{ca}    tls-server-name: localhost\n");
+    query(kubeconfig(&named, "    token: t\n"), url.clone())
+        .await
+        .unwrap();
+    let wrong = format!("{ca}    tls-server-name: prometheus.wrong.example\n");
+    let err = query(kubeconfig(&wrong, "    token: t\n"), url.clone())
+        .await
+        .unwrap_err();
+    match &err {
+        Error::Unreachable { cause, .. } => assert!(
+            cause.contains("certificate not valid for name \"prometheus.wrong.example\""),
+            "{cause}"
+        ),
+        other => panic!("expected Unreachable, got {other:?}"),
+    }
+    // Not trusted without the CA; accepted with insecure-skip-tls-verify.
+    let err = query(kubeconfig("", "    token: t\n"), url.clone())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    query(
+        kubeconfig("    insecure-skip-tls-verify: true\n", "    token: t\n"),
+        url.clone(),
+    )
+    .await
+    .unwrap();
+    // --prometheus-ca-file replaces the kubeconfig entirely (its insecure flag too).
+    let mut opts = kubeconfig("    insecure-skip-tls-verify: true\n", "    token: t\n");
+    opts.ca_file = Some(dir.path().join("ca.pem"));
+    std::fs::write(dir.path().join("ca.pem"), &pki.ca).unwrap();
+    query(opts, url).await.unwrap();
 }

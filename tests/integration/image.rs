@@ -135,16 +135,16 @@ impl Running {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        let (origin, client) = match trust {
+        let (origin, client, cert) = match trust {
             Trust::Ca { file, server_name } => {
                 let client = client_builder_trusting(&file)
                     .resolve(&server_name, ([127, 0, 0, 1], port).into())
                     .build()
                     .unwrap();
-                (format!("https://{server_name}:{port}"), client)
+                (format!("https://{server_name}:{port}"), client, file)
             }
         };
-        let augur = Augur::attach(child, origin, port, dir, client)
+        let augur = Augur::attach(child, origin, port, dir, cert, client)
             .ready(deadline)
             .await;
         Running {

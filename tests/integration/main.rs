@@ -10,6 +10,7 @@ mod backtest;
 mod certs;
 mod cluster;
 mod compat;
+mod dropin;
 mod forecast;
 mod forecast_faults;
 mod image;

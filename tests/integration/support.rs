@@ -328,12 +328,20 @@ pub(crate) struct TestPrometheus {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// Serving HTTPS (`dir`/web.yml) instead of HTTP.
+    tls: bool,
 }
 
 impl TestPrometheus {
     /// Backfills `openmetrics` with promtool and starts Prometheus on it (no scrape targets,
     /// 50 y retention); returns once `/-/ready` answers 200.
     pub(crate) fn start(openmetrics: &str) -> TestPrometheus {
+        TestPrometheus::start_with_tls(openmetrics, None)
+    }
+
+    /// [`TestPrometheus::start`] serving HTTPS with `(certificate, key)` PEM (Prometheus's
+    /// `--web.config.file` `tls_server_config`); ready once it logs so.
+    pub(crate) fn start_with_tls(openmetrics: &str, tls: Option<(&str, &str)>) -> TestPrometheus {
         let dir = tempfile::Builder::new()
             .prefix("augur-prom-")
             .tempdir()
@@ -359,10 +367,20 @@ impl TestPrometheus {
             "global:\n  evaluation_interval: 1h\n",
         )
         .unwrap();
+        if let Some((cert, key)) = tls {
+            std::fs::write(dir.path().join("server.crt"), cert).unwrap();
+            std::fs::write(dir.path().join("server.key"), key).unwrap();
+            std::fs::write(
+                dir.path().join("web.yml"),
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+            )
+            .unwrap();
+        }
         let mut prometheus = TestPrometheus {
             dir,
             port: free_port(),
             child: None,
+            tls: tls.is_some(),
         };
         prometheus.spawn();
         prometheus
@@ -371,7 +389,14 @@ impl TestPrometheus {
     fn spawn(&mut self) {
         let stderr_file = self.dir.path().join("prometheus.stderr");
         let stderr = File::create(&stderr_file).unwrap();
-        let mut child = Command::new(PROMETHEUS)
+        let mut command = Command::new(PROMETHEUS);
+        if self.tls {
+            command.arg(format!(
+                "--web.config.file={}",
+                self.dir.path().join("web.yml").display()
+            ));
+        }
+        let mut child = command
             .arg(format!(
                 "--config.file={}",
                 self.dir.path().join("prometheus.yml").display()
@@ -388,15 +413,25 @@ impl TestPrometheus {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {PROMETHEUS} (see .ci/setup): {e}"));
         let port = self.port;
+        let tls = self.tls;
         wait_until("prometheus", &stderr_file, &mut child, || {
-            matches!(http_call(port, "GET", "/-/ready", b""), Some((200, _)))
+            if tls {
+                std::fs::read_to_string(&stderr_file)
+                    .is_ok_and(|log| log.contains("Server is ready to receive web requests"))
+            } else {
+                matches!(http_call(port, "GET", "/-/ready", b""), Some((200, _)))
+            }
         });
         self.child = Some(child);
     }
 
-    /// Base URL, `http://127.0.0.1:PORT`.
+    /// Base URL, `http://127.0.0.1:PORT` (`https://localhost:PORT` with TLS).
     pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        if self.tls {
+            format!("https://localhost:{}", self.port)
+        } else {
+            format!("http://127.0.0.1:{}", self.port)
+        }
     }
 
     /// The listening port.

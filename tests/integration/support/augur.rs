@@ -20,6 +20,8 @@ pub(crate) struct Augur {
     /// `https://HOST:PORT` the requests go to.
     origin: String,
     dir: tempfile::TempDir,
+    /// Its self-signed serving certificate.
+    cert: PathBuf,
     client: reqwest::Client,
 }
 
@@ -43,8 +45,8 @@ impl Augur {
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_augur"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
+        command
             .args([
                 "serve",
                 "--bind-address=127.0.0.1",
@@ -56,14 +58,27 @@ impl Augur {
             .arg(format!("--prometheus-url={prometheus_url}"))
             .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
             .args(["--prometheus-timeout=2s", "--config-check-interval=1s"])
-            .args(extra)
+            .args(extra);
+        let cert = dir.path().join("certs/apiserver.crt");
+        Augur::launch(command, dir, port, cert).await
+    }
+
+    /// Runs `command` (stderr to `dir`/augur.log, standalone), waits for its self-signed
+    /// certificate `cert`, then until `https://localhost:port/readyz` is 200.
+    pub(crate) async fn launch(
+        mut command: Command,
+        dir: tempfile::TempDir,
+        port: u16,
+        cert: PathBuf,
+    ) -> Augur {
+        let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
+        let child = command
             // Standalone unless a test asks for cluster mode (a CI pod must not flip it on).
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .unwrap();
-        let cert = dir.path().join("certs/apiserver.crt");
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cert.exists() {
             let log = std::fs::read_to_string(dir.path().join("augur.log")).unwrap_or_default();
@@ -76,19 +91,20 @@ impl Augur {
         // The certificate is renamed into place complete, so it can be read at once.
         let client = client_trusting(&cert);
         let origin = format!("https://localhost:{port}");
-        Augur::attach(child, origin, port, dir, client)
+        Augur::attach(child, origin, port, dir, cert, client)
             .ready(deadline)
             .await
     }
 
     /// An augur started some other way (e.g. by `podman run` in the foreground): `child` is
     /// killed on drop, its stderr is expected in `dir/augur.log`, requests go to `origin`
-    /// through `client`.
+    /// through `client`, which trusts `cert`.
     pub(crate) fn attach(
         child: Child,
         origin: String,
         port: u16,
         dir: tempfile::TempDir,
+        cert: PathBuf,
         client: reqwest::Client,
     ) -> Augur {
         Augur {
@@ -96,6 +112,7 @@ impl Augur {
             port,
             origin,
             dir,
+            cert,
             client,
         }
     }
@@ -130,7 +147,7 @@ impl Augur {
 
     /// augur's self-signed serving certificate.
     pub(crate) fn cert(&self) -> PathBuf {
-        self.dir.path().join("certs/apiserver.crt")
+        self.cert.clone()
     }
 
     /// The HTTPS client trusting augur's certificate.
@@ -155,7 +172,7 @@ impl Augur {
     /// A kubeconfig for kubectl pointing at this augur, trusting its self-signed cert.
     pub(crate) fn kubeconfig(&self) -> PathBuf {
         let path = self.dir.path().join("kubeconfig");
-        let cert = self.dir.path().join("certs/apiserver.crt");
+        let cert = &self.cert;
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: augur\n  cluster:\n    server: https://localhost:{}\n    certificate-authority: {}\ncontexts:\n- name: augur\n  context: {{cluster: augur, user: test}}\ncurrent-context: augur\nusers:\n- name: test\n  user: {{token: augur-test}}\n",
             self.port,
