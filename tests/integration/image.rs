@@ -1,8 +1,9 @@
 //! The container image end to end: the real `.ci/image` packages the dev binary with the
 //! Containerfile, and podman runs it in front of the real test Prometheus the way the
-//! manifests' Deployment runs it (its args, user, read-only root filesystem and mounts),
-//! serving a custom metric, its forecast twin and an ONNX model's twin (ONNX Runtime loaded
-//! inside the image) through HTTPS.
+//! manifests' Deployment runs it (its args, user, read-only root filesystem and mounts), with
+//! kube-prometheus' flags-only command line, and with the Helm chart's list that starts with
+//! `/adapter`; each serves a custom metric, its forecast twin and an ONNX model's twin (ONNX
+//! Runtime loaded inside the image) through HTTPS.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -16,8 +17,9 @@ use augur::forecast::{History, Model as _, Target};
 use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::support::{
-    Augur, EXTERNAL, TestPrometheus, client_builder_trusting, fixture_series, free_port, gauge,
-    gauge_rule, items, metric_value, metrics, now_aligned, resource_names, wait_metric,
+    Augur, EXTERNAL, TestPrometheus, client_builder_trusting, client_trusting, fixture_series,
+    free_port, gauge, gauge_rule, items, metric_value, metrics, now_aligned, resource_names,
+    wait_metric,
 };
 
 fn repo() -> &'static Path {
@@ -58,6 +60,7 @@ impl Image {
     fn get() -> Image {
         let mut shared = IMAGE.lock().unwrap_or_else(PoisonError::into_inner);
         if shared.1.is_none() {
+            remove_leftovers();
             let tag = format!("localhost/augur-test:{}", std::process::id());
             let mut build = Command::new("bash");
             build.arg(repo().join(".ci/image")).args([
@@ -87,6 +90,34 @@ impl Drop for Image {
     }
 }
 
+/// Removes the test images and containers of test runs that are gone (killed before their
+/// drops ran): both are named after the test process' id.
+fn remove_leftovers() {
+    let gone = |pid: &str| !Path::new("/proc").join(pid).exists();
+    let containers = stdout_of(podman([
+        "ps",
+        "--all",
+        "--filter=name=^augur-test-",
+        "--format={{.Names}}",
+    ]));
+    for name in containers.lines() {
+        let pid = name
+            .strip_prefix("augur-test-")
+            .and_then(|n| n.split('-').next());
+        if pid.is_some_and(gone) {
+            let _ = podman(["rm", "--force", "--time=0", name]).output();
+        }
+    }
+    let tags = stdout_of(podman([
+        "images",
+        "--filter=reference=localhost/augur-test",
+        "--format={{.Tag}}",
+    ]));
+    for pid in tags.lines().filter(|pid| gone(pid)) {
+        let _ = podman(["rmi", "--force", &format!("localhost/augur-test:{pid}")]).output();
+    }
+}
+
 /// Removes the named container on drop, whatever state it is in.
 struct Removal(String);
 
@@ -108,6 +139,8 @@ enum Trust {
     /// A CA file on the host, for a certificate naming `server_name` (as kube-aggregator
     /// trusts the APIService's `caBundle` for `<service>.<namespace>.svc`).
     Ca { file: PathBuf, server_name: String },
+    /// The self-signed certificate augur writes inside the container at this path.
+    SelfSigned(&'static str),
 }
 
 impl Running {
@@ -125,7 +158,7 @@ impl Running {
         let name = format!("augur-test-{}-{style}", std::process::id());
         let removal = Removal(name.clone());
         let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
-        let child = podman(["run", "--rm", "--name", &name, "--network=host"])
+        let mut child = podman(["run", "--rm", "--name", &name, "--network=host"])
             .args(flags)
             .arg(&image.tag)
             .args(args)
@@ -142,6 +175,27 @@ impl Running {
                     .build()
                     .unwrap();
                 (format!("https://{server_name}:{port}"), client, file)
+            }
+            Trust::SelfSigned(path) => {
+                let cert = dir.path().join("served.crt");
+                while !podman(["cp", &format!("{name}:{path}")])
+                    .arg(&cert)
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap()
+                    .success()
+                {
+                    let log = std::fs::read_to_string(dir.path().join("augur.log"));
+                    let exited = child.try_wait().unwrap();
+                    assert!(
+                        exited.is_none() && Instant::now() < deadline,
+                        "{path} never appeared in the container ({exited:?}); log:\n{}",
+                        log.unwrap_or_default()
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                let client = client_trusting(&cert);
+                (format!("https://localhost:{port}"), client, cert)
             }
         };
         let augur = Augur::attach(child, origin, port, dir, cert, client)
@@ -423,6 +477,73 @@ async fn the_image_serves_as_the_manifests_run_it() {
     };
     let running = Running::start(&image, "manifests", dir, port, &flags, &args, trust).await;
     serves_a_metric_and_its_twins(&running.augur).await;
+}
+
+/// Runs the image as a prometheus-adapter Deployment would (the manifests' hardening, the
+/// config directory read-only at /etc/adapter) with `args(prometheus_url, port)`; augur
+/// writes its self-signed certificate to `cert` inside the container.
+async fn serves_with_prometheus_adapter_args(
+    style: &str,
+    cert: &'static str,
+    args: impl FnOnce(&str, u16) -> Vec<String>,
+) {
+    let image = Image::get();
+    let prometheus = start_prometheus();
+    let dir = container_dir();
+    let port = free_port();
+    let flags = [
+        "--user=65532:65532".to_owned(),
+        "--read-only".to_owned(),
+        "--read-only-tmpfs=false".to_owned(),
+        "--tmpfs=/tmp:rw,mode=1777".to_owned(),
+        "--cap-drop=all".to_owned(),
+        "--security-opt=no-new-privileges".to_owned(),
+        format!(
+            "--volume={}:/etc/adapter:ro",
+            dir.path().join("config").display()
+        ),
+    ];
+    let args = args(&prometheus.url(), port);
+    let trust = Trust::SelfSigned(cert);
+    let running = Running::start(&image, style, dir, port, &flags, &args, trust).await;
+    serves_a_metric_and_its_twins(&running.augur).await;
+}
+
+#[tokio::test]
+async fn the_image_serves_with_kube_prometheus_flags_only() {
+    // kube-prometheus' list (no subcommand), the certificate in the default --cert-dir,
+    // relative to the image's working directory /tmp.
+    let cert = "/tmp/apiserver.local.config/certificates/apiserver.crt";
+    serves_with_prometheus_adapter_args("flags", cert, |prometheus, port| {
+        vec![
+            "--config=/etc/adapter/config.yaml".to_owned(),
+            "--metrics-relist-interval=1m".to_owned(),
+            format!("--prometheus-url={prometheus}/"),
+            format!("--secure-port={port}"),
+            "--bind-address=127.0.0.1".to_owned(),
+        ]
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_image_serves_the_helm_charts_args_that_start_with_adapter() {
+    // The prometheus-community chart's Deployment with its default values.
+    let cert = "/tmp/cert/apiserver.crt";
+    serves_with_prometheus_adapter_args("chart", cert, |prometheus, port| {
+        vec![
+            "/adapter".to_owned(),
+            format!("--secure-port={port}"),
+            "--cert-dir=/tmp/cert".to_owned(),
+            "--logtostderr=true".to_owned(),
+            format!("--prometheus-url={prometheus}"),
+            "--metrics-relist-interval=1m".to_owned(),
+            "--v=4".to_owned(),
+            "--config=/etc/adapter/config.yaml".to_owned(),
+            "--bind-address=127.0.0.1".to_owned(),
+        ]
+    })
+    .await;
 }
 
 /// `ldd`'s paths of the libraries `file` links, the loader included.
