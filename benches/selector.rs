@@ -12,27 +12,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use augur::api::health::Health;
-use augur::api::{AppState, router};
+use augur::api::router;
 use augur::cluster::ObjectCache;
-use augur::config::{self, UnknownResources};
 use augur::prometheus::fake::{FakeBackend, labels, sample};
 use augur::prometheus::{Backend, QueryResult};
-use augur::resources::ResourceTable;
-use augur::series::{Registry, RelistOptions, Relister, Snapshot};
-use augur::telemetry::Metrics;
+use augur::testing::{PODS_RULES, PODS_SERIES, app_with_rules};
 use axum::body::Body;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const RULES: &str = r#"
-rules:
-- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
-  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
-  name: {matches: "^(.*)_total$", as: "${1}_per_second"}
-  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
-"#;
 /// One Deployment's pods (100 of the 5,000), as an HPA selects them.
 const ONE_DEPLOYMENT: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second?labelSelector=app%3Dsvc-07";
 /// Every pod of the namespace (5,000): the longest name list a selector can produce.
@@ -117,19 +106,14 @@ fn main() {
         let series = vec![labels(&[("__name__", "http_requests_total"), ("namespace", "default"), ("pod", "web-1")])];
         let fake = Arc::new(
             FakeBackend::new()
-                .with_series(r#"http_requests_total{namespace!="",pod!=""}"#, series)
+                .with_series(PODS_SERIES, series)
                 .with_query_fn(move |promql, _| Ok(if promql.contains("svc-07") && !promql.contains("svc-08") { one.clone() } else { every.clone() })),
         );
         let backend: Arc<dyn Backend> = fake.clone();
-        let table = Arc::new(ResourceTable::builtin());
-        let config = Arc::new(config::parse(RULES, "bench.yaml", &table, UnknownResources::Reject).unwrap());
-        let registry = Arc::new(Registry::new(Snapshot::empty(config.clone(), table.clone())));
-        let metrics = Arc::new(Metrics::new());
-        let options = RelistOptions { interval: Duration::from_secs(60), max_age: Duration::from_secs(600), concurrency: 1 };
-        Relister::new(backend.clone(), registry.clone(), table, options, metrics.clone()).relist(config).await;
+        let state = app_with_rules(PODS_RULES, backend).await;
 
         let cache = Arc::new(ObjectCache::new(fake_kube(pods).await, Duration::from_secs(30)));
-        let app = router(AppState::new(registry, backend, metrics, Health::new()).with_objects(cache));
+        let app = router(state.with_objects(cache));
         let call = |path: &'static str| {
             let app = app.clone();
             async move {

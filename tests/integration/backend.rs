@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use augur::prometheus::{
     Backend, BackendOptions, Error, HttpBackend, LabelSet, QueryResult, SeriesList, Verb,
 };
+use augur::testing::{Identity, TestCa};
 
 use crate::support::{Fixture, TestPrometheus, TestVictoria, fixture_series};
 
@@ -540,40 +541,18 @@ async fn victoria_metrics_series_query_range_and_length_limit() {
     // Prometheus has no such limit: see prometheus_long_query_and_api_errors.
 }
 
-/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all PEM.
-/// A test CA, a server certificate for localhost/127.0.0.1 and a client certificate, PEM.
-pub(crate) struct Pki {
-    pub(crate) ca: String,
-    pub(crate) server_cert: String,
-    pub(crate) server_key: String,
-    pub(crate) client_cert: String,
-    pub(crate) client_key: String,
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate.
+struct Pki {
+    ca: TestCa,
+    server: Identity,
+    client: Identity,
 }
 
-pub(crate) fn pki() -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
-        KeyPair,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &*ca)
-        .unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(vec!["augur".to_owned()]).unwrap();
-    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client = client_params.signed_by(&client_key, &*ca).unwrap();
-    Pki {
-        ca: ca.pem(),
-        server_cert: server.pem(),
-        server_key: server_key.serialize_pem(),
-        client_cert: client.pem(),
-        client_key: client_key.serialize_pem(),
-    }
+fn pki() -> Pki {
+    let ca = TestCa::new("backend-ca");
+    let server = ca.server(&["localhost", "127.0.0.1"]);
+    let client = ca.client("augur", &[]);
+    Pki { ca, server, client }
 }
 
 /// An HTTPS server answering every request with an empty vector; with `client_ca`, it
@@ -591,7 +570,7 @@ async fn tls_server(pki: &Pki, client_ca: bool) -> String {
     let builder = if client_ca {
         let mut roots = rustls::RootCertStore::empty();
         roots
-            .add(CertificateDer::from_pem_slice(pki.ca.as_bytes()).unwrap())
+            .add(CertificateDer::from_pem_slice(pki.ca.pem.as_bytes()).unwrap())
             .unwrap();
         let verifier =
             rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
@@ -603,8 +582,8 @@ async fn tls_server(pki: &Pki, client_ca: bool) -> String {
     };
     let config = builder
         .with_single_cert(
-            vec![CertificateDer::from_pem_slice(pki.server_cert.as_bytes()).unwrap()],
-            PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).unwrap(),
+            vec![CertificateDer::from_pem_slice(pki.server.cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(pki.server.key.as_bytes()).unwrap(),
         )
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -649,10 +628,10 @@ async fn tls_with_ca_file_and_client_certificate() {
         std::fs::write(&path, pem).unwrap();
         path
     };
-    let ca_file = write("ca.pem", &pki.ca);
+    let ca_file = write("ca.pem", &pki.ca.pem);
     let client = (
-        write("client.pem", &pki.client_cert),
-        write("client-key.pem", &pki.client_key),
+        write("client.pem", &pki.client.cert),
+        write("client-key.pem", &pki.client.key),
     );
 
     // Server certificate from our CA: trusted with --prometheus-ca-file.
@@ -698,127 +677,4 @@ async fn tls_with_ca_file_and_client_certificate() {
         .await
         .unwrap();
     assert_eq!(result, QueryResult::Vector(vec![]));
-}
-
-/// `--prometheus-auth-config`: a kubeconfig's current context gives the CA, client
-/// certificate, `tls-server-name`, `insecure-skip-tls-verify`, bearer token or basic auth.
-#[tokio::test]
-async fn kubeconfig_credentials_reach_the_backend() {
-    use augur::prometheus::auth::AuthConfigArgs;
-    use base64::Engine as _;
-    let b64 = |text: &str| base64::engine::general_purpose::STANDARD.encode(text);
-    let pki = pki();
-    let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = |cluster: &str, user: &str| {
-        let path = dir.path().join("prometheus-config.yaml");
-        std::fs::write(
-            &path,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: prom\n  cluster:\n    server: https://ignored.example\n{cluster}contexts:\n- name: prom\n  context: {{cluster: prom, user: adapter}}\ncurrent-context: prom\nusers:\n- name: adapter\n  user:\n{user}"
-            ),
-        )
-        .unwrap();
-        let mut opts = BackendOptions::new(String::new(), Duration::from_secs(5));
-        opts.auth = AuthConfigArgs {
-            prometheus_auth_config: Some(path),
-            prometheus_auth_incluster: false,
-        };
-        opts
-    };
-    let query = |mut opts: BackendOptions, url: String| async move {
-        opts.url = url;
-        HttpBackend::new(&opts)
-            .unwrap()
-            .query("up", SystemTime::now())
-            .await
-    };
-
-    // Bearer token and basic auth go out as Authorization headers.
-    let (url, server) = one_shot_server(EMPTY_VECTOR);
-    query(kubeconfig("", "    token: kube-token\n"), url)
-        .await
-        .unwrap();
-    assert_eq!(
-        server.join().unwrap().headers["authorization"],
-        "Bearer kube-token"
-    );
-    let (url, server) = one_shot_server(EMPTY_VECTOR);
-    query(
-        kubeconfig("", "    username: adapter\n    password: pw\n"),
-        url,
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        server.join().unwrap().headers["authorization"],
-        format!("Basic {}", b64("adapter:pw"))
-    );
-    // --prometheus-token-file wins over the kubeconfig's token, as in prometheus-adapter.
-    let token_file = dir.path().join("flag-token");
-    std::fs::write(&token_file, "flag-token").unwrap();
-    let mut opts = kubeconfig("", "    token: kube-token\n");
-    opts.token_file = Some(token_file);
-    let (url, server) = one_shot_server(EMPTY_VECTOR);
-    query(opts, url).await.unwrap();
-    assert_eq!(
-        server.join().unwrap().headers["authorization"],
-        "Bearer flag-token"
-    );
-
-    // CA and client certificate, inline: a server requiring client certificates accepts us.
-    let ca = format!("    certificate-authority-data: {}\n", b64(&pki.ca));
-    let identity = format!(
-        "    client-certificate-data: {}\n    client-key-data: {}\n",
-        b64(&pki.client_cert),
-        b64(&pki.client_key)
-    );
-    let url = tls_server(&pki, true).await;
-    let result = query(kubeconfig(&ca, &identity), url.clone())
-        .await
-        .unwrap();
-    assert_eq!(result, QueryResult::Vector(vec![]));
-    // Without the client certificate the server refuses the handshake.
-    let err = query(kubeconfig(&ca, "    token: t\n"), url)
-        .await
-        .unwrap_err();
-    match &err {
-        Error::Unreachable { cause, .. } => {
-            assert!(cause.contains("CertificateRequired"), "{cause}")
-        }
-        other => panic!("expected Unreachable, got {other:?}"),
-    }
-
-    // tls-server-name: the certificate is for localhost and 127.0.0.1.
-    let url = tls_server(&pki, false).await;
-    let named = format!("{ca}    tls-server-name: localhost\n");
-    query(kubeconfig(&named, "    token: t\n"), url.clone())
-        .await
-        .unwrap();
-    let wrong = format!("{ca}    tls-server-name: prometheus.wrong.example\n");
-    let err = query(kubeconfig(&wrong, "    token: t\n"), url.clone())
-        .await
-        .unwrap_err();
-    match &err {
-        Error::Unreachable { cause, .. } => assert!(
-            cause.contains("certificate not valid for name \"prometheus.wrong.example\""),
-            "{cause}"
-        ),
-        other => panic!("expected Unreachable, got {other:?}"),
-    }
-    // Not trusted without the CA; accepted with insecure-skip-tls-verify.
-    let err = query(kubeconfig("", "    token: t\n"), url.clone())
-        .await
-        .unwrap_err();
-    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
-    query(
-        kubeconfig("    insecure-skip-tls-verify: true\n", "    token: t\n"),
-        url.clone(),
-    )
-    .await
-    .unwrap();
-    // --prometheus-ca-file replaces the kubeconfig entirely (its insecure flag too).
-    let mut opts = kubeconfig("    insecure-skip-tls-verify: true\n", "    token: t\n");
-    opts.ca_file = Some(dir.path().join("ca.pem"));
-    std::fs::write(dir.path().join("ca.pem"), &pki.ca).unwrap();
-    query(opts, url).await.unwrap();
 }

@@ -13,8 +13,8 @@ use std::time::SystemTime;
 use serde_json::{Value, json};
 
 use crate::api::rules;
-use crate::backend::pki;
 use crate::support::{Augur, TestPrometheus, fixture_series, free_port};
+use augur::testing::TestCa;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -160,14 +160,15 @@ async fn helm_chart_deployment_args() {
 #[tokio::test]
 async fn openshift_deployment_args_with_prometheus_auth_config() {
     // Prometheus behind TLS, trusted through the kubeconfig's certificate-authority.
-    let pki = pki();
+    let ca_pki = TestCa::new("prometheus-ca");
+    let server = ca_pki.server(&["localhost", "127.0.0.1"]);
     let prometheus = TestPrometheus::start_with_tls(
         &fixture_series(SystemTime::now()).openmetrics(),
-        Some((&pki.server_cert, &pki.server_key)),
+        Some((&server.cert, &server.key)),
     );
     let dir = tempfile::tempdir().unwrap();
     let ca = dir.path().join("service-ca.crt");
-    std::fs::write(&ca, &pki.ca).unwrap();
+    std::fs::write(&ca, &ca_pki.pem).unwrap();
     let token = dir.path().join("token");
     std::fs::write(&token, "service-account-token\n").unwrap();
     let configmap: Value = serde_saphyr::from_str(

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -212,23 +211,11 @@ pub(crate) fn client_trusting(cert: &Path) -> reqwest::Client {
     client_builder_trusting(cert).build().unwrap()
 }
 
-/// A client builder (10 s timeout) trusting only the first certificate of the PEM file
-/// `cert`, for clients that need more (e.g. resolving a Service name to loopback).
+/// A client builder (10 s timeout) trusting only the PEM certificates of `cert`, for
+/// clients that need more (e.g. resolving a Service name to loopback).
 pub(crate) fn client_builder_trusting(cert: &Path) -> reqwest::ClientBuilder {
-    use rustls_pki_types::pem::PemObject;
-    let der = rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .timeout(Duration::from_secs(10))
+    let pem = std::fs::read_to_string(cert).unwrap();
+    augur::testing::https_client(&pem, None).timeout(Duration::from_secs(10))
 }
 
 /// A Kubernetes quantity string as a number (`433m`, `2`, `1500k`).
