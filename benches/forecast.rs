@@ -28,7 +28,7 @@ use augur::promql::selector::LabelSelector;
 use augur::provider::custom::custom_metric;
 use augur::provider::{CustomRequest, ObjectName};
 use augur::telemetry::Metrics;
-use augur::testing::{PODS_RULES, app_with_rules, pods_backend, serve_tls};
+use augur::testing::{PODS_RULES, app_with_rules, fixed_rate, percentile, pods_backend, serve_tls};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -37,11 +37,6 @@ const FORECAST: &str = "  forecast: {model: persistence, history: 1d, headroom: 
 const TWIN: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second_forecast";
 const LIVE: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -229,27 +224,7 @@ async fn request_phase(full: bool) {
     ] {
         let url = server.url(path);
         let (rate, seconds) = if full { (1000u64, 10u64) } else { (200, 1) };
-        let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-        let mut tasks = Vec::new();
-        for _ in 0..rate * seconds {
-            ticker.tick().await;
-            let client = client.clone();
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let t = Instant::now();
-                let response = client.get(&url).send().await.unwrap();
-                let ok = response.status() == 200;
-                let _ = response.bytes().await.unwrap();
-                (t.elapsed(), ok)
-            }));
-        }
-        let mut latencies = Vec::new();
-        for task in tasks {
-            let (latency, ok) = task.await.unwrap();
-            assert!(ok);
-            latencies.push(latency);
-        }
-        latencies.sort();
+        let latencies = fixed_rate(&client, &url, rate, seconds).await;
         if name == "warm-up" {
             continue;
         }

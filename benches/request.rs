@@ -12,95 +12,71 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use augur::api::router;
-use augur::testing::{PODS_RULES, app_with_rules, pods_backend, serve_tls};
+use augur::testing::{PODS_RULES, app_with_rules, fixed_rate, percentile, pods_backend, serve_tls};
 
 const PATH: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second";
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn main() {
+#[tokio::main]
+async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        augur::app::install_crypto_provider();
-        let state = app_with_rules(PODS_RULES, Arc::new(pods_backend("default", 10))).await;
-        let server = serve_tls(router(state)).await;
-        let client = server.client(None).http1_only().build().unwrap();
-        let url = server.url(PATH);
+    augur::app::install_crypto_provider();
+    let state = app_with_rules(PODS_RULES, Arc::new(pods_backend("default", 10))).await;
+    let server = serve_tls(router(state)).await;
+    let client = server.client(None).http1_only().build().unwrap();
+    let url = server.url(PATH);
 
-        let first = client.get(&url).send().await.unwrap();
-        assert_eq!(first.status(), 200);
-        let body: serde_json::Value = first.json().await.unwrap();
-        assert_eq!(body["items"].as_array().map(Vec::len), Some(10));
-        assert_eq!(body["items"][9]["value"], "9500m");
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let body: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(body["items"].as_array().map(Vec::len), Some(10));
+    assert_eq!(body["items"][9]["value"], "9500m");
 
-        // Phase 1: fixed rate.
-        let (rate, seconds) = if full { (1000u64, 10u64) } else { (200, 1) };
-        let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-        let mut tasks = Vec::new();
-        let started = Instant::now();
-        for _ in 0..rate * seconds {
-            ticker.tick().await;
-            let client = client.clone();
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let t = Instant::now();
+    // Phase 1: fixed rate.
+    let (rate, seconds) = if full { (1000u64, 10u64) } else { (200, 1) };
+    let started = Instant::now();
+    let latencies = fixed_rate(&client, &url, rate, seconds).await;
+    let elapsed = started.elapsed();
+    println!(
+        "fixed rate {rate} req/s for {seconds} s ({} requests in {elapsed:.2?}): p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
+        latencies.len(),
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.90),
+        percentile(&latencies, 0.99),
+        latencies[latencies.len() - 1]
+    );
+
+    // Phase 2: saturation.
+    let (concurrency, window) = if full {
+        (64, Duration::from_secs(5))
+    } else {
+        (8, Duration::from_millis(500))
+    };
+    let deadline = Instant::now() + window;
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let client = client.clone();
+        let url = url.clone();
+        workers.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
                 let response = client.get(&url).send().await.unwrap();
-                let ok = response.status() == 200;
+                assert_eq!(response.status(), 200);
                 let _ = response.bytes().await.unwrap();
-                (t.elapsed(), ok)
-            }));
-        }
-        let mut latencies = Vec::new();
-        for task in tasks {
-            let (latency, ok) = task.await.unwrap();
-            assert!(ok);
-            latencies.push(latency);
-        }
-        let elapsed = started.elapsed();
-        latencies.sort();
-        println!(
-            "fixed rate {rate} req/s for {seconds} s ({} requests in {elapsed:.2?}): p50 {:?}, p90 {:?}, p99 {:?}, max {:?}",
-            latencies.len(),
-            percentile(&latencies, 0.50),
-            percentile(&latencies, 0.90),
-            percentile(&latencies, 0.99),
-            latencies[latencies.len() - 1]
-        );
-
-        // Phase 2: saturation.
-        let (concurrency, window) = if full { (64, Duration::from_secs(5)) } else { (8, Duration::from_millis(500)) };
-        let deadline = Instant::now() + window;
-        let mut workers = Vec::new();
-        for _ in 0..concurrency {
-            let client = client.clone();
-            let url = url.clone();
-            workers.push(tokio::spawn(async move {
-                let mut done = 0u64;
-                while Instant::now() < deadline {
-                    let response = client.get(&url).send().await.unwrap();
-                    assert_eq!(response.status(), 200);
-                    let _ = response.bytes().await.unwrap();
-                    done += 1;
-                }
-                done
-            }));
-        }
-        let mut total = 0;
-        for worker in workers {
-            total += worker.await.unwrap();
-        }
-        println!(
-            "saturation with {concurrency} concurrent requests: {:.0} req/s over {window:?} ({} cores shared by client and server)",
-            total as f64 / window.as_secs_f64(),
-            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
-        );
-    });
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.unwrap();
+    }
+    println!(
+        "saturation with {concurrency} concurrent requests: {:.0} req/s over {window:?} ({} cores shared by client and server)",
+        total as f64 / window.as_secs_f64(),
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
 }

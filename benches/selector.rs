@@ -16,7 +16,7 @@ use augur::api::router;
 use augur::cluster::ObjectCache;
 use augur::prometheus::fake::{FakeBackend, labels, sample};
 use augur::prometheus::{Backend, QueryResult};
-use augur::testing::{PODS_RULES, PODS_SERIES, app_with_rules};
+use augur::testing::{PODS_RULES, PODS_SERIES, app_with_rules, percentile};
 use axum::body::Body;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -29,11 +29,6 @@ const EVERY_POD: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/
 
 /// Deployments in the namespace; each has `pods / DEPLOYMENTS` pods.
 const DEPLOYMENTS: usize = 50;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 /// Pod `i`: Deployment `svc-NN` (i % DEPLOYMENTS), two ReplicaSets each, as a rollout leaves them.
 fn pod(i: usize) -> (String, String) {
@@ -89,79 +84,105 @@ struct Run {
     query: String,
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (pods, requests) = if full { (5000, 2000) } else { (500, 20) };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        augur::app::install_crypto_provider();
-        // The backend answers with a sample for exactly the pods the query names, computed
-        // once per scenario, as Prometheus would for the exact name list.
-        let one: Vec<_> = (0..pods).filter(|i| i % DEPLOYMENTS == 7).map(|i| sample(&[("pod", &pod(i).0)], 1.5)).collect();
-        let every: Vec<_> = (0..pods).map(|i| sample(&[("pod", &pod(i).0)], i as f64 + 0.5)).collect();
-        let (one, every) = (QueryResult::Vector(one), QueryResult::Vector(every));
-        let series = vec![labels(&[("__name__", "http_requests_total"), ("namespace", "default"), ("pod", "web-1")])];
-        let fake = Arc::new(
-            FakeBackend::new()
-                .with_series(PODS_SERIES, series)
-                .with_query_fn(move |promql, _| Ok(if promql.contains("svc-07") && !promql.contains("svc-08") { one.clone() } else { every.clone() })),
-        );
-        let backend: Arc<dyn Backend> = fake.clone();
-        let state = app_with_rules(PODS_RULES, backend).await;
+    augur::app::install_crypto_provider();
+    // The backend answers with a sample for exactly the pods the query names, computed
+    // once per scenario, as Prometheus would for the exact name list.
+    let one: Vec<_> = (0..pods)
+        .filter(|i| i % DEPLOYMENTS == 7)
+        .map(|i| sample(&[("pod", &pod(i).0)], 1.5))
+        .collect();
+    let every: Vec<_> = (0..pods)
+        .map(|i| sample(&[("pod", &pod(i).0)], i as f64 + 0.5))
+        .collect();
+    let (one, every) = (QueryResult::Vector(one), QueryResult::Vector(every));
+    let series = vec![labels(&[
+        ("__name__", "http_requests_total"),
+        ("namespace", "default"),
+        ("pod", "web-1"),
+    ])];
+    let fake = Arc::new(
+        FakeBackend::new()
+            .with_series(PODS_SERIES, series)
+            .with_query_fn(move |promql, _| {
+                Ok(if promql.contains("svc-07") && !promql.contains("svc-08") {
+                    one.clone()
+                } else {
+                    every.clone()
+                })
+            }),
+    );
+    let backend: Arc<dyn Backend> = fake.clone();
+    let state = app_with_rules(PODS_RULES, backend).await;
 
-        let cache = Arc::new(ObjectCache::new(fake_kube(pods).await, Duration::from_secs(30)));
-        let app = router(state.with_objects(cache));
-        let call = |path: &'static str| {
-            let app = app.clone();
-            async move {
-                let request = http::Request::get(path).body(Body::empty()).unwrap();
-                let response = app.oneshot(request).await.unwrap();
-                let status = response.status();
-                let body = response.into_body().collect().await.unwrap().to_bytes();
-                (status, body)
-            }
-        };
-        let mut runs = Vec::new();
-        for path in [ONE_DEPLOYMENT, EVERY_POD] {
-            // The first request starts the watch and waits for its LIST.
+    let cache = Arc::new(ObjectCache::new(
+        fake_kube(pods).await,
+        Duration::from_secs(30),
+    ));
+    let app = router(state.with_objects(cache));
+    let call = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = http::Request::get(path).body(Body::empty()).unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, body)
+        }
+    };
+    let mut runs = Vec::new();
+    for path in [ONE_DEPLOYMENT, EVERY_POD] {
+        // The first request starts the watch and waits for its LIST.
+        let started = Instant::now();
+        let (status, body) = call(path).await;
+        let first = started.elapsed();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        let items = value["items"].as_array().unwrap().len();
+        let query = fake.queries().pop().unwrap();
+        assert!(query.len() < 16 * 1024, "query of {} bytes", query.len());
+        let mut latencies = Vec::with_capacity(requests);
+        for _ in 0..requests {
             let started = Instant::now();
-            let (status, body) = call(path).await;
-            let first = started.elapsed();
-            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-            let value: Value = serde_json::from_slice(&body).unwrap();
-            let items = value["items"].as_array().unwrap().len();
-            let query = fake.queries().pop().unwrap();
-            assert!(query.len() < 16 * 1024, "query of {} bytes", query.len());
-            let mut latencies = Vec::with_capacity(requests);
-            for _ in 0..requests {
-                let started = Instant::now();
-                let (status, _) = call(path).await;
-                latencies.push(started.elapsed());
-                assert_eq!(status, 200);
-            }
-            latencies.sort();
-            fake.clear_calls();
-            runs.push(Run { first, latencies, items, body_kib: body.len() / 1024, query });
+            let (status, _) = call(path).await;
+            latencies.push(started.elapsed());
+            assert_eq!(status, 200);
         }
-        assert_eq!(runs[0].items, pods / DEPLOYMENTS, "one Deployment's pods");
-        assert_eq!(runs[1].items, pods, "every pod");
-        for (run, what) in runs.iter().zip(["one Deployment (labelSelector=app=svc-07)", "every pod (labelSelector=tier=web)"]) {
-            let l = &run.latencies;
-            println!(
-                "{pods} pods in the cache, {what}: {} items, {} KiB; {requests} requests: p50 {:?}, p90 {:?}, p99 {:?}, max {:?} (first, with LIST+sync: {:?}); query {} bytes: {}",
-                run.items,
-                run.body_kib,
-                percentile(l, 0.5),
-                percentile(l, 0.9),
-                percentile(l, 0.99),
-                l[l.len() - 1],
-                run.first,
-                run.query.len(),
-                if run.query.len() > 160 { format!("{}…", &run.query[..160]) } else { run.query.clone() },
-            );
-        }
-    });
+        latencies.sort();
+        fake.clear_calls();
+        runs.push(Run {
+            first,
+            latencies,
+            items,
+            body_kib: body.len() / 1024,
+            query,
+        });
+    }
+    assert_eq!(runs[0].items, pods / DEPLOYMENTS, "one Deployment's pods");
+    assert_eq!(runs[1].items, pods, "every pod");
+    for (run, what) in runs.iter().zip([
+        "one Deployment (labelSelector=app=svc-07)",
+        "every pod (labelSelector=tier=web)",
+    ]) {
+        let l = &run.latencies;
+        println!(
+            "{pods} pods in the cache, {what}: {} items, {} KiB; {requests} requests: p50 {:?}, p90 {:?}, p99 {:?}, max {:?} (first, with LIST+sync: {:?}); query {} bytes: {}",
+            run.items,
+            run.body_kib,
+            percentile(l, 0.5),
+            percentile(l, 0.9),
+            percentile(l, 0.99),
+            l[l.len() - 1],
+            run.first,
+            run.query.len(),
+            if run.query.len() > 160 {
+                format!("{}…", &run.query[..160])
+            } else {
+                run.query.clone()
+            },
+        );
+    }
 }

@@ -4,17 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::support::{Augur, TestPrometheus, TestVictoria, fixture_series, resource_names};
-
-pub(crate) fn rules() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml")
-}
+use crate::support::{Augur, TestPrometheus, TestVictoria, fixture_series, resource_names, rules};
 
 /// Replaces every `timestamp` with "T" after checking it is RFC 3339 within a minute of now.
 fn normalise_timestamps(value: &mut Value) {

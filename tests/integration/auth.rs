@@ -24,7 +24,7 @@ use augur::testing::{
     Identity, PODS_RULES, TestCa, TlsServer, app_with_rules, pods_backend, serve_tls_with,
 };
 
-use crate::apiserver_double::ApiServerDouble;
+use crate::support::{ApiServerDouble, Augur, TestPrometheus, fixture_series, rules};
 
 const METRIC: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns/pods/*/http_requests_per_second";
@@ -662,11 +662,10 @@ async fn the_binary_in_cluster_mode_authenticates_kubectl() {
     let double = ApiServerDouble::start(double_routes(cluster.clone()));
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = double.write_kubeconfig(dir.path(), "augur-sa-token");
-    let series = crate::support::fixture_series(std::time::SystemTime::now());
-    let prometheus = crate::support::TestPrometheus::start(&series.openmetrics());
-    let rules =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml");
-    let augur = crate::support::Augur::start(
+    let series = fixture_series(std::time::SystemTime::now());
+    let prometheus = TestPrometheus::start(&series.openmetrics());
+    let rules = rules();
+    let augur = Augur::start(
         &prometheus.url(),
         &rules,
         &[

@@ -20,9 +20,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::apiserver_double::ApiServerDouble;
 use crate::support::{
-    Augur, FixtureFamily, FixtureSeries, TestPrometheus, client_trusting, fixture_series,
+    ApiServerDouble, Augur, FixtureFamily, FixtureSeries, TestPrometheus, client_trusting,
+    fixture_series,
 };
 
 /// One object of the fake cluster.

@@ -12,8 +12,7 @@ use std::time::SystemTime;
 
 use serde_json::{Value, json};
 
-use crate::api::rules;
-use crate::support::{Augur, TestPrometheus, fixture_series, free_port};
+use crate::support::{Augur, TestPrometheus, fixture_series, free_port, rules};
 use augur::testing::TestCa;
 
 fn fixture(name: &str) -> PathBuf {

@@ -2,8 +2,6 @@
 //! VictoriaMetrics, kubectl) started by [`support`].
 
 mod api;
-#[allow(dead_code)]
-mod apiserver_double;
 mod auth;
 mod backend;
 mod backtest;
@@ -13,7 +11,7 @@ mod compat;
 mod dropin;
 mod forecast;
 mod forecast_faults;
+mod image;
 mod manifests;
 mod onnx;
-#[allow(dead_code)]
 mod support;

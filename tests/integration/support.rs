@@ -12,11 +12,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod apiserver_double;
 mod augur;
 mod gauges;
 
+pub(crate) use apiserver_double::ApiServerDouble;
+
 pub(crate) use augur::{
-    Augur, client_trusting, items, metric_value, metrics, quantity, resource_names, wait_metric,
+    Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, quantity,
+    resource_names, wait_metric,
 };
 pub(crate) use gauges::{EXTERNAL, gauge, gauge_rule, now_aligned};
 
@@ -63,6 +67,16 @@ impl FixtureSeries {
     /// Value at the `i`-th sample (exact in f64: integers or halves).
     pub(crate) fn value_at(&self, i: u64) -> f64 {
         self.initial + self.rate * (i * STEP_SECS) as f64
+    }
+
+    /// One line per sample from `start` (Unix seconds): `name{labels} value timestamp`, the
+    /// timestamp in seconds times `scale` (1000 for milliseconds).
+    fn write_samples(&self, out: &mut String, start: u64, scale: u64) {
+        let labels = self.label_text();
+        for i in 0..SAMPLES {
+            let ts = (start + i * STEP_SECS) * scale;
+            writeln!(out, "{}{} {} {}", self.name, labels, self.value_at(i), ts).unwrap();
+        }
     }
 
     fn label_text(&self) -> String {
@@ -116,6 +130,11 @@ pub(crate) struct Fixture {
     pub(crate) end: SystemTime,
     /// The families, in output order.
     pub(crate) families: Vec<FixtureFamily>,
+}
+
+/// `tests/fixtures/api-rules.yaml`: rules serving the fixture's metrics (custom and external).
+pub(crate) fn rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml")
 }
 
 /// Builds the fixture ending at `now` aligned down to 15 s. See [`Fixture`] for the values.
@@ -220,19 +239,7 @@ impl Fixture {
         for family in &self.families {
             writeln!(out, "# TYPE {} {}", family.family, family.kind).unwrap();
             for series in &family.series {
-                let labels = series.label_text();
-                for i in 0..SAMPLES {
-                    let ts = start + i * STEP_SECS;
-                    writeln!(
-                        out,
-                        "{}{} {} {}",
-                        series.name,
-                        labels,
-                        series.value_at(i),
-                        ts
-                    )
-                    .unwrap();
-                }
+                series.write_samples(&mut out, start, 1);
             }
         }
         out.push_str("# EOF\n");
@@ -245,19 +252,7 @@ impl Fixture {
         let mut out = String::new();
         let start = self.start_secs();
         for series in self.all_series() {
-            let labels = series.label_text();
-            for i in 0..SAMPLES {
-                let ts_ms = (start + i * STEP_SECS) * 1000;
-                writeln!(
-                    out,
-                    "{}{} {} {}",
-                    series.name,
-                    labels,
-                    series.value_at(i),
-                    ts_ms
-                )
-                .unwrap();
-            }
+            series.write_samples(&mut out, start, 1000);
         }
         out
     }
@@ -433,16 +428,6 @@ impl TestPrometheus {
         }
     }
 
-    /// The listening port.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The data and config directory.
-    pub(crate) fn dir(&self) -> PathBuf {
-        self.dir.path().to_owned()
-    }
-
     /// Kills the process (SIGKILL) and waits for it; the port then refuses connections.
     pub(crate) fn kill(&mut self) {
         kill_child(&mut self.child);
@@ -556,11 +541,6 @@ impl TestVictoria {
     /// Base URL, `http://127.0.0.1:PORT`.
     pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The listening port.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
     }
 }
 

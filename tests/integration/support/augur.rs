@@ -16,6 +16,8 @@ use super::free_port;
 pub(crate) struct Augur {
     child: Option<Child>,
     port: u16,
+    /// `https://HOST:PORT` the requests go to.
+    origin: String,
     dir: tempfile::TempDir,
     /// Its self-signed serving certificate.
     cert: PathBuf,
@@ -87,31 +89,59 @@ impl Augur {
         }
         // The certificate is renamed into place complete, so it can be read at once.
         let client = client_trusting(&cert);
-        let augur = Augur {
+        let origin = format!("https://localhost:{port}");
+        Augur::attach(child, origin, port, dir, cert, client)
+            .ready(deadline)
+            .await
+    }
+
+    /// An augur started some other way (e.g. by `podman run` in the foreground): `child` is
+    /// killed on drop, its stderr is expected in `dir/augur.log`, requests go to `origin`
+    /// through `client`, which trusts `cert`.
+    pub(crate) fn attach(
+        child: Child,
+        origin: String,
+        port: u16,
+        dir: tempfile::TempDir,
+        cert: PathBuf,
+        client: reqwest::Client,
+    ) -> Augur {
+        Augur {
             child: Some(child),
             port,
+            origin,
             dir,
             cert,
             client,
-        };
+        }
+    }
+
+    /// Waits until /readyz answers 200; panics with the log at `deadline` or once the
+    /// process exited.
+    pub(crate) async fn ready(mut self, deadline: Instant) -> Augur {
         loop {
-            if let Ok(r) = augur.client.get(augur.url("/readyz")).send().await
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
                 && r.status() == 200
             {
-                return augur;
+                return self;
             }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             assert!(
-                Instant::now() < deadline,
-                "augur never became ready; log:\n{}",
-                augur.log()
+                exited.is_none() && Instant::now() < deadline,
+                "augur never became ready ({}); log:\n{}",
+                exited.map_or("timed out".to_owned(), |s| format!("exited with {s}")),
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// `https://localhost:PORT{path}`.
+    /// `https://localhost:PORT{path}` (or the origin given to [`Augur::attach`]).
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
+        format!("{}{path}", self.origin)
     }
 
     /// augur's self-signed serving certificate.
@@ -178,11 +208,14 @@ impl Drop for Augur {
 
 /// An HTTPS client (10 s timeout) trusting only the PEM certificate at `cert`.
 pub(crate) fn client_trusting(cert: &Path) -> reqwest::Client {
+    client_builder_trusting(cert).build().unwrap()
+}
+
+/// A client builder (10 s timeout) trusting only the PEM certificates of `cert`, for
+/// clients that need more (e.g. resolving a Service name to loopback).
+pub(crate) fn client_builder_trusting(cert: &Path) -> reqwest::ClientBuilder {
     let pem = std::fs::read_to_string(cert).unwrap();
-    augur::testing::https_client(&pem, None)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    augur::testing::https_client(&pem, None).timeout(Duration::from_secs(10))
 }
 
 /// A Kubernetes quantity string as a number (`433m`, `2`, `1500k`).
