@@ -34,12 +34,12 @@ pub struct ForecastArgs {
     /// requests for more are answered with the live value. A target of the default model
     /// with 7 days of 1-minute history holds about 100 KiB, so the default fits the shipped
     /// 512Mi memory limit with 128 MiB for the rest (see the startup log's estimate).
-    #[arg(long, default_value_t = 3_500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = 3_500)]
     pub forecast_max_targets: usize,
     /// Most series held by all forecast targets together (memory grows with series: a Pods
     /// or Object twin is one series, an External twin one per label set its query returns);
     /// series beyond it are answered with their live value (reason `max_series`).
-    #[arg(long, default_value_t = 3_500, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    #[arg(long, default_value_t = 3_500)]
     pub forecast_max_series: usize,
     /// Drop a target not requested for this long (default: 10 × the rule's step).
     #[arg(long, value_parser = crate::units::positive_duration)]

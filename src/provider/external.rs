@@ -93,8 +93,9 @@ pub fn resolve_external(
     )
     .map_err(|e| match e {
         BuildError::Selector(msg) => ProviderError::UnsupportedSelector(msg),
+        // prometheus-adapter answers "unable to fetch metrics" here; augur adds why.
         other => ProviderError::QueryBuild(format!(
-            "unable to build the query for external metric {}: {other}",
+            "unable to fetch metrics: the query for external metric {} cannot be built: {other}",
             request.metric
         )),
     })?;

@@ -445,8 +445,6 @@ fn zero_durations_and_counts_are_refused_where_they_break_things() {
     }
     for flag in [
         "--relist-concurrency=0",
-        "--forecast-max-targets=0",
-        "--forecast-max-series=0",
         "--forecast-concurrency=0",
         "--secure-port=0",
     ] {
@@ -468,7 +466,8 @@ fn zero_durations_and_counts_are_refused_where_they_break_things() {
         let err = parse(args).unwrap_err().to_string();
         assert!(err.contains("is zero"), "{args:?}: {err}");
     }
-    // Zero stays meaningful where Kubernetes gives it a meaning: no cache, no wait.
+    // Zero stays meaningful where it has a meaning: no cache (as in Kubernetes), no wait,
+    // no forecast targets (every twin served live).
     let ok = parse(&[
         "serve",
         "--config=c",
@@ -476,6 +475,8 @@ fn zero_durations_and_counts_are_refused_where_they_break_things() {
         "--authorization-webhook-cache-authorized-ttl=0s",
         "--authorization-webhook-cache-unauthorized-ttl=0s",
         "--forecast-first-wait=0s",
+        "--forecast-max-targets=0",
+        "--forecast-max-series=0",
         "--prometheus-timeout=1.5s",
     ]);
     let Command::Serve(args) = ok.unwrap().command else {
