@@ -41,8 +41,8 @@ use self::review::{KubeReviews, Reviews};
 use self::trust::{RequestHeaderTrust, TrustMaterial, TrustStore};
 use self::user::UserInfo;
 use crate::api::error::ApiError;
-use crate::cli::parse_duration;
 use crate::tls::{PeerCertificates, ServerTls};
+use crate::units::parse_duration;
 
 /// How long one TokenReview, SubjectAccessReview or ConfigMap read may take
 /// (k8s.io/apiserver's delegated clients use 10 s too).

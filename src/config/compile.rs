@@ -12,6 +12,7 @@ use super::{
 };
 use crate::promql::template::Template;
 use crate::resources::ResourceTable;
+use crate::units::prom_duration;
 
 const TOP_KEYS: &[&str] = &["rules", "resourceRules", "externalRules"];
 const RULE_KEYS: &[&str] = &[
@@ -109,48 +110,6 @@ fn suggest<'k>(key: &str, allowed: &[&'k str]) -> Option<&'k str> {
         .min()
         .filter(|(d, a)| *d <= 2.max(a.len() / 3))
         .map(|(_, a)| a)
-}
-
-/// Parses a Prometheus duration (`30s`, `5m`, `1h30m`, `1d`, `500ms`, `0`).
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    const UNITS: &[(&str, u64)] = &[
-        ("y", 365 * 24 * 3600 * 1000),
-        ("w", 7 * 24 * 3600 * 1000),
-        ("d", 24 * 3600 * 1000),
-        ("h", 3600 * 1000),
-        ("m", 60 * 1000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return None;
-    }
-    let mut rest = text;
-    let mut millis: u64 = 0;
-    let mut next_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let letters = rest[digits..]
-            .bytes()
-            .take_while(u8::is_ascii_alphabetic)
-            .count();
-        if digits == 0 || letters == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        let unit = &rest[digits..digits + letters];
-        let idx = UNITS.iter().position(|(u, _)| *u == unit)?;
-        if idx < next_unit {
-            return None;
-        }
-        next_unit = idx + 1;
-        millis = millis.checked_add(n.checked_mul(UNITS[idx].1)?)?;
-        rest = &rest[digits + letters..];
-    }
-    Some(Duration::from_millis(millis))
 }
 
 impl Walker<'_> {
@@ -457,7 +416,7 @@ impl Walker<'_> {
         };
         let p = join(path, key);
         let text = self.string(node, &p)?;
-        match parse_duration(text.trim()) {
+        match prom_duration(text.trim()) {
             Some(d) => Some((d, node.line)),
             None => {
                 self.problem(
@@ -843,7 +802,7 @@ impl Walker<'_> {
                 match self.string(n, &p)? {
                     text if text.is_empty() => Some(Duration::from_secs(60)),
                     text => {
-                        let d = parse_duration(&text);
+                        let d = prom_duration(&text);
                         if d.is_none() {
                             self.problem(
                                 n.line,

@@ -14,7 +14,7 @@ mod tests;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use futures::StreamExt;
@@ -29,6 +29,7 @@ use crate::provider::{CustomItem, CustomRequest, ExternalItem, ExternalRequest, 
 use crate::resources::GroupResource;
 use crate::series::{Snapshot, TwinRef};
 use crate::telemetry::{ForecastFigures, ForecastLabels, Metrics};
+use crate::units::{from_unix, unix};
 
 pub use super::guard::ErrorTracker;
 
@@ -399,16 +400,6 @@ impl std::fmt::Debug for Engine {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
-}
-
-fn unix(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn at(secs: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
 /// A live-metric error answered for a twin request, saying which twin asked: the message
@@ -999,8 +990,8 @@ impl Engine {
                 .backend
                 .query_range(
                     &target.key.promql,
-                    at(chunk_start),
-                    at(chunk_end),
+                    from_unix(chunk_start),
+                    from_unix(chunk_end),
                     Duration::from_secs(u64::try_from(step).unwrap_or(60)),
                 )
                 .await

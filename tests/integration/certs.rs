@@ -216,17 +216,7 @@ impl Server {
 }
 
 fn client_config(roots: &[CertificateDer<'static>], alpn: &[u8]) -> rustls::ClientConfig {
-    let mut store = rustls::RootCertStore::empty();
-    for root in roots {
-        store.add(root.clone()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store)
-    .with_no_client_auth();
+    let mut config = augur::testing::client_config(roots, None);
     config.alpn_protocols = vec![alpn.to_vec()];
     config
 }

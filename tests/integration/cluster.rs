@@ -20,9 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::api::{Augur, client_trusting};
-use crate::apiserver_double::ApiServerDouble;
-use crate::support::{FixtureFamily, FixtureSeries, TestPrometheus, fixture_series};
+use crate::support::{
+    ApiServerDouble, Augur, FixtureFamily, FixtureSeries, TestPrometheus, client_trusting,
+    fixture_series,
+};
 
 /// One object of the fake cluster.
 #[derive(Clone)]

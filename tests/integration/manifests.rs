@@ -23,8 +23,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::Augur;
-use crate::support::{Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series};
+use crate::support::{
+    Augur, Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series,
+};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -335,6 +336,12 @@ fn base_builds_into_the_objects_an_install_needs() {
     );
     assert_eq!(pod.containers.len(), 1);
     let container = &pod.containers[0];
+    // The image `bash .ci/image` builds and tags, used as is when the node has it.
+    assert_eq!(
+        container.image.as_deref(),
+        Some(concat!("localhost/augur:", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(container.image_pull_policy.as_deref(), Some("IfNotPresent"));
     let args = container.args.clone().unwrap();
     let cli = augur::cli::Cli::try_parse_from(std::iter::once("augur".to_owned()).chain(args))
         .unwrap_or_else(|e| panic!("the Deployment's args are not augur's flags: {e}"));
