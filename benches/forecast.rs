@@ -68,10 +68,9 @@ const NASA: &str = "nasa_ksc_http_1995_07_60s.csv";
 fn traced(trace: &[f64], t: i64, phase: i64) -> f64 {
     let days = (trace.len() / 1440) as i64;
     let minute = (t / 60 + (phase % days) * 1440).rem_euclid(days * 1440) as usize;
-    let mut x = (t as u64 ^ (phase as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 31;
-    let noise = (x % 2001) as f64 / 1000.0 - 1.0;
+    // The same noise for the same (t, phase), whatever order the points are asked in.
+    let seed = ((phase as u64) << 40) ^ t as u64;
+    let noise = fastrand::Rng::with_seed(seed).f64() * 2.0 - 1.0;
     trace[minute] * (1.0 + 0.1 * noise)
 }
 
