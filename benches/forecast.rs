@@ -22,7 +22,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use augur::api::health::Health;
 use augur::api::{AppState, router};
 use augur::config::{self, ForecastSpec, ModelRef, Reduce, ServeMode, UnknownResources};
-use augur::forecast::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, TargetKey};
 use augur::forecast::{Fitted, History, Model, ModelError, Target};
 use augur::prometheus::fake::{FakeBackend, labels, sample};
 use augur::prometheus::{Backend, QueryResult, RangeSeries, SeriesList};
@@ -33,6 +32,7 @@ use augur::resources::ResourceTable;
 use augur::series::{Registry, RelistOptions, Relister, Snapshot};
 use augur::telemetry::Metrics;
 use augur::tls::TlsOptions;
+use augur::twin::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, TargetKey};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -605,7 +605,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
     assert!(
         results
             .iter()
-            .all(|r| matches!(r, augur::forecast::engine::Lookup::Frame(_)))
+            .all(|r| matches!(r, augur::twin::engine::Lookup::Frame(_)))
     );
     println!(
         "{label}: creating {targets} targets ({days} day(s) of history each, first fit, warm start): wall {:.2?}, CPU {:.2} s",
@@ -638,7 +638,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
         assert_eq!(frame.origin, start + 60 * rounds);
         match frame.series.get("sum") {
             Some(Ok(v)) if *v >= 0.0 => served += 1,
-            Some(Err(augur::forecast::engine::Reason::WorseThanPersistence)) => {}
+            Some(Err(augur::twin::engine::Reason::WorseThanPersistence)) => {}
             other => panic!("{other:?}"),
         }
     }

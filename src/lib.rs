@@ -26,4 +26,5 @@ pub mod series;
 pub mod telemetry;
 pub mod tls;
 pub mod train;
+pub mod twin;
 pub mod units;
