@@ -21,7 +21,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::api::router;
 use augur::config::{ForecastSpec, ModelRef, Reduce, ServeMode};
-use augur::forecast::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, TargetKey};
 use augur::forecast::{Fitted, History, Model, ModelError, Target};
 use augur::prometheus::{Backend, QueryResult, RangeSeries, SeriesList};
 use augur::promql::selector::LabelSelector;
@@ -29,6 +28,7 @@ use augur::provider::custom::custom_metric;
 use augur::provider::{CustomRequest, ObjectName};
 use augur::telemetry::Metrics;
 use augur::testing::{PODS_RULES, app_with_rules, fixed_rate, percentile, pods_backend, serve_tls};
+use augur::twin::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, TargetKey};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -495,7 +495,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
     assert!(
         results
             .iter()
-            .all(|r| matches!(r, augur::forecast::engine::Lookup::Frame(_)))
+            .all(|r| matches!(r, augur::twin::engine::Lookup::Frame(_)))
     );
     println!(
         "{label}: creating {targets} targets ({days} day(s) of history each, first fit, warm start): wall {:.2?}, CPU {:.2} s",
@@ -528,7 +528,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
         assert_eq!(frame.origin, start + 60 * rounds);
         match frame.series.get("sum") {
             Some(Ok(v)) if *v >= 0.0 => served += 1,
-            Some(Err(augur::forecast::engine::Reason::WorseThanPersistence)) => {}
+            Some(Err(augur::twin::engine::Reason::WorseThanPersistence)) => {}
             other => panic!("{other:?}"),
         }
     }
