@@ -21,7 +21,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::api::router;
 use augur::config::{ForecastSpec, ModelRef, Reduce, ServeMode};
-use augur::forecast::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, TargetKey};
 use augur::forecast::{Fitted, History, Model, ModelError, Target};
 use augur::prometheus::{Backend, QueryResult, RangeSeries, SeriesList};
 use augur::promql::selector::LabelSelector;
@@ -29,6 +28,7 @@ use augur::provider::custom::custom_metric;
 use augur::provider::{CustomRequest, ObjectName};
 use augur::telemetry::Metrics;
 use augur::testing::{PODS_RULES, app_with_rules, fixed_rate, percentile, pods_backend, serve_tls};
+use augur::twin::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, TargetKey};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -68,10 +68,9 @@ const NASA: &str = "nasa_ksc_http_1995_07_60s.csv";
 fn traced(trace: &[f64], t: i64, phase: i64) -> f64 {
     let days = (trace.len() / 1440) as i64;
     let minute = (t / 60 + (phase % days) * 1440).rem_euclid(days * 1440) as usize;
-    let mut x = (t as u64 ^ (phase as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 31;
-    let noise = (x % 2001) as f64 / 1000.0 - 1.0;
+    // The same noise for the same (t, phase), whatever order the points are asked in.
+    let seed = ((phase as u64) << 40) ^ t as u64;
+    let noise = fastrand::Rng::with_seed(seed).f64() * 2.0 - 1.0;
     trace[minute] * (1.0 + 0.1 * noise)
 }
 
@@ -496,7 +495,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
     assert!(
         results
             .iter()
-            .all(|r| matches!(r, augur::forecast::engine::Lookup::Frame(_)))
+            .all(|r| matches!(r, augur::twin::engine::Lookup::Frame(_)))
     );
     println!(
         "{label}: creating {targets} targets ({days} day(s) of history each, first fit, warm start): wall {:.2?}, CPU {:.2} s",
@@ -529,7 +528,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
         assert_eq!(frame.origin, start + 60 * rounds);
         match frame.series.get("sum") {
             Some(Ok(v)) if *v >= 0.0 => served += 1,
-            Some(Err(augur::forecast::engine::Reason::WorseThanPersistence)) => {}
+            Some(Err(augur::twin::engine::Reason::WorseThanPersistence)) => {}
             other => panic!("{other:?}"),
         }
     }

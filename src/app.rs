@@ -38,7 +38,7 @@ pub struct ServeArgs {
     pub auth: crate::auth::AuthArgs,
     /// Forecast engine flags.
     #[command(flatten)]
-    pub forecast: crate::forecast::ForecastArgs,
+    pub forecast: crate::twin::ForecastArgs,
     /// How often series are relisted.
     #[arg(long, default_value = "1m", value_parser = positive_duration)]
     pub metrics_relist_interval: Duration,
@@ -170,7 +170,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         resource_rules = config.resource_rules.is_some(),
         "config loaded"
     );
-    crate::forecast::sizing::log_estimate(&config, args.forecast.forecast_max_series);
+    crate::twin::sizing::log_estimate(&config, args.forecast.forecast_max_series);
 
     let metrics = Arc::new(Metrics::new());
     let http: Arc<dyn Backend> = Arc::new(HttpBackend::new(&args.prometheus.backend_options())?);
@@ -239,10 +239,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");
     crate::forecast::onnx::runtime::choose_library(args.forecast.onnx.onnxruntime_library.clone());
-    let forecast = crate::forecast::engine::Engine::new(
+    let forecast = crate::twin::engine::Engine::new(
         backend.clone(),
         metrics.clone(),
-        crate::forecast::engine::EngineOptions::from(&args.forecast),
+        crate::twin::engine::EngineOptions::from(&args.forecast),
     );
     let mut state = AppState::new(registry, backend, metrics, health).with_forecast(forecast);
     if let Some(cluster) = &cluster {

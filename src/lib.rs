@@ -28,4 +28,5 @@ pub mod telemetry;
 pub mod testing;
 pub mod tls;
 pub mod train;
+pub mod twin;
 pub mod units;

@@ -47,7 +47,7 @@ pub struct AppState {
     /// OpenAPI documents, built once.
     pub openapi: Arc<OpenApiDocs>,
     /// The forecast engine behind twin metrics.
-    pub forecast: Arc<crate::forecast::engine::Engine>,
+    pub forecast: Arc<crate::twin::engine::Engine>,
     /// Cluster mode: the watch caches that answer which objects a request selects.
     pub objects: Option<Arc<dyn ObjectSource>>,
 }
@@ -61,10 +61,10 @@ impl AppState {
         health: Health,
     ) -> Self {
         let openapi = Arc::new(OpenApiDocs::build(&[CUSTOM_METRICS, EXTERNAL_METRICS]));
-        let forecast = crate::forecast::engine::Engine::new(
+        let forecast = crate::twin::engine::Engine::new(
             backend.clone(),
             metrics.clone(),
-            crate::forecast::engine::EngineOptions::default(),
+            crate::twin::engine::EngineOptions::default(),
         );
         Self {
             registry,
@@ -78,7 +78,7 @@ impl AppState {
     }
 
     /// The same state with this forecast engine.
-    pub fn with_forecast(mut self, engine: Arc<crate::forecast::engine::Engine>) -> Self {
+    pub fn with_forecast(mut self, engine: Arc<crate::twin::engine::Engine>) -> Self {
         self.forecast = engine;
         self
     }

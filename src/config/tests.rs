@@ -526,6 +526,24 @@ fn forecast_onnx_model_paths_resolve_against_the_config_directory() {
             dir.path().join("missing.onnx").display()
         )
     );
+    // The file is checked after the pure compile, yet its problem keeps its place among the
+    // others on the same line: after the name's, before the step's.
+    let e = parse(
+        &format!("{RULE}  forecast: {{name: a/b, model: missing.onnx, step: 500ms}}\n"),
+        &file.display().to_string(),
+        &ResourceTable::builtin(),
+        UnknownResources::Reject,
+    )
+    .unwrap_err();
+    let fields: Vec<&str> = e.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        fields,
+        [
+            "rules[0].forecast.name",
+            "rules[0].forecast.model",
+            "rules[0].forecast.step"
+        ]
+    );
 }
 
 #[test]

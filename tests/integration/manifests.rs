@@ -396,10 +396,10 @@ fn base_builds_into_the_objects_an_install_needs() {
     )
     .unwrap();
     let estimate =
-        augur::forecast::sizing::estimate(&defaults, serve.forecast.forecast_max_series).unwrap();
+        augur::twin::sizing::estimate(&defaults, serve.forecast.forecast_max_series).unwrap();
     assert_eq!(estimate.per_series, 101_584);
-    let limit = Some((limit_bytes, augur::forecast::sizing::CGROUP_MEMORY_MAX));
-    assert_eq!(augur::forecast::sizing::over_limit(&estimate, limit), None);
+    let limit = Some((limit_bytes, augur::twin::sizing::CGROUP_MEMORY_MAX));
+    assert_eq!(augur::twin::sizing::over_limit(&estimate, limit), None);
     let pod_security = pod.security_context.as_ref().unwrap();
     assert_eq!(pod_security.run_as_non_root, Some(true));
     assert_eq!(

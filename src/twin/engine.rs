@@ -31,10 +31,11 @@ use crate::series::{Snapshot, TwinRef};
 use crate::telemetry::{ForecastFigures, ForecastLabels, Metrics};
 use crate::units::{from_unix, unix};
 
-pub use super::guard::ErrorTracker;
+pub use crate::forecast::guard::ErrorTracker;
 
+use super::ForecastArgs;
 use super::buckets::Buckets;
-use super::{Fitted, ForecastArgs, History, Model, ModelError, Target};
+use crate::forecast::{Fitted, History, Model, ModelError, Target};
 
 /// Buckets at the end of a history fetched again by the next incremental refresh.
 const REFETCH_STEPS: i64 = 1;
@@ -140,10 +141,10 @@ pub type ModelFactory = dyn Fn(&ModelRef) -> Result<Arc<dyn Model>, String> + Se
 /// The built-in models by name; ONNX files through the ONNX runtime.
 pub fn default_models(model: &ModelRef) -> Result<Arc<dyn Model>, String> {
     match model {
-        ModelRef::Builtin(name) => super::model::build(name)
+        ModelRef::Builtin(name) => crate::forecast::model::build(name)
             .map(Arc::from)
             .map_err(|e| e.to_string()),
-        ModelRef::Onnx(path) => super::onnx::OnnxModel::load(path)
+        ModelRef::Onnx(path) => crate::forecast::onnx::OnnxModel::load(path)
             .map(|m| Arc::new(m) as Arc<dyn Model>)
             .map_err(|e| e.to_string()),
     }
