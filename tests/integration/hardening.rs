@@ -325,3 +325,174 @@ fn yaml_alias_bomb_is_refused_at_startup() {
         "{stderr}"
     );
 }
+
+/// Waits until augur's log contains `text` (the reloader polls every second).
+async fn wait_for_log(augur: &crate::support::Augur, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !augur.log().contains(text) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "log never said {text:?}:\n{}",
+            augur.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Rules whose queries a real Prometheus rejects: `rules[1]`'s seriesQuery (an unclosed
+/// brace) and `rules[2]`'s rendered metricsQuery (an unclosed parenthesis); `rules[0]` is
+/// fine.
+const REJECTED_RULES: &str = r#"rules:
+- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+- seriesQuery: 'http_requests_total{namespace!="",pod!=""'
+  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
+  name: {as: broken_series_query}
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+- seriesQuery: 'node_load1'
+  resources: {template: "<<.Resource>>"}
+  metricsQuery: 'max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>'
+"#;
+
+fn check(config: &std::path::Path, extra: &[String]) -> (Option<i32>, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_augur"))
+        .args(["check", "--config"])
+        .arg(config)
+        .args(extra)
+        .output()
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// `augur check --prometheus-url` fails, naming file, line, rule and field, for every query a
+/// real Prometheus rejects; the report of the good rule is still printed.
+#[test]
+fn check_fails_on_queries_prometheus_rejects() {
+    let fixture = crate::support::fixture_series(SystemTime::now());
+    let prometheus = crate::support::TestPrometheus::start(&fixture.openmetrics());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.yaml");
+    std::fs::write(&config, REJECTED_RULES).unwrap();
+    let (code, stdout, stderr) =
+        check(&config, &[format!("--prometheus-url={}", prometheus.url())]);
+    assert_eq!(code, Some(64), "{stdout}\n{stderr}");
+    let file = config.display();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with(&*file.to_string()))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{file}:5: rules[1].seriesQuery: prometheus rejected it (bad_data): "
+        )) && lines[0].contains("parse error"),
+        "{stderr}"
+    );
+    assert!(
+        lines[1].starts_with(&format!("{file}:9: rules[2].metricsQuery: prometheus rejected the example query max(node_load1{{namespace=\"default\",pod=\"example\"}}) by (pod (bad_data): ")) && lines[1].contains("parse error"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("rules[0] (line 2): seriesQuery http_requests_total{namespace!=\"\",pod!=\"\"}\n  discovered: 4 series -> 1 metric(s): http_requests_total\n"), "{stdout}");
+
+    // Without the bad rules: exit 0.
+    let good: String = REJECTED_RULES
+        .lines()
+        .take(4)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, good).unwrap();
+    let (code, stdout, stderr) =
+        check(&config, &[format!("--prometheus-url={}", prometheus.url())]);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert_eq!(stderr, "");
+}
+
+/// `augur check` fails on an ONNX model that does not load, and on one that loads but does
+/// not forecast what the rule asks (the shipped model forecasts 10 steps of 60 s ahead).
+#[test]
+fn check_fails_on_onnx_models_that_do_not_load_or_fit_the_rule() {
+    let dir = tempfile::tempdir().unwrap();
+    let corrupt = dir.path().join("corrupt.onnx");
+    let mut bytes =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.onnx")).unwrap();
+    bytes.truncate(bytes.len() / 2);
+    std::fs::write(&corrupt, &bytes).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/models/default.onnx"),
+        dir.path().join("default.onnx"),
+    )
+    .unwrap();
+    let rule = |model: &str, horizon: &str| {
+        format!(
+            "- seriesQuery: 'queue_messages_ready'\n  resources: {{namespaced: false}}\n  metricsQuery: 'sum(<<.Series>>{{<<.LabelMatchers>>}})'\n  forecast: {{model: {model}, horizon: {horizon}}}\n"
+        )
+    };
+    let config = dir.path().join("rules.yaml");
+    let text = format!(
+        "externalRules:\n{}{}{}",
+        rule("corrupt.onnx", "10m"),
+        rule("default.onnx", "5m"),
+        rule("default.onnx", "10m")
+    );
+    std::fs::write(&config, text).unwrap();
+    let (code, stdout, stderr) = check(&config, &[]);
+    assert_eq!(code, Some(64), "{stdout}\n{stderr}");
+    let file = config.display();
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with(&*file.to_string()))
+        .collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(
+        lines[0].starts_with(&format!(
+            "{file}:5: externalRules[0].forecast.model: {}: ONNX Runtime cannot load it: ",
+            corrupt.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines[1],
+        format!(
+            "{file}:9: externalRules[1].forecast.model: {}: does not meet the rule: the model does not forecast max@5 (it forecasts max@10,point@10)",
+            dir.path().join("default.onnx").display()
+        )
+    );
+}
+
+/// At serve time a rule whose seriesQuery Prometheus rejects is logged with Prometheus's
+/// reason, and neither readiness nor the other rules wait for it.
+#[tokio::test]
+async fn a_rejected_rule_does_not_hold_readiness_or_the_other_rules() {
+    let fixture = crate::support::fixture_series(SystemTime::now());
+    let prometheus = crate::support::TestPrometheus::start(&fixture.openmetrics());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.yaml");
+    // Only the rejected rule: ready all the same (Augur::start waits for /readyz).
+    let only_bad: String = REJECTED_RULES
+        .lines()
+        .skip(4)
+        .take(4)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&config, format!("rules:\n{only_bad}")).unwrap();
+    let augur = crate::support::Augur::start(&prometheus.url(), &config, &[]).await;
+    wait_for_log(&augur, "relist: prometheus rejected the seriesQuery of rules[0], which serves nothing until it is fixed").await;
+    assert!(augur.log().contains("(bad_data)"), "{}", augur.log());
+    drop(augur);
+
+    std::fs::write(&config, REJECTED_RULES).unwrap();
+    let augur = crate::support::Augur::start(&prometheus.url(), &config, &[]).await;
+    let (status, body) = augur
+        .get(
+            "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/web-1/http_requests_total",
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["items"][0]["value"], "2200");
+    wait_for_log(&augur, "relist: prometheus rejected the seriesQuery of rules[1], which serves nothing until it is fixed").await;
+}
