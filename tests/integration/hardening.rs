@@ -496,3 +496,56 @@ async fn a_rejected_rule_does_not_hold_readiness_or_the_other_rules() {
     assert_eq!(body["items"][0]["value"], "2200");
     wait_for_log(&augur, "relist: prometheus rejected the seriesQuery of rules[1], which serves nothing until it is fixed").await;
 }
+
+/// A hot reload of the bomb is refused with its line; the previous config keeps serving.
+/// So is a reload of an emptied (truncated) file while the running config has rules, which
+/// would otherwise stop serving every metric; `augur check` still accepts the empty file.
+#[tokio::test]
+async fn reloads_of_a_bomb_or_an_emptied_file_keep_the_previous_config() {
+    let fixture = crate::support::fixture_series(SystemTime::now());
+    let prometheus = crate::support::TestPrometheus::start(&fixture.openmetrics());
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rules.yaml");
+    std::fs::copy(crate::support::rules(), &config).unwrap();
+    let augur = crate::support::Augur::start(&prometheus.url(), &config, &[]).await;
+    let path = "/apis/custom.metrics.k8s.io/v1beta1/nodes/node-a/node_load1";
+    let served = |body: &Value| body["items"][0]["value"] == "500m";
+    let (status, body) = augur.get(path).await;
+    assert!(status == 200 && served(&body), "{status} {body}");
+
+    std::fs::write(&config, yaml_bomb()).unwrap();
+    wait_for_log(&augur, &format!("{}{BOMB_REFUSED}", config.display())).await;
+    let (status, body) = augur.get(path).await;
+    assert!(status == 200 && served(&body), "{status} {body}");
+
+    std::fs::write(&config, "").unwrap();
+    wait_for_log(
+        &augur,
+        "problems=the new config has no rules, externalRules or resourceRules while the running one has 5 rules and 2 externalRules: an emptied file is refused (a truncated write?); restart augur to serve nothing",
+    )
+    .await;
+    // Well after the next relist (2 s): still served, discovery included.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (status, body) = augur.get(path).await;
+    assert!(status == 200 && served(&body), "{status} {body}");
+    let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
+    assert_eq!(status, 200);
+
+    let output = Command::new(env!("CARGO_BIN_EXE_augur"))
+        .args(["check", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        format!(
+            "{}: valid (0 rules, 0 externalRules, resourceRules absent)\nno rules or externalRules: augur would serve no custom or external metrics\n",
+            config.display()
+        )
+    );
+}
