@@ -19,7 +19,7 @@ use crate::resources::ResourceTable;
 use crate::series::{Registry, RelistOptions, Relister, Snapshot};
 use crate::telemetry::Metrics;
 use crate::tls::TlsOptions;
-use crate::units::parse_duration;
+use crate::units::positive_duration;
 
 /// `augur serve`.
 #[derive(Debug, Clone, Args)]
@@ -40,19 +40,19 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub forecast: crate::twin::ForecastArgs,
     /// How often series are relisted.
-    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    #[arg(long, default_value = "1m", value_parser = positive_duration)]
     pub metrics_relist_interval: Duration,
     /// Series seen within this window are discovered (default: the relist interval).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = positive_duration)]
     pub metrics_max_age: Option<Duration>,
     /// How many series queries run at once during a relist.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub relist_concurrency: usize,
     /// How often the config file is checked for changes (SIGHUP reloads at once).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
     pub config_check_interval: Duration,
     /// Port for HTTPS.
-    #[arg(long, default_value_t = 6443)]
+    #[arg(long, default_value_t = 6443, value_parser = clap::value_parser!(u16).range(1..))]
     pub secure_port: u16,
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]
@@ -69,6 +69,9 @@ pub struct ServeArgs {
     /// Serve HTTP/1.1 only (CVE-2023-44487 mitigation).
     #[arg(long)]
     pub disable_http2: bool,
+    /// Cipher suites, minimum TLS version, port sharing.
+    #[command(flatten)]
+    pub serving: crate::tls::policy::ServingArgs,
 }
 
 impl ServeArgs {
@@ -137,6 +140,10 @@ pub fn install_crypto_provider() {
 pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     install_crypto_provider();
     let max_age = args.max_age().map_err(Error::Usage)?;
+    let tls_policy = args.serving.tls_policy().map_err(Error::Usage)?;
+    for warning in &tls_policy.warnings {
+        tracing::warn!("{warning}");
+    }
     // Cluster mode: resources from API discovery (unknown override resources are errors);
     // standalone: the built-in table, unknown resources guessed.
     let cluster = crate::cluster::Cluster::start(&args.cluster).await?;
@@ -194,7 +201,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     tokio::spawn(relister.run(
         config_rx,
         move |report: &crate::series::relist::RelistReport| {
-            if report.succeeded > 0 || report.failed.is_empty() {
+            if report.backend_answered() {
                 ready.set_ready();
             }
         },
@@ -223,10 +230,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         cert_dir: args.cert_dir.clone(),
         disable_http2: args.disable_http2,
     }
-    .load()?;
+    .load_with(tls_policy.provider)?;
     let addr = SocketAddr::new(args.bind_address, args.secure_port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = args
+        .serving
+        .bind(addr)
         .map_err(|source| Error::Listen { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");

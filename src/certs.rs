@@ -14,9 +14,10 @@
 //! - `tls.key`: its private key (mode 0600).
 //!
 //! The CA's private key is never written: it signs this one certificate and is dropped, so
-//! the bundle trusts nothing else. The three file names are the ones `manifests/` reads from
-//! `manifests/certs/` (a `kubernetes.io/tls` Secret plus `ca.crt`, whose base64 becomes the
-//! APIServices' `caBundle`).
+//! the bundle trusts nothing else. The files go to the repository's top-level `certs/` by
+//! default, where the kustomize component `certs/kustomization.yaml` (used by `manifests/`)
+//! makes them a `kubernetes.io/tls` Secret and the APIServices' `caBundle` (base64 of
+//! `ca.crt`). `augur certs verify` checks a running server against a `caBundle`.
 
 use std::fmt;
 use std::fs;
@@ -24,7 +25,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
@@ -37,16 +38,23 @@ pub const CERT_FILE: &str = "tls.crt";
 /// File name of the serving key.
 pub const KEY_FILE: &str = "tls.key";
 
-/// Flags of `augur certs`.
+pub mod verify;
+
+/// Flags of `augur certs` (and its `verify` subcommand).
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CertsArgs {
+    /// `verify`; without it, create the certificates.
+    #[command(subcommand)]
+    pub action: Option<CertsAction>,
     /// Namespace augur's Service lives in.
     #[arg(long, default_value = "augur")]
     pub namespace: String,
     /// Name of augur's Service.
     #[arg(long, default_value = "augur")]
     pub service: String,
-    /// Directory for ca.crt, tls.crt and tls.key (use manifests/certs for `kubectl apply -k manifests/`).
+    /// Directory for ca.crt, tls.crt and tls.key; the default, the repository's certs/, is
+    /// where `kubectl apply -k manifests/` reads them.
     #[arg(long, default_value = "certs")]
     pub out: PathBuf,
     /// Validity of the CA and the serving certificate, in days.
@@ -55,6 +63,13 @@ pub struct CertsArgs {
     /// Replace existing files (the CA being replaced stays in the new ca.crt bundle).
     #[arg(long)]
     pub force: bool,
+}
+
+/// What `augur certs` does besides creating certificates.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CertsAction {
+    /// Check a running server's certificate against a caBundle, as kube-aggregator does.
+    Verify(verify::VerifyArgs),
 }
 
 /// Why `augur certs` failed; messages name the file or the flag.
@@ -144,24 +159,8 @@ pub fn issue(dns_names: &[String], validity: Duration, now: SystemTime) -> Resul
 /// Standard base64 (RFC 4648, with padding): how Kubernetes writes `[]byte` fields such as
 /// `caBundle` and Secret `data`.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use ::base64::Engine as _;
+    ::base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// What [`write`] did.
@@ -230,7 +229,7 @@ impl fmt::Display for Written {
         writeln!(f)?;
         writeln!(
             f,
-            "With --out manifests/certs, `kubectl apply -k manifests/` creates the Secret and sets every caBundle from these files. By hand:"
+            "From certs/ (the default --out), `kubectl apply -k manifests/` creates the Secret and sets every caBundle from these files. By hand:"
         )?;
         writeln!(
             f,
@@ -328,6 +327,9 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 
 /// Runs `augur certs`.
 pub fn run(args: &CertsArgs) -> anyhow::Result<()> {
+    if let Some(CertsAction::Verify(verify)) = &args.action {
+        return verify::run(verify);
+    }
     let written = write(args)?;
     print!("{written}");
     Ok(())
@@ -346,6 +348,7 @@ mod tests {
 
     fn args(dir: &Path) -> CertsArgs {
         CertsArgs {
+            action: None,
             namespace: "monitoring".into(),
             service: "augur".into(),
             out: dir.join("out"),

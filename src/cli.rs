@@ -5,6 +5,9 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod compat;
+pub mod gotypes;
+
 /// augur: a prometheus-adapter compatible Kubernetes metrics API server.
 #[derive(Debug, Parser)]
 #[command(name = "augur", version, about)]
@@ -12,9 +15,10 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-    /// Log level (error, warn, info, debug, trace) or a tracing filter.
-    #[arg(long, global = true, default_value = "info", env = "AUGUR_LOG")]
-    pub log_level: String,
+    /// Log level (off, error, warn, info, debug, trace) or a filter such as
+    /// `info,augur=debug` [default: info, or from klog's --v]
+    #[arg(long, global = true, env = "AUGUR_LOG", value_parser = crate::telemetry::parse_log_level)]
+    pub log_level: Option<String>,
     /// Log as JSON lines.
     #[arg(long, global = true)]
     pub log_json: bool,

@@ -24,6 +24,8 @@ pub mod reload;
 pub mod resources;
 pub mod series;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod tls;
 pub mod train;
 pub mod twin;

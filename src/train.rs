@@ -10,7 +10,7 @@ use clap::{Args, ValueEnum};
 use crate::forecast::onnx::{OnnxModel, RuntimeArgs, contract, runtime, writer};
 use crate::forecast::{History, LinearSpec, Model, ModelError, Target};
 use crate::prometheus::{Backend, HttpBackend, PrometheusArgs, range_chunks};
-use crate::units::{from_unix, parse_duration, parse_time, rfc3339, unix};
+use crate::units::{from_unix, parse_time, positive_duration, rfc3339, unix};
 
 /// Flags of `augur train`.
 #[derive(Debug, Clone, Args)]
@@ -29,7 +29,7 @@ pub struct TrainArgs {
     #[arg(long, default_value = "now", requires = "query")]
     pub end: String,
     /// Bucket length: the step of the range query.
-    #[arg(long, value_parser = parse_duration, requires = "query")]
+    #[arg(long, value_parser = positive_duration, requires = "query")]
     pub step: Option<Duration>,
     /// Backend flags (with --query).
     #[command(flatten)]
@@ -38,7 +38,7 @@ pub struct TrainArgs {
     #[arg(long, conflicts_with = "horizon", required_unless_present = "horizon")]
     pub targets: Option<String>,
     /// Forecast horizon as a duration (a multiple of the step); with --reduce.
-    #[arg(long, value_parser = parse_duration, requires = "reduce")]
+    #[arg(long, value_parser = positive_duration, requires = "reduce")]
     pub horizon: Option<Duration>,
     /// With --horizon: forecast the maximum over the horizon or the value at its end.
     #[arg(long, value_enum, requires = "horizon")]

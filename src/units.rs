@@ -6,9 +6,97 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// Parses a flag's duration (`30s`, `1m`, `1h30m`, `500ms`, `7d`), as humantime reads them.
+/// Parses a flag's duration (`30s`, `1m`, `1h30m`, `500ms`, `7d`), as humantime reads them,
+/// or as Go's `time.ParseDuration` does (`1.5m`, `0`), so prometheus-adapter's values parse.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    humantime::parse_duration(text).map_err(|e| format!("invalid duration {text:?}: {e}"))
+    humantime::parse_duration(text).or_else(|e| {
+        match parse_go_duration(text)
+            .ok()
+            .and_then(|n| u64::try_from(n).ok())
+        {
+            Some(nanos) => Ok(Duration::from_nanos(nanos)),
+            None => Err(format!("invalid duration {text:?}: {e}")),
+        }
+    })
+}
+
+/// [`parse_duration`] for flags where zero would break the program (a timeout every call
+/// exceeds, an interval that spins): zero is refused, saying so.
+pub fn positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        Duration::ZERO => Err(format!(
+            "{text:?} is zero; this duration must be more than 0"
+        )),
+        d => Ok(d),
+    }
+}
+
+/// Go's `time.ParseDuration`: a signed sequence of decimal numbers with units `ns`, `us`
+/// (`µs`), `ms`, `s`, `m`, `h` (`300ms`, `1.5h`, `2h45m`, `-1m`; `0` alone needs no unit).
+/// Returns nanoseconds.
+pub fn parse_go_duration(value: &str) -> Result<i64, String> {
+    let err = || {
+        format!(
+            "{value:?} is not a Go duration (a number with a unit: ns, us, ms, s, m, h, e.g. 30s, 1m30s, 1.5h)"
+        )
+    };
+    let (negative, mut rest) = match value.as_bytes().first() {
+        Some(b'-') => (true, &value[1..]),
+        Some(b'+') => (false, &value[1..]),
+        _ => (false, value),
+    };
+    if rest == "0" {
+        return Ok(0);
+    }
+    if rest.is_empty() {
+        return Err(err());
+    }
+    let mut total: u128 = 0;
+    while !rest.is_empty() {
+        let whole_len = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let whole = &rest[..whole_len];
+        rest = &rest[whole_len..];
+        let mut fraction = "";
+        if let Some(after_dot) = rest.strip_prefix('.') {
+            let len = after_dot.bytes().take_while(u8::is_ascii_digit).count();
+            fraction = &after_dot[..len];
+            rest = &after_dot[len..];
+        }
+        if whole.is_empty() && fraction.is_empty() {
+            return Err(err());
+        }
+        let unit_len = rest
+            .char_indices()
+            .find(|(_, c)| *c == '.' || c.is_ascii_digit())
+            .map_or(rest.len(), |(i, _)| i);
+        let unit: u128 = match &rest[..unit_len] {
+            "ns" => 1,
+            "us" | "µs" | "μs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
+            _ => return Err(err()),
+        };
+        rest = &rest[unit_len..];
+        let whole: u128 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| err())?
+        };
+        let mut part = whole.checked_mul(unit).ok_or_else(err)?;
+        let mut scale = unit;
+        for digit in fraction.bytes() {
+            scale /= 10;
+            if scale == 0 {
+                break;
+            }
+            part += u128::from(digit - b'0') * scale;
+        }
+        total = total.checked_add(part).ok_or_else(err)?;
+    }
+    let total = i64::try_from(total).map_err(|_| err())?;
+    Ok(if negative { -total } else { total })
 }
 
 /// Parses a Prometheus duration as the config's windows and forecast fields are written
@@ -160,6 +248,15 @@ pub fn from_unix_f64(seconds: f64) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(seconds).ok()?)
 }
 
+/// [`from_unix_f64`] with an error that says why: for sample times read from a backend.
+pub fn checked_unix_f64(seconds: f64) -> Result<SystemTime, String> {
+    from_unix_f64(seconds).ok_or_else(|| {
+        format!(
+            "Unix time {seconds} is out of range (expected seconds from 0, 1970-01-01T00:00:00Z, to {LATEST_UNIX}, 9999-12-31T23:59:59Z)"
+        )
+    })
+}
+
 /// RFC 3339 with second precision in UTC (`2024-01-01T00:00:00Z`), as `metav1.Time` marshals;
 /// times outside 1970 ..= [`LATEST_UNIX`] are clamped (humantime would panic on them).
 pub fn rfc3339(at: SystemTime) -> String {
@@ -173,6 +270,40 @@ mod tests {
 
     fn at(seconds: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(seconds)
+    }
+
+    #[test]
+    fn durations_as_time_parse_go_duration() {
+        let s = 1_000_000_000;
+        assert_eq!(parse_go_duration("0"), Ok(0));
+        assert_eq!(parse_go_duration("30s"), Ok(30 * s));
+        assert_eq!(parse_go_duration("1m30s"), Ok(90 * s));
+        assert_eq!(parse_go_duration("1.5h"), Ok(5400 * s));
+        assert_eq!(parse_go_duration("2h45m"), Ok(9900 * s));
+        assert_eq!(parse_go_duration("300ms"), Ok(300_000_000));
+        assert_eq!(parse_go_duration("1µs"), Ok(1000));
+        assert_eq!(parse_go_duration("1us"), Ok(1000));
+        assert_eq!(parse_go_duration("-1m"), Ok(-60 * s));
+        assert_eq!(parse_go_duration(".5s"), Ok(s / 2));
+        assert_eq!(parse_go_duration("1h0m0s"), Ok(3600 * s));
+        for bad in ["", "10", "1d", "s", "1 m", "abc", "1m-", "3000000h"] {
+            assert!(parse_go_duration(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn zero_is_refused_where_it_breaks_things() {
+        assert_eq!(positive_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(
+            positive_duration("0s"),
+            Err("\"0s\" is zero; this duration must be more than 0".to_owned())
+        );
+        assert!(positive_duration("0").is_err());
+        assert!(positive_duration("ten").is_err_and(|e| e.starts_with("invalid duration \"ten\"")));
+        // Go's syntax too, as prometheus-adapter's flags take it.
+        assert_eq!(parse_duration("1.5m"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        assert!(parse_duration("-1m").is_err());
     }
 
     #[test]
@@ -314,6 +445,14 @@ mod tests {
         ] {
             assert_eq!(from_unix_f64(bad), None, "{bad}");
         }
+        assert_eq!(
+            checked_unix_f64(3e11),
+            Err("Unix time 300000000000 is out of range (expected seconds from 0, 1970-01-01T00:00:00Z, to 253402300799, 9999-12-31T23:59:59Z)".to_owned())
+        );
+        assert_eq!(
+            checked_unix_f64(1.5),
+            Ok(UNIX_EPOCH + Duration::from_millis(1500))
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use serde_json::{Map, Value, json};
 
 use crate::provider::ProviderError;
@@ -18,6 +19,7 @@ use crate::quantity::{binary_from_milli, decimal_from_milli};
 use crate::units::go_duration;
 
 use super::custom::{Api, provider_error, selector_param};
+use super::discovery::{RESOURCE_METRICS, api_resource, api_resource_list};
 use super::error::ApiError;
 use super::types::rfc3339;
 use super::{AppState, json_response};
@@ -42,14 +44,16 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The APIResourceList metrics-server serves for the group.
-pub fn resource_list() -> Value {
-    let entry = |name: &str, namespaced: bool, kind: &str| json!({"name": name, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list"]});
-    json!({
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": GROUP_VERSION,
-        "resources": [entry("nodes", false, "NodeMetrics"), entry("pods", true, "PodMetrics")],
-    })
+pub fn resource_list() -> APIResourceList {
+    let verbs = &["get", "list"];
+    api_resource_list(
+        RESOURCE_METRICS.name,
+        RESOURCE_METRICS.preferred_version(),
+        vec![
+            api_resource("nodes".to_owned(), false, "NodeMetrics", verbs),
+            api_resource("pods".to_owned(), true, "PodMetrics", verbs),
+        ],
+    )
 }
 
 async fn resources(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -333,8 +337,8 @@ mod tests {
             r#"{"metadata":{"name":"node-a","creationTimestamp":"2024-01-01T00:00:00Z"},"timestamp":"2024-01-01T00:00:00Z","window":"1m0s","usage":{"cpu":"1500m","memory":"2Gi"}}"#
         );
         assert_eq!(
-            resource_list().to_string(),
-            r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"metrics.k8s.io/v1beta1","resources":[{"name":"nodes","singularName":"","namespaced":false,"kind":"NodeMetrics","verbs":["get","list"]},{"name":"pods","singularName":"","namespaced":true,"kind":"PodMetrics","verbs":["get","list"]}]}"#
+            serde_json::to_string(&resource_list()).unwrap(),
+            r#"{"apiVersion":"v1","kind":"APIResourceList","groupVersion":"metrics.k8s.io/v1beta1","resources":[{"kind":"NodeMetrics","name":"nodes","namespaced":false,"singularName":"","verbs":["get","list"]},{"kind":"PodMetrics","name":"pods","namespaced":true,"singularName":"","verbs":["get","list"]}]}"#
         );
     }
 }

@@ -28,7 +28,7 @@ use crate::provider::objects::ObjectSource;
 use crate::series::{Registry, Snapshot};
 use crate::telemetry::Metrics;
 
-use self::discovery::{ApiGroup, ApiResource, CUSTOM_METRICS, EXTERNAL_METRICS, RESOURCE_METRICS};
+use self::discovery::{ApiGroup, CUSTOM_METRICS, EXTERNAL_METRICS, RESOURCE_METRICS, api_resource};
 use self::error::ApiError;
 use self::health::Health;
 use self::openapi::OpenApiDocs;
@@ -172,17 +172,13 @@ async fn custom_resources(
             "custom.metrics.k8s.io has no version {version:?}; augur serves v1beta1 and v1beta2"
         )));
     }
-    let resources: Vec<ApiResource> = snapshot
+    let resources = snapshot
         .custom_resources()
         .into_iter()
-        .map(|(name, namespaced)| ApiResource {
-            name,
-            namespaced,
-            kind: "MetricValueList",
-        })
+        .map(|(name, namespaced)| api_resource(name, namespaced, "MetricValueList", &["get"]))
         .collect();
     Ok(json_response(
-        &discovery::api_resource_list(group.name, &version, &resources),
+        &discovery::api_resource_list(group.name, &version, resources),
         &HashMap::new(),
     ))
 }
@@ -190,17 +186,13 @@ async fn custom_resources(
 async fn external_resources(State(state): State<AppState>) -> Result<Response, ApiError> {
     let snapshot = state.registry.load();
     let group = find_group(&snapshot, EXTERNAL_METRICS.name)?;
-    let resources: Vec<ApiResource> = snapshot
+    let resources = snapshot
         .external_metrics()
         .into_iter()
-        .map(|name| ApiResource {
-            name,
-            namespaced: true,
-            kind: "ExternalMetricValueList",
-        })
+        .map(|name| api_resource(name, true, "ExternalMetricValueList", &["get"]))
         .collect();
     Ok(json_response(
-        &discovery::api_resource_list(group.name, "v1beta1", &resources),
+        &discovery::api_resource_list(group.name, "v1beta1", resources),
         &HashMap::new(),
     ))
 }

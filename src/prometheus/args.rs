@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::{BackendOptions, Verb};
-use crate::units::parse_duration;
+use crate::units::positive_duration;
 
 /// prometheus-adapter's default `--prometheus-url`.
 pub const DEFAULT_PROMETHEUS_URL: &str = "https://localhost";
@@ -31,7 +31,7 @@ pub struct PrometheusArgs {
     /// without it.
     #[arg(long)]
     pub prometheus_url: Option<String>,
-    /// File holding a bearer token for the backend (read at start).
+    /// File holding a bearer token for the backend (read at start and every minute).
     #[arg(long)]
     pub prometheus_token_file: Option<PathBuf>,
     /// CA bundle that signs the backend's serving certificate.
@@ -50,8 +50,11 @@ pub struct PrometheusArgs {
     #[arg(long, value_enum, default_value = "GET")]
     pub prometheus_verb: VerbArg,
     /// Timeout of every backend call.
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
     pub prometheus_timeout: Duration,
+    /// Kubernetes-style credentials for the backend.
+    #[command(flatten)]
+    pub auth: super::auth::AuthConfigArgs,
 }
 
 impl PrometheusArgs {
@@ -74,6 +77,7 @@ impl PrometheusArgs {
                 VerbArg::Get => Verb::Get,
                 VerbArg::Post => Verb::Post,
             },
+            auth: self.auth.clone(),
         }
     }
 }

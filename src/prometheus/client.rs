@@ -12,6 +12,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::auth::{
+    AuthConfigArgs, Authorization, Credentials, SkipVerification, TokenFile, VerifyAs,
+};
 use super::{
     Backend, Error, LabelSet, QueryResult, RangeSeries, Result, Sample, SeriesList,
     SeriesListBuilder,
@@ -40,7 +43,7 @@ pub struct BackendOptions {
     pub url: String,
     /// Per-call timeout.
     pub timeout: Duration,
-    /// Bearer token file, read at start.
+    /// Bearer token file, read at start and again every minute.
     pub token_file: Option<PathBuf>,
     /// CA bundle for the backend's serving certificate.
     pub ca_file: Option<PathBuf>,
@@ -50,6 +53,8 @@ pub struct BackendOptions {
     pub headers: Vec<(String, String)>,
     /// GET or POST.
     pub verb: Verb,
+    /// `--prometheus-auth-config` / `--prometheus-auth-incluster`.
+    pub auth: AuthConfigArgs,
 }
 
 impl BackendOptions {
@@ -63,6 +68,7 @@ impl BackendOptions {
             client_cert: None,
             headers: Vec::new(),
             verb: Verb::Get,
+            auth: AuthConfigArgs::default(),
         }
     }
 }
@@ -75,6 +81,8 @@ pub struct HttpBackend {
     base: String,
     timeout: Duration,
     verb: Verb,
+    /// A bearer-token file, sent as `Authorization` with every call.
+    token: Option<Arc<TokenFile>>,
 }
 
 /// A request as it will go on the wire: method, full URL and optional form body.
@@ -108,8 +116,18 @@ impl HttpBackend {
         }
         let base = options.url.trim_end_matches('/').to_owned();
 
-        let tls = tls_config(options)?;
-        let headers = default_headers(options)?;
+        let credentials = if options.ca_file.is_some() {
+            if options.auth != AuthConfigArgs::default() {
+                tracing::warn!(
+                    "--prometheus-auth-config / --prometheus-auth-incluster are ignored because --prometheus-ca-file is given (as in prometheus-adapter)"
+                );
+            }
+            None
+        } else {
+            options.auth.credentials()?
+        };
+        let tls = tls_config(options, credentials.as_ref())?;
+        let (headers, token) = default_headers(options, credentials.as_ref())?;
         let client = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .default_headers(headers)
@@ -121,6 +139,7 @@ impl HttpBackend {
             base,
             timeout: options.timeout,
             verb: options.verb,
+            token: token.map(Arc::new),
         })
     }
 
@@ -151,6 +170,10 @@ impl HttpBackend {
                 .body(body)
         } else {
             self.client.get(&planned.url)
+        };
+        let request = match &self.token {
+            Some(token) => request.header(AUTHORIZATION, token.header()),
+            None => request,
         };
         let transport = |e: reqwest::Error| self.transport_error(&url, &e);
         let response = request
@@ -225,41 +248,102 @@ impl Backend for HttpBackend {
     }
 }
 
-/// Builds the rustls client configuration with the ring provider (nothing installed globally).
-fn tls_config(options: &BackendOptions) -> Result<rustls::ClientConfig> {
+/// Builds the rustls client configuration with the ring provider (nothing installed globally):
+/// trust from `--prometheus-ca-file`, else the kubeconfig's CA, else the system roots; the
+/// client certificate from the flags, else the kubeconfig's.
+fn tls_config(
+    options: &BackendOptions,
+    credentials: Option<&Credentials>,
+) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Setup(format!("TLS protocol versions: {e}")))?;
-    let builder = match &options.ca_file {
-        Some(ca_file) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in read_certs(ca_file)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Setup(format!("CA file {}: {e}", ca_file.display())))?;
+    let roots = match (
+        &options.ca_file,
+        credentials.and_then(|c| c.ca_pem.as_ref()),
+    ) {
+        (Some(ca_file), _) => Some((
+            read_certs(ca_file)?,
+            format!("CA file {}", ca_file.display()),
+        )),
+        (None, Some(pem)) => {
+            let source = credentials.map_or_else(String::new, |c| c.source.clone());
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Setup(format!("{source}: certificate authority: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::Setup(format!(
+                    "{source}: certificate authority: no PEM certificate found"
+                )));
             }
-            builder.with_root_certificates(roots)
+            Some((certs, source))
+        }
+        (None, None) => None,
+    };
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match roots {
+        Some((certs, source)) => {
+            let mut store = rustls::RootCertStore::empty();
+            for cert in certs {
+                store
+                    .add(cert)
+                    .map_err(|e| Error::Setup(format!("{source}: {e}")))?;
+            }
+            rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(store),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| Error::Setup(format!("{source}: {e}")))?
+        }
+        None if credentials.is_some_and(|c| c.insecure_skip_tls_verify) => {
+            SkipVerification::new(&provider)
         }
         None => {
             // The system trust store, as any other client on the host would use.
-            let verifier = rustls_platform_verifier::Verifier::new(provider)
-                .map_err(|e| Error::Setup(format!("system trust store: {e}")))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
+            Arc::new(
+                rustls_platform_verifier::Verifier::new(provider)
+                    .map_err(|e| Error::Setup(format!("system trust store: {e}")))?,
+            )
         }
     };
-    let mut config = match &options.client_cert {
-        Some((cert_file, key_file)) => {
+    let verifier = match credentials.and_then(|c| c.tls_server_name.as_deref()) {
+        Some(name) => VerifyAs::new(verifier, name)?,
+        None => verifier,
+    };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let identity = match (
+        &options.client_cert,
+        credentials.and_then(|c| c.client_identity.as_ref()),
+    ) {
+        (Some((cert_file, key_file)), _) => {
             let certs = read_certs(cert_file)?;
             let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
                 Error::Setup(format!("client key file {}: {e}", key_file.display()))
             })?;
-            builder.with_client_auth_cert(certs, key).map_err(|e| {
-                Error::Setup(format!("client certificate {}: {e}", cert_file.display()))
-            })?
+            Some((
+                certs,
+                key,
+                format!("client certificate {}", cert_file.display()),
+            ))
         }
+        (None, Some((cert_pem, key_pem))) => {
+            let source = credentials.map_or_else(String::new, |c| c.source.clone());
+            let certs = CertificateDer::pem_slice_iter(cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Setup(format!("{source}: client certificate: {e}")))?;
+            let key = PrivateKeyDer::from_pem_slice(key_pem)
+                .map_err(|e| Error::Setup(format!("{source}: client key: {e}")))?;
+            Some((certs, key, format!("{source}: client certificate")))
+        }
+        (None, None) => None,
+    };
+    let mut config = match identity {
+        Some((certs, key, source)) => builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| Error::Setup(format!("{source}: {e}")))?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -280,16 +364,33 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// Bearer token and extra headers, sent with every call.
-fn default_headers(options: &BackendOptions) -> Result<HeaderMap> {
+/// Extra headers and static credentials, sent with every call, and the bearer-token file
+/// (`--prometheus-token-file`, else the kubeconfig's) whose header is added per call.
+fn default_headers(
+    options: &BackendOptions,
+    credentials: Option<&Credentials>,
+) -> Result<(HeaderMap, Option<TokenFile>)> {
     let mut headers = HeaderMap::new();
-    if let Some(token_file) = &options.token_file {
-        let token = std::fs::read_to_string(token_file)
-            .map_err(|e| Error::Setup(format!("token file {}: {e}", token_file.display())))?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-            .map_err(|e| Error::Setup(format!("token file {}: {e}", token_file.display())))?;
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
+    let mut token = None;
+    let authorization = match &options.token_file {
+        Some(file) => Some(Authorization::BearerFile(file.clone())),
+        None => credentials.and_then(|c| c.authorization.clone()),
+    };
+    match authorization {
+        Some(Authorization::BearerFile(file)) => token = Some(TokenFile::open(file)?),
+        Some(Authorization::Bearer(value)) => {
+            let mut value = HeaderValue::from_str(&format!("Bearer {value}"))
+                .map_err(|e| Error::Setup(format!("bearer token: {e}")))?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        Some(Authorization::Basic { username, password }) => {
+            headers.insert(
+                AUTHORIZATION,
+                super::auth::basic_header(&username, &password)?,
+            );
+        }
+        None => {}
     }
     for (name, value) in &options.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -298,7 +399,7 @@ fn default_headers(options: &BackendOptions) -> Result<HeaderMap> {
             .map_err(|e| Error::Setup(format!("value of header {name}: {e}")))?;
         headers.append(name, value);
     }
-    Ok(headers)
+    Ok((headers, token))
 }
 
 /// `base` (no trailing slash) + `endpoint` (leading slash): keeps any path prefix of `base`.
@@ -549,10 +650,18 @@ pub(crate) fn parse_value(s: &str) -> Result<f64> {
     }
 }
 
+/// Checks a sample time: Unix seconds augur can represent (1970 to 9999), not what a broken
+/// backend or proxy may write (`3e11`, `1e19`), which would be served as RFC 3339.
+fn sample_time(t: f64) -> Result<f64> {
+    crate::units::checked_unix_f64(t)
+        .map(|_| t)
+        .map_err(|e| Error::Decode(format!("sample time: {e}")))
+}
+
 fn decode_points(values: Vec<RawPoint>) -> Result<Vec<(f64, f64)>> {
     values
         .into_iter()
-        .map(|(t, v)| Ok((t, parse_value(&v)?)))
+        .map(|(t, v)| Ok((sample_time(t)?, parse_value(&v)?)))
         .collect()
 }
 
@@ -572,7 +681,7 @@ pub(crate) fn decode_query(data: serde_json::Value) -> Result<QueryResult> {
                     })?;
                     Ok(Sample {
                         labels: item.metric,
-                        timestamp,
+                        timestamp: sample_time(timestamp)?,
                         value: parse_value(&value)?,
                     })
                 })
@@ -580,7 +689,7 @@ pub(crate) fn decode_query(data: serde_json::Value) -> Result<QueryResult> {
         ),
         RawQueryData::Scalar((timestamp, value)) => QueryResult::Scalar(Sample {
             labels: LabelSet::new(),
-            timestamp,
+            timestamp: sample_time(timestamp)?,
             value: parse_value(&value)?,
         }),
         RawQueryData::Matrix(items) => QueryResult::Matrix(decode_matrix(items)?),
@@ -616,6 +725,24 @@ pub(crate) fn decode_query_range(data: serde_json::Value) -> Result<Vec<RangeSer
             }
         ))),
     }
+}
+
+/// A whole `/api/v1/query` answer (HTTP status and body) decoded as [`HttpBackend::query`]
+/// decodes it (for fuzzing and tools that hold a recorded answer).
+pub fn decode_query_answer(code: u16, body: &[u8]) -> Result<QueryResult> {
+    decode_query(decode_envelope(code, body)?.unwrap_or(serde_json::Value::Null))
+}
+
+/// A whole `/api/v1/query_range` answer decoded as [`HttpBackend::query_range`] decodes it.
+pub fn decode_query_range_answer(code: u16, body: &[u8]) -> Result<Vec<RangeSeries>> {
+    decode_query_range(decode_envelope(code, body)?.unwrap_or(serde_json::Value::Null))
+}
+
+/// A whole `/api/v1/series` answer decoded as [`HttpBackend::series`] decodes it.
+pub fn decode_series_answer(code: u16, body: &[u8]) -> Result<SeriesList> {
+    Ok(decode_envelope::<SeriesCollector>(code, body)?
+        .map(|c| c.0)
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -786,6 +913,35 @@ mod tests {
         };
         assert_eq!(m[0].labels["a"], "b");
         assert_eq!(m[0].points, vec![(1.0, 1.0), (2.0, 2.5)]);
+    }
+
+    #[test]
+    fn sample_times_beyond_year_9999_are_decode_errors() {
+        let bad = [
+            r#"{"status":"success","data":{"resultType":"scalar","result":[3e11,"1"]}}"#,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1e19,"1"]}]}}"#,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[-1,"1"]}]}}"#,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[1e300,"2"]]}]}}"#,
+        ];
+        for body in bad {
+            let err = decode_query_answer(200, body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&err, Error::Decode(m) if m.starts_with("sample time: Unix time ") && m.contains("is out of range")),
+                "{body}: {err}"
+            );
+        }
+        assert_eq!(
+            decode_query_answer(200, bad[0].as_bytes())
+                .unwrap_err()
+                .to_string(),
+            "cannot decode prometheus response: sample time: Unix time 300000000000 is out of range (expected seconds from 0, 1970-01-01T00:00:00Z, to 253402300799, 9999-12-31T23:59:59Z)"
+        );
+        let range = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1e19,"1"]]}]}}"#;
+        assert!(decode_query_range_answer(200, range.as_bytes()).is_err());
+        // The last representable second still decodes.
+        let last =
+            r#"{"status":"success","data":{"resultType":"scalar","result":[253402300799,"1"]}}"#;
+        assert!(decode_query_answer(200, last.as_bytes()).is_ok());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! An in-memory [`Backend`] for unit tests and benchmarks only: canned answers, recorded calls.
 //!
-//! Not for production use. It is compiled always (not only under `cfg(test)`) so that
-//! benchmarks and integration tests can use it too.
+//! Not for production use: compiled under `cfg(test)` and with the `test-util` feature (which
+//! integration tests and benchmarks turn on), never in a release build.
 //!
 //! ```
 //! # use augur::prometheus::{fake::{FakeBackend, labels}, Backend, QueryResult};

@@ -2,7 +2,9 @@
 //! the result types, and the HTTP implementation in [`client`].
 
 pub mod args;
+pub mod auth;
 pub mod client;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod instrumented;
 
@@ -222,8 +224,8 @@ impl Error {
 /// Result alias for backend calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The three read calls augur makes. Implemented over HTTP by [`HttpBackend`]; unit tests use
-/// the in-memory [`fake::FakeBackend`].
+/// The three read calls augur makes. Implemented over HTTP by [`HttpBackend`]; tests use the
+/// in-memory `fake::FakeBackend` (`cfg(test)` or the `test-util` feature).
 pub trait Backend: Send + Sync + 'static {
     /// `GET|POST /api/v1/series` with `match[]=selector` and `start`, no `end`.
     fn series<'a>(

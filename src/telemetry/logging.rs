@@ -33,6 +33,40 @@ pub fn init_logging(level: &str, json: bool) -> Result<bool> {
     install(level, json, std::env::var("RUST_LOG").ok().as_deref())
 }
 
+/// Log levels `--log-level` accepts, alone or after `target=` in a filter.
+pub const LOG_LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+
+/// Checks a `--log-level`: a level from [`LOG_LEVELS`], or comma-separated directives
+/// `level` / `target=level` (`info,augur=debug,hyper=warn`). A bare word that is no level
+/// (`loud`) is refused: tracing would read it as a target and log nothing else.
+pub fn parse_log_level(text: &str) -> std::result::Result<String, String> {
+    let allowed = || {
+        format!(
+            "expected one of {} or a filter such as info,augur=debug",
+            LOG_LEVELS.join(", ")
+        )
+    };
+    let is_level = |word: &str| LOG_LEVELS.contains(&word.trim().to_ascii_lowercase().as_str());
+    if text.trim().is_empty() {
+        return Err(format!("empty log level: {}", allowed()));
+    }
+    for directive in text.split(',') {
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) if !target.trim().is_empty() => level,
+            _ => directive,
+        };
+        if !is_level(level) {
+            return Err(format!(
+                "{:?} in {text:?} is not a log level: {}",
+                level.trim(),
+                allowed()
+            ));
+        }
+    }
+    EnvFilter::try_new(text).map_err(|e| format!("invalid log filter {text:?}: {e}"))?;
+    Ok(text.to_owned())
+}
+
 /// [`init_logging`] with `RUST_LOG`'s value given.
 fn install(level: &str, json: bool, rust_log: Option<&str>) -> Result<bool> {
     let filter = filter(level, rust_log)?;
@@ -84,6 +118,34 @@ mod tests {
     use serde_json::Value;
 
     use super::*;
+
+    #[test]
+    fn log_levels_come_from_a_fixed_list() {
+        for good in [
+            "info",
+            "DEBUG",
+            "off",
+            "info,augur=debug,hyper=warn",
+            "augur::series=trace",
+        ] {
+            assert_eq!(parse_log_level(good).as_deref(), Ok(good), "{good}");
+        }
+        assert_eq!(
+            parse_log_level("loud").unwrap_err(),
+            "\"loud\" in \"loud\" is not a log level: expected one of off, error, warn, info, debug, trace or a filter such as info,augur=debug"
+        );
+        assert!(
+            parse_log_level("info,augur=chatty")
+                .unwrap_err()
+                .starts_with("\"chatty\"")
+        );
+        assert!(
+            parse_log_level("")
+                .unwrap_err()
+                .starts_with("empty log level")
+        );
+        assert!(parse_log_level("=debug").is_err());
+    }
 
     /// A writer appending to a shared buffer.
     #[derive(Clone, Default)]

@@ -10,7 +10,7 @@ mod metrics;
 pub use self::forecast::{
     ForecastFallbackLabels, ForecastFigures, ForecastLabels, ForecastServedLabels,
 };
-pub use self::logging::{Error, Result, init_logging};
+pub use self::logging::{Error, LOG_LEVELS, Result, init_logging, parse_log_level};
 pub use self::metrics::{
     EndpointLabels, HttpLabels, Metrics, PromEndpoint, PromErrorKind, PromErrorLabels,
     QueryIndexLabels, ReloadLabels, ReloadResult, RouteLabels,

@@ -44,7 +44,12 @@ impl TlsOptions {
     /// Load the key pair and build the server configuration (no client certificates
     /// requested; see [`ServerTls::with_client_verifier`]).
     pub fn load(&self) -> Result<ServerTls> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        self.load_with(Arc::new(rustls::crypto::ring::default_provider()))
+    }
+
+    /// [`TlsOptions::load`] with a given provider (the cipher suites of
+    /// [`super::policy::ServingArgs::tls_policy`]).
+    pub fn load_with(&self, provider: Arc<CryptoProvider>) -> Result<ServerTls> {
         let files = self.key_pair_files()?;
         let resolver = Arc::new(ReloadingCertResolver::new(files, provider.clone())?);
         ServerTls::new(

@@ -2,8 +2,10 @@
 //!
 //! `augur certs` (a CA and a serving certificate for augur's Service) and the self-signed
 //! fallback in `--cert-dir` both build their certificates here, so key usages, validity
-//! windows and serial numbers follow one rule.
+//! windows and serial numbers follow one rule. Tests issue their client certificates here
+//! too (`test-util`).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rcgen::{
@@ -59,22 +61,24 @@ fn named(common_name: String) -> DistinguishedName {
     name
 }
 
-/// A TLS server certificate for `names` (DNS names or IP addresses).
-fn serving_params(
+/// An end-entity certificate for `names` (DNS names or IP addresses) with `usage`.
+fn leaf_params(
     names: &[String],
-    common_name: String,
+    subject: DistinguishedName,
+    usage: ExtendedKeyUsagePurpose,
     validity: Validity,
+    serial_offset: u128,
 ) -> Result<CertificateParams, rcgen::Error> {
     let mut params = CertificateParams::new(names.to_vec())?;
-    params.distinguished_name = named(common_name);
+    params.distinguished_name = subject;
     params.is_ca = IsCa::ExplicitNoCa;
     params.key_usages = vec![
         KeyUsagePurpose::DigitalSignature,
         KeyUsagePurpose::KeyEncipherment,
     ];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.extended_key_usages = vec![usage];
     params.use_authority_key_identifier_extension = true;
-    validity.apply(&mut params, 1);
+    validity.apply(&mut params, serial_offset);
     Ok(params)
 }
 
@@ -85,7 +89,14 @@ pub fn self_signed_serving(
     validity: Validity,
 ) -> Result<PemPair, rcgen::Error> {
     let key = KeyPair::generate()?;
-    let cert = serving_params(names, common_name, validity)?.self_signed(&key)?;
+    let params = leaf_params(
+        names,
+        named(common_name),
+        ExtendedKeyUsagePurpose::ServerAuth,
+        validity,
+        1,
+    )?;
+    let cert = params.self_signed(&key)?;
     Ok(PemPair {
         cert: cert.pem(),
         key: key.serialize_pem(),
@@ -99,6 +110,8 @@ pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
     name: String,
     validity: Validity,
+    /// Certificates signed so far: each gets the next serial number.
+    issued: AtomicU64,
 }
 
 impl Ca {
@@ -118,6 +131,7 @@ impl Ca {
             issuer: CertifiedIssuer::self_signed(params, key)?,
             name: common_name,
             validity,
+            issued: AtomicU64::new(0),
         })
     }
 
@@ -135,9 +149,39 @@ impl Ca {
     /// and valid as long as the CA.
     pub fn issue_serving(&self, names: &[String]) -> Result<PemPair, rcgen::Error> {
         let common_name = names.first().cloned().unwrap_or_default();
+        self.sign(
+            names,
+            named(common_name),
+            ExtendedKeyUsagePurpose::ServerAuth,
+        )
+    }
+
+    /// A client certificate for the user `common_name` in the groups `organizations` (one
+    /// `O` each, as Kubernetes reads them), signed by this CA and valid as long as the CA.
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn issue_client(
+        &self,
+        common_name: &str,
+        organizations: &[&str],
+    ) -> Result<PemPair, rcgen::Error> {
+        let mut subject = named(common_name.to_owned());
+        for organization in organizations {
+            subject.push(DnType::OrganizationName, *organization);
+        }
+        self.sign(&[], subject, ExtendedKeyUsagePurpose::ClientAuth)
+    }
+
+    /// An end-entity certificate signed by this CA, with the next serial number.
+    fn sign(
+        &self,
+        names: &[String],
+        subject: DistinguishedName,
+        usage: ExtendedKeyUsagePurpose,
+    ) -> Result<PemPair, rcgen::Error> {
+        let offset = 1 + u128::from(self.issued.fetch_add(1, Ordering::Relaxed));
+        let params = leaf_params(names, subject, usage, self.validity, offset)?;
         let key = KeyPair::generate()?;
-        let cert =
-            serving_params(names, common_name, self.validity)?.signed_by(&key, &self.issuer)?;
+        let cert = params.signed_by(&key, &self.issuer)?;
         Ok(PemPair {
             cert: cert.pem(),
             key: key.serialize_pem(),

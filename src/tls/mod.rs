@@ -15,7 +15,8 @@
 //! - `issue`: the one rcgen certificate builder (also behind `augur certs`);
 //! - `files`: atomic writes of key and certificate files;
 //! - `accept`: the accept loop and shutdown;
-//! - `connection`: one connection's handshake and HTTP serving.
+//! - `connection`: one connection's handshake and HTTP serving;
+//! - `policy`: `--tls-cipher-suites`, `--tls-min-version`, `--permit-port-sharing`.
 
 mod accept;
 mod config;
@@ -23,6 +24,7 @@ mod connection;
 mod files;
 pub mod issue;
 mod key_pair;
+pub mod policy;
 mod reload;
 mod self_signed;
 #[cfg(test)]

@@ -6,12 +6,10 @@
 use std::fs;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
-use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 use tokio::net::{TcpListener, TcpStream};
@@ -37,17 +35,8 @@ fn cert_der(path: &Path) -> CertificateDer<'static> {
 
 /// A client trusting `roots`, offering `alpn`, pinned to `addr` for `localhost`.
 fn client(roots: &[&CertificateDer<'static>], alpn: &[&[u8]], addr: SocketAddr) -> reqwest::Client {
-    let mut store = RootCertStore::empty();
-    for root in roots {
-        store.add((*root).clone()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store)
-    .with_no_client_auth();
+    let roots: Vec<CertificateDer<'static>> = roots.iter().map(|r| (*r).clone()).collect();
+    let mut config = crate::testing::client_config(&roots, None);
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let mut builder = reqwest::Client::builder()
         .use_preconfigured_tls(config)
@@ -57,6 +46,47 @@ fn client(roots: &[&CertificateDer<'static>], alpn: &[&[u8]], addr: SocketAddr) 
         builder = builder.http1_only();
     }
     builder.build().unwrap()
+}
+
+/// A server started by [`start`]: its address, and the way to stop it.
+struct Running {
+    addr: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<Result<()>>,
+}
+
+/// Serves `app` with `tls` on a free loopback port until [`Running::shutdown`].
+async fn start(tls: ServerTls, app: Router) -> Running {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, tls, app, async {
+        let _ = stopped.await;
+    }));
+    Running {
+        addr,
+        stop: Some(stop),
+        server,
+    }
+}
+
+impl Running {
+    /// Asks the server to shut down.
+    fn shutdown(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).unwrap();
+        }
+    }
+
+    /// Shuts the server down and waits (at most 5 s) until it returns `Ok`.
+    async fn join(mut self) {
+        self.shutdown();
+        tokio::time::timeout(Duration::from_secs(5), self.server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
 }
 
 /// GET /who: returns (HTTP version, served certificate DER, body).
@@ -164,12 +194,8 @@ async fn serves_h2_and_http1_and_reloads_certificates() {
     let files = tls.resolver().files().clone();
     let old_cert = cert_der(&files.cert);
 
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, tls, app(), async {
-        let _ = stopped.await;
-    }));
+    let running = start(tls, app()).await;
+    let addr = running.addr;
 
     // A failed handshake does not stop the server.
     let mut junk = TcpStream::connect(addr).await.unwrap();
@@ -217,12 +243,7 @@ async fn serves_h2_and_http1_and_reloads_certificates() {
     let (_, served, _) = who(&another, addr).await;
     assert_eq!(served, new_cert.as_ref());
 
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    running.join().await;
     // The listener is closed.
     assert!(TcpStream::connect(addr).await.is_err());
 }
@@ -232,22 +253,13 @@ async fn http2_disabled_serves_http1_only() {
     let dir = tempfile::tempdir().unwrap();
     let tls = options(dir.path(), true).load().unwrap();
     let cert = cert_der(&tls.resolver().files().cert);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(serve(listener, tls, app(), async {
-        let _ = stopped.await;
-    }));
+    let running = start(tls, app()).await;
+    let addr = running.addr;
     // Offering h2 first still ends up on HTTP/1.1.
     let client = client(&[&cert], &[b"h2", b"http/1.1"], addr);
     let (version, _, _) = who(&client, addr).await;
     assert_eq!(version, reqwest::Version::HTTP_11);
-    stop.send(()).unwrap();
-    tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    running.join().await;
 }
 
 #[tokio::test]
@@ -255,9 +267,6 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
     let dir = tempfile::tempdir().unwrap();
     let tls = options(dir.path(), false).load().unwrap();
     let cert = cert_der(&tls.resolver().files().cert);
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let slow = Router::new().route(
         "/who",
         get(|| async {
@@ -265,9 +274,8 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
             "slow"
         }),
     );
-    let server = tokio::spawn(serve(listener, tls, slow, async {
-        let _ = stopped.await;
-    }));
+    let mut running = start(tls, slow).await;
+    let addr = running.addr;
     let client = client(&[&cert], &[b"h2"], addr);
     let request = tokio::spawn(async move {
         client
@@ -280,11 +288,7 @@ async fn graceful_shutdown_lets_in_flight_requests_finish() {
             .unwrap()
     });
     tokio::time::sleep(Duration::from_millis(200)).await;
-    stop.send(()).unwrap();
+    running.shutdown();
     assert_eq!(request.await.unwrap(), "slow");
-    tokio::time::timeout(Duration::from_secs(5), server)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    running.join().await;
 }

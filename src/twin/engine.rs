@@ -454,7 +454,8 @@ fn realised(values: &[f32], origin: usize, h: usize, reduce: Reduce) -> Option<f
     value.map(f64::from)
 }
 
-fn model_target(spec: &ForecastSpec) -> Target {
+/// What a rule's `forecast` block asks of its model: the max or the point at the horizon.
+pub fn model_target(spec: &ForecastSpec) -> Target {
     match spec.reduce {
         Reduce::Max => Target::Max(spec.horizon_steps()),
         Reduce::Point => Target::Point(spec.horizon_steps()),

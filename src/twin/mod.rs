@@ -30,15 +30,15 @@ pub struct ForecastArgs {
     #[arg(long, default_value_t = 3_500)]
     pub forecast_max_series: usize,
     /// Drop a target not requested for this long (default: 10 × the rule's step).
-    #[arg(long, value_parser = crate::units::parse_duration)]
+    #[arg(long, value_parser = crate::units::positive_duration)]
     pub forecast_idle_eviction: Option<Duration>,
     /// How often each series' model is refitted (predictions run every step). Daily, the
     /// cadence the accuracy figures in benches/README.md were measured with; fitting the
     /// default `guarded-linear` on 7 days hourly would cost several cores for 10,000 targets.
-    #[arg(long, default_value = "24h", value_parser = crate::units::parse_duration)]
+    #[arg(long, default_value = "24h", value_parser = crate::units::positive_duration)]
     pub forecast_refit_interval: Duration,
     /// Range queries in flight at once while refreshing forecast histories.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
     pub forecast_concurrency: usize,
     /// Where the ONNX Runtime library is (only loaded when a rule uses an ONNX model).
     #[command(flatten)]

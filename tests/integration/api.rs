@@ -4,16 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::support::{Augur, TestPrometheus, TestVictoria, fixture_series, resource_names};
-
-fn rules() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml")
-}
+use crate::support::{Augur, TestPrometheus, TestVictoria, fixture_series, resource_names, rules};
 
 /// Replaces every `timestamp` with "T" after checking it is RFC 3339 within a minute of now.
 fn normalise_timestamps(value: &mut Value) {
@@ -276,6 +272,21 @@ async fn api_over_prometheus_with_kubectl_and_outage() {
     let apis = augur.kubectl_raw("/apis");
     assert_eq!(apis["groups"][0]["name"], "custom.metrics.k8s.io");
     assert_eq!(apis["groups"][1]["name"], "external.metrics.k8s.io");
+    // kubectl decodes augur's Status bodies: it prints their reason and message.
+    let output = Command::new("/usr/bin/kubectl")
+        .arg(format!("--kubeconfig={}", augur.kubeconfig().display()))
+        .args([
+            "get",
+            "--raw",
+            "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/no_such_metric",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "Error from server (NotFound): the server could not find the metric no_such_metric for pods: no rule discovered it and no metric is discovered for pods"
+    );
 
     // Prometheus killed: a clean 503 within the 2 s timeout, then recovery.
     prometheus.kill();

@@ -162,8 +162,9 @@ impl Objects {
     }
 }
 
-/// A copy of manifests/ (without any local certificate files) with a fresh serving
-/// certificate written into its certs/ by the real `augur certs`.
+/// A copy of manifests/ and certs/ (without any local certificate files) with a fresh
+/// serving certificate written into certs/ by the real `augur certs`, run from the copy's
+/// root with its default `--out`.
 struct Checkout {
     dir: tempfile::TempDir,
 }
@@ -172,10 +173,11 @@ impl Checkout {
     fn new(with_certs: bool) -> Checkout {
         let dir = tempfile::tempdir().unwrap();
         copy_tree(&repo().join("manifests"), &dir.path().join("manifests"));
+        copy_tree(&repo().join("certs"), &dir.path().join("certs"));
         if with_certs {
             let output = Command::new(env!("CARGO_BIN_EXE_augur"))
-                .args(["certs", "--out"])
-                .arg(dir.path().join("manifests/certs"))
+                .arg("certs")
+                .current_dir(dir.path())
                 .output()
                 .unwrap();
             assert!(
@@ -210,12 +212,12 @@ impl Checkout {
     }
 
     fn cert_file(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.manifests().join("certs").join(name)).unwrap()
+        std::fs::read(self.dir.path().join("certs").join(name)).unwrap()
     }
 }
 
 /// Copies a directory tree, leaving out certificate and key files a developer may have in
-/// manifests/certs.
+/// certs/.
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -226,7 +228,7 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&path, &to.join(&name));
         } else if !matches!(
             path.extension().and_then(|e| e.to_str()),
-            Some("crt" | "key" | "tmp")
+            Some("crt" | "key" | "pem" | "tmp")
         ) {
             std::fs::copy(&path, to.join(&name)).unwrap();
         }
@@ -701,7 +703,7 @@ fn without_augur_certs_kustomize_names_the_missing_certificate() {
     let output = checkout.kustomize("");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let missing = checkout.manifests().join("certs/tls.crt");
+    let missing = checkout.dir.path().join("certs/tls.crt");
     assert!(
         stderr.contains(&format!(
             "lstat {}: no such file or directory",

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -17,8 +16,24 @@ use super::free_port;
 pub(crate) struct Augur {
     child: Option<Child>,
     port: u16,
+    /// `https://HOST:PORT` the requests go to.
+    origin: String,
     dir: tempfile::TempDir,
+    /// Its self-signed serving certificate.
+    cert: PathBuf,
     client: reqwest::Client,
+}
+
+/// Spawns an augur `command` standalone (a CI pod must not flip cluster mode on), stdout
+/// discarded, stderr into the file `log`.
+pub(crate) fn spawn_standalone(command: &mut Command, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    command
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 /// The (name, namespaced) pairs of an APIResourceList body, in order.
@@ -41,8 +56,8 @@ impl Augur {
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_augur"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
+        command
             .args([
                 "serve",
                 "--bind-address=127.0.0.1",
@@ -54,14 +69,20 @@ impl Augur {
             .arg(format!("--prometheus-url={prometheus_url}"))
             .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
             .args(["--prometheus-timeout=2s", "--config-check-interval=1s"])
-            .args(extra)
-            // Standalone unless a test asks for cluster mode (a CI pod must not flip it on).
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+            .args(extra);
         let cert = dir.path().join("certs/apiserver.crt");
+        Augur::launch(command, dir, port, cert).await
+    }
+
+    /// Runs `command` (stderr to `dir`/augur.log, standalone), waits for its self-signed
+    /// certificate `cert`, then until `https://localhost:port/readyz` is 200.
+    pub(crate) async fn launch(
+        mut command: Command,
+        dir: tempfile::TempDir,
+        port: u16,
+        cert: PathBuf,
+    ) -> Augur {
+        let child = spawn_standalone(&mut command, &dir.path().join("augur.log"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cert.exists() {
             let log = std::fs::read_to_string(dir.path().join("augur.log")).unwrap_or_default();
@@ -73,35 +94,64 @@ impl Augur {
         }
         // The certificate is renamed into place complete, so it can be read at once.
         let client = client_trusting(&cert);
-        let augur = Augur {
+        let origin = format!("https://localhost:{port}");
+        Augur::attach(child, origin, port, dir, cert, client)
+            .ready(deadline)
+            .await
+    }
+
+    /// An augur started some other way (e.g. by `podman run` in the foreground): `child` is
+    /// killed on drop, its stderr is expected in `dir/augur.log`, requests go to `origin`
+    /// through `client`, which trusts `cert`.
+    pub(crate) fn attach(
+        child: Child,
+        origin: String,
+        port: u16,
+        dir: tempfile::TempDir,
+        cert: PathBuf,
+        client: reqwest::Client,
+    ) -> Augur {
+        Augur {
             child: Some(child),
             port,
+            origin,
             dir,
+            cert,
             client,
-        };
+        }
+    }
+
+    /// Waits until /readyz answers 200; panics with the log at `deadline` or once the
+    /// process exited.
+    pub(crate) async fn ready(mut self, deadline: Instant) -> Augur {
         loop {
-            if let Ok(r) = augur.client.get(augur.url("/readyz")).send().await
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
                 && r.status() == 200
             {
-                return augur;
+                return self;
             }
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             assert!(
-                Instant::now() < deadline,
-                "augur never became ready; log:\n{}",
-                augur.log()
+                exited.is_none() && Instant::now() < deadline,
+                "augur never became ready ({}); log:\n{}",
+                exited.map_or("timed out".to_owned(), |s| format!("exited with {s}")),
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    /// `https://localhost:PORT{path}`.
+    /// `https://localhost:PORT{path}` (or the origin given to [`Augur::attach`]).
     pub(crate) fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
+        format!("{}{path}", self.origin)
     }
 
     /// augur's self-signed serving certificate.
     pub(crate) fn cert(&self) -> PathBuf {
-        self.dir.path().join("certs/apiserver.crt")
+        self.cert.clone()
     }
 
     /// The HTTPS client trusting augur's certificate.
@@ -126,7 +176,7 @@ impl Augur {
     /// A kubeconfig for kubectl pointing at this augur, trusting its self-signed cert.
     pub(crate) fn kubeconfig(&self) -> PathBuf {
         let path = self.dir.path().join("kubeconfig");
-        let cert = self.dir.path().join("certs/apiserver.crt");
+        let cert = &self.cert;
         let text = format!(
             "apiVersion: v1\nkind: Config\nclusters:\n- name: augur\n  cluster:\n    server: https://localhost:{}\n    certificate-authority: {}\ncontexts:\n- name: augur\n  context: {{cluster: augur, user: test}}\ncurrent-context: augur\nusers:\n- name: test\n  user: {{token: augur-test}}\n",
             self.port,
@@ -163,22 +213,14 @@ impl Drop for Augur {
 
 /// An HTTPS client (10 s timeout) trusting only the PEM certificate at `cert`.
 pub(crate) fn client_trusting(cert: &Path) -> reqwest::Client {
-    use rustls_pki_types::pem::PemObject;
-    let der = rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
+    client_builder_trusting(cert).build().unwrap()
+}
+
+/// A client builder (10 s timeout) trusting only the PEM certificates of `cert`, for
+/// clients that need more (e.g. resolving a Service name to loopback).
+pub(crate) fn client_builder_trusting(cert: &Path) -> reqwest::ClientBuilder {
+    let pem = std::fs::read_to_string(cert).unwrap();
+    augur::testing::https_client(&pem, None).timeout(Duration::from_secs(10))
 }
 
 /// A Kubernetes quantity string as a number (`433m`, `2`, `1500k`).
