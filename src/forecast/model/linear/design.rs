@@ -38,7 +38,7 @@ pub(super) fn design(
     let lags = options.lags.max(1);
     let day = buckets_in(DAY, step).filter(|&d| d > horizon + 2);
     // Rows with a valid seasonal lag must cover at least the period again (plus the
-    // validation day), as in the anchors' ridge.
+    // validation day), as in the anchors' ridge (benches/README.md, "Backtest").
     let room = |period: usize| len >= 2 * period + horizon + 3 + day.unwrap_or(0);
     let day = day.filter(|&d| options.daily && room(d));
     let week = day
