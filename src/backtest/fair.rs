@@ -54,11 +54,14 @@ impl Frontier {
             if !(lo <= replica_minutes && replica_minutes <= hi) {
                 return None;
             }
-            let t = if hi > lo {
-                (replica_minutes - r0) / (r1 - r0)
-            } else {
-                0.0
-            };
+            // Exactly at a simulated target: its own figures (no rounding of a blend).
+            if replica_minutes == r0 {
+                return Some((u0, f0));
+            }
+            if replica_minutes == r1 {
+                return Some((u1, f1));
+            }
+            let t = (replica_minutes - r0) / (r1 - r0);
             Some((u0 + t * (u1 - u0), f0 + t * (f1 - f0)))
         })
     }
@@ -71,18 +74,31 @@ pub struct Rise {
     pub bucket: usize,
     /// Unix second the rise starts (the end of that bucket).
     pub start: i64,
-    /// The highest load within the horizon after it, req/s.
-    pub peak: f64,
-    /// Ready replicas that peak needs: `ceil(peak / capacity)`.
+    /// The mean load over the horizon after it, req/s.
+    pub level: f64,
+    /// Ready replicas that level needs: `ceil(level / capacity)`.
     pub need: i32,
 }
 
 /// Rises ranked at most this many.
 pub const RISES: usize = 20;
 
-/// The `count` steepest rises from `first_origin` on: for each origin bucket `t`, the
-/// increase from its load to the highest load of the next `horizon` buckets; taken greedily
-/// from the largest, each at least an hour (and a horizon) away from those taken before.
+/// The mean of the present values of `values[from..to]` (`None`: none present or out of
+/// range).
+fn mean_present(values: &[f64], from: usize, to: usize) -> Option<f64> {
+    let (sum, n) = values
+        .get(from..to)?
+        .iter()
+        .filter(|v| !v.is_nan())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    (n > 0).then(|| sum / n as f64)
+}
+
+/// The `count` steepest sustained rises from `first_origin` on: for each origin bucket `t`,
+/// the increase from the mean load of the `horizon` buckets up to it to the mean of the
+/// `horizon` buckets after it (a one-bucket burst moves a mean little; a new level moves it
+/// fully); taken greedily from the largest, each at least an hour (and a horizon) away from
+/// those taken before.
 pub fn steepest_rises(
     history: &History,
     first_origin: usize,
@@ -92,16 +108,11 @@ pub fn steepest_rises(
 ) -> Vec<Rise> {
     let values = &history.values;
     let horizon = horizon.max(1);
-    let mut candidates: Vec<(f64, usize, f64)> = (first_origin..values.len())
+    let mut candidates: Vec<(f64, usize, f64)> = (first_origin.max(horizon - 1)..values.len())
         .filter_map(|t| {
-            let now = values[t];
-            let ahead = values.get(t + 1..=t + horizon)?;
-            let peak = ahead
-                .iter()
-                .copied()
-                .filter(|v| !v.is_nan())
-                .reduce(f64::max)?;
-            (!now.is_nan() && peak > now).then_some((peak - now, t, peak))
+            let before = mean_present(values, t + 1 - horizon, t + 1)?;
+            let after = mean_present(values, t + 1, t + 1 + horizon)?;
+            (after > before).then_some((after - before, t, after))
         })
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -109,7 +120,7 @@ pub fn steepest_rises(
         .unwrap_or(1)
         .max(horizon);
     let mut taken: Vec<Rise> = Vec::new();
-    for (_, t, peak) in candidates {
+    for (_, t, level) in candidates {
         if taken.len() == count {
             break;
         }
@@ -119,8 +130,8 @@ pub fn steepest_rises(
         taken.push(Rise {
             bucket: t,
             start: history.start + (t as i64 + 1) * history.step,
-            peak,
-            need: (peak / capacity - 1e-9).ceil().max(1.0) as i32,
+            level,
+            need: (level / capacity - 1e-9).ceil().max(1.0) as i32,
         });
     }
     taken
@@ -140,7 +151,7 @@ fn reach(outcome: &Outcome, syncs: &[i64], need: i32, from: i64, until: i64) -> 
 
 /// Over `rises`, the median minutes by which `policy` reaches the replicas each rise needs
 /// before `reactive` does (negative: after). Each is looked for from a horizon before the
-/// rise until two horizons after it (a policy that does not get there by then counts as
+/// rise until three horizons after it (a policy that does not get there by then counts as
 /// reaching it then). `None` without rises.
 pub fn lead_on_rises(
     rises: &[Rise],
@@ -153,9 +164,9 @@ pub fn lead_on_rises(
         .iter()
         .map(|r| {
             let from = r.start - horizon_seconds;
-            let until = r.start + 2 * horizon_seconds;
-            (reach(reactive, syncs, r.need, from, until) - reach(policy, syncs, r.need, from, until))
-                as f64
+            let until = r.start + 3 * horizon_seconds;
+            (reach(reactive, syncs, r.need, from, until)
+                - reach(policy, syncs, r.need, from, until)) as f64
                 / 60.0
         })
         .collect();
@@ -235,41 +246,75 @@ mod tests {
     }
 
     #[test]
-    fn rises_are_the_largest_increases_an_hour_apart() {
-        // 60 s buckets: a rise of 4 at bucket 10 (load 1 → 5 within 3 buckets), one of 2 at
-        // bucket 40 (too close to the first: 30 buckets), one of 3 at bucket 100.
+    fn frontier_of_a_constant_load_costs_its_replica_counts() {
+        // 1 req/s for 20 minutes, 1 req/s per pod, origins from bucket 5: syncs from 390 s
+        // (bucket 5 complete at 360, seen 30 s later) to the end at 1200 s, 13.5 minutes.
+        // At a target of f req/s per pod the reactive HPA holds ceil(1 / f) pods: 1 at 1.0,
+        // 2 at 0.6 and 0.5, 4 at 0.3; none is ever short of capacity.
+        let history = History::new(0, 60, vec![1.0; 20]);
+        let timing = Timing {
+            sync: 15,
+            metric_delay: 30,
+            rate_window: 120,
+            capacity: 1.0,
+            first_origin: 5,
+            horizon: 2,
+        };
+        let frontier = Frontier::simulate(&history, &timing, &[0.5, 1.0, 0.3, 0.6], |f| {
+            HpaSpec::new(super::super::target_milli(f), 1, 200, 60)
+        });
+        assert_eq!(
+            frontier.points,
+            vec![
+                (1.0, 13.5, 0.0),
+                (0.6, 27.0, 0.0),
+                (0.5, 27.0, 0.0),
+                (0.3, 54.0, 0.0)
+            ]
+        );
+        // Halfway between one and two pods' cost: halfway between targets 1.0 and 0.6.
+        assert_eq!(frontier.at(20.25), Some((0.0, 0.8)));
+    }
+
+    #[test]
+    fn rises_are_the_largest_level_increases_an_hour_apart() {
+        // 60 s buckets, horizon 3: the load steps from 1 to 7 at bucket 10 and back at 40,
+        // a one-bucket burst to 10 at bucket 50 (its mean over three buckets rises by 3
+        // only), and a step from 1 to 4 at bucket 150.
         let mut values = vec![1.0; 200];
-        values[12] = 5.0;
-        values[42] = 3.0;
-        values[102] = 4.0;
+        values[10..40].iter_mut().for_each(|v| *v = 7.0);
+        values[50] = 10.0;
+        values[150..].iter_mut().for_each(|v| *v = 4.0);
         let history = History::new(0, 60, values);
         let rises = steepest_rises(&history, 0, 3, 1.0, 5);
-        // Bucket 9 → its next three hold 5; so do 10 and 11, later and no larger: bucket 9.
+        // Bucket 9: mean 1 up to it, 7 after it (+6). Buckets 8 and 10 rise by 4 and are
+        // too close. Buckets 47–49: 1 → (10 + 1 + 1) / 3 = 4 (+3) are within an hour of 9;
+        // bucket 149: 1 → 4 (+3) is not.
         assert_eq!(
             rises,
             vec![
                 Rise {
                     bucket: 9,
                     start: 600,
-                    peak: 5.0,
-                    need: 5
+                    level: 7.0,
+                    need: 7
                 },
                 Rise {
-                    bucket: 99,
-                    start: 6000,
-                    peak: 4.0,
+                    bucket: 149,
+                    start: 9000,
+                    level: 4.0,
                     need: 4
                 },
             ]
         );
-        // From bucket 100 on, only the third is left.
+        // From bucket 100 on, only the last is left.
         assert_eq!(steepest_rises(&history, 100, 3, 1.0, 5).len(), 1);
     }
 
     #[test]
     fn lead_is_the_median_of_the_reach_time_differences() {
         // Syncs every 15 s from 0; rises start at 300 (need 3) and 1200 (need 2); horizon
-        // 120 s, so each is looked for from 180 (1080) to 540 (1440).
+        // 120 s, so each is looked for from 180 (1080) to 660 (1560).
         let syncs: Vec<i64> = (0..120).map(|i| i * 15).collect();
         let at = |pairs: &[(i64, i32)]| {
             outcome(
@@ -289,13 +334,13 @@ mod tests {
             Rise {
                 bucket: 4,
                 start: 300,
-                peak: 3.0,
+                level: 3.0,
                 need: 3,
             },
             Rise {
                 bucket: 19,
                 start: 1200,
-                peak: 2.0,
+                level: 2.0,
                 need: 2,
             },
         ];
@@ -307,11 +352,11 @@ mod tests {
             lead_on_rises(&rises, &syncs, &reactive, &twin, 120),
             Some(2.5)
         );
-        // A policy that never gets there counts as reaching at the end (540, 1440).
+        // A policy that never gets there counts as reaching at the end (660, 1560).
         let never = at(&[]);
         assert_eq!(
             lead_on_rises(&rises, &syncs, &reactive, &never, 120),
-            Some((-3.0 + -3.0) / 2.0)
+            Some((-5.0 + -5.0) / 2.0)
         );
         assert_eq!(lead_on_rises(&[], &syncs, &reactive, &twin, 120), None);
     }

@@ -10,6 +10,7 @@ pub mod fair;
 pub mod hpa;
 pub mod reference;
 pub mod report;
+pub mod served;
 pub mod simulate;
 pub mod source;
 
@@ -23,6 +24,7 @@ use crate::forecast::{History, Target, model};
 use crate::prometheus::PrometheusArgs;
 use crate::units::parse_duration;
 use hpa::HpaSpec;
+use served::WindowRow;
 use simulate::{Outcome, Served, Timing};
 
 /// Flags of `augur backtest`.
@@ -367,21 +369,6 @@ pub struct AccuracyRow {
     pub max: Metrics,
 }
 
-/// One model's worst 1-hour windows at the forecast horizon, point and max target.
-#[derive(Debug, Clone)]
-pub struct WindowRow {
-    /// Model name.
-    pub model: String,
-    /// As the twin serves it (the live value where its fallback distrusts the forecast).
-    pub served: [Option<evaluate::WorstWindow>; 2],
-    /// The model's forecasts alone.
-    pub alone: [Option<evaluate::WorstWindow>; 2],
-    /// Per origin from the first, the point and max forecasts as served (`NaN`: live).
-    pub served_forecasts: [Vec<f64>; 2],
-    /// Per origin from the first, the point and max forecasts of the model alone.
-    pub alone_forecasts: [Vec<f64>; 2],
-}
-
 /// One autoscaling policy's simulation.
 #[derive(Debug, Clone)]
 pub struct PolicyRow {
@@ -555,12 +542,6 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
     };
     let runs = forecast_all(history, &settings.models, &targets, options);
 
-    let column = |forecasts: &[Vec<f64>], j: usize| -> Vec<f64> {
-        forecasts
-            .iter()
-            .map(|f| f.get(j).copied().unwrap_or(f64::NAN))
-            .collect()
-    };
     let mut failed = Vec::new();
     let mut notes = settings.notes.clone();
     let mut good: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
@@ -584,35 +565,17 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
     if !good.iter().any(|(m, _)| m == BASELINE) {
         anyhow::bail!("{name}: the persistence baseline could not be evaluated: {failed:?}");
     }
-    let hour = usize::try_from(3600 / history.step).unwrap_or(1).max(1);
-    let mut windows = Vec::new();
-    for (model, forecasts) in &good {
-        let mut row = WindowRow {
-            model: model.clone(),
-            served: [None; 2],
-            alone: [None; 2],
-            served_forecasts: [Vec::new(), Vec::new()],
-            alone_forecasts: [Vec::new(), Vec::new()],
-        };
-        for (i, target) in [point_target, hpa_target].into_iter().enumerate() {
-            let j = targets.iter().position(|&t| t == target).unwrap_or(0);
-            let raw = column(forecasts, j);
-            let served = crate::forecast::serve::replay(
-                history,
-                first_origin,
-                target,
-                &raw,
-                settings.fallback_window,
-                &[],
-            );
-            row.alone[i] = evaluate::worst_window(history, first_origin, target, &raw, hour);
-            row.served[i] =
-                evaluate::worst_window(history, first_origin, target, &served, hour);
-            row.served_forecasts[i] = served;
-            row.alone_forecasts[i] = raw;
-        }
-        windows.push(row);
-    }
+    let windows = served::rows(
+        history,
+        &good,
+        &targets,
+        [point_target, hpa_target],
+        served::Replay {
+            first_origin,
+            fallback_window: settings.fallback_window,
+            train_window: settings.train_window,
+        },
+    );
     let mut accuracy = Vec::new();
     for (model, forecasts) in &good {
         let scores = evaluate::score(history, first_origin, &targets, forecasts);

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::served::WINDOW_SECONDS;
 use super::{BASELINE, Report, target_milli};
+use crate::forecast::evaluate::WorstWindow;
 
 /// Header of `accuracy.csv`.
 pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
@@ -13,7 +15,7 @@ pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,po
 pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes";
 
 /// Header of `windows.csv`.
-pub const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio";
+pub const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio";
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a Unix second.
 pub fn minute(t: i64) -> String {
@@ -205,28 +207,29 @@ pub fn tables(report: &Report) -> String {
     if !report.windows.is_empty() {
         let _ = writeln!(
             out,
-            "\n### {trace}: worst 1-hour window at {}, MAE relative to {BASELINE} (point / max target)\n",
+            "\n### {trace}: served by the twin at {} (MAE relative to {BASELINE}; point / max target)\n",
             horizon_label(report.forecast_horizon, h.step)
         );
         let _ = writeln!(
             out,
-            "| trace | model | served by the twin | worst window starts (UTC) | model alone |"
+            "| trace | model | as served | worst 1-hour window as served | worst window starts (UTC) | worst 1-hour window, model alone |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|");
-        let ratio = |w: &Option<crate::forecast::evaluate::WorstWindow>| {
-            w.map_or_else(|| "–".to_owned(), |w| fixed(w.ratio, 3))
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        let ratio =
+            |w: &Option<WorstWindow>| w.map_or_else(|| "–".to_owned(), |w| fixed(w.ratio, 3));
+        let start = |w: &Option<WorstWindow>| {
+            w.map_or_else(
+                || "–".to_owned(),
+                |w| minute(h.start + w.origin as i64 * h.step),
+            )
         };
         for row in &report.windows {
-            let start = |w: &Option<crate::forecast::evaluate::WorstWindow>| {
-                w.map_or_else(
-                    || "–".to_owned(),
-                    |w| minute(h.start + w.origin as i64 * h.step),
-                )
-            };
             let _ = writeln!(
                 out,
-                "| {trace} | {} | {} / {} | {} / {} | {} / {} |",
+                "| {trace} | {} | {} / {} | {} / {} | {} / {} | {} / {} |",
                 row.model,
+                fixed(row.served_ratio[0], 3),
+                fixed(row.served_ratio[1], 3),
                 ratio(&row.served[0]),
                 ratio(&row.served[1]),
                 start(&row.served[0]),
@@ -356,10 +359,8 @@ pub fn hpa_csv(report: &Report) -> String {
 pub fn windows_csv(report: &Report) -> String {
     let mut out = format!("{WINDOWS_HEADER}\n");
     let h = &report.history;
-    let ratio = |w: &Option<crate::forecast::evaluate::WorstWindow>| {
-        csv_number(w.map_or(f64::NAN, |w| w.ratio))
-    };
-    let start = |w: &Option<crate::forecast::evaluate::WorstWindow>| {
+    let ratio = |w: &Option<WorstWindow>| csv_number(w.map_or(f64::NAN, |w| w.ratio));
+    let start = |w: &Option<WorstWindow>| {
         w.map_or_else(String::new, |w| {
             (h.start + w.origin as i64 * h.step).to_string()
         })
@@ -367,10 +368,12 @@ pub fn windows_csv(report: &Report) -> String {
     for row in &report.windows {
         let _ = writeln!(
             out,
-            "{},{},{},3600,{},{},{},{},{},{}",
+            "{},{},{},{WINDOW_SECONDS},{},{},{},{},{},{},{},{}",
             report.trace,
             row.model,
             report.forecast_horizon as i64 * h.step,
+            csv_number(row.served_ratio[0]),
+            csv_number(row.served_ratio[1]),
             ratio(&row.served[0]),
             start(&row.served[0]),
             ratio(&row.served[1]),
