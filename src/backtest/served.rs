@@ -103,53 +103,35 @@ pub fn rows(
         .collect()
 }
 
-/// The engine's warm start for each target of `pair`: the model fitted as at the first
-/// origin, replayed over the last `fallbackWindow` of origins whose outcome is known by
-/// then, as `(forecast, persistence, actual)`, oldest first (empty when the fit fails).
+/// The engine's warm start for each target of `pair` ([`serve::warm_start`]): the model
+/// fitted as at the first origin, replayed over the last `fallbackWindow` of origins whose
+/// outcome is known by then (empty when the fit fails).
 fn warm_start(
     history: &History,
     name: &str,
     pair: [Target; 2],
     replay: Replay,
 ) -> [Vec<(f64, f64, f64)>; 2] {
-    let mut out = [Vec::new(), Vec::new()];
-    let first = replay.first_origin;
-    let window = replay.fallback_window;
-    let Ok(model) = model::build(name) else {
-        return out;
-    };
+    let first = replay.first_origin.min(history.len());
     let start = first.saturating_sub(replay.train_window);
-    let train = History::new(
-        history.start + start as i64 * history.step,
-        history.step,
-        history.values[start..first.min(history.len())].to_vec(),
-    );
-    let Ok(fitted) = model.fit(&train, &pair) else {
-        return out;
+    let Some(fitted) = model::build(name).ok().and_then(|m| {
+        let train = History::new(
+            history.start + start as i64 * history.step,
+            history.step,
+            history.values[start..first].to_vec(),
+        );
+        m.fit(&train, &pair).ok()
+    }) else {
+        return [Vec::new(), Vec::new()];
     };
-    for (i, target) in pair.into_iter().enumerate() {
-        // Outcomes known at the first origin: origins up to first − 1 − h.
-        let Some(last) = first.checked_sub(1 + target.steps()) else {
-            continue;
-        };
-        let from = last.saturating_sub(window.saturating_sub(1)).max(start);
-        for origin in from..=last {
-            let seen = history.prefix(origin + 1);
-            let (Some(&persistence), Some(actual)) = (
-                seen.values.last(),
-                serve::realised(&history.values[..first], origin, target),
-            ) else {
-                continue;
-            };
-            if persistence.is_nan() || window == 0 {
-                continue;
-            }
-            if let Ok(values) = fitted.predict(&seen)
-                && let Some(&forecast) = values.get(i)
-            {
-                out[i].push((forecast, persistence, actual));
-            }
-        }
-    }
-    out
+    let at = |i: usize| {
+        serve::warm_start(
+            fitted.as_ref(),
+            history.prefix(first),
+            pair[i],
+            i,
+            replay.fallback_window,
+        )
+    };
+    [at(0), at(1)]
 }

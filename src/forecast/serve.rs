@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use super::guard::ErrorTracker;
-use super::{History, Target};
+use super::{Fitted, History, Target};
 
 /// Why a twin serves the live value although the model produced a forecast.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +187,48 @@ pub fn recent_complete<T: Copy + Into<f64>>(values: &[T], horizon: usize) -> boo
         && values[values.len() - horizon - 1..]
             .iter()
             .all(|&v| !Into::<f64>::into(v).is_nan())
+}
+
+/// The warm start of a new series' check: `fitted` (just fitted on `prefix`, the whole
+/// history so far) replayed over the last `window` origins of `prefix` whose outcome it
+/// already holds, as `(forecast, persistence, actual)` for [`Fallback::record`], oldest
+/// first; `index` picks the forecast of `target` among the fitted model's targets. These
+/// forecasts are in-sample, so they favour the model slightly until a window of real ones
+/// has passed; without them a model that does not fit the data would be served for a
+/// quarter of the window before the check could judge it.
+pub fn warm_start(
+    fitted: &dyn Fitted,
+    mut prefix: History,
+    target: Target,
+    index: usize,
+    window: usize,
+) -> Vec<(f64, f64, f64)> {
+    let h = target.steps();
+    let len = prefix.len();
+    if window == 0 || len < h + 2 {
+        return Vec::new();
+    }
+    let last = len - 1 - h;
+    let first = last.saturating_sub(window - 1);
+    let outcomes: Vec<Option<f64>> = (first..=last)
+        .map(|o| realised(&prefix.values, o, target))
+        .collect();
+    let mut replay = Vec::new();
+    // Newest first, so that each shorter prefix is a truncation, not a copy.
+    for (origin, actual) in (first..last + 1).zip(outcomes).rev() {
+        prefix.values.truncate(origin + 1);
+        let persistence = prefix.values[origin];
+        let Some(actual) = actual.filter(|_| !persistence.is_nan()) else {
+            continue;
+        };
+        if let Ok(values) = fitted.predict(&prefix)
+            && let Some(&forecast) = values.get(index)
+        {
+            replay.push((forecast, persistence, actual));
+        }
+    }
+    replay.reverse();
+    replay
 }
 
 /// What a twin would have served at each origin `first_origin + k` of `history`, given the
