@@ -253,7 +253,14 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         Some(auth) => (auth.tls(tls)?, auth.protect(router)),
         None => (tls, router),
     };
-    crate::tls::serve(listener, tls, router, shutdown_signal()).await?;
+    crate::tls::serve_with(
+        listener,
+        tls,
+        router,
+        shutdown_signal(),
+        args.serving.limits(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }
