@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::forecast::ForecastMetrics;
+use super::refusals::RefusalMetrics;
 
 /// Histogram buckets for request latencies, 0.5 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -178,6 +179,7 @@ pub struct Metrics {
     config_reloads: Family<ReloadLabels, Counter>,
     config_last_reload_success: Gauge,
     pub(super) forecast: ForecastMetrics,
+    pub(super) refusals: RefusalMetrics,
 }
 
 impl Default for Metrics {
@@ -263,6 +265,7 @@ impl Metrics {
             config_last_reload_success.clone(),
         );
         let forecast = ForecastMetrics::register(&mut registry);
+        let refusals = RefusalMetrics::register(&mut registry);
         Self {
             registry,
             http_requests,
@@ -277,6 +280,7 @@ impl Metrics {
             config_reloads,
             config_last_reload_success,
             forecast,
+            refusals,
         }
     }
 
