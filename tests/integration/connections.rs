@@ -55,7 +55,13 @@ async fn idle_connections_beyond_the_open_file_limit_do_not_lock_out_requests() 
         std::slice::from_ref(&cert),
         None,
     )));
-    let port = augur.url("").rsplit(':').next().unwrap().parse::<u16>().unwrap();
+    let port = augur
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
     let mut silent = Vec::new();
     for i in 0..300 {
         let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
@@ -95,7 +101,9 @@ async fn plain_http_gets_a_400_status_kubectl_shows() {
     let (augur, _prometheus) = start_with_file_limit(1024).await;
     let port = augur.url("").rsplit(':').next().unwrap().to_owned();
 
-    let mut plain = TcpStream::connect(format!("127.0.0.1:{port}")).await.unwrap();
+    let mut plain = TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
     plain
         .write_all(b"GET /apis HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
@@ -105,7 +113,10 @@ async fn plain_http_gets_a_400_status_kubectl_shows() {
         .await
         .unwrap()
         .unwrap();
-    assert!(answer.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
     assert!(answer.ends_with(PLAIN_HTTP_STATUS), "{answer}");
 
     let output = Command::new("/usr/bin/kubectl")
