@@ -12,6 +12,7 @@ mod connections;
 mod dropin;
 mod forecast;
 mod forecast_faults;
+mod fuzz_replay;
 mod hardening;
 mod image;
 mod manifests;
