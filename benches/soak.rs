@@ -1,7 +1,8 @@
 //! Soak benchmark: the real `augur serve` binary in front of a real Prometheus (backfilled with
 //! the NASA trace and `rules/demo.yaml`, as `.ci/demo`), loaded over HTTPS at a fixed rate for
 //! a long time with custom, external and forecast-twin requests, nine in ten on keep-alive
-//! connections and one in ten on a fresh connection (TLS handshake each). Every 10 s it samples
+//! connections and one in ten on a fresh connection (TLS handshake each), at most 64 in flight
+//! (when augur falls behind, the rate shows it). Every 10 s it samples
 //! augur's RSS and open file descriptors; at the end it prints errors, latency percentiles and
 //! how far RSS and fds moved after the warm-up.
 //!
@@ -34,6 +35,9 @@ const WARM_UP: Duration = Duration::from_secs(60);
 
 /// Every how many requests one goes on a fresh connection.
 const FRESH_EVERY: u64 = 10;
+
+/// Most requests in flight at once.
+const MAX_IN_FLIGHT: usize = 64;
 
 /// A child process killed on drop.
 struct Killed(Child);
@@ -279,11 +283,15 @@ async fn main() {
         })
     };
 
+    // At most MAX_IN_FLIGHT requests at once, as a real client's pool: when augur falls
+    // behind, the rate drops (and shows) instead of the client opening ever more connections.
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     let mut ticker = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
     let mut tasks = Vec::with_capacity(usize::try_from(rate * seconds).unwrap());
     for i in 0..rate * seconds {
         ticker.tick().await;
+        let permit = in_flight.clone().acquire_owned().await.unwrap();
         let client = if i % FRESH_EVERY == FRESH_EVERY - 1 {
             fresh.clone()
         } else {
@@ -310,6 +318,7 @@ async fn main() {
                     first.push(e);
                 }
             }
+            drop(permit);
             t.elapsed()
         }));
     }
