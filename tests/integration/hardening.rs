@@ -311,9 +311,10 @@ fn yaml_alias_bomb_is_refused_at_startup() {
     let output = Command::new("sh")
         .arg("-c")
         .arg(format!(
-            "ulimit -v 1000000 && exec {} serve --config {} --prometheus-url http://127.0.0.1:9 --bind-address 127.0.0.1 --secure-port 0 --cert-dir {}",
+            "ulimit -v 1000000 && exec {} serve --config {} --prometheus-url http://127.0.0.1:9 --bind-address 127.0.0.1 --secure-port {} --cert-dir {}",
             env!("CARGO_BIN_EXE_augur"),
             bomb.display(),
+            crate::support::free_port(),
             dir.path().join("certs").display()
         ))
         .output()
