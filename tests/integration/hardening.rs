@@ -550,3 +550,42 @@ async fn reloads_of_a_bomb_or_an_emptied_file_keep_the_previous_config() {
         )
     );
 }
+
+/// Every error the router itself makes is a `Status` too: a 405 (which had an empty body)
+/// and an extractor's rejection (which was plain text), with the same code.
+#[tokio::test]
+async fn router_errors_are_status_bodies() {
+    let app = app(r#"{"status":"success","data":{"resultType":"vector","result":[]}}"#).await;
+    let request = http::Request::post(
+        "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/queue_messages_ready",
+    )
+    .body(axum::body::Body::empty())
+    .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), 405);
+    assert_eq!(response.headers()["allow"], "GET,HEAD");
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).unwrap(),
+        json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": "the server does not allow this method on the requested resource", "reason": "MethodNotAllowed", "code": 405})
+    );
+    for (path, message) in [
+        (
+            "/apis/custom.metrics.k8s.io/v1beta1/%FF/x",
+            "Invalid URL: Invalid UTF-8 in `path`",
+        ),
+        (
+            "/apis/metrics.k8s.io/v1beta1/namespaces/%FF/pods",
+            "Invalid URL: Invalid UTF-8 in `namespace`",
+        ),
+    ] {
+        let (code, body) = get(&app, path).await;
+        assert_eq!(code, 400, "{path}");
+        assert_eq!(
+            body,
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure", "message": message, "reason": "BadRequest", "code": 400}),
+            "{path}"
+        );
+    }
+}
