@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     ApiServerDouble, Augur, FixtureFamily, FixtureSeries, TestPrometheus, client_trusting,
-    fixture_series,
+    fixture_series, normalise_times,
 };
 
 /// One object of the fake cluster.
@@ -326,29 +326,11 @@ resourceRules:
 /// Replaces `timestamp` and `creationTimestamp` values with "T" after checking each is
 /// RFC 3339 within five minutes of now (sample times trail the clock by up to a scrape step).
 fn normalise(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if key == "timestamp" || key == "creationTimestamp" {
-                    let text = v.as_str().unwrap_or_default();
-                    let at = humantime::parse_rfc3339(text)
-                        .unwrap_or_else(|e| panic!("{key} {text:?}: {e}"));
-                    let skew = SystemTime::now()
-                        .duration_since(at)
-                        .unwrap_or_else(|e| e.duration());
-                    assert!(
-                        skew < Duration::from_secs(300),
-                        "{key} {text} is {skew:?} away from now"
-                    );
-                    *v = json!("T");
-                } else {
-                    normalise(v);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(normalise),
-        _ => {}
-    }
+    normalise_times(
+        value,
+        &["timestamp", "creationTimestamp"],
+        Duration::from_secs(300),
+    );
 }
 
 fn names(body: &Value) -> Vec<(String, String)> {

@@ -19,8 +19,8 @@ mod gauges;
 pub(crate) use apiserver_double::ApiServerDouble;
 
 pub(crate) use augur::{
-    Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, quantity,
-    resource_names, spawn_standalone, wait_metric,
+    Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, normalise_times,
+    quantity, resource_names, spawn_standalone, wait_metric,
 };
 pub(crate) use gauges::{EXTERNAL, gauge, gauge_rule, now_aligned};
 

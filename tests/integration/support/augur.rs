@@ -267,6 +267,33 @@ pub(crate) async fn wait_metric(augur: &Augur, prefix: &str) -> f64 {
     }
 }
 
+/// Replaces the value of every key of `keys` (e.g. `timestamp`) anywhere in `value` with "T",
+/// after checking it is RFC 3339 within `max_skew` of now, so bodies compare exactly.
+pub(crate) fn normalise_times(value: &mut Value, keys: &[&str], max_skew: Duration) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if keys.contains(&key.as_str()) {
+                    let text = v.as_str().unwrap_or_default();
+                    let at = humantime::parse_rfc3339(text)
+                        .unwrap_or_else(|e| panic!("{key} {text:?}: {e}"));
+                    let skew = std::time::SystemTime::now()
+                        .duration_since(at)
+                        .unwrap_or_else(|e| e.duration());
+                    assert!(skew < max_skew, "{key} {text} is {skew:?} away from now");
+                    *v = Value::String("T".into());
+                } else {
+                    normalise_times(v, keys, max_skew);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| normalise_times(item, keys, max_skew)),
+        _ => {}
+    }
+}
+
 /// `(name or labels, value)` of every item of a metric list.
 pub(crate) async fn items(augur: &Augur, path: &str) -> Vec<(String, f64)> {
     let (status, body) = augur.get(path).await;
