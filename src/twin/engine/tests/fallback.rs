@@ -19,8 +19,7 @@ async fn every_fallback_serves_live_with_its_reason_in_metrics() {
         },
     );
     fake.set_range(sum_pods("stale"), vec![range(&[], NOW, &full)]);
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let (metrics, engine) = engine_over(&fake);
 
     assert_eq!(serve_pods(&engine, &snap, "short", NOW).await, live());
     assert_eq!(
@@ -65,17 +64,9 @@ async fn every_fallback_serves_live_with_its_reason_in_metrics() {
         resource: "services".into(),
         ..pods_request("default")
     };
-    let (_, twin) = snap.custom_twin("services", true, METRIC).unwrap();
-    let items = engine
-        .custom_metric(&snap, &request, twin, None, t(NOW))
-        .await
-        .unwrap();
     assert_eq!(
-        items
-            .iter()
-            .map(|i| (i.name.as_str(), i.value))
-            .collect::<Vec<_>>(),
-        vec![("api", 2.0), ("web", 13.5)]
+        serve_custom(&engine, &snap, &request, NOW).await,
+        vec![("api".to_owned(), 2.0), ("web".to_owned(), 13.5)]
     );
     assert_eq!(
         metric(&metrics, &served_line("live", "no_history")),
@@ -100,8 +91,7 @@ async fn a_stale_forecast_is_on_the_fallback_gauge_until_refreshes_succeed_again
     let snap = snapshot(CONFIG, "t.yaml");
     let fake = fake();
     fake.set_range(sum_pods("stale"), vec![range(&[], NOW, &[9.0; 60])]);
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let (metrics, engine) = engine_over(&fake);
     let stale = fallback_line("stale", "sum", "stale");
     assert_eq!(serve_pods(&engine, &snap, "stale", NOW).await[0].1, 4.5);
 

@@ -154,8 +154,7 @@ async fn a_target_whose_first_fetch_was_empty_gets_the_whole_history_once_there_
     fake.clip_ranges(true);
     // Thanos Query before it has discovered its stores answers every query empty (with a
     // warning): the first fetch holds no series, and requests are answered live.
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let (metrics, engine) = engine_over(&fake);
     assert_eq!(serve_pods(&engine, &snap, "default", NOW).await, live());
     assert_eq!(
         metric(&metrics, &served_line("live", "no_history")),

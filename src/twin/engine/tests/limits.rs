@@ -8,8 +8,7 @@ async fn idle_targets_are_evicted_with_their_metrics() {
     let fake = fake();
     fake.set_range(sum_pods("a"), vec![range(&[], NOW, &[9.0; 60])]);
     fake.set_range(sum_pods("b"), vec![range(&[], NOW, &[9.0; 60])]);
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let (metrics, engine) = engine_over(&fake);
     serve_pods(&engine, &snap, "a", NOW).await;
     serve_pods(&engine, &snap, "b", NOW).await;
     let value_a = r#"augur_forecast_value{rule="rules[0]",metric="http_requests_per_second_forecast",namespace="a",object="sum"} "#;
@@ -179,21 +178,10 @@ async fn series_beyond_the_budget_serve_live_until_evictions_make_room() {
 
 #[tokio::test]
 async fn a_series_gone_for_the_whole_history_gives_back_its_budget_and_gauges() {
-    let snap = snapshot(CONFIG, "t.yaml");
-    let fake = fake();
-    fake.set_query(
-        QUEUES_LIVE,
-        QueryResult::Vector(vec![sample(&[("queue", "a")], 1.0)]),
-    );
-    fake.set_range(
-        QUEUES_LIVE,
-        vec![
-            range(&[("queue", "a")], NOW, &[10.0; 60]),
-            range(&[("queue", "b")], NOW, &[10.0; 60]),
-        ],
-    );
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let (snap, fake, metrics, engine) = queue_a(vec![
+        range(&[("queue", "a")], NOW, &[10.0; 60]),
+        range(&[("queue", "b")], NOW, &[10.0; 60]),
+    ]);
     serve_queues(&engine, &snap, NOW).await;
     assert_eq!(engine.series_count(), 2);
     // Two hours later only queue a answers: b has no value left in its 1-hour history.

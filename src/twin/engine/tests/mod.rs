@@ -126,6 +126,27 @@ fn pods_request(ns: &str) -> CustomRequest {
     }
 }
 
+/// An engine over `fake` with the test options, and its metrics.
+fn engine_over(fake: &Arc<FakeBackend>) -> (Arc<Metrics>, Arc<Engine>) {
+    let metrics = Arc::new(Metrics::new());
+    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    (metrics, engine)
+}
+
+/// The External twin of `CONFIG` over queue `a`, answered live 1, with `ranges` as the
+/// range answer.
+fn queue_a(ranges: Vec<RangeSeries>) -> (Snapshot, Arc<FakeBackend>, Arc<Metrics>, Arc<Engine>) {
+    let snap = snapshot(CONFIG, "t.yaml");
+    let fake = fake();
+    fake.set_query(
+        QUEUES_LIVE,
+        QueryResult::Vector(vec![sample(&[("queue", "a")], 1.0)]),
+    );
+    fake.set_range(QUEUES_LIVE, ranges);
+    let (metrics, engine) = engine_over(&fake);
+    (snap, fake, metrics, engine)
+}
+
 /// An engine with persistence on a steady pods sum (9 for an hour, `clip`: range answers
 /// only within the asked range, as Prometheus), after its first request: 9 × 1.5 = 13.5
 /// spread over 3 pods is 4.5 each.
@@ -134,8 +155,7 @@ async fn steady_pods(clip: bool) -> (Snapshot, Arc<FakeBackend>, Arc<Metrics>, A
     let fake = fake();
     fake.clip_ranges(clip);
     fake.set_range(sum_pods("default"), vec![range(&[], NOW, &[9.0; 60])]);
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let (metrics, engine) = engine_over(&fake);
     assert_eq!(serve_pods(&engine, &snap, "default", NOW).await[0].1, 4.5);
     (snap, fake, metrics, engine)
 }
@@ -156,9 +176,19 @@ fn fake() -> Arc<FakeBackend> {
 }
 
 async fn serve_pods(engine: &Engine, snap: &Snapshot, ns: &str, now: i64) -> Vec<(String, f64)> {
-    let (_, twin) = snap.custom_twin("pods", true, METRIC).unwrap();
+    serve_custom(engine, snap, &pods_request(ns), now).await
+}
+
+/// Serves the twin `request` asks for at `now`: (object, value) per item.
+async fn serve_custom(
+    engine: &Engine,
+    snap: &Snapshot,
+    request: &CustomRequest,
+    now: i64,
+) -> Vec<(String, f64)> {
+    let (_, twin) = snap.custom_twin(&request.resource, true, METRIC).unwrap();
     let items = engine
-        .custom_metric(snap, &pods_request(ns), twin, None, t(now))
+        .custom_metric(snap, request, twin, None, t(now))
         .await
         .unwrap();
     items
@@ -337,21 +367,10 @@ impl Model for SlowFit {
 
 /// The External twin over queue `a` answered live 1, with `points` as its range answer.
 async fn serve_queue_points(points: Vec<(f64, f64)>) -> (Vec<(String, f64)>, Arc<Metrics>) {
-    let snap = snapshot(CONFIG, "t.yaml");
-    let fake = fake();
-    fake.set_query(
-        QUEUES_LIVE,
-        QueryResult::Vector(vec![sample(&[("queue", "a")], 1.0)]),
-    );
-    fake.set_range(
-        QUEUES_LIVE,
-        vec![RangeSeries {
-            labels: labels(&[("queue", "a")]),
-            points,
-        }],
-    );
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let (snap, _, metrics, engine) = queue_a(vec![RangeSeries {
+        labels: labels(&[("queue", "a")]),
+        points,
+    }]);
     (serve_queues(&engine, &snap, NOW).await, metrics)
 }
 

@@ -71,8 +71,7 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
             range(&[("queue", "payments")], NOW, &[10.0; 60]),
         ],
     );
-    let metrics = Arc::new(Metrics::new());
-    let engine = Engine::new(fake.clone(), metrics.clone(), options());
+    let (metrics, engine) = engine_over(&fake);
 
     // Pods: persistence forecasts the sum 9; 9 × 1.5 = 13.5 > live 6 → 4.5 per pod.
     let served = serve_pods(&engine, &snap, "default", NOW).await;
@@ -90,17 +89,9 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
         name: ObjectName::Named("web".into()),
         ..pods_request("default")
     };
-    let (_, twin) = snap.custom_twin("services", true, METRIC).unwrap();
-    let items = engine
-        .custom_metric(&snap, &request, twin, None, t(NOW))
-        .await
-        .unwrap();
     assert_eq!(
-        items
-            .iter()
-            .map(|i| (i.name.as_str(), i.value))
-            .collect::<Vec<_>>(),
-        vec![("web", 12.0)]
+        serve_custom(&engine, &snap, &request, NOW).await,
+        vec![("web".to_owned(), 12.0)]
     );
     // External: orders max(50, 60) = 60; payments max(7, 10) = 10 (no headroom).
     assert_eq!(
