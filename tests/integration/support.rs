@@ -14,9 +14,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod apiserver_double;
 mod augur;
+mod background;
 mod gauges;
 
 pub(crate) use apiserver_double::ApiServerDouble;
+pub(crate) use background::Background;
 
 pub(crate) use augur::{
     Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, normalise_times,
