@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::support::{free_port, spawn_standalone};
+use crate::support::{free_port, spawn_standalone, stdout_of};
 
 fn augur(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_augur"))
@@ -148,14 +148,12 @@ fn certs_writes_files_prints_the_ca_bundle_and_kubectl_accepts_the_pair() {
             "-n monitoring create secret tls metrics-tls --cert={out_arg}/tls.crt --key={out_arg}/tls.key"
         )
     );
-    let secret = Command::new("/usr/bin/kubectl")
-        .args(create.split(' '))
-        .args(["--dry-run=client", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(secret.status.success(), "{}", text(&secret.stderr));
-    let secret: k8s_openapi::api::core::v1::Secret =
-        serde_json::from_slice(&secret.stdout).unwrap();
+    let secret = stdout_of(
+        Command::new("/usr/bin/kubectl")
+            .args(create.split(' '))
+            .args(["--dry-run=client", "-o", "json"]),
+    );
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_str(&secret).unwrap();
     let data = secret.data.unwrap();
     assert_eq!(
         data["tls.crt"].0,

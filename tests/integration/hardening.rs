@@ -13,6 +13,8 @@ use augur::prometheus::client::decode_query_answer;
 use augur::prometheus::fake::{FakeBackend, labels};
 use augur::prometheus::{Backend, QueryResult, RangeSeries, SeriesList};
 use augur::testing::app_with_rules;
+
+use crate::support::stdout_of;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use http_body_util::BodyExt as _;
@@ -504,18 +506,13 @@ async fn reloads_of_a_bomb_or_an_emptied_file_keep_the_previous_config() {
     let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
     assert_eq!(status, 200);
 
-    let output = Command::new(env!("CARGO_BIN_EXE_augur"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = stdout_of(
+        Command::new(env!("CARGO_BIN_EXE_augur"))
+            .args(["check", "--config"])
+            .arg(&config),
     );
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
+        stdout,
         format!(
             "{}: valid (0 rules, 0 externalRules, resourceRules absent)\nno rules or externalRules: augur would serve no custom or external metrics\n",
             config.display()

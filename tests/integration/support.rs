@@ -52,6 +52,22 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// Runs `command` to success and returns its stdout; panics with the command, its stdout
+/// and its stderr when it fails.
+pub(crate) fn stdout_of(mut command: impl std::borrow::BorrowMut<Command>) -> String {
+    let command = command.borrow_mut();
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e} (run .ci/setup)"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
 /// One counter or gauge series of the fixture.
 #[derive(Debug, Clone)]
 pub(crate) struct FixtureSeries {
@@ -346,17 +362,11 @@ impl TestPrometheus {
         std::fs::write(&input, openmetrics).unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        let out = Command::new(PROMTOOL)
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&input)
-            .arg(&data)
-            .output()
-            .unwrap_or_else(|e| panic!("running {PROMTOOL} (see .ci/setup): {e}"));
-        assert!(
-            out.status.success(),
-            "promtool tsdb create-blocks-from openmetrics failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        stdout_of(
+            Command::new(PROMTOOL)
+                .args(["tsdb", "create-blocks-from", "openmetrics"])
+                .arg(&input)
+                .arg(&data),
         );
         std::fs::write(
             dir.path().join("prometheus.yml"),

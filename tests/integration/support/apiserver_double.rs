@@ -139,23 +139,15 @@ mod tests {
         let double = ApiServerDouble::start(routes);
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let kubeconfig = double.write_kubeconfig(dir.path(), "t0ken");
-        let out = std::process::Command::new("/usr/bin/kubectl")
-            .args([
-                "--kubeconfig",
-                &kubeconfig.display().to_string(),
-                "get",
-                "--raw",
-                "/version",
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("kubectl: {e}"));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::support::stdout_of(std::process::Command::new("/usr/bin/kubectl").args([
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "get",
+            "--raw",
+            "/version",
+        ]));
         let body: serde_json::Value =
-            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("json: {e}"));
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("json: {e}"));
         assert_eq!(body["gitVersion"], "v1.34.0");
         // kubectl may ask more than once; every call it made is recorded with its path.
         let calls = double.calls();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::free_port;
+use super::{free_port, stdout_of};
 
 /// A running `augur serve` process, killed on drop.
 pub(crate) struct Augur {
@@ -188,17 +188,12 @@ impl Augur {
 
     /// `kubectl get --raw PATH` → parsed stdout.
     pub(crate) fn kubectl_raw(&self, path: &str) -> Value {
-        let output = Command::new("/usr/bin/kubectl")
-            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
-            .args(["get", "--raw", path])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "kubectl get --raw {path} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+        let stdout = stdout_of(
+            Command::new("/usr/bin/kubectl")
+                .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+                .args(["get", "--raw", path]),
         );
-        serde_json::from_slice(&output.stdout).unwrap()
+        serde_json::from_str(&stdout).unwrap()
     }
 }
 
