@@ -1,4 +1,6 @@
-//! Test support: starting real Prometheus and VictoriaMetrics on loopback ports with fixture data.
+//! Test support: real Prometheus and VictoriaMetrics on loopback ports with fixture data, free
+//! ports, commands run to success; submodules hold the augur binary harness, the
+//! kube-apiserver double, background servers and forecast gauges.
 //!
 //! Needs `/usr/bin/prometheus`, `/usr/bin/promtool` and `/usr/bin/victoria-metrics` (Debian
 //! packages `prometheus` and `victoria-metrics`; `.ci/setup` installs them).
