@@ -2,6 +2,7 @@
 //! the result types, and the HTTP implementation in [`client`].
 
 pub mod client;
+mod decode;
 pub mod fake;
 pub mod instrumented;
 
@@ -92,6 +93,11 @@ impl SeriesListBuilder {
             }
         };
         self.shapes.insert(SeriesShape { name, labels });
+    }
+
+    /// Counts one more series of a shape already pushed.
+    pub(crate) fn push_seen(&mut self) {
+        self.total += 1;
     }
 
     /// The distinct shapes, sorted, and the series count.

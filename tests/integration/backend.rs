@@ -468,6 +468,31 @@ async fn wire_format_prefix_headers_and_verb_switch() {
     assert_eq!(form["query"], query);
     assert_eq!(form["time"], "1700000000.250");
 
+    // Range queries: whole seconds (every caller asks whole seconds), step in seconds.
+    let (url, server) = one_shot_server(
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"pod":"a"},"values":[[1700000000,"1"],[1700000060,"NaN"]]}]}}"#,
+    );
+    let b = backend(&format!("{url}/prom"));
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let range = b
+        .query_range(
+            "up",
+            start,
+            start + Duration::from_secs(600),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(range.len(), 1);
+    assert_eq!(range[0].labels["pod"], "a");
+    assert_eq!(range[0].points[0], (1_700_000_000.0, 1.0));
+    assert!(range[0].points[1].1.is_nan());
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen.request_line,
+        "GET /prom/api/v1/query_range?query=up&start=1700000000&end=1700000600&step=60 HTTP/1.1"
+    );
+
     // Series: match[] verbatim, start, no end.
     let (url, server) = one_shot_server(r#"{"status":"success","data":[]}"#);
     let b = backend(&url);
