@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use crate::api::{self, AppState, health::Health};
 use crate::cli::ServeArgs;
 use crate::config::{self, ConfigError, UnknownResources};
+use crate::prometheus::coalesce::Coalescing;
 use crate::prometheus::instrumented::Instrumented;
 use crate::prometheus::{Backend, HttpBackend};
 use crate::reload::{ConfigSource, Reloader};
@@ -98,7 +99,11 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
 
     let metrics = Arc::new(Metrics::new());
     let http: Arc<dyn Backend> = Arc::new(HttpBackend::new(&args.prometheus.backend_options())?);
-    let backend: Arc<dyn Backend> = Arc::new(Instrumented::new(http, metrics.clone()));
+    let instrumented: Arc<dyn Backend> = Arc::new(Instrumented::new(http, metrics.clone()));
+    let backend: Arc<dyn Backend> = Arc::new(Coalescing::new(
+        instrumented,
+        metrics.prometheus_coalesced(),
+    ));
     let registry = Arc::new(Registry::new(Snapshot::empty(
         config.clone(),
         table.clone(),

@@ -364,6 +364,7 @@ pub struct Metrics {
     relist_last_success: Gauge<f64, AtomicU64>,
     prometheus_duration: HistogramFamily<EndpointLabels>,
     prometheus_errors: Family<PromErrorLabels, Counter>,
+    prometheus_coalesced: Counter,
     config_reloads: Family<ReloadLabels, Counter>,
     config_last_reload_success: Gauge,
     forecast: ForecastMetrics,
@@ -550,6 +551,12 @@ impl Metrics {
             "Failed Prometheus HTTP API calls, by endpoint and kind of failure",
             prometheus_errors.clone(),
         );
+        let prometheus_coalesced = Counter::default();
+        registry.register(
+            "augur_prometheus_coalesced_queries",
+            "Queries not sent to Prometheus because an identical one was in flight",
+            prometheus_coalesced.clone(),
+        );
         let config_reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "augur_config_reloads",
@@ -574,6 +581,7 @@ impl Metrics {
             relist_last_success,
             prometheus_duration,
             prometheus_errors,
+            prometheus_coalesced,
             config_reloads,
             config_last_reload_success,
             forecast,
@@ -724,6 +732,11 @@ impl Metrics {
         self.prometheus_errors
             .get_or_create(&PromErrorLabels { endpoint, kind })
             .inc();
+    }
+
+    /// The counter of queries that joined an identical one in flight.
+    pub fn prometheus_coalesced(&self) -> Counter {
+        self.prometheus_coalesced.clone()
     }
 
     /// Record a configuration reload.

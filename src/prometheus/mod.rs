@@ -2,6 +2,7 @@
 //! the result types, and the HTTP implementation in [`client`].
 
 pub mod client;
+pub mod coalesce;
 mod decode;
 pub mod fake;
 pub mod instrumented;
