@@ -98,7 +98,10 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     crate::forecast::sizing::log_estimate(&config, args.forecast.forecast_max_series);
 
     let metrics = Arc::new(Metrics::new());
-    let http: Arc<dyn Backend> = Arc::new(HttpBackend::new(&args.prometheus.backend_options())?);
+    let (in_flight, queued) = metrics.prometheus_load();
+    let http: Arc<dyn Backend> = Arc::new(
+        HttpBackend::new(&args.prometheus.backend_options())?.with_load_gauges(in_flight, queued),
+    );
     let instrumented: Arc<dyn Backend> = Arc::new(Instrumented::new(http, metrics.clone()));
     let backend: Arc<dyn Backend> = Arc::new(Coalescing::new(
         instrumented,

@@ -82,6 +82,11 @@ pub struct PrometheusArgs {
     /// Timeout of every backend call.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub prometheus_timeout: Duration,
+    /// Most backend calls (and connections) at once; more wait for a free one, within
+    /// --prometheus-timeout.
+    #[arg(long, default_value_t = crate::prometheus::client::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub prometheus_max_connections: usize,
 }
 
 impl PrometheusArgs {
@@ -104,6 +109,7 @@ impl PrometheusArgs {
                 VerbArg::Get => Verb::Get,
                 VerbArg::Post => Verb::Post,
             },
+            max_connections: self.prometheus_max_connections,
         }
     }
 }

@@ -16,9 +16,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::FutureExt;
 use futures::future::BoxFuture;
+use prometheus_client::metrics::gauge::Gauge;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::sync::Semaphore;
 
 use super::decode::{QuerySink, Scanner, SeriesSink, Sink};
 use super::{Backend, Error, QueryResult, RangeSeries, Result, SeriesList};
@@ -31,6 +33,10 @@ const STATUS_BODY_LIMIT: usize = 512;
 
 /// The most of an error answer (non-2xx) read to classify it.
 const ERROR_BODY_LIMIT: usize = 64 * 1024;
+
+/// Default of `--prometheus-max-connections`: Prometheus' own default
+/// `--query.max-concurrency` (20); more calls at once would only queue inside Prometheus.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 20;
 
 /// GET or POST for query calls.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -59,6 +65,8 @@ pub struct BackendOptions {
     pub headers: Vec<(String, String)>,
     /// GET or POST.
     pub verb: Verb,
+    /// Most calls (and so HTTP/1.1 connections) at once; more wait for one, within `timeout`.
+    pub max_connections: usize,
 }
 
 impl BackendOptions {
@@ -72,6 +80,7 @@ impl BackendOptions {
             client_cert: None,
             headers: Vec::new(),
             verb: Verb::Get,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
         }
     }
 }
@@ -85,6 +94,11 @@ pub struct HttpBackend {
     base: String,
     timeout: Duration,
     verb: Verb,
+    /// One permit per call in flight: the bound on connections.
+    slots: Arc<Semaphore>,
+    /// Calls in flight and waiting for a slot.
+    in_flight: Gauge,
+    queued: Gauge,
 }
 
 impl std::fmt::Debug for HttpBackend {
@@ -118,12 +132,18 @@ impl HttpBackend {
         // The normalised form, so that URL lengths computed here are those sent.
         let base = parsed.as_str().trim_end_matches('/').to_owned();
 
+        if options.max_connections == 0 {
+            return Err(Error::Setup(
+                "--prometheus-max-connections must be at least 1".to_owned(),
+            ));
+        }
         let tls = tls_config(options)?;
         let headers = default_headers(options)?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .default_headers(headers)
             .connect_timeout(options.timeout)
+            .pool_max_idle_per_host(options.max_connections)
             .build()
             .map_err(|e| Error::Setup(format!("building the HTTP client: {}", innermost(&e))))?;
         let client = prometheus_http_query::Client::from(http, &base).map_err(|e| {
@@ -138,7 +158,17 @@ impl HttpBackend {
             base,
             timeout: options.timeout,
             verb: options.verb,
+            slots: Arc::new(Semaphore::new(options.max_connections)),
+            in_flight: Gauge::default(),
+            queued: Gauge::default(),
         })
+    }
+
+    /// Reports calls in flight and calls waiting for a slot on these gauges.
+    pub fn with_load_gauges(mut self, in_flight: Gauge, queued: Gauge) -> Self {
+        self.in_flight = in_flight;
+        self.queued = queued;
+        self
     }
 
     /// The base URL calls are joined to (no trailing slash).
@@ -159,6 +189,21 @@ impl HttpBackend {
         tracing::debug!(endpoint, post, "prometheus call");
         let transport = |e: reqwest::Error| self.transport_error(&url, &e);
         let work = async {
+            // Wait for a slot (queued, not failed, within the timeout), then hold it until
+            // the answer is read.
+            let _slot =
+                match self.slots.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(_) => {
+                        self.queued.inc();
+                        let _waiting = DecOnDrop(&self.queued);
+                        self.slots.clone().acquire_owned().await.map_err(|_| {
+                            Error::Setup("the connection limit is closed".to_owned())
+                        })?
+                    }
+                };
+            self.in_flight.inc();
+            let _flying = DecOnDrop(&self.in_flight);
             let mut response = send.await.map_err(|e| self.send_error(&url, &e))?;
             let code = response.status().as_u16();
             if !(200..300).contains(&code) {
@@ -175,6 +220,10 @@ impl HttpBackend {
             while let Some(chunk) = response.chunk().await.map_err(transport)? {
                 scanner.feed(&chunk)?;
             }
+            // Let the connection go back to the idle pool before the slot is given to the
+            // next call, so that call reuses it instead of opening another.
+            drop(response);
+            tokio::task::yield_now().await;
             scanner.finish()
         };
         match tokio::time::timeout(self.timeout, work).await {
@@ -310,6 +359,15 @@ impl Backend for HttpBackend {
             }
         }
         .boxed()
+    }
+}
+
+/// Decrements a gauge when dropped (a call leaving the queue or finishing, however it ends).
+struct DecOnDrop<'a>(&'a Gauge);
+
+impl Drop for DecOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }
 
