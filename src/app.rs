@@ -133,7 +133,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     tokio::spawn(relister.run(
         config_rx,
         move |report: &crate::series::relist::RelistReport| {
-            if report.succeeded > 0 || report.failed.is_empty() {
+            if report.listed() {
                 ready.set_ready();
             }
         },

@@ -39,16 +39,30 @@ pub(crate) fn resource_names(body: &serde_json::Value) -> Vec<(String, bool)> {
 impl Augur {
     /// Starts augur against `prometheus_url` with `config`, and waits until /readyz is 200.
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
+        let augur = Self::spawn(prometheus_url, config, extra).await;
+        augur
+            .wait_ready(Instant::now() + Duration::from_secs(30))
+            .await;
+        augur
+    }
+
+    /// Starts augur (relisting every 2 s unless `extra` says otherwise) and returns once it
+    /// serves HTTPS, ready or not.
+    pub(crate) async fn spawn(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
+        let interval = if extra
+            .iter()
+            .any(|a| a.starts_with("--metrics-relist-interval"))
+        {
+            None
+        } else {
+            Some("--metrics-relist-interval=2s")
+        };
         let child = Command::new(env!("CARGO_BIN_EXE_augur"))
-            .args([
-                "serve",
-                "--bind-address=127.0.0.1",
-                "--metrics-relist-interval=2s",
-                "--metrics-max-age=1h",
-            ])
+            .args(["serve", "--bind-address=127.0.0.1", "--metrics-max-age=1h"])
+            .args(interval)
             .arg(format!("--secure-port={port}"))
             .arg(format!("--config={}", config.display()))
             .arg(format!("--prometheus-url={prometheus_url}"))
@@ -73,17 +87,22 @@ impl Augur {
         }
         // The certificate is renamed into place complete, so it can be read at once.
         let client = client_trusting(&cert);
-        let augur = Augur {
+        Augur {
             child: Some(child),
             port,
             dir,
             client,
-        };
+        }
+    }
+
+    /// Waits until /readyz answers 200, or panics at `deadline` with the log.
+    pub(crate) async fn wait_ready(&self, deadline: Instant) {
+        let augur = self;
         loop {
             if let Ok(r) = augur.client.get(augur.url("/readyz")).send().await
                 && r.status() == 200
             {
-                return augur;
+                return;
             }
             assert!(
                 Instant::now() < deadline,
@@ -484,6 +503,39 @@ async fn api_over_prometheus_with_kubectl_and_outage() {
             .contains("augur_prometheus_errors_total{endpoint=\"query\",kind=\"unreachable\"} 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn becomes_ready_soon_after_prometheus_appears() {
+    let fixture = fixture_series(SystemTime::now());
+    let mut prometheus = TestPrometheus::start(&fixture.openmetrics());
+    prometheus.kill();
+    // Relisting every minute: without retries augur would stay unready for up to a minute
+    // after Prometheus appears.
+    let spawned = Instant::now();
+    let augur = Augur::spawn(
+        &prometheus.url(),
+        &rules(),
+        &["--metrics-relist-interval=1m"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, body) = augur.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    prometheus.restart();
+    let appeared = Instant::now();
+    // Retries start at 1 s and double, so the wait after Prometheus appears is at most about
+    // the time already waited (a few seconds), far below the minute.
+    let waited = appeared - spawned;
+    augur
+        .wait_ready(appeared + waited + Duration::from_secs(3))
+        .await;
+    let took = appeared.elapsed();
+    assert!(
+        took < waited + Duration::from_secs(3) && took < Duration::from_secs(30),
+        "ready {took:?} after Prometheus appeared ({waited:?} after augur started)"
+    );
+    assert!(augur.log().contains("retrying soon"), "{}", augur.log());
 }
 
 #[tokio::test]
