@@ -1,7 +1,7 @@
 //! An in-memory [`Backend`] for unit tests and benchmarks only: canned answers, recorded calls.
 //!
-//! Not for production use. It is compiled always (not only under `cfg(test)`) so that
-//! benchmarks and integration tests can use it too.
+//! Compiled only for unit tests and with the `test-util` feature, which benchmarks and
+//! integration tests enable through augur's dev-dependency on itself: never in the binary.
 //!
 //! ```
 //! # use augur::prometheus::{fake::{FakeBackend, labels}, Backend, QueryResult};

@@ -4,6 +4,7 @@
 pub mod client;
 pub mod coalesce;
 mod decode;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod instrumented;
 
