@@ -19,39 +19,24 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur::api::health::Health;
-use augur::api::{AppState, router};
-use augur::config::{self, ForecastSpec, ModelRef, Reduce, ServeMode, UnknownResources};
-use augur::forecast::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, TargetKey};
+use augur::api::router;
+use augur::config::{ForecastSpec, ModelRef, Reduce, ServeMode};
 use augur::forecast::{Fitted, History, Model, ModelError, Target};
-use augur::prometheus::fake::{FakeBackend, labels, sample};
 use augur::prometheus::{Backend, QueryResult, RangeSeries, SeriesList};
 use augur::promql::selector::LabelSelector;
 use augur::provider::custom::custom_metric;
 use augur::provider::{CustomRequest, ObjectName};
-use augur::resources::ResourceTable;
-use augur::series::{Registry, RelistOptions, Relister, Snapshot};
 use augur::telemetry::Metrics;
-use augur::tls::TlsOptions;
+use augur::testing::{PODS_RULES, app_with_rules, fixed_rate, percentile, pods_backend, serve_tls};
+use augur::twin::engine::{Engine, EngineOptions, ModelFactory, SeriesKind, TargetKey};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
-const RULES: &str = r#"
-rules:
-- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
-  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
-  name: {matches: "^(.*)_total$", as: "${1}_per_second"}
-  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
-  forecast: {model: persistence, history: 1d, headroom: 0.2}
-"#;
+/// [`PODS_RULES`] with a forecast twin.
+const FORECAST: &str = "  forecast: {model: persistence, history: 1d, headroom: 0.2}\n";
 const TWIN: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second_forecast";
 const LIVE: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second";
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 fn unix_now() -> i64 {
     SystemTime::now()
@@ -83,10 +68,9 @@ const NASA: &str = "nasa_ksc_http_1995_07_60s.csv";
 fn traced(trace: &[f64], t: i64, phase: i64) -> f64 {
     let days = (trace.len() / 1440) as i64;
     let minute = (t / 60 + (phase % days) * 1440).rem_euclid(days * 1440) as usize;
-    let mut x = (t as u64 ^ (phase as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15))
-        .wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x ^= x >> 31;
-    let noise = (x % 2001) as f64 / 1000.0 - 1.0;
+    // The same noise for the same (t, phase), whatever order the points are asked in.
+    let seed = ((phase as u64) << 40) ^ t as u64;
+    let noise = fastrand::Rng::with_seed(seed).f64() * 2.0 - 1.0;
     trace[minute] * (1.0 + 0.1 * noise)
 }
 
@@ -194,102 +178,28 @@ fn cpu_seconds() -> f64 {
 async fn request_phase(full: bool) {
     augur::app::install_crypto_provider();
     let now = unix_now();
-    let pods: Vec<String> = (0..10).map(|i| format!("web-{i}")).collect();
-    let series: Vec<_> = pods
-        .iter()
-        .map(|p| {
-            labels(&[
-                ("__name__", "http_requests_total"),
-                ("namespace", "default"),
-                ("pod", p),
-            ])
-        })
-        .collect();
-    let result = QueryResult::Vector(
-        pods.iter()
-            .enumerate()
-            .map(|(i, p)| sample(&[("pod", p)], i as f64 + 0.5))
-            .collect(),
-    );
     let history: Vec<(f64, f64)> = (-1440..=180)
         .map(|k| ((now - now % 60 + k * 60) as f64, 60.0))
         .collect();
-    let fake = FakeBackend::new()
-        .with_series(r#"http_requests_total{namespace!="",pod!=""}"#, series)
-        .with_range(
-            r#"sum(sum(rate(http_requests_total{namespace="default",pod=~".+"}[2m])) by (pod))"#,
-            vec![RangeSeries {
-                labels: Default::default(),
-                points: history,
-            }],
-        )
-        .with_query_fn(move |_, _| Ok(result.clone()));
-    let backend: Arc<dyn Backend> = Arc::new(fake);
-    let table = Arc::new(ResourceTable::builtin());
-    let config =
-        Arc::new(config::parse(RULES, "bench.yaml", &table, UnknownResources::Reject).unwrap());
-    let registry = Arc::new(Registry::new(Snapshot::empty(
-        config.clone(),
-        table.clone(),
-    )));
-    let metrics = Arc::new(Metrics::new());
-    let options = RelistOptions {
-        interval: Duration::from_secs(60),
-        max_age: Duration::from_secs(600),
-        concurrency: 1,
-    };
-    Relister::new(
-        backend.clone(),
-        registry.clone(),
-        table,
-        options,
-        metrics.clone(),
-    )
-    .relist(config)
-    .await;
-
-    let dir = tempfile::tempdir().unwrap();
-    let tls = TlsOptions {
-        cert_file: None,
-        key_file: None,
-        cert_dir: dir.path().to_owned(),
-        disable_http2: false,
-    }
-    .load()
-    .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let state = AppState::new(registry.clone(), backend.clone(), metrics, Health::new());
-    let engine = state.forecast.clone();
-    let app = router(state);
-    tokio::spawn(augur::tls::serve(
-        listener,
-        tls,
-        app,
-        std::future::pending(),
-    ));
-    let cert = {
-        use rustls_pki_types::pem::PemObject;
-        rustls_pki_types::CertificateDer::from_pem_file(dir.path().join("apiserver.crt")).unwrap()
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert).unwrap();
-    let client_config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(client_config)
-        .http1_only()
-        .build()
-        .unwrap();
+    let fake = pods_backend("default", 10).with_range(
+        r#"sum(sum(rate(http_requests_total{namespace="default",pod=~".+"}[2m])) by (pod))"#,
+        vec![RangeSeries {
+            labels: Default::default(),
+            points: history,
+        }],
+    );
+    let state = app_with_rules(&format!("{PODS_RULES}{FORECAST}"), Arc::new(fake)).await;
+    let (registry, backend, engine) = (
+        state.registry.clone(),
+        state.backend.clone(),
+        state.forecast.clone(),
+    );
+    let server = serve_tls(router(state)).await;
+    let client = server.client(None).http1_only().build().unwrap();
 
     // The first request makes the target and waits for its first forecast (history of 60,
     // persistence → 60 × 1.2 = 72, spread over 10 pods = 7.2 each).
-    let twin_url = format!("https://localhost:{port}{TWIN}");
+    let twin_url = server.url(TWIN);
     let body: serde_json::Value = client
         .get(&twin_url)
         .send()
@@ -311,29 +221,9 @@ async fn request_phase(full: bool) {
         ("twin (forecast from cache)", TWIN),
         ("live (reference)", LIVE),
     ] {
-        let url = format!("https://localhost:{port}{path}");
+        let url = server.url(path);
         let (rate, seconds) = if full { (1000u64, 10u64) } else { (200, 1) };
-        let mut ticker = tokio::time::interval(Duration::from_micros(1_000_000 / rate));
-        let mut tasks = Vec::new();
-        for _ in 0..rate * seconds {
-            ticker.tick().await;
-            let client = client.clone();
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let t = Instant::now();
-                let response = client.get(&url).send().await.unwrap();
-                let ok = response.status() == 200;
-                let _ = response.bytes().await.unwrap();
-                (t.elapsed(), ok)
-            }));
-        }
-        let mut latencies = Vec::new();
-        for task in tasks {
-            let (latency, ok) = task.await.unwrap();
-            assert!(ok);
-            latencies.push(latency);
-        }
-        latencies.sort();
+        let latencies = fixed_rate(&client, &url, rate, seconds).await;
         if name == "warm-up" {
             continue;
         }
@@ -605,7 +495,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
     assert!(
         results
             .iter()
-            .all(|r| matches!(r, augur::forecast::engine::Lookup::Frame(_)))
+            .all(|r| matches!(r, augur::twin::engine::Lookup::Frame(_)))
     );
     println!(
         "{label}: creating {targets} targets ({days} day(s) of history each, first fit, warm start): wall {:.2?}, CPU {:.2} s",
@@ -638,7 +528,7 @@ async fn refresh_phase(phase: Phase) -> f64 {
         assert_eq!(frame.origin, start + 60 * rounds);
         match frame.series.get("sum") {
             Some(Ok(v)) if *v >= 0.0 => served += 1,
-            Some(Err(augur::forecast::engine::Reason::WorseThanPersistence)) => {}
+            Some(Err(augur::twin::engine::Reason::WorseThanPersistence)) => {}
             other => panic!("{other:?}"),
         }
     }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use augur::forecast::onnx::{OnnxModel, runtime, writer};
 use augur::forecast::{Feature, History, LinearSpec, Model, Period, Target, Transform};
+use augur::testing::percentile;
 
 fn spec(lookback: usize) -> LinearSpec {
     let mut features: Vec<Feature> = (0..8).map(Feature::Lag).collect();
@@ -85,11 +86,6 @@ fn cpu_time() -> Option<Duration> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 10))
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
 }
 
 /// What `predict_batch` does before calling ONNX Runtime: write the forward-filled lags

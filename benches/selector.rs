@@ -12,27 +12,16 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use augur::api::health::Health;
-use augur::api::{AppState, router};
+use augur::api::router;
 use augur::cluster::ObjectCache;
-use augur::config::{self, UnknownResources};
 use augur::prometheus::fake::{FakeBackend, labels, sample};
 use augur::prometheus::{Backend, QueryResult};
-use augur::resources::ResourceTable;
-use augur::series::{Registry, RelistOptions, Relister, Snapshot};
-use augur::telemetry::Metrics;
+use augur::testing::{PODS_RULES, PODS_SERIES, app_with_rules, percentile};
 use axum::body::Body;
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-const RULES: &str = r#"
-rules:
-- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
-  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
-  name: {matches: "^(.*)_total$", as: "${1}_per_second"}
-  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
-"#;
 /// One Deployment's pods (100 of the 5,000), as an HPA selects them.
 const ONE_DEPLOYMENT: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second?labelSelector=app%3Dsvc-07";
 /// Every pod of the namespace (5,000): the longest name list a selector can produce.
@@ -40,11 +29,6 @@ const EVERY_POD: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/
 
 /// Deployments in the namespace; each has `pods / DEPLOYMENTS` pods.
 const DEPLOYMENTS: usize = 50;
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
 
 /// Pod `i`: Deployment `svc-NN` (i % DEPLOYMENTS), two ReplicaSets each, as a rollout leaves them.
 fn pod(i: usize) -> (String, String) {
@@ -100,84 +84,105 @@ struct Run {
     query: String,
 }
 
-fn main() {
+#[tokio::main]
+async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (pods, requests) = if full { (5000, 2000) } else { (500, 20) };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async move {
-        augur::app::install_crypto_provider();
-        // The backend answers with a sample for exactly the pods the query names, computed
-        // once per scenario, as Prometheus would for the exact name list.
-        let one: Vec<_> = (0..pods).filter(|i| i % DEPLOYMENTS == 7).map(|i| sample(&[("pod", &pod(i).0)], 1.5)).collect();
-        let every: Vec<_> = (0..pods).map(|i| sample(&[("pod", &pod(i).0)], i as f64 + 0.5)).collect();
-        let (one, every) = (QueryResult::Vector(one), QueryResult::Vector(every));
-        let series = vec![labels(&[("__name__", "http_requests_total"), ("namespace", "default"), ("pod", "web-1")])];
-        let fake = Arc::new(
-            FakeBackend::new()
-                .with_series(r#"http_requests_total{namespace!="",pod!=""}"#, series)
-                .with_query_fn(move |promql, _| Ok(if promql.contains("svc-07") && !promql.contains("svc-08") { one.clone() } else { every.clone() })),
-        );
-        let backend: Arc<dyn Backend> = fake.clone();
-        let table = Arc::new(ResourceTable::builtin());
-        let config = Arc::new(config::parse(RULES, "bench.yaml", &table, UnknownResources::Reject).unwrap());
-        let registry = Arc::new(Registry::new(Snapshot::empty(config.clone(), table.clone())));
-        let metrics = Arc::new(Metrics::new());
-        let options = RelistOptions { interval: Duration::from_secs(60), max_age: Duration::from_secs(600), concurrency: 1 };
-        Relister::new(backend.clone(), registry.clone(), table, options, metrics.clone()).relist(config).await;
+    augur::app::install_crypto_provider();
+    // The backend answers with a sample for exactly the pods the query names, computed
+    // once per scenario, as Prometheus would for the exact name list.
+    let one: Vec<_> = (0..pods)
+        .filter(|i| i % DEPLOYMENTS == 7)
+        .map(|i| sample(&[("pod", &pod(i).0)], 1.5))
+        .collect();
+    let every: Vec<_> = (0..pods)
+        .map(|i| sample(&[("pod", &pod(i).0)], i as f64 + 0.5))
+        .collect();
+    let (one, every) = (QueryResult::Vector(one), QueryResult::Vector(every));
+    let series = vec![labels(&[
+        ("__name__", "http_requests_total"),
+        ("namespace", "default"),
+        ("pod", "web-1"),
+    ])];
+    let fake = Arc::new(
+        FakeBackend::new()
+            .with_series(PODS_SERIES, series)
+            .with_query_fn(move |promql, _| {
+                Ok(if promql.contains("svc-07") && !promql.contains("svc-08") {
+                    one.clone()
+                } else {
+                    every.clone()
+                })
+            }),
+    );
+    let backend: Arc<dyn Backend> = fake.clone();
+    let state = app_with_rules(PODS_RULES, backend).await;
 
-        let cache = Arc::new(ObjectCache::new(fake_kube(pods).await, Duration::from_secs(30)));
-        let app = router(AppState::new(registry, backend, metrics, Health::new()).with_objects(cache));
-        let call = |path: &'static str| {
-            let app = app.clone();
-            async move {
-                let request = http::Request::get(path).body(Body::empty()).unwrap();
-                let response = app.oneshot(request).await.unwrap();
-                let status = response.status();
-                let body = response.into_body().collect().await.unwrap().to_bytes();
-                (status, body)
-            }
-        };
-        let mut runs = Vec::new();
-        for path in [ONE_DEPLOYMENT, EVERY_POD] {
-            // The first request starts the watch and waits for its LIST.
+    let cache = Arc::new(ObjectCache::new(
+        fake_kube(pods).await,
+        Duration::from_secs(30),
+    ));
+    let app = router(state.with_objects(cache));
+    let call = |path: &'static str| {
+        let app = app.clone();
+        async move {
+            let request = http::Request::get(path).body(Body::empty()).unwrap();
+            let response = app.oneshot(request).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, body)
+        }
+    };
+    let mut runs = Vec::new();
+    for path in [ONE_DEPLOYMENT, EVERY_POD] {
+        // The first request starts the watch and waits for its LIST.
+        let started = Instant::now();
+        let (status, body) = call(path).await;
+        let first = started.elapsed();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let value: Value = serde_json::from_slice(&body).unwrap();
+        let items = value["items"].as_array().unwrap().len();
+        let query = fake.queries().pop().unwrap();
+        assert!(query.len() < 16 * 1024, "query of {} bytes", query.len());
+        let mut latencies = Vec::with_capacity(requests);
+        for _ in 0..requests {
             let started = Instant::now();
-            let (status, body) = call(path).await;
-            let first = started.elapsed();
-            assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-            let value: Value = serde_json::from_slice(&body).unwrap();
-            let items = value["items"].as_array().unwrap().len();
-            let query = fake.queries().pop().unwrap();
-            assert!(query.len() < 16 * 1024, "query of {} bytes", query.len());
-            let mut latencies = Vec::with_capacity(requests);
-            for _ in 0..requests {
-                let started = Instant::now();
-                let (status, _) = call(path).await;
-                latencies.push(started.elapsed());
-                assert_eq!(status, 200);
-            }
-            latencies.sort();
-            fake.clear_calls();
-            runs.push(Run { first, latencies, items, body_kib: body.len() / 1024, query });
+            let (status, _) = call(path).await;
+            latencies.push(started.elapsed());
+            assert_eq!(status, 200);
         }
-        assert_eq!(runs[0].items, pods / DEPLOYMENTS, "one Deployment's pods");
-        assert_eq!(runs[1].items, pods, "every pod");
-        for (run, what) in runs.iter().zip(["one Deployment (labelSelector=app=svc-07)", "every pod (labelSelector=tier=web)"]) {
-            let l = &run.latencies;
-            println!(
-                "{pods} pods in the cache, {what}: {} items, {} KiB; {requests} requests: p50 {:?}, p90 {:?}, p99 {:?}, max {:?} (first, with LIST+sync: {:?}); query {} bytes: {}",
-                run.items,
-                run.body_kib,
-                percentile(l, 0.5),
-                percentile(l, 0.9),
-                percentile(l, 0.99),
-                l[l.len() - 1],
-                run.first,
-                run.query.len(),
-                if run.query.len() > 160 { format!("{}…", &run.query[..160]) } else { run.query.clone() },
-            );
-        }
-    });
+        latencies.sort();
+        fake.clear_calls();
+        runs.push(Run {
+            first,
+            latencies,
+            items,
+            body_kib: body.len() / 1024,
+            query,
+        });
+    }
+    assert_eq!(runs[0].items, pods / DEPLOYMENTS, "one Deployment's pods");
+    assert_eq!(runs[1].items, pods, "every pod");
+    for (run, what) in runs.iter().zip([
+        "one Deployment (labelSelector=app=svc-07)",
+        "every pod (labelSelector=tier=web)",
+    ]) {
+        let l = &run.latencies;
+        println!(
+            "{pods} pods in the cache, {what}: {} items, {} KiB; {requests} requests: p50 {:?}, p90 {:?}, p99 {:?}, max {:?} (first, with LIST+sync: {:?}); query {} bytes: {}",
+            run.items,
+            run.body_kib,
+            percentile(l, 0.5),
+            percentile(l, 0.9),
+            percentile(l, 0.99),
+            l[l.len() - 1],
+            run.first,
+            run.query.len(),
+            if run.query.len() > 160 {
+                format!("{}…", &run.query[..160])
+            } else {
+                run.query.clone()
+            },
+        );
+    }
 }

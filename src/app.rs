@@ -1,22 +1,94 @@
-//! Wiring for `augur serve`: load the config, build the backend, start the relist and
+//! Wiring for `augur serve`: its flags; load the config, build the backend, start the relist and
 //! config-reload loops, serve HTTPS until SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
 
 use tokio::sync::watch;
 
 use crate::api::{self, AppState, health::Health};
-use crate::cli::ServeArgs;
 use crate::config::{self, ConfigError, UnknownResources};
 use crate::prometheus::coalesce::Coalescing;
 use crate::prometheus::instrumented::Instrumented;
-use crate::prometheus::{Backend, HttpBackend};
+use crate::prometheus::{Backend, HttpBackend, PrometheusArgs};
 use crate::reload::{ConfigSource, Reloader};
 use crate::resources::ResourceTable;
 use crate::series::{Registry, RelistOptions, Relister, Snapshot};
 use crate::telemetry::Metrics;
 use crate::tls::TlsOptions;
+use crate::units::positive_duration;
+
+/// `augur serve`.
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// prometheus-adapter discovery config (rules, externalRules, resourceRules).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Backend flags.
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// Cluster connection flags (cluster mode).
+    #[command(flatten)]
+    pub cluster: crate::cluster::ClusterArgs,
+    /// Delegated authentication and authorization flags.
+    #[command(flatten)]
+    pub auth: crate::auth::AuthArgs,
+    /// Forecast engine flags.
+    #[command(flatten)]
+    pub forecast: crate::twin::ForecastArgs,
+    /// How often series are relisted.
+    #[arg(long, default_value = "1m", value_parser = positive_duration)]
+    pub metrics_relist_interval: Duration,
+    /// Series seen within this window are discovered (default: the relist interval).
+    #[arg(long, value_parser = positive_duration)]
+    pub metrics_max_age: Option<Duration>,
+    /// How many series queries run at once during a relist.
+    #[arg(long, default_value_t = 4, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub relist_concurrency: usize,
+    /// How often the config file is checked for changes (SIGHUP reloads at once).
+    #[arg(long, default_value = "10s", value_parser = positive_duration)]
+    pub config_check_interval: Duration,
+    /// Port for HTTPS.
+    #[arg(long, default_value_t = 6443, value_parser = clap::value_parser!(u16).range(1..))]
+    pub secure_port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: std::net::IpAddr,
+    /// Where a self-signed certificate is written when no --tls-cert-file is given.
+    #[arg(long, default_value = "apiserver.local.config/certificates")]
+    pub cert_dir: PathBuf,
+    /// Serving certificate (PEM); reloaded when it changes.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// Serving key (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// Serve HTTP/1.1 only (CVE-2023-44487 mitigation).
+    #[arg(long)]
+    pub disable_http2: bool,
+    /// Cipher suites, minimum TLS version, port sharing.
+    #[command(flatten)]
+    pub serving: crate::tls::policy::ServingArgs,
+}
+
+impl ServeArgs {
+    /// `--metrics-max-age`, defaulting to the relist interval; it may not be shorter.
+    pub fn max_age(&self) -> Result<Duration, String> {
+        let max_age = self.metrics_max_age.unwrap_or(self.metrics_relist_interval);
+        if max_age < self.metrics_relist_interval {
+            return Err(format!(
+                "--metrics-max-age ({}) must be at least --metrics-relist-interval ({}), or series would drop out between relists",
+                humantime::format_duration(max_age),
+                humantime::format_duration(self.metrics_relist_interval)
+            ));
+        }
+        Ok(max_age)
+    }
+}
 
 /// Why `serve` stopped.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +141,10 @@ pub fn install_crypto_provider() {
 pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     install_crypto_provider();
     let max_age = args.max_age().map_err(Error::Usage)?;
+    let tls_policy = args.serving.tls_policy().map_err(Error::Usage)?;
+    for warning in &tls_policy.warnings {
+        tracing::warn!("{warning}");
+    }
     // Cluster mode: resources from API discovery (unknown override resources are errors);
     // standalone: the built-in table, unknown resources guessed.
     let cluster = crate::cluster::Cluster::start(&args.cluster).await?;
@@ -95,7 +171,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         resource_rules = config.resource_rules.is_some(),
         "config loaded"
     );
-    crate::forecast::sizing::log_estimate(&config, args.forecast.forecast_max_series);
+    crate::twin::sizing::log_estimate(&config, args.forecast.forecast_max_series);
 
     let metrics = Arc::new(Metrics::new());
     let (in_flight, queued) = metrics.prometheus_load();
@@ -162,18 +238,19 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
         cert_dir: args.cert_dir.clone(),
         disable_http2: args.disable_http2,
     }
-    .load()?;
+    .load_with(tls_policy.provider)?;
     let addr = SocketAddr::new(args.bind_address, args.secure_port);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
+    let listener = args
+        .serving
+        .bind(addr)
         .map_err(|source| Error::Listen { addr, source })?;
     let local = listener.local_addr().unwrap_or(addr);
     tracing::info!(address = %local, "serving HTTPS");
     crate::forecast::onnx::runtime::choose_library(args.forecast.onnx.onnxruntime_library.clone());
-    let forecast = crate::forecast::engine::Engine::new(
+    let forecast = crate::twin::engine::Engine::new(
         backend.clone(),
         metrics.clone(),
-        crate::forecast::engine::EngineOptions::from(&args.forecast),
+        crate::twin::engine::EngineOptions::from(&args.forecast),
     );
     let mut state = AppState::new(registry, backend, metrics, health).with_forecast(forecast);
     if let Some(cluster) = &cluster {

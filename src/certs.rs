@@ -14,19 +14,22 @@
 //! - `tls.key`: its private key (mode 0600).
 //!
 //! The CA's private key is never written: it signs this one certificate and is dropped, so
-//! the bundle trusts nothing else. The three file names are the ones `manifests/` reads from
-//! `manifests/certs/` (a `kubernetes.io/tls` Secret plus `ca.crt`, whose base64 becomes the
-//! APIServices' `caBundle`).
+//! the bundle trusts nothing else. The files go to the repository's top-level `certs/` by
+//! default, where the kustomize component `certs/kustomization.yaml` (used by `manifests/`)
+//! makes them a `kubernetes.io/tls` Secret and the APIServices' `caBundle` (base64 of
+//! `ca.crt`). `augur certs verify` checks a running server against a `caBundle`.
 
 use std::fmt;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
-use clap::Args;
+use clap::{Args, Subcommand};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
+
+use crate::tls::issue::{Ca, Validity};
 
 /// File name of the CA bundle.
 pub const CA_FILE: &str = "ca.crt";
@@ -35,16 +38,23 @@ pub const CERT_FILE: &str = "tls.crt";
 /// File name of the serving key.
 pub const KEY_FILE: &str = "tls.key";
 
-/// Flags of `augur certs`.
+pub mod verify;
+
+/// Flags of `augur certs` (and its `verify` subcommand).
 #[derive(Debug, Clone, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct CertsArgs {
+    /// `verify`; without it, create the certificates.
+    #[command(subcommand)]
+    pub action: Option<CertsAction>,
     /// Namespace augur's Service lives in.
     #[arg(long, default_value = "augur")]
     pub namespace: String,
     /// Name of augur's Service.
     #[arg(long, default_value = "augur")]
     pub service: String,
-    /// Directory for ca.crt, tls.crt and tls.key (use manifests/certs for `kubectl apply -k manifests/`).
+    /// Directory for ca.crt, tls.crt and tls.key; the default, the repository's certs/, is
+    /// where `kubectl apply -k manifests/` reads them.
     #[arg(long, default_value = "certs")]
     pub out: PathBuf,
     /// Validity of the CA and the serving certificate, in days.
@@ -53,6 +63,13 @@ pub struct CertsArgs {
     /// Replace existing files (the CA being replaced stays in the new ca.crt bundle).
     #[arg(long)]
     pub force: bool,
+}
+
+/// What `augur certs` does besides creating certificates.
+#[derive(Debug, Clone, Subcommand)]
+pub enum CertsAction {
+    /// Check a running server's certificate against a caBundle, as kube-aggregator does.
+    Verify(verify::VerifyArgs),
 }
 
 /// Why `augur certs` failed; messages name the file or the flag.
@@ -121,82 +138,29 @@ pub struct Issued {
 /// Issue a CA and a serving certificate for `dns_names`, both valid from an hour before
 /// `now` until `validity` after it. The CA key is dropped on return.
 pub fn issue(dns_names: &[String], validity: Duration, now: SystemTime) -> Result<Issued> {
-    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let epoch = rcgen::date_time_ymd(1970, 1, 1);
-    let not_before = epoch + since_epoch.saturating_sub(Duration::from_secs(3600));
-    let not_after = epoch + since_epoch + validity;
-    let serial = since_epoch.as_nanos();
-
-    let ca_key = rcgen::KeyPair::generate()?;
-    let mut ca = rcgen::CertificateParams::default();
+    let validity = Validity::new(now, validity);
+    let since_epoch = validity.since_epoch();
     // Unique per run, so that two CAs in one bundle never share a subject.
     let ca_name = format!(
         "augur-ca@{}.{:09}",
         since_epoch.as_secs(),
         since_epoch.subsec_nanos()
     );
-    ca.distinguished_name = rcgen::DistinguishedName::new();
-    ca.distinguished_name
-        .push(rcgen::DnType::CommonName, ca_name.clone());
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
-    ca.key_usages = vec![
-        rcgen::KeyUsagePurpose::KeyCertSign,
-        rcgen::KeyUsagePurpose::CrlSign,
-        rcgen::KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.not_before = not_before;
-    ca.not_after = not_after;
-    ca.serial_number = Some(rcgen::SerialNumber::from(serial.to_be_bytes().to_vec()));
-    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key)?;
-
-    let key = rcgen::KeyPair::generate()?;
-    let mut leaf = rcgen::CertificateParams::new(dns_names.to_vec())?;
-    leaf.distinguished_name = rcgen::DistinguishedName::new();
-    let common_name = dns_names.first().cloned().unwrap_or_default();
-    leaf.distinguished_name
-        .push(rcgen::DnType::CommonName, common_name);
-    leaf.is_ca = rcgen::IsCa::ExplicitNoCa;
-    leaf.key_usages = vec![
-        rcgen::KeyUsagePurpose::DigitalSignature,
-        rcgen::KeyUsagePurpose::KeyEncipherment,
-    ];
-    leaf.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-    leaf.use_authority_key_identifier_extension = true;
-    leaf.not_before = not_before;
-    leaf.not_after = not_after;
-    leaf.serial_number = Some(rcgen::SerialNumber::from(
-        (serial + 1).to_be_bytes().to_vec(),
-    ));
-    let cert = leaf.signed_by(&key, &ca)?;
+    let ca = Ca::new(ca_name, validity)?;
+    let serving = ca.issue_serving(dns_names)?;
     Ok(Issued {
         ca_pem: ca.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-        ca_name,
+        cert_pem: serving.cert,
+        key_pem: serving.key,
+        ca_name: ca.name().to_owned(),
     })
 }
 
 /// Standard base64 (RFC 4648, with padding): how Kubernetes writes `[]byte` fields such as
 /// `caBundle` and Secret `data`.
 pub fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use ::base64::Engine as _;
+    ::base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// What [`write`] did.
@@ -265,7 +229,7 @@ impl fmt::Display for Written {
         writeln!(f)?;
         writeln!(
             f,
-            "With --out manifests/certs, `kubectl apply -k manifests/` creates the Secret and sets every caBundle from these files. By hand:"
+            "From certs/ (the default --out), `kubectl apply -k manifests/` creates the Secret and sets every caBundle from these files. By hand:"
         )?;
         writeln!(
             f,
@@ -363,6 +327,9 @@ fn write_atomically(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
 
 /// Runs `augur certs`.
 pub fn run(args: &CertsArgs) -> anyhow::Result<()> {
+    if let Some(CertsAction::Verify(verify)) = &args.action {
+        return verify::run(verify);
+    }
     let written = write(args)?;
     print!("{written}");
     Ok(())
@@ -381,6 +348,7 @@ mod tests {
 
     fn args(dir: &Path) -> CertsArgs {
         CertsArgs {
+            action: None,
             namespace: "monitoring".into(),
             service: "augur".into(),
             out: dir.join("out"),
@@ -418,7 +386,7 @@ mod tests {
                 &[],
                 &ServerName::try_from(name.to_owned()).unwrap(),
                 &[],
-                UnixTime::since_unix_epoch(at.duration_since(UNIX_EPOCH).unwrap()),
+                UnixTime::since_unix_epoch(at.duration_since(std::time::UNIX_EPOCH).unwrap()),
             )
             .map(|_| ())
     }

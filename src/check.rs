@@ -3,17 +3,35 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::sync::{Arc, LazyLock};
+use std::time::Duration;
 
+use clap::Args;
 use regex::Regex;
 
-use crate::api::metrics::go_duration;
 use crate::config::{Config, Reduce, Rule, Section, ServeMode};
+use crate::prometheus::PrometheusArgs;
 use crate::promql::selector::LabelSelector;
 use crate::provider::query::{Names, build_custom, build_external};
 use crate::resources::{ResourceInfo, ResourceTable};
 use crate::series::registry::RuleStats;
 use crate::series::{Listing, Snapshot};
+use crate::units::{go_duration, positive_duration};
+
+/// `augur check`.
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    /// Config file to check.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Backend flags; without an explicit --prometheus-url nothing is queried.
+    #[command(flatten)]
+    pub prometheus: PrometheusArgs,
+    /// How far back series count as present.
+    #[arg(long, default_value = "10m", value_parser = positive_duration)]
+    pub metrics_max_age: Duration,
+}
 
 /// Matchers of a series selector: label, operator, quoted value.
 static MATCHER: LazyLock<Option<Regex>> = LazyLock::new(|| {
@@ -328,7 +346,7 @@ fn describe_discovery(out: &mut String, rule: &Rule, stats: &RuleStats, listing:
 }
 
 /// Runs `augur check`: returns the report text, or the config problems.
-pub async fn run(args: &crate::cli::CheckArgs) -> Result<String, CheckError> {
+pub async fn run(args: &CheckArgs) -> Result<String, CheckError> {
     let table = Arc::new(ResourceTable::builtin());
     let config = Arc::new(crate::config::load(
         &args.config,

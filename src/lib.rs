@@ -24,5 +24,9 @@ pub mod reload;
 pub mod resources;
 pub mod series;
 pub mod telemetry;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
 pub mod tls;
 pub mod train;
+pub mod twin;
+pub mod units;

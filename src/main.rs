@@ -7,10 +7,32 @@ use augur::cli::{Cli, Command};
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Err(e) = augur::telemetry::init_logging(&cli.log_level, cli.log_json) {
+    // prometheus-adapter's command line (no subcommand, Go flag syntax, inherited flags).
+    let mut prepared = match augur::cli::compat::prepare(std::env::args_os().collect()) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            eprintln!("augur: {e}");
+            return ExitCode::from(64);
+        }
+    };
+    let cli = match Cli::try_parse_from(&prepared.args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(64)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let filter = augur::cli::compat::log_filter(cli.log_level.as_deref(), &mut prepared);
+    if let Err(e) = augur::telemetry::init_logging(&filter, cli.log_json) {
         eprintln!("augur: cannot set up logging: {e}");
         return ExitCode::from(64);
+    }
+    for warning in &prepared.warnings {
+        tracing::warn!("{warning}");
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

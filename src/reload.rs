@@ -102,7 +102,7 @@ impl Reloader {
             Ok(config) => {
                 self.last_hash = Some(digest);
                 if let Some(max_series) = self.forecast_max_series {
-                    crate::forecast::sizing::log_estimate(&config, max_series);
+                    crate::twin::sizing::log_estimate(&config, max_series);
                 }
                 self.sender.send_replace(Arc::new(config));
                 self.metrics.config_reloaded(ReloadResult::Success);

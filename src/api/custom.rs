@@ -208,6 +208,23 @@ mod tests {
     }
 
     #[test]
+    fn a_query_that_cannot_be_built_keeps_the_adapter_wording_first() {
+        let why = "unable to fetch metrics: the query for external metric q cannot be built: externalRules[0] maps no series label to namespaces";
+        let external = provider_error(Api::External, ProviderError::QueryBuild(why.into()));
+        assert_eq!(external.code().as_u16(), 500);
+        assert_eq!(
+            external.message(),
+            format!("Internal error occurred: {why}")
+        );
+        // Custom metrics: prometheus-adapter's 404.
+        let custom = provider_error(
+            Api::Custom,
+            ProviderError::QueryBuild("the server could not find the metric m for pods: x".into()),
+        );
+        assert_eq!(custom.code().as_u16(), 404);
+    }
+
+    #[test]
     fn field_selector_names_the_object() {
         let params: HashMap<String, String> =
             [("fieldSelector".to_owned(), "metadata.name=web-2".to_owned())].into();

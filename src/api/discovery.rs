@@ -1,7 +1,9 @@
 //! Discovery documents: APIGroupList, APIGroup, APIResourceList and /version.
 
 use axum::http::{HeaderMap, header};
-use serde::Serialize;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    APIGroup, APIGroupList, APIResource, APIResourceList, GroupVersionForDiscovery,
+};
 use serde_json::{Value, json};
 
 /// An API group served by augur, with its versions in priority order (first = preferred).
@@ -50,107 +52,57 @@ pub const RESOURCE_METRICS: ApiGroup = ApiGroup {
     versions: &["v1beta1"],
 };
 
-fn group_json(group: &ApiGroup) -> Value {
-    let versions: Vec<Value> = group
-        .versions
-        .iter()
-        .map(|v| json!({"groupVersion": format!("{}/{}", group.name, v), "version": v}))
-        .collect();
-    let preferred = group.preferred_version();
-    json!({
-        "name": group.name,
-        "versions": versions,
-        "preferredVersion": {
-            "groupVersion": format!("{}/{}", group.name, preferred),
-            "version": preferred,
-        },
-    })
-}
-
-/// `/apis`: the APIGroupList of the enabled groups, in the order given.
-pub fn api_group_list(groups: &[ApiGroup]) -> Value {
-    json!({
-        "kind": "APIGroupList",
-        "apiVersion": "v1",
-        "groups": groups.iter().map(group_json).collect::<Vec<_>>(),
-    })
+fn group_version(group: &ApiGroup, version: &str) -> GroupVersionForDiscovery {
+    GroupVersionForDiscovery {
+        group_version: format!("{}/{version}", group.name),
+        version: version.to_owned(),
+    }
 }
 
 /// `/apis/<group>`: the APIGroup document.
-pub fn api_group(group: &ApiGroup) -> Value {
-    let mut value = json!({"kind": "APIGroup", "apiVersion": "v1"});
-    if let (Value::Object(out), Value::Object(body)) = (&mut value, group_json(group)) {
-        out.extend(body);
-    }
-    value
-}
-
-/// One entry of an APIResourceList: a metric (`pods/http_requests`) or external metric name.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiResource {
-    /// `GroupResource.String()/metric` for custom metrics, the metric name for external ones.
-    pub name: String,
-    /// Whether the resource is namespaced.
-    pub namespaced: bool,
-    /// `MetricValueList` or `ExternalMetricValueList`.
-    pub kind: &'static str,
-}
-
-/// An APIResourceList ready to serialize; build it with [`api_resource_list`].
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiResourceList<'a> {
-    kind: &'static str,
-    api_version: &'static str,
-    group_version: String,
-    resources: Vec<ResourceEntry<'a>>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct ResourceEntry<'a> {
-    name: &'a str,
-    singular_name: &'static str,
-    namespaced: bool,
-    kind: &'static str,
-    verbs: [&'static str; 1],
-}
-
-impl ApiResourceList<'_> {
-    /// Number of resources listed.
-    pub fn len(&self) -> usize {
-        self.resources.len()
-    }
-
-    /// Whether no resource is listed.
-    pub fn is_empty(&self) -> bool {
-        self.resources.is_empty()
+pub fn api_group(group: &ApiGroup) -> APIGroup {
+    APIGroup {
+        name: group.name.to_owned(),
+        versions: group
+            .versions
+            .iter()
+            .map(|v| group_version(group, v))
+            .collect(),
+        preferred_version: Some(group_version(group, group.preferred_version())),
+        server_address_by_client_cidrs: None,
     }
 }
 
-/// `/apis/<group>/<version>`: the resources sorted by name (then scope) for stable output;
-/// every resource has the single verb `get` and an empty singular name, as the adapter does.
-pub fn api_resource_list<'a>(
+/// `/apis`: the APIGroupList of the enabled groups, in the order given.
+pub fn api_group_list(groups: &[ApiGroup]) -> APIGroupList {
+    APIGroupList {
+        groups: groups.iter().map(api_group).collect(),
+    }
+}
+
+/// One entry of an APIResourceList: a metric (`pods/http_requests`, the `GroupResource`
+/// string, then the metric), an external metric name, or a metrics.k8s.io resource. The
+/// singular name is empty, as in prometheus-adapter and metrics-server.
+pub fn api_resource(name: String, namespaced: bool, kind: &str, verbs: &[&str]) -> APIResource {
+    APIResource {
+        name,
+        namespaced,
+        kind: kind.to_owned(),
+        verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+        ..APIResource::default()
+    }
+}
+
+/// `/apis/<group>/<version>`: the resources sorted by name (then scope) for stable output.
+pub fn api_resource_list(
     group: &str,
     version: &str,
-    resources: &'a [ApiResource],
-) -> ApiResourceList<'a> {
-    let mut entries: Vec<ResourceEntry<'a>> = resources
-        .iter()
-        .map(|r| ResourceEntry {
-            name: &r.name,
-            singular_name: "",
-            namespaced: r.namespaced,
-            kind: r.kind,
-            verbs: ["get"],
-        })
-        .collect();
-    entries.sort_by(|a, b| (a.name, a.namespaced).cmp(&(b.name, b.namespaced)));
-    ApiResourceList {
-        kind: "APIResourceList",
-        api_version: "v1",
+    mut resources: Vec<APIResource>,
+) -> APIResourceList {
+    resources.sort_by(|a, b| (&a.name, a.namespaced).cmp(&(&b.name, b.namespaced)));
+    APIResourceList {
         group_version: format!("{group}/{version}"),
-        resources: entries,
+        resources,
     }
 }
 
@@ -236,14 +188,16 @@ mod tests {
     fn group_list() {
         let value = api_group_list(&[CUSTOM_METRICS, EXTERNAL_METRICS]);
         assert_eq!(
-            value.to_string(),
+            serde_json::to_string(&value).unwrap(),
             concat!(
-                r#"{"kind":"APIGroupList","apiVersion":"v1","groups":["#,
-                r#"{"name":"custom.metrics.k8s.io","versions":[{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"},"#,
-                r#"{"groupVersion":"custom.metrics.k8s.io/v1beta2","version":"v1beta2"}],"#,
-                r#""preferredVersion":{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"}},"#,
-                r#"{"name":"external.metrics.k8s.io","versions":[{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"}],"#,
-                r#""preferredVersion":{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"}}"#,
+                r#"{"apiVersion":"v1","kind":"APIGroupList","groups":["#,
+                r#"{"apiVersion":"v1","kind":"APIGroup","name":"custom.metrics.k8s.io","#,
+                r#""preferredVersion":{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"},"#,
+                r#""versions":[{"groupVersion":"custom.metrics.k8s.io/v1beta1","version":"v1beta1"},"#,
+                r#"{"groupVersion":"custom.metrics.k8s.io/v1beta2","version":"v1beta2"}]},"#,
+                r#"{"apiVersion":"v1","kind":"APIGroup","name":"external.metrics.k8s.io","#,
+                r#""preferredVersion":{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"},"#,
+                r#""versions":[{"groupVersion":"external.metrics.k8s.io/v1beta1","version":"v1beta1"}]}"#,
                 r#"]}"#
             )
         );
@@ -251,7 +205,7 @@ mod tests {
 
     #[test]
     fn group() {
-        let value = api_group(&EXTERNAL_METRICS);
+        let value = serde_json::to_value(api_group(&EXTERNAL_METRICS)).unwrap();
         assert_eq!(
             value,
             json!({
@@ -269,36 +223,38 @@ mod tests {
     #[test]
     fn resource_list_is_sorted_and_exact() {
         let resources = vec![
-            ApiResource {
-                name: "pods/http_requests".into(),
-                namespaced: true,
-                kind: "MetricValueList",
-            },
-            ApiResource {
-                name: "namespaces/http_requests".into(),
-                namespaced: false,
-                kind: "MetricValueList",
-            },
+            api_resource(
+                "pods/http_requests".into(),
+                true,
+                "MetricValueList",
+                &["get"],
+            ),
+            api_resource(
+                "namespaces/http_requests".into(),
+                false,
+                "MetricValueList",
+                &["get"],
+            ),
         ];
-        let list = api_resource_list("custom.metrics.k8s.io", "v1beta1", &resources);
-        assert_eq!(list.len(), 2);
+        let list = api_resource_list("custom.metrics.k8s.io", "v1beta1", resources);
+        assert_eq!(list.resources.len(), 2);
         assert_eq!(
             serde_json::to_string(&list).unwrap(),
             concat!(
-                r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"custom.metrics.k8s.io/v1beta1","resources":["#,
-                r#"{"name":"namespaces/http_requests","singularName":"","namespaced":false,"kind":"MetricValueList","verbs":["get"]},"#,
-                r#"{"name":"pods/http_requests","singularName":"","namespaced":true,"kind":"MetricValueList","verbs":["get"]}]}"#
+                r#"{"apiVersion":"v1","kind":"APIResourceList","groupVersion":"custom.metrics.k8s.io/v1beta1","resources":["#,
+                r#"{"kind":"MetricValueList","name":"namespaces/http_requests","namespaced":false,"singularName":"","verbs":["get"]},"#,
+                r#"{"kind":"MetricValueList","name":"pods/http_requests","namespaced":true,"singularName":"","verbs":["get"]}]}"#
             )
         );
     }
 
     #[test]
     fn empty_resource_list() {
-        let list = api_resource_list("external.metrics.k8s.io", "v1beta1", &[]);
-        assert!(list.is_empty());
+        let list = api_resource_list("external.metrics.k8s.io", "v1beta1", Vec::new());
+        assert!(list.resources.is_empty());
         assert_eq!(
             serde_json::to_string(&list).unwrap(),
-            r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"external.metrics.k8s.io/v1beta1","resources":[]}"#
+            r#"{"apiVersion":"v1","kind":"APIResourceList","groupVersion":"external.metrics.k8s.io/v1beta1","resources":[]}"#
         );
     }
 

@@ -2,17 +2,18 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Status, StatusDetails};
 
 /// A failure answered to a client as a `metav1.Status` JSON body.
 ///
 /// Handlers build one with the constructor matching the Kubernetes status reason; internal
 /// details belong in logs, not in `message`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     code: StatusCode,
     reason: &'static str,
     message: String,
+    details: Option<Box<StatusDetails>>,
 }
 
 impl ApiError {
@@ -21,7 +22,15 @@ impl ApiError {
             code,
             reason,
             message,
+            details: None,
         }
+    }
+
+    /// The same error with `details` (which object it is about), as kube-apiserver sends
+    /// with `Forbidden`.
+    pub fn with_details(mut self, details: StatusDetails) -> Self {
+        self.details = Some(Box::new(details));
+        self
     }
 
     /// 404 `NotFound`.
@@ -87,32 +96,22 @@ impl ApiError {
         &self.message
     }
 
+    /// The `metav1.Status` body.
+    pub fn status(&self) -> Status {
+        Status {
+            code: Some(i32::from(self.code.as_u16())),
+            details: self.details.as_deref().cloned(),
+            message: Some(self.message.clone()),
+            metadata: Default::default(),
+            reason: Some(self.reason.to_owned()),
+            status: Some("Failure".to_owned()),
+        }
+    }
+
     /// The `metav1.Status` body as JSON bytes.
     pub fn to_json(&self) -> Vec<u8> {
-        #[derive(Serialize)]
-        struct Empty {}
-        #[derive(Serialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Status<'a> {
-            kind: &'static str,
-            api_version: &'static str,
-            metadata: Empty,
-            status: &'static str,
-            message: &'a str,
-            reason: &'static str,
-            code: u16,
-        }
-        let status = Status {
-            kind: "Status",
-            api_version: "v1",
-            metadata: Empty {},
-            status: "Failure",
-            message: &self.message,
-            reason: self.reason,
-            code: self.code.as_u16(),
-        };
-        // Serializing a struct of strings and integers cannot fail.
-        serde_json::to_vec(&status).unwrap_or_default()
+        // Serializing strings, integers and an empty map cannot fail.
+        serde_json::to_vec(&self.status()).unwrap_or_default()
     }
 }
 
@@ -172,7 +171,7 @@ mod tests {
         assert_eq!(content_type, "application/json");
         assert_eq!(
             body,
-            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the metric m for pods","reason":"NotFound","code":404}"#
+            r#"{"apiVersion":"v1","kind":"Status","code":404,"message":"the server could not find the metric m for pods","metadata":{},"reason":"NotFound","status":"Failure"}"#
         );
     }
 
@@ -182,7 +181,7 @@ mod tests {
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(
             body,
-            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"Internal error occurred: unable to fetch metrics","reason":"InternalError","code":500}"#
+            r#"{"apiVersion":"v1","kind":"Status","code":500,"message":"Internal error occurred: unable to fetch metrics","metadata":{},"reason":"InternalError","status":"Failure"}"#
         );
     }
 
@@ -191,7 +190,7 @@ mod tests {
         let (_, _, body) = render(ApiError::bad_request("invalid \"path\"\n")).await;
         assert_eq!(
             body,
-            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"invalid \"path\"\n","reason":"BadRequest","code":400}"#
+            r#"{"apiVersion":"v1","kind":"Status","code":400,"message":"invalid \"path\"\n","metadata":{},"reason":"BadRequest","status":"Failure"}"#
         );
     }
 

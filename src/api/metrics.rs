@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use axum::routing::get;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use serde_json::{Map, Value, json};
 
 use crate::provider::ProviderError;
@@ -15,8 +16,10 @@ use crate::provider::resource::{
     NodeUsage, PodUsage, ResourceRequest, node_metrics, pod_metrics, rules,
 };
 use crate::quantity::{binary_from_milli, decimal_from_milli};
+use crate::units::go_duration;
 
 use super::custom::{Api, provider_error, selector_param};
+use super::discovery::{RESOURCE_METRICS, api_resource, api_resource_list};
 use super::error::ApiError;
 use super::types::rfc3339;
 use super::{AppState, json_response};
@@ -41,14 +44,16 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The APIResourceList metrics-server serves for the group.
-pub fn resource_list() -> Value {
-    let entry = |name: &str, namespaced: bool, kind: &str| json!({"name": name, "singularName": "", "namespaced": namespaced, "kind": kind, "verbs": ["get", "list"]});
-    json!({
-        "kind": "APIResourceList",
-        "apiVersion": "v1",
-        "groupVersion": GROUP_VERSION,
-        "resources": [entry("nodes", false, "NodeMetrics"), entry("pods", true, "PodMetrics")],
-    })
+pub fn resource_list() -> APIResourceList {
+    let verbs = &["get", "list"];
+    api_resource_list(
+        RESOURCE_METRICS.name,
+        RESOURCE_METRICS.preferred_version(),
+        vec![
+            api_resource("nodes".to_owned(), false, "NodeMetrics", verbs),
+            api_resource("pods".to_owned(), true, "PodMetrics", verbs),
+        ],
+    )
 }
 
 async fn resources(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -292,50 +297,6 @@ pub fn node_json(node: &NodeUsage, window: Duration, now: SystemTime, top_level:
     Value::Object(out)
 }
 
-/// Go's `time.Duration.String()`: `5m0s`, `1h0m0s`, `30s`, `1.5s`, `250ms`, `0s`.
-pub fn go_duration(d: Duration) -> String {
-    let nanos = d.as_nanos();
-    if nanos == 0 {
-        return "0s".into();
-    }
-    if nanos < 1_000_000_000 {
-        let (unit, scale) = if nanos < 1_000 {
-            ("ns", 1)
-        } else if nanos < 1_000_000 {
-            ("µs", 1_000)
-        } else {
-            ("ms", 1_000_000)
-        };
-        return format!("{}{unit}", fraction(nanos, scale));
-    }
-    let total_secs = d.as_secs();
-    let (hours, minutes) = (total_secs / 3600, (total_secs / 60) % 60);
-    let seconds = fraction(
-        u128::from(total_secs % 60) * 1_000_000_000 + u128::from(d.subsec_nanos()),
-        1_000_000_000,
-    );
-    let mut out = String::new();
-    if hours > 0 {
-        out.push_str(&format!("{hours}h"));
-    }
-    if hours > 0 || minutes > 0 {
-        out.push_str(&format!("{minutes}m"));
-    }
-    out.push_str(&format!("{seconds}s"));
-    out
-}
-
-/// `value / scale` with the fraction's trailing zeros removed (`1.5`, `30`).
-fn fraction(value: u128, scale: u128) -> String {
-    let (whole, rest) = (value / scale, value % scale);
-    if rest == 0 {
-        return whole.to_string();
-    }
-    let width = scale.to_string().len() - 1;
-    let digits = format!("{rest:0width$}");
-    format!("{whole}.{}", digits.trim_end_matches('0'))
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -344,24 +305,6 @@ mod tests {
 
     use super::*;
     use crate::provider::resource::ContainerUsage;
-
-    #[test]
-    fn go_durations() {
-        let cases = [
-            (Duration::from_secs(300), "5m0s"),
-            (Duration::from_secs(60), "1m0s"),
-            (Duration::from_secs(30), "30s"),
-            (Duration::from_secs(3600), "1h0m0s"),
-            (Duration::from_secs(5430), "1h30m30s"),
-            (Duration::from_millis(1500), "1.5s"),
-            (Duration::from_millis(250), "250ms"),
-            (Duration::from_micros(1500), "1.5ms"),
-            (Duration::ZERO, "0s"),
-        ];
-        for (d, want) in cases {
-            assert_eq!(go_duration(d), want, "{d:?}");
-        }
-    }
 
     #[test]
     fn pod_and_node_metrics_match_metrics_server_shapes() {
@@ -394,8 +337,8 @@ mod tests {
             r#"{"metadata":{"name":"node-a","creationTimestamp":"2024-01-01T00:00:00Z"},"timestamp":"2024-01-01T00:00:00Z","window":"1m0s","usage":{"cpu":"1500m","memory":"2Gi"}}"#
         );
         assert_eq!(
-            resource_list().to_string(),
-            r#"{"kind":"APIResourceList","apiVersion":"v1","groupVersion":"metrics.k8s.io/v1beta1","resources":[{"name":"nodes","singularName":"","namespaced":false,"kind":"NodeMetrics","verbs":["get","list"]},{"name":"pods","singularName":"","namespaced":true,"kind":"PodMetrics","verbs":["get","list"]}]}"#
+            serde_json::to_string(&resource_list()).unwrap(),
+            r#"{"apiVersion":"v1","kind":"APIResourceList","groupVersion":"metrics.k8s.io/v1beta1","resources":[{"kind":"NodeMetrics","name":"nodes","namespaced":false,"singularName":"","verbs":["get","list"]},{"kind":"PodMetrics","name":"pods","namespaced":true,"singularName":"","verbs":["get","list"]}]}"#
         );
     }
 }

@@ -5,6 +5,7 @@ pub mod discovery;
 pub mod error;
 pub mod external;
 pub mod health;
+pub mod instrument;
 pub mod metrics;
 pub mod openapi;
 pub mod types;
@@ -27,7 +28,7 @@ use crate::provider::objects::ObjectSource;
 use crate::series::{Registry, Snapshot};
 use crate::telemetry::Metrics;
 
-use self::discovery::{ApiGroup, ApiResource, CUSTOM_METRICS, EXTERNAL_METRICS, RESOURCE_METRICS};
+use self::discovery::{ApiGroup, CUSTOM_METRICS, EXTERNAL_METRICS, RESOURCE_METRICS, api_resource};
 use self::error::ApiError;
 use self::health::Health;
 use self::openapi::OpenApiDocs;
@@ -46,7 +47,7 @@ pub struct AppState {
     /// OpenAPI documents, built once.
     pub openapi: Arc<OpenApiDocs>,
     /// The forecast engine behind twin metrics.
-    pub forecast: Arc<crate::forecast::engine::Engine>,
+    pub forecast: Arc<crate::twin::engine::Engine>,
     /// Cluster mode: the watch caches that answer which objects a request selects.
     pub objects: Option<Arc<dyn ObjectSource>>,
 }
@@ -60,10 +61,10 @@ impl AppState {
         health: Health,
     ) -> Self {
         let openapi = Arc::new(OpenApiDocs::build(&[CUSTOM_METRICS, EXTERNAL_METRICS]));
-        let forecast = crate::forecast::engine::Engine::new(
+        let forecast = crate::twin::engine::Engine::new(
             backend.clone(),
             metrics.clone(),
-            crate::forecast::engine::EngineOptions::default(),
+            crate::twin::engine::EngineOptions::default(),
         );
         Self {
             registry,
@@ -77,7 +78,7 @@ impl AppState {
     }
 
     /// The same state with this forecast engine.
-    pub fn with_forecast(mut self, engine: Arc<crate::forecast::engine::Engine>) -> Self {
+    pub fn with_forecast(mut self, engine: Arc<crate::twin::engine::Engine>) -> Self {
         self.forecast = engine;
         self
     }
@@ -171,17 +172,13 @@ async fn custom_resources(
             "custom.metrics.k8s.io has no version {version:?}; augur serves v1beta1 and v1beta2"
         )));
     }
-    let resources: Vec<ApiResource> = snapshot
+    let resources = snapshot
         .custom_resources()
         .into_iter()
-        .map(|(name, namespaced)| ApiResource {
-            name,
-            namespaced,
-            kind: "MetricValueList",
-        })
+        .map(|(name, namespaced)| api_resource(name, namespaced, "MetricValueList", &["get"]))
         .collect();
     Ok(json_response(
-        &discovery::api_resource_list(group.name, &version, &resources),
+        &discovery::api_resource_list(group.name, &version, resources),
         &HashMap::new(),
     ))
 }
@@ -189,17 +186,13 @@ async fn custom_resources(
 async fn external_resources(State(state): State<AppState>) -> Result<Response, ApiError> {
     let snapshot = state.registry.load();
     let group = find_group(&snapshot, EXTERNAL_METRICS.name)?;
-    let resources: Vec<ApiResource> = snapshot
+    let resources = snapshot
         .external_metrics()
         .into_iter()
-        .map(|name| ApiResource {
-            name,
-            namespaced: true,
-            kind: "ExternalMetricValueList",
-        })
+        .map(|name| api_resource(name, true, "ExternalMetricValueList", &["get"]))
         .collect();
     Ok(json_response(
-        &discovery::api_resource_list(group.name, "v1beta1", &resources),
+        &discovery::api_resource_list(group.name, "v1beta1", resources),
         &HashMap::new(),
     ))
 }
@@ -263,8 +256,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(fallback)
         .with_state(state.clone())
         .merge(health::routes(state.health.clone()))
-        .merge(crate::telemetry::routes(state.metrics.clone()));
-    crate::telemetry::instrument(api, state.metrics)
+        .merge(instrument::routes(state.metrics.clone()));
+    instrument::instrument(api, state.metrics)
 }
 
 /// The JSON value type handlers build.

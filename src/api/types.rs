@@ -39,10 +39,7 @@ impl CustomVersion {
     }
 }
 
-/// RFC 3339 with second precision in UTC, as `metav1.Time` marshals.
-pub fn rfc3339(at: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(at).to_string()
-}
+pub use crate::units::rfc3339;
 
 /// A `MetricValueList` for the given version, serialised straight from the items (no
 /// intermediate `serde_json::Value` per item; the same bytes as the Go types marshal).

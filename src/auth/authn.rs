@@ -400,10 +400,7 @@ mod tests {
         cleared.insert("authorization", http::HeaderValue::from_static("Bearer t"));
         cleared.insert("accept", http::HeaderValue::from_static("application/json"));
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        let pem = params.self_signed(&key).unwrap().pem();
+        let pem = crate::testing::TestCa::new("front-proxy-ca").pem;
         let rh = RequestHeaderTrust {
             ca: x509::CaBundle::from_pem(&pem, "test", provider).unwrap(),
             allowed_names: vec![],

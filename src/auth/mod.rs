@@ -32,8 +32,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use clap::{ArgAction, Args, ValueEnum};
-use http::StatusCode;
-use http::header::CONTENT_TYPE;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::StatusDetails;
 
 use self::authn::{Authenticator, TokenAuthenticator, clear_identity_headers};
 use self::authz::{Authorizer, AuthorizerOptions, Decision};
@@ -42,8 +41,8 @@ use self::review::{KubeReviews, Reviews};
 use self::trust::{RequestHeaderTrust, TrustMaterial, TrustStore};
 use self::user::UserInfo;
 use crate::api::error::ApiError;
-use crate::cli::parse_duration;
 use crate::tls::{PeerCertificates, ServerTls};
+use crate::units::parse_duration;
 
 /// How long one TokenReview, SubjectAccessReview or ConfigMap read may take
 /// (k8s.io/apiserver's delegated clients use 10 s too).
@@ -366,33 +365,19 @@ fn flag_material(
 
 /// A 403 `Forbidden` Status as kube-apiserver writes it (with details).
 fn forbidden(info: &RequestInfo, user: &UserInfo, reason: &str) -> Response {
-    let mut details = serde_json::Map::new();
-    if let Some(r) = &info.resource {
-        if !r.name.is_empty() {
-            details.insert("name".to_owned(), r.name.clone().into());
-        }
-        if !r.group.is_empty() {
-            details.insert("group".to_owned(), r.group.clone().into());
-        }
-        if !r.resource.is_empty() {
-            details.insert("kind".to_owned(), r.resource.clone().into());
-        }
-    }
-    let body = serde_json::json!({
-        "kind": "Status",
-        "apiVersion": "v1",
-        "metadata": {},
-        "status": "Failure",
-        "message": info.forbidden_message(user, reason),
-        "reason": "Forbidden",
-        "details": details,
-        "code": 403,
-    });
-    (
-        StatusCode::FORBIDDEN,
-        [(CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
+    let given = |s: &String| (!s.is_empty()).then(|| s.clone());
+    let details = info
+        .resource
+        .as_ref()
+        .map(|r| StatusDetails {
+            name: given(&r.name),
+            group: given(&r.group),
+            kind: given(&r.resource),
+            ..StatusDetails::default()
+        })
+        .unwrap_or_default();
+    ApiError::forbidden(info.forbidden_message(user, reason))
+        .with_details(details)
         .into_response()
 }
 
@@ -594,11 +579,11 @@ mod tests {
                 .unwrap(),
         );
         let response = forbidden(&info, &UserInfo::anonymous(), "");
-        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        assert_eq!(response.status(), http::StatusCode::FORBIDDEN);
         let body = response.into_body().collect().await.unwrap().to_bytes();
         assert_eq!(
             std::str::from_utf8(&body).unwrap(),
-            r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"pods.custom.metrics.k8s.io \"*\" is forbidden: User \"system:anonymous\" cannot get resource \"pods/m\" in API group \"custom.metrics.k8s.io\" in the namespace \"ns\"","reason":"Forbidden","details":{"name":"*","group":"custom.metrics.k8s.io","kind":"pods"},"code":403}"#
+            r#"{"apiVersion":"v1","kind":"Status","code":403,"details":{"group":"custom.metrics.k8s.io","kind":"pods","name":"*"},"message":"pods.custom.metrics.k8s.io \"*\" is forbidden: User \"system:anonymous\" cannot get resource \"pods/m\" in API group \"custom.metrics.k8s.io\" in the namespace \"ns\"","metadata":{},"reason":"Forbidden","status":"Failure"}"#
         );
     }
 }

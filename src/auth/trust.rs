@@ -310,13 +310,7 @@ mod tests {
     use super::*;
 
     fn ca_pem(name: &str) -> String {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        params.self_signed(&key).unwrap().pem()
+        crate::testing::TestCa::new(name).pem
     }
 
     fn ring() -> Arc<CryptoProvider> {

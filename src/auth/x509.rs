@@ -194,53 +194,16 @@ pub fn subject(der: &[u8]) -> Option<Subject> {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
+    use crate::testing::TestCa;
 
     fn ring() -> Arc<CryptoProvider> {
         Arc::new(rustls::crypto::ring::default_provider())
     }
 
-    struct Ca {
-        params: rcgen::CertificateParams,
-        key: rcgen::KeyPair,
-        pem: String,
-    }
-
-    fn ca(name: &str) -> Ca {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let pem = params.self_signed(&key).unwrap().pem();
-        Ca { params, key, pem }
-    }
-
-    fn client(ca: &Ca, cn: &str, orgs: &[&str], client_auth: bool) -> CertificateDer<'static> {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        for org in orgs {
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, *org);
-        }
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        if client_auth {
-            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        } else {
-            params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
-        }
-        let issuer = rcgen::Issuer::new(ca.params.clone(), &ca.key);
-        params.signed_by(&key, &issuer).unwrap().der().clone()
-    }
-
     #[test]
     fn subject_reads_common_name_and_organizations() {
-        let ca = ca("test-ca");
-        let cert = client(&ca, "jane", &["system:masters"], true);
+        let ca = TestCa::new("test-ca");
+        let cert = ca.client("jane", &["system:masters"]).der();
         assert_eq!(
             subject(&cert).unwrap(),
             Subject {
@@ -308,18 +271,14 @@ mod tests {
 
     #[test]
     fn bundle_verifies_its_own_clients_only() {
-        let ours = ca("ours");
-        let theirs = ca("theirs");
+        let ours = TestCa::new("ours");
+        let theirs = TestCa::new("theirs");
         let bundle = CaBundle::from_pem(&ours.pem, "--client-ca-file ca.crt", ring()).unwrap();
         assert_eq!(bundle.len(), 1);
-        assert_eq!(bundle.verify(&[client(&ours, "a", &[], true)]), Ok(()));
-        let err = bundle
-            .verify(&[client(&theirs, "a", &[], true)])
-            .unwrap_err();
+        assert_eq!(bundle.verify(&[ours.client("a", &[]).der()]), Ok(()));
+        let err = bundle.verify(&[theirs.client("a", &[]).der()]).unwrap_err();
         assert_eq!(err, "invalid peer certificate: UnknownIssuer");
-        let err = bundle
-            .verify(&[client(&ours, "a", &[], false)])
-            .unwrap_err();
+        let err = bundle.verify(&[ours.server(&["a"]).der()]).unwrap_err();
         assert_eq!(
             err,
             "invalid peer certificate: certificate does not allow extended key usage for client authentication, allows server authentication"

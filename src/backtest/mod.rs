@@ -17,9 +17,10 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::cli::{PrometheusArgs, parse_duration};
 use crate::forecast::evaluate::{self, Metrics, RollingOptions, RollingRun, rolling_run};
 use crate::forecast::{History, Target, model};
+use crate::prometheus::PrometheusArgs;
+use crate::units::parse_duration;
 use hpa::HpaSpec;
 use simulate::{Outcome, Served, Timing};
 
@@ -32,10 +33,10 @@ pub struct BacktestArgs {
     /// PromQL giving one request-rate series (with --prometheus-url, --start, --end).
     #[arg(long, requires_all = ["start", "end"])]
     pub query: Option<String>,
-    /// Range start: RFC 3339 or Unix seconds.
+    /// Range start: RFC 3339, Unix seconds, `now` or `now-7d`.
     #[arg(long)]
     pub start: Option<String>,
-    /// Range end: RFC 3339 or Unix seconds.
+    /// Range end (same forms as --start).
     #[arg(long)]
     pub end: Option<String>,
     /// Range step (the bucket length).
@@ -458,8 +459,10 @@ async fn load(args: &BacktestArgs) -> anyhow::Result<(String, History)> {
     let (Some(start), Some(end)) = (&args.start, &args.end) else {
         anyhow::bail!("--query needs --start and --end");
     };
-    let start = source::parse_time(start).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
-    let end = source::parse_time(end).map_err(|e| anyhow::anyhow!("--end: {e}"))?;
+    let now = std::time::SystemTime::now();
+    let start =
+        crate::units::parse_time(start, now).map_err(|e| anyhow::anyhow!("--start: {e}"))?;
+    let end = crate::units::parse_time(end, now).map_err(|e| anyhow::anyhow!("--end: {e}"))?;
     let backend = crate::prometheus::HttpBackend::new(&args.prometheus.backend_options())?;
     let history = source::range_history(&backend, query, start, end, args.step).await?;
     Ok((
@@ -757,18 +760,18 @@ fn forecast_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cli::{Cli, Command};
     use clap::Parser;
 
     fn settings(flags: &[&str], step: i64) -> anyhow::Result<Settings> {
-        let argv = ["augur", "backtest", "--trace=t.csv"]
-            .iter()
-            .chain(flags)
-            .copied();
-        match Cli::try_parse_from(argv)?.command {
-            Command::Backtest(args) => Settings::from_args(&args, step),
-            _ => anyhow::bail!("not backtest"),
-        }
+        let argv = ["backtest", "--trace=t.csv"].iter().chain(flags).copied();
+        Settings::from_args(&Backtest::try_parse_from(argv)?.args, step)
+    }
+
+    /// `augur backtest`'s flags alone.
+    #[derive(Debug, Parser)]
+    struct Backtest {
+        #[command(flatten)]
+        args: BacktestArgs,
     }
 
     #[test]
@@ -813,7 +816,7 @@ mod tests {
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!((s.refit, s.train_window), (12_342, 345_600));
         assert_eq!(
-            crate::cli::parse_duration("5m1s"),
+            crate::units::parse_duration("5m1s"),
             Ok(Duration::from_secs(301))
         );
         assert_eq!(

@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
 
 use super::{BASELINE, Report, target_milli};
 
@@ -15,8 +14,7 @@ pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provi
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a Unix second.
 pub fn minute(t: i64) -> String {
-    let time = UNIX_EPOCH + Duration::from_secs(u64::try_from(t).unwrap_or(0));
-    let text = humantime::format_rfc3339_seconds(time).to_string();
+    let text = crate::units::rfc3339(crate::units::from_unix(t));
     text.get(..16).unwrap_or(&text).replace('T', " ")
 }
 

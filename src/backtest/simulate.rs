@@ -28,7 +28,7 @@ pub enum Served<'a> {
     /// The rate over the window ending `metric_delay` before the sync.
     Reactive,
     /// `max(reactive, forecast · (1 + headroom))`, as augur serves a forecast twin with
-    /// `serve: max` ([`crate::forecast::engine::served_value`]); `forecasts[i]` was made at
+    /// `serve: max` ([`crate::twin::engine::served_value`]); `forecasts[i]` was made at
     /// origin `first_origin + i` (`NaN`: no forecast, the reactive value is served).
     Predictive {
         /// The model's max-over-horizon forecast per origin.

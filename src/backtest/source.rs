@@ -1,10 +1,11 @@
 //! Where a backtest's history comes from: a trace CSV, or one series of a Prometheus range
 //! query fetched in chunks below the server's 11,000-points limit.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use crate::forecast::History;
 use crate::prometheus::{Backend, LabelSet, range_chunks};
+use crate::units::{from_unix, unix};
 
 /// Why a range query did not give one usable series.
 #[derive(Debug, thiserror::Error)]
@@ -48,24 +49,6 @@ pub enum SourceError {
     Range(String),
 }
 
-/// Parses `--start`/`--end`: RFC 3339 (`1995-07-21T17:32:00Z`) or Unix seconds.
-pub fn parse_time(text: &str) -> Result<SystemTime, String> {
-    if let Ok(seconds) = text.parse::<f64>() {
-        if !(seconds.is_finite() && seconds >= 0.0) {
-            return Err(format!("time {text:?} is before 1970"));
-        }
-        return Ok(UNIX_EPOCH + Duration::from_secs_f64(seconds));
-    }
-    humantime::parse_rfc3339_weak(text)
-        .map_err(|e| format!("time {text:?} is neither RFC 3339 nor Unix seconds: {e}"))
-}
-
-fn unix(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
 fn show(labels: &LabelSet) -> String {
     let inner: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v:?}")).collect();
     format!("{{{}}}", inner.join(","))
@@ -100,9 +83,8 @@ pub async fn range_history(
     let mut labels: Option<LabelSet> = None;
     let mut points: Vec<(i64, f64)> = Vec::new();
     for (chunk_start, chunk_end) in range_chunks(from, to, step_s) {
-        let at = |s: i64| UNIX_EPOCH + Duration::from_secs(u64::try_from(s).unwrap_or(0));
         let series = backend
-            .query_range(query, at(chunk_start), at(chunk_end), step)
+            .query_range(query, from_unix(chunk_start), from_unix(chunk_end), step)
             .await
             .map_err(|source| SourceError::Backend {
                 query: query.to_owned(),
@@ -166,16 +148,10 @@ mod tests {
     use super::*;
     use crate::prometheus::RangeSeries;
     use crate::prometheus::fake::{FakeBackend, labels};
+    use std::time::UNIX_EPOCH;
 
     fn at(s: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_secs(s)
-    }
-
-    #[test]
-    fn times_parse_as_rfc3339_or_unix_seconds() {
-        assert_eq!(parse_time("805392000"), Ok(at(805_392_000)));
-        assert_eq!(parse_time("1995-07-10T16:00:00Z"), Ok(at(805_392_000)));
-        assert!(parse_time("yesterday").is_err());
     }
 
     #[test]

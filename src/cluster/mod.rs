@@ -51,7 +51,7 @@ pub struct ClusterArgs {
     #[arg(long)]
     pub kubeconfig: Option<PathBuf>,
     /// How often API discovery (the resource table) is refreshed.
-    #[arg(long, default_value = "10m", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "10m", value_parser = crate::units::positive_duration)]
     pub discovery_interval: Duration,
     /// Accepted for prometheus-adapter compatibility. augur makes one LIST+WATCH per resource
     /// type and a discovery round per interval, never a call per request, so it does not
@@ -62,10 +62,10 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = 10)]
     pub client_burst: u32,
     /// Timeout of each discovery call to the Kubernetes API.
-    #[arg(long, default_value = "10s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = crate::units::positive_duration)]
     pub kube_api_timeout: Duration,
     /// How long a request waits for a new object cache's first list before answering 503.
-    #[arg(long, default_value = "3s", value_parser = crate::cli::parse_duration)]
+    #[arg(long, default_value = "3s", value_parser = crate::units::positive_duration)]
     pub cache_sync_timeout: Duration,
 }
 

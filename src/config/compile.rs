@@ -4,14 +4,15 @@ use std::time::Duration;
 
 use regex::Regex;
 
+use super::forecast::ModelFile;
 use super::yaml::{Kind, Node};
 use super::{
-    Config, DEFAULT_FORECAST_MODEL, ForecastSpec, ModelRef, Naming, Problem, Reduce,
-    ResourceMapping, ResourceRule, ResourceRules, Rule, Section, SeriesFilter, ServeMode,
-    UnknownResources, mapping,
+    Config, Naming, Problem, ResourceMapping, ResourceRule, ResourceRules, Rule, Section,
+    SeriesFilter, UnknownResources, mapping,
 };
 use crate::promql::template::Template;
 use crate::resources::ResourceTable;
+use crate::units::prom_duration;
 
 const TOP_KEYS: &[&str] = &["rules", "resourceRules", "externalRules"];
 const RULE_KEYS: &[&str] = &[
@@ -26,35 +27,8 @@ const FILTER_KEYS: &[&str] = &["is", "isNot"];
 const RESOURCES_KEYS: &[&str] = &["overrides", "template", "namespaced"];
 const OVERRIDE_KEYS: &[&str] = &["group", "resource"];
 const NAME_KEYS: &[&str] = &["matches", "as"];
-const FORECAST_KEYS: &[&str] = &[
-    "name",
-    "model",
-    "horizon",
-    "step",
-    "history",
-    "reduce",
-    "headroom",
-    "serve",
-    "fallbackWindow",
-];
-/// Most buckets a forecast's `history` or `fallbackWindow` may span per series (4 bytes per
-/// history bucket, 12 per tracked origin; 200,000 is 139 days at 1 minute).
-const MAX_WINDOW_BUCKETS: u64 = 200_000;
 const RESOURCE_RULES_KEYS: &[&str] = &["cpu", "memory", "window"];
 
-/// A duration in whole days, hours, minutes and seconds (`139d`, `1d12h`, `15s`), the units
-/// a window is written in (humantime shows 139 days as months).
-fn day_duration(d: Duration) -> String {
-    let mut left = d.as_secs();
-    let mut out = String::new();
-    for (unit, seconds) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if left >= seconds {
-            out.push_str(&format!("{}{unit}", left / seconds));
-            left %= seconds;
-        }
-    }
-    if out.is_empty() { "0s".to_owned() } else { out }
-}
 const RESOURCE_RULE_KEYS: &[&str] = &["containerQuery", "nodeQuery", "resources", "containerLabel"];
 
 /// Collects problems while compiling one file.
@@ -63,21 +37,23 @@ pub(crate) struct Walker<'a> {
     pub(crate) table: &'a ResourceTable,
     pub(crate) unknown: UnknownResources,
     pub(crate) problems: Vec<Problem>,
+    /// ONNX model files named by `forecast.model`, for the load step to check.
+    pub(crate) model_files: Vec<ModelFile>,
 }
 
 /// The entries of a mapping whose keys were checked.
-struct Fields<'n> {
-    line: usize,
+pub(super) struct Fields<'n> {
+    pub(super) line: usize,
     entries: Vec<(String, &'n Node)>,
 }
 
 impl<'n> Fields<'n> {
-    fn get(&self, key: &str) -> Option<&'n Node> {
+    pub(super) fn get(&self, key: &str) -> Option<&'n Node> {
         self.entries.iter().find(|(k, _)| k == key).map(|(_, n)| *n)
     }
 }
 
-fn join(path: &str, key: &str) -> String {
+pub(super) fn join(path: &str, key: &str) -> String {
     if path.is_empty() {
         key.to_owned()
     } else {
@@ -111,50 +87,8 @@ fn suggest<'k>(key: &str, allowed: &[&'k str]) -> Option<&'k str> {
         .map(|(_, a)| a)
 }
 
-/// Parses a Prometheus duration (`30s`, `5m`, `1h30m`, `1d`, `500ms`, `0`).
-pub(crate) fn parse_duration(text: &str) -> Option<Duration> {
-    const UNITS: &[(&str, u64)] = &[
-        ("y", 365 * 24 * 3600 * 1000),
-        ("w", 7 * 24 * 3600 * 1000),
-        ("d", 24 * 3600 * 1000),
-        ("h", 3600 * 1000),
-        ("m", 60 * 1000),
-        ("s", 1000),
-        ("ms", 1),
-    ];
-    if text == "0" {
-        return Some(Duration::ZERO);
-    }
-    if text.is_empty() {
-        return None;
-    }
-    let mut rest = text;
-    let mut millis: u64 = 0;
-    let mut next_unit = 0;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let letters = rest[digits..]
-            .bytes()
-            .take_while(u8::is_ascii_alphabetic)
-            .count();
-        if digits == 0 || letters == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        let unit = &rest[digits..digits + letters];
-        let idx = UNITS.iter().position(|(u, _)| *u == unit)?;
-        if idx < next_unit {
-            return None;
-        }
-        next_unit = idx + 1;
-        millis = millis.checked_add(n.checked_mul(UNITS[idx].1)?)?;
-        rest = &rest[digits + letters..];
-    }
-    Some(Duration::from_millis(millis))
-}
-
 impl Walker<'_> {
-    fn problem(&mut self, line: usize, path: &str, message: impl Into<String>) {
+    pub(super) fn problem(&mut self, line: usize, path: &str, message: impl Into<String>) {
         self.problems.push(Problem {
             file: self.file.to_owned(),
             line,
@@ -209,7 +143,12 @@ impl Walker<'_> {
     }
 
     /// A mapping with a fixed set of keys: unknown keys are reported (and dropped).
-    fn fields<'n>(&mut self, node: &'n Node, path: &str, allowed: &[&str]) -> Option<Fields<'n>> {
+    pub(super) fn fields<'n>(
+        &mut self,
+        node: &'n Node,
+        path: &str,
+        allowed: &[&str],
+    ) -> Option<Fields<'n>> {
         let mut fields = self.entries(node, path)?;
         let mut unknown = Vec::new();
         fields.entries.retain(|(k, v)| {
@@ -244,7 +183,7 @@ impl Walker<'_> {
     }
 
     /// A string field: any scalar (as Go yaml.v2 decodes into a string); null is "".
-    fn string(&mut self, node: &Node, path: &str) -> Option<String> {
+    pub(super) fn string(&mut self, node: &Node, path: &str) -> Option<String> {
         match &node.kind {
             _ if node.is_null() => Some(String::new()),
             Kind::Scalar { value, .. } => Some(value.clone()),
@@ -445,7 +384,7 @@ impl Walker<'_> {
     }
 
     /// A duration field with a default; `at_least_second` requires whole seconds ≥ 1s.
-    fn duration_field(
+    pub(super) fn duration_field(
         &mut self,
         fields: &Fields<'_>,
         path: &str,
@@ -457,7 +396,7 @@ impl Walker<'_> {
         };
         let p = join(path, key);
         let text = self.string(node, &p)?;
-        match parse_duration(text.trim()) {
+        match prom_duration(text.trim()) {
             Some(d) => Some((d, node.line)),
             None => {
                 self.problem(
@@ -471,7 +410,7 @@ impl Walker<'_> {
     }
 
     /// A field with a fixed set of values; returns the index in `allowed`.
-    fn choice(
+    pub(super) fn choice(
         &mut self,
         fields: &Fields<'_>,
         path: &str,
@@ -492,188 +431,6 @@ impl Walker<'_> {
             );
         }
         found
-    }
-
-    /// `forecast:` of a rule (augur extension), validated.
-    fn forecast(&mut self, node: &Node, path: &str) -> Option<ForecastSpec> {
-        let fields = self.fields(node, path, FORECAST_KEYS)?;
-        let before = self.problems.len();
-        let line_of = |k: &str| fields.get(k).map_or(fields.line, |n| n.line);
-        let name = match fields.get("name").filter(|n| !n.is_null()) {
-            None => Some("${metric}_forecast".to_owned()),
-            Some(n) => self.string(n, &join(path, "name")),
-        };
-        if let Some(name) = &name {
-            let rest = name.replace("${metric}", "");
-            let why = if name.trim().is_empty() {
-                Some("must not be empty".to_owned())
-            } else if name.contains('/') {
-                Some(format!(
-                    "{name:?} contains `/`, which cannot appear in a metric path"
-                ))
-            } else if rest.contains('$') {
-                Some(format!(
-                    "{name:?}: the only variable is `${{metric}}` (the live metric's name)"
-                ))
-            } else if rest.trim().is_empty() {
-                Some(format!(
-                    "{name:?} is the live metric's own name, which the live metric keeps, so the twin would never be served; use e.g. \"${{metric}}_forecast\""
-                ))
-            } else {
-                None
-            };
-            if let Some(why) = why {
-                self.problem(line_of("name"), &join(path, "name"), why);
-            }
-        }
-        let model = match fields.get("model").filter(|n| !n.is_null()) {
-            None => Some(ModelRef::Builtin(DEFAULT_FORECAST_MODEL.to_owned())),
-            Some(n) => {
-                let p = join(path, "model");
-                let text = self.string(n, &p)?.trim().to_owned();
-                if text.ends_with(".onnx") {
-                    let relative = std::path::Path::new(&text);
-                    let resolved = match std::path::Path::new(self.file).parent() {
-                        Some(dir) if relative.is_relative() => dir.join(relative),
-                        _ => relative.to_owned(),
-                    };
-                    if resolved.is_file() {
-                        Some(ModelRef::Onnx(resolved))
-                    } else {
-                        self.problem(
-                            n.line,
-                            &p,
-                            format!(
-                                "ONNX model file {} not found (relative paths start at the config file's directory)",
-                                resolved.display()
-                            ),
-                        );
-                        None
-                    }
-                } else if crate::forecast::model::BUILTIN.contains(&text.as_str()) {
-                    Some(ModelRef::Builtin(text))
-                } else {
-                    self.problem(
-                        n.line,
-                        &p,
-                        format!(
-                            "unknown model {text:?}; built-in models are {}, or give a path ending in .onnx",
-                            crate::forecast::model::BUILTIN.join(", ")
-                        ),
-                    );
-                    None
-                }
-            }
-        };
-        let minute = Duration::from_secs(60);
-        let horizon = self.duration_field(&fields, path, "horizon", 10 * minute);
-        let step = self.duration_field(&fields, path, "step", minute);
-        let history = self.duration_field(&fields, path, "history", 7 * 24 * 60 * minute);
-        let fallback_window = self.duration_field(&fields, path, "fallbackWindow", 60 * minute);
-        let reduce = self
-            .choice(&fields, path, "reduce", &["max", "point"])
-            .map(|i| [Reduce::Max, Reduce::Point][i]);
-        let serve = self
-            .choice(&fields, path, "serve", &["max", "forecast"])
-            .map(|i| [ServeMode::Max, ServeMode::Forecast][i]);
-        let headroom = match fields.get("headroom").filter(|n| !n.is_null()) {
-            None => Some(0.0),
-            Some(n) => {
-                let p = join(path, "headroom");
-                let text = self.string(n, &p)?;
-                match text.trim().parse::<f64>() {
-                    Ok(v) if v.is_finite() && v >= 0.0 => Some(v),
-                    _ => {
-                        self.problem(
-                            n.line,
-                            &p,
-                            format!("invalid headroom {text:?}: expected a fraction ≥ 0, e.g. 0.2 for 20 % above the forecast"),
-                        );
-                        None
-                    }
-                }
-            }
-        };
-        if let Some((step, line)) = step {
-            if step < Duration::from_secs(1) || step.subsec_nanos() != 0 {
-                self.problem(
-                    line,
-                    &join(path, "step"),
-                    format!(
-                        "step {} must be a whole number of seconds, at least 1s",
-                        humantime::format_duration(step)
-                    ),
-                );
-            } else {
-                if let Some((horizon, hline)) = horizon {
-                    if horizon.is_zero() || horizon.as_millis() % step.as_millis() != 0 {
-                        self.problem(
-                            hline,
-                            &join(path, "horizon"),
-                            format!(
-                                "horizon {} must be a positive multiple of step {}",
-                                humantime::format_duration(horizon),
-                                humantime::format_duration(step)
-                            ),
-                        );
-                    } else if let Some((history, line)) = history
-                        && history <= horizon
-                    {
-                        self.problem(
-                            line,
-                            &join(path, "history"),
-                            format!(
-                                "history {} must be longer than horizon {}",
-                                humantime::format_duration(history),
-                                humantime::format_duration(horizon)
-                            ),
-                        );
-                    }
-                }
-                // Each series holds its history and error window in memory, and its first
-                // refresh downloads the whole history: bound both per series.
-                let costs = [
-                    (
-                        "history",
-                        history,
-                        "4 bytes each in memory, all downloaded by the first refresh",
-                    ),
-                    ("fallbackWindow", fallback_window, "12 bytes each in memory"),
-                ];
-                for (field, window, cost) in costs {
-                    let Some((window, line)) = window else {
-                        continue;
-                    };
-                    let buckets = window.as_secs() / step.as_secs();
-                    if buckets > MAX_WINDOW_BUCKETS {
-                        self.problem(
-                            line,
-                            &join(path, field),
-                            format!(
-                                "{field} {} at step {} is {buckets} buckets per series ({cost}), more than {MAX_WINDOW_BUCKETS} (7 days at 1m is 10080): shorten it or use a longer step",
-                                day_duration(window),
-                                day_duration(step)
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        if self.problems.len() > before {
-            return None;
-        }
-        Some(ForecastSpec {
-            line: fields.line,
-            name: name?,
-            model: model?,
-            horizon: horizon?.0,
-            step: step?.0,
-            history: history?.0,
-            reduce: reduce?,
-            headroom: headroom?,
-            serve: serve?,
-            fallback_window: fallback_window?.0,
-        })
     }
 
     fn filter(&mut self, node: &Node, path: &str) -> Option<SeriesFilter> {
@@ -843,7 +600,7 @@ impl Walker<'_> {
                 match self.string(n, &p)? {
                     text if text.is_empty() => Some(Duration::from_secs(60)),
                     text => {
-                        let d = parse_duration(&text);
+                        let d = prom_duration(&text);
                         if d.is_none() {
                             self.problem(
                                 n.line,

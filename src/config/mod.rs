@@ -3,10 +3,16 @@
 //! Loading is strict like Go's `yaml.UnmarshalStrict`: unknown and duplicate keys and wrong
 //! types are errors, and every problem in a file is reported at once with its line and field
 //! path. Submodules: [`yaml`] (node tree with lines), [`compile`] (strict walk and rule
-//! semantics), [`mapping`] (label ↔ resource), [`expand`] (Go `Regexp.Expand`).
+//! semantics), [`forecast`] (the `forecast:` block), [`mapping`] (label ↔ resource),
+//! [`expand`] (Go `Regexp.Expand`).
+//!
+//! Steps: read ([`load`]) → parse YAML → compile (pure: no file system, no clock) → check
+//! that the ONNX model files the rules name exist. `config` imports only the libraries below
+//! it (`promql` templates, `resources`, `units`, the forecast model names).
 
 mod compile;
 mod expand;
+mod forecast;
 mod mapping;
 #[cfg(test)]
 mod tests;
@@ -16,6 +22,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use regex::Regex;
+
+pub use forecast::{DEFAULT_FORECAST_MODEL, ForecastSpec, ModelRef, Reduce, ServeMode};
 
 use crate::promql::template::Template;
 use crate::resources::{ResourceInfo, ResourceTable};
@@ -85,89 +93,6 @@ impl Rule {
             Section::ExternalRules => "externalRules",
         };
         format!("{section}[{}]", self.index)
-    }
-}
-
-/// The model used when a `forecast` block names none.
-pub const DEFAULT_FORECAST_MODEL: &str = crate::forecast::model::DEFAULT;
-
-/// Which model a `forecast` block names.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ModelRef {
-    /// A built-in model by name (one of `forecast::model::BUILTIN`).
-    Builtin(String),
-    /// An ONNX model file (path resolved against the config file's directory).
-    Onnx(std::path::PathBuf),
-}
-
-impl std::fmt::Display for ModelRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ModelRef::Builtin(name) => f.write_str(name),
-            ModelRef::Onnx(path) => write!(f, "{}", path.display()),
-        }
-    }
-}
-
-/// `forecast.reduce`: which value of the forecast path is served.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reduce {
-    /// The maximum over (now, now + horizon] (default): capacity for the whole horizon.
-    Max,
-    /// The value at now + horizon.
-    Point,
-}
-
-/// `forecast.serve`: what the twin metric reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ServeMode {
-    /// max(live, forecast): never below what a reactive HPA would see (default).
-    Max,
-    /// The forecast alone.
-    Forecast,
-}
-
-/// A compiled `forecast` block of a rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ForecastSpec {
-    /// Line of the block in the file.
-    pub line: usize,
-    /// `name`: the twin metric's name; `${metric}` stands for the live metric's name
-    /// (default `${metric}_forecast`).
-    pub name: String,
-    /// `model`.
-    pub model: ModelRef,
-    /// `horizon` (default 10m).
-    pub horizon: Duration,
-    /// `step` (default 1m): history resolution and refresh period.
-    pub step: Duration,
-    /// `history` (default 7d): how much history models see.
-    pub history: Duration,
-    /// `reduce` (default max).
-    pub reduce: Reduce,
-    /// `headroom` (default 0): the forecast is multiplied by `1 + headroom`.
-    pub headroom: f64,
-    /// `serve` (default max).
-    pub serve: ServeMode,
-    /// `fallbackWindow` (default 1h): serve live while the forecast's tracked error over
-    /// this window is worse than persistence's; 0 disables the check.
-    pub fallback_window: Duration,
-}
-
-impl ForecastSpec {
-    /// The twin metric name for a live metric name.
-    pub fn twin_name(&self, live: &str) -> String {
-        self.name.replace("${metric}", live)
-    }
-
-    /// Steps in the horizon (≥ 1).
-    pub fn horizon_steps(&self) -> usize {
-        (self.horizon.as_secs() / self.step.as_secs().max(1)) as usize
-    }
-
-    /// Buckets of history kept.
-    pub fn history_buckets(&self) -> usize {
-        (self.history.as_secs() / self.step.as_secs().max(1)) as usize
     }
 }
 
@@ -320,7 +245,8 @@ pub fn load(
     parse(&text, &file, table, unknown)
 }
 
-/// Parses and compiles config text; `file` is used in messages.
+/// Parses and compiles config text, then checks the ONNX model files it names (relative to
+/// `file`'s directory); `file` is used in messages.
 pub fn parse(
     text: &str,
     file: &str,
@@ -340,9 +266,11 @@ pub fn parse(
         table,
         unknown,
         problems: Vec::new(),
+        model_files: Vec::new(),
     };
     let config = walker.config(root.as_ref());
     let mut problems = walker.problems;
+    forecast::check_model_files(&walker.model_files, file, &mut problems);
     problems.sort_by_key(|p| p.line);
     match config {
         Some(config) if problems.is_empty() => Ok(config),

@@ -22,6 +22,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::Semaphore;
 
+use super::auth::{
+    AuthConfigArgs, Authorization, Credentials, SkipVerification, TokenFile, VerifyAs,
+};
 use super::decode::{QuerySink, Scanner, SeriesSink, Sink};
 use super::{Backend, Error, QueryResult, RangeSeries, Result, SeriesList};
 
@@ -55,7 +58,7 @@ pub struct BackendOptions {
     pub url: String,
     /// Per-call timeout.
     pub timeout: Duration,
-    /// Bearer token file, read at start.
+    /// Bearer token file, read at start and again every minute.
     pub token_file: Option<PathBuf>,
     /// CA bundle for the backend's serving certificate.
     pub ca_file: Option<PathBuf>,
@@ -67,6 +70,8 @@ pub struct BackendOptions {
     pub verb: Verb,
     /// Most calls (and so HTTP/1.1 connections) at once; more wait for one, within `timeout`.
     pub max_connections: usize,
+    /// `--prometheus-auth-config` / `--prometheus-auth-incluster`.
+    pub auth: AuthConfigArgs,
 }
 
 impl BackendOptions {
@@ -81,6 +86,7 @@ impl BackendOptions {
             headers: Vec::new(),
             verb: Verb::Get,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            auth: AuthConfigArgs::default(),
         }
     }
 }
@@ -99,6 +105,8 @@ pub struct HttpBackend {
     /// Calls in flight and waiting for a slot.
     in_flight: Gauge,
     queued: Gauge,
+    /// A bearer-token file, sent as `Authorization` with every call.
+    token: Option<Arc<TokenFile>>,
 }
 
 impl std::fmt::Debug for HttpBackend {
@@ -137,8 +145,18 @@ impl HttpBackend {
                 "--prometheus-max-connections must be at least 1".to_owned(),
             ));
         }
-        let tls = tls_config(options)?;
-        let headers = default_headers(options)?;
+        let credentials = if options.ca_file.is_some() {
+            if options.auth != AuthConfigArgs::default() {
+                tracing::warn!(
+                    "--prometheus-auth-config / --prometheus-auth-incluster are ignored because --prometheus-ca-file is given (as in prometheus-adapter)"
+                );
+            }
+            None
+        } else {
+            options.auth.credentials()?
+        };
+        let tls = tls_config(options, credentials.as_ref())?;
+        let (headers, token) = default_headers(options, credentials.as_ref())?;
         let http = reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .default_headers(headers)
@@ -161,6 +179,7 @@ impl HttpBackend {
             slots: Arc::new(Semaphore::new(options.max_connections)),
             in_flight: Gauge::default(),
             queued: Gauge::default(),
+            token: token.map(Arc::new),
         })
     }
 
@@ -290,6 +309,10 @@ impl Backend for HttpBackend {
             } else {
                 http.get(&url).query(&params)
             };
+            let request = match &self.token {
+                Some(token) => request.header(AUTHORIZATION, token.header()),
+                None => request,
+            };
             self.call(endpoint, post, request.send(), SeriesSink::scanner())
                 .await?
                 .finish()
@@ -303,7 +326,10 @@ impl Backend for HttpBackend {
             let time = format_time(at);
             let post = self.posts(endpoint, &[("query", promql), ("time", &time)]);
             // `at()` takes whole seconds: the millisecond time goes as a raw parameter.
-            let builder = self.client.query(promql).query("time", time);
+            let mut builder = self.client.query(promql).query("time", time);
+            if let Some(token) = &self.token {
+                builder = builder.header(AUTHORIZATION, token.header());
+            }
             let send = async move {
                 if post {
                     builder.post_raw().await
@@ -338,7 +364,10 @@ impl Backend for HttpBackend {
                 ("step", step_text.as_str()),
             ];
             let post = self.posts(endpoint, &params);
-            let builder = self.client.query_range(promql, start, end, step);
+            let mut builder = self.client.query_range(promql, start, end, step);
+            if let Some(token) = &self.token {
+                builder = builder.header(AUTHORIZATION, token.header());
+            }
             let send = async move {
                 if post {
                     builder.post_raw().await
@@ -371,41 +400,102 @@ impl Drop for DecOnDrop<'_> {
     }
 }
 
-/// Builds the rustls client configuration with the ring provider (nothing installed globally).
-fn tls_config(options: &BackendOptions) -> Result<rustls::ClientConfig> {
+/// Builds the rustls client configuration with the ring provider (nothing installed globally):
+/// trust from `--prometheus-ca-file`, else the kubeconfig's CA, else the system roots; the
+/// client certificate from the flags, else the kubeconfig's.
+fn tls_config(
+    options: &BackendOptions,
+    credentials: Option<&Credentials>,
+) -> Result<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| Error::Setup(format!("TLS protocol versions: {e}")))?;
-    let builder = match &options.ca_file {
-        Some(ca_file) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in read_certs(ca_file)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Setup(format!("CA file {}: {e}", ca_file.display())))?;
+    let roots = match (
+        &options.ca_file,
+        credentials.and_then(|c| c.ca_pem.as_ref()),
+    ) {
+        (Some(ca_file), _) => Some((
+            read_certs(ca_file)?,
+            format!("CA file {}", ca_file.display()),
+        )),
+        (None, Some(pem)) => {
+            let source = credentials.map_or_else(String::new, |c| c.source.clone());
+            let certs = CertificateDer::pem_slice_iter(pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Setup(format!("{source}: certificate authority: {e}")))?;
+            if certs.is_empty() {
+                return Err(Error::Setup(format!(
+                    "{source}: certificate authority: no PEM certificate found"
+                )));
             }
-            builder.with_root_certificates(roots)
+            Some((certs, source))
+        }
+        (None, None) => None,
+    };
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = match roots {
+        Some((certs, source)) => {
+            let mut store = rustls::RootCertStore::empty();
+            for cert in certs {
+                store
+                    .add(cert)
+                    .map_err(|e| Error::Setup(format!("{source}: {e}")))?;
+            }
+            rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(store),
+                provider.clone(),
+            )
+            .build()
+            .map_err(|e| Error::Setup(format!("{source}: {e}")))?
+        }
+        None if credentials.is_some_and(|c| c.insecure_skip_tls_verify) => {
+            SkipVerification::new(&provider)
         }
         None => {
             // The system trust store, as any other client on the host would use.
-            let verifier = rustls_platform_verifier::Verifier::new(provider)
-                .map_err(|e| Error::Setup(format!("system trust store: {e}")))?;
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
+            Arc::new(
+                rustls_platform_verifier::Verifier::new(provider)
+                    .map_err(|e| Error::Setup(format!("system trust store: {e}")))?,
+            )
         }
     };
-    let mut config = match &options.client_cert {
-        Some((cert_file, key_file)) => {
+    let verifier = match credentials.and_then(|c| c.tls_server_name.as_deref()) {
+        Some(name) => VerifyAs::new(verifier, name)?,
+        None => verifier,
+    };
+    let builder = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let identity = match (
+        &options.client_cert,
+        credentials.and_then(|c| c.client_identity.as_ref()),
+    ) {
+        (Some((cert_file, key_file)), _) => {
             let certs = read_certs(cert_file)?;
             let key = PrivateKeyDer::from_pem_file(key_file).map_err(|e| {
                 Error::Setup(format!("client key file {}: {e}", key_file.display()))
             })?;
-            builder.with_client_auth_cert(certs, key).map_err(|e| {
-                Error::Setup(format!("client certificate {}: {e}", cert_file.display()))
-            })?
+            Some((
+                certs,
+                key,
+                format!("client certificate {}", cert_file.display()),
+            ))
         }
+        (None, Some((cert_pem, key_pem))) => {
+            let source = credentials.map_or_else(String::new, |c| c.source.clone());
+            let certs = CertificateDer::pem_slice_iter(cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Setup(format!("{source}: client certificate: {e}")))?;
+            let key = PrivateKeyDer::from_pem_slice(key_pem)
+                .map_err(|e| Error::Setup(format!("{source}: client key: {e}")))?;
+            Some((certs, key, format!("{source}: client certificate")))
+        }
+        (None, None) => None,
+    };
+    let mut config = match identity {
+        Some((certs, key, source)) => builder
+            .with_client_auth_cert(certs, key)
+            .map_err(|e| Error::Setup(format!("{source}: {e}")))?,
         None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
@@ -426,16 +516,33 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// Bearer token and extra headers, sent with every call.
-fn default_headers(options: &BackendOptions) -> Result<HeaderMap> {
+/// Extra headers and static credentials, sent with every call, and the bearer-token file
+/// (`--prometheus-token-file`, else the kubeconfig's) whose header is added per call.
+fn default_headers(
+    options: &BackendOptions,
+    credentials: Option<&Credentials>,
+) -> Result<(HeaderMap, Option<TokenFile>)> {
     let mut headers = HeaderMap::new();
-    if let Some(token_file) = &options.token_file {
-        let token = std::fs::read_to_string(token_file)
-            .map_err(|e| Error::Setup(format!("token file {}: {e}", token_file.display())))?;
-        let mut value = HeaderValue::from_str(&format!("Bearer {}", token.trim()))
-            .map_err(|e| Error::Setup(format!("token file {}: {e}", token_file.display())))?;
-        value.set_sensitive(true);
-        headers.insert(AUTHORIZATION, value);
+    let mut token = None;
+    let authorization = match &options.token_file {
+        Some(file) => Some(Authorization::BearerFile(file.clone())),
+        None => credentials.and_then(|c| c.authorization.clone()),
+    };
+    match authorization {
+        Some(Authorization::BearerFile(file)) => token = Some(TokenFile::open(file)?),
+        Some(Authorization::Bearer(value)) => {
+            let mut value = HeaderValue::from_str(&format!("Bearer {value}"))
+                .map_err(|e| Error::Setup(format!("bearer token: {e}")))?;
+            value.set_sensitive(true);
+            headers.insert(AUTHORIZATION, value);
+        }
+        Some(Authorization::Basic { username, password }) => {
+            headers.insert(
+                AUTHORIZATION,
+                super::auth::basic_header(&username, &password)?,
+            );
+        }
+        None => {}
     }
     for (name, value) in &options.headers {
         let name = HeaderName::from_bytes(name.as_bytes())
@@ -444,7 +551,7 @@ fn default_headers(options: &BackendOptions) -> Result<HeaderMap> {
             .map_err(|e| Error::Setup(format!("value of header {name}: {e}")))?;
         headers.append(name, value);
     }
-    Ok(headers)
+    Ok((headers, token))
 }
 
 /// `base` (no trailing slash) + `endpoint` (leading slash): keeps any path prefix of `base`.

@@ -1,7 +1,7 @@
 //! An in-memory [`Backend`] for unit tests and benchmarks only: canned answers, recorded calls.
 //!
-//! Compiled only for unit tests and with the `test-util` feature, which benchmarks and
-//! integration tests enable through augur's dev-dependency on itself: never in the binary.
+//! Not for production use: compiled under `cfg(test)` and with the `test-util` feature (which
+//! integration tests and benchmarks turn on), never in a release build.
 //!
 //! ```
 //! # use augur::prometheus::{fake::{FakeBackend, labels}, Backend, QueryResult};

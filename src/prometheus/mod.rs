@@ -1,6 +1,8 @@
 //! Talking to a Prometheus-compatible query API: the [`Backend`] trait the rest of augur uses,
 //! the result types, and the HTTP implementation in [`client`].
 
+pub mod args;
+pub mod auth;
 pub mod client;
 pub mod coalesce;
 mod decode;
@@ -14,6 +16,7 @@ use std::time::{Duration, SystemTime};
 
 use futures::future::BoxFuture;
 
+pub use args::{DEFAULT_PROMETHEUS_URL, PrometheusArgs, VerbArg};
 pub use client::{BackendOptions, HttpBackend, Verb};
 
 /// Labels of one series, `__name__` included when the API returns it.
@@ -228,8 +231,8 @@ impl Error {
 /// Result alias for backend calls.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The three read calls augur makes. Implemented over HTTP by [`HttpBackend`]; unit tests use
-/// the in-memory [`fake::FakeBackend`].
+/// The three read calls augur makes. Implemented over HTTP by [`HttpBackend`]; tests use the
+/// in-memory `fake::FakeBackend` (`cfg(test)` or the `test-util` feature).
 pub trait Backend: Send + Sync + 'static {
     /// `GET|POST /api/v1/series` with `match[]=selector` and `start`, no `end`.
     fn series<'a>(

@@ -363,7 +363,7 @@ pub fn closest_names<'a>(
     let limit = (wanted.chars().count() / 2).max(2);
     let mut scored: Vec<(usize, &str)> = candidates
         .into_iter()
-        .map(|c| (edit_distance(wanted, c), c))
+        .map(|c| (strsim::levenshtein(wanted, c), c))
         .filter(|(d, c)| *d <= limit || c.contains(wanted) || wanted.contains(c))
         .collect();
     scored.sort();
@@ -373,22 +373,6 @@ pub fn closest_names<'a>(
         .take(3)
         .map(|(_, c)| c.to_owned())
         .collect()
-}
-
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitute = previous + usize::from(ca != *cb);
-            previous = row[j + 1];
-            row[j + 1] = substitute.min(row[j] + 1).min(previous + 1);
-        }
-    }
-    row[b.len()]
 }
 
 #[cfg(test)]
@@ -408,6 +392,5 @@ mod tests {
         );
         assert_eq!(names, vec!["http_requests", "http_requests_per_second"]);
         assert!(closest_names("memory", ["http_requests"]).is_empty());
-        assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 }

@@ -1,11 +1,12 @@
 //! external.metrics.k8s.io: find the external rule for a metric name, query it in the
 //! request's namespace, return one value per result sample.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::prometheus::{Backend, LabelSet, QueryResult};
 use crate::promql::selector::LabelSelector;
 use crate::series::Snapshot;
+use crate::units::from_unix_f64;
 
 use super::ProviderError;
 use super::custom::closest_names;
@@ -92,8 +93,9 @@ pub fn resolve_external(
     )
     .map_err(|e| match e {
         BuildError::Selector(msg) => ProviderError::UnsupportedSelector(msg),
+        // prometheus-adapter answers "unable to fetch metrics" here; augur adds why.
         other => ProviderError::QueryBuild(format!(
-            "unable to build the query for external metric {}: {other}",
+            "unable to fetch metrics: the query for external metric {} cannot be built: {other}",
             request.metric
         )),
     })?;
@@ -114,7 +116,7 @@ pub async fn run_external(
             error,
             query: promql.to_owned(),
         })?;
-    let at = |ts: f64| UNIX_EPOCH + Duration::try_from_secs_f64(ts).unwrap_or_default();
+    let at = |ts: f64| from_unix_f64(ts).unwrap_or(UNIX_EPOCH);
     match result {
         QueryResult::Vector(samples) => Ok(samples
             .into_iter()

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 
@@ -468,7 +468,7 @@ fn milli(value: f64) -> i64 {
 }
 
 fn at(seconds: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::try_from_secs_f64(seconds).unwrap_or_default()
+    crate::units::from_unix_f64(seconds).unwrap_or(UNIX_EPOCH)
 }
 
 /// A node's value (the last sample wins, as the adapter's map does) and its time.

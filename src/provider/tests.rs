@@ -435,3 +435,32 @@ async fn external_metrics_namespaced_and_cluster_wide() {
         "the server could not find the metric queue_message_ready for namespaces: no external rule discovered it; closest: queue_messages_ready"
     );
 }
+
+/// An external rule that maps no label to namespaces cannot build a namespaced query:
+/// prometheus-adapter answers 500 "unable to fetch metrics", augur the same words, then why.
+#[tokio::test]
+async fn external_rule_without_a_namespace_label_keeps_the_adapter_wording() {
+    let table = Arc::new(ResourceTable::builtin());
+    let text = "externalRules:\n- seriesQuery: 'orphan_depth'\n  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>})'\n";
+    let config =
+        Arc::new(config::parse(text, "orphan.yaml", &table, UnknownResources::Reject).unwrap());
+    let mut listings = HashMap::new();
+    listings.insert(
+        "orphan_depth".to_owned(),
+        Listing::reduce(&[labels(&[("__name__", "orphan_depth")])], UNIX_EPOCH),
+    );
+    let snap = Snapshot::build(config, table, &listings, Some(UNIX_EPOCH));
+    let req = ExternalRequest {
+        namespace: "default".into(),
+        metric: "orphan_depth".into(),
+        selector: LabelSelector::default(),
+    };
+    let err = external_metric(&snap, &FakeBackend::new(), &req, now())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ProviderError::QueryBuild(_)), "{err:?}");
+    assert_eq!(
+        err.to_string(),
+        "unable to fetch metrics: the query for external metric orphan_depth cannot be built: externalRules[0] (line 2) maps no series label to namespaces, so it cannot filter by namespace: add `resources.overrides.namespace: {resource: namespace}`, or set `resources.namespaced: false` for a cluster-wide metric"
+    );
+}

@@ -4,197 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::support::{TestPrometheus, TestVictoria, fixture_series, free_port};
-
-/// A running `augur serve` process, killed on drop.
-pub(crate) struct Augur {
-    child: Option<Child>,
-    port: u16,
-    dir: tempfile::TempDir,
-    client: reqwest::Client,
-}
-
-/// The (name, namespaced) pairs of an APIResourceList body, in order.
-pub(crate) fn resource_names(body: &serde_json::Value) -> Vec<(String, bool)> {
-    body["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["name"].as_str().unwrap().to_owned(),
-                r["namespaced"].as_bool().unwrap(),
-            )
-        })
-        .collect()
-}
-
-impl Augur {
-    /// Starts augur against `prometheus_url` with `config`, and waits until /readyz is 200.
-    pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
-        let augur = Self::spawn(prometheus_url, config, extra).await;
-        augur
-            .wait_ready(Instant::now() + Duration::from_secs(30))
-            .await;
-        augur
-    }
-
-    /// Starts augur (relisting every 2 s unless `extra` says otherwise) and returns once it
-    /// serves HTTPS, ready or not.
-    pub(crate) async fn spawn(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
-        let interval = if extra
-            .iter()
-            .any(|a| a.starts_with("--metrics-relist-interval"))
-        {
-            None
-        } else {
-            Some("--metrics-relist-interval=2s")
-        };
-        let child = Command::new(env!("CARGO_BIN_EXE_augur"))
-            .args(["serve", "--bind-address=127.0.0.1", "--metrics-max-age=1h"])
-            .args(interval)
-            .arg(format!("--secure-port={port}"))
-            .arg(format!("--config={}", config.display()))
-            .arg(format!("--prometheus-url={prometheus_url}"))
-            .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
-            .args(["--prometheus-timeout=2s", "--config-check-interval=1s"])
-            .args(extra)
-            // Standalone unless a test asks for cluster mode (a CI pod must not flip it on).
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let cert = dir.path().join("certs/apiserver.crt");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !cert.exists() {
-            let log = std::fs::read_to_string(dir.path().join("augur.log")).unwrap_or_default();
-            assert!(
-                Instant::now() < deadline,
-                "augur never wrote its certificate; log:\n{log}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        // The certificate is renamed into place complete, so it can be read at once.
-        let client = client_trusting(&cert);
-        Augur {
-            child: Some(child),
-            port,
-            dir,
-            client,
-        }
-    }
-
-    /// Waits until /readyz answers 200, or panics at `deadline` with the log.
-    pub(crate) async fn wait_ready(&self, deadline: Instant) {
-        let augur = self;
-        loop {
-            if let Ok(r) = augur.client.get(augur.url("/readyz")).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "augur never became ready; log:\n{}",
-                augur.log()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("https://localhost:{}{path}", self.port)
-    }
-
-    /// augur's self-signed serving certificate.
-    pub(crate) fn cert(&self) -> PathBuf {
-        self.dir.path().join("certs/apiserver.crt")
-    }
-
-    pub(crate) fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("augur.log")).unwrap_or_default()
-    }
-
-    /// GET → (status, JSON body).
-    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(self.url(path)).send().await.unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-        (status, body)
-    }
-
-    /// A kubeconfig for kubectl pointing at this augur, trusting its self-signed cert.
-    pub(crate) fn kubeconfig(&self) -> PathBuf {
-        let path = self.dir.path().join("kubeconfig");
-        let cert = self.dir.path().join("certs/apiserver.crt");
-        let text = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: augur\n  cluster:\n    server: https://localhost:{}\n    certificate-authority: {}\ncontexts:\n- name: augur\n  context: {{cluster: augur, user: test}}\ncurrent-context: augur\nusers:\n- name: test\n  user: {{token: augur-test}}\n",
-            self.port,
-            cert.display()
-        );
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    /// `kubectl get --raw PATH` → parsed stdout.
-    pub(crate) fn kubectl_raw(&self, path: &str) -> Value {
-        let output = Command::new("/usr/bin/kubectl")
-            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
-            .args(["get", "--raw", path])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "kubectl get --raw {path} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        serde_json::from_slice(&output.stdout).unwrap()
-    }
-}
-
-impl Drop for Augur {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-pub(crate) fn client_trusting(cert: &Path) -> reqwest::Client {
-    use rustls_pki_types::pem::PemObject;
-    let der = rustls_pki_types::CertificateDer::from_pem_file(cert).unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .timeout(Duration::from_secs(10))
-        .build()
-        .unwrap()
-}
-
-pub(crate) fn rules() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml")
-}
+use crate::support::{Augur, TestPrometheus, TestVictoria, fixture_series, resource_names, rules};
 
 /// Replaces every `timestamp` with "T" after checking it is RFC 3339 within a minute of now.
 fn normalise_timestamps(value: &mut Value) {
@@ -457,6 +272,21 @@ async fn api_over_prometheus_with_kubectl_and_outage() {
     let apis = augur.kubectl_raw("/apis");
     assert_eq!(apis["groups"][0]["name"], "custom.metrics.k8s.io");
     assert_eq!(apis["groups"][1]["name"], "external.metrics.k8s.io");
+    // kubectl decodes augur's Status bodies: it prints their reason and message.
+    let output = Command::new("/usr/bin/kubectl")
+        .arg(format!("--kubeconfig={}", augur.kubeconfig().display()))
+        .args([
+            "get",
+            "--raw",
+            "/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/no_such_metric",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim(),
+        "Error from server (NotFound): the server could not find the metric no_such_metric for pods: no rule discovered it and no metric is discovered for pods"
+    );
 
     // Prometheus killed: a clean 503 within the 2 s timeout, then recovery.
     prometheus.kill();
@@ -490,7 +320,7 @@ async fn api_over_prometheus_with_kubectl_and_outage() {
 
     // Own metrics are exposed.
     let metrics = augur
-        .client
+        .client()
         .get(augur.url("/metrics"))
         .send()
         .await
@@ -527,8 +357,8 @@ async fn becomes_ready_soon_after_prometheus_appears() {
     // Retries start at 1 s and double, so the wait after Prometheus appears is at most about
     // the time already waited (a few seconds), far below the minute.
     let waited = appeared - spawned;
-    augur
-        .wait_ready(appeared + waited + Duration::from_secs(3))
+    let augur = augur
+        .ready(appeared + waited + Duration::from_secs(3))
         .await;
     let took = appeared.elapsed();
     assert!(

@@ -18,81 +18,20 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use augur::api::health::Health;
-use augur::api::{AppState, router};
+use augur::api::router;
 use augur::auth::{AuthArgs, Mode};
-use augur::config::{self, UnknownResources};
-use augur::prometheus::fake::{FakeBackend, labels, sample};
-use augur::prometheus::{Backend, QueryResult};
-use augur::resources::ResourceTable;
-use augur::series::{Registry, RelistOptions, Relister, Snapshot};
-use augur::telemetry::Metrics;
-use augur::tls::TlsOptions;
-use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use augur::testing::{
+    Identity, PODS_RULES, TestCa, TlsServer, app_with_rules, pods_backend, serve_tls_with,
+};
 
-use crate::apiserver_double::ApiServerDouble;
+use crate::support::{ApiServerDouble, Augur, TestPrometheus, fixture_series, rules};
 
-const RULES: &str = r#"
-rules:
-- seriesQuery: 'http_requests_total{namespace!="",pod!=""}'
-  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}
-  name: {matches: "^(.*)_total$", as: "${1}_per_second"}
-  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[2m])) by (<<.GroupBy>>)'
-"#;
 const METRIC: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/ns/pods/*/http_requests_per_second";
 const TOKEN_REVIEWS: &str = "/apis/authentication.k8s.io/v1/tokenreviews";
 const ACCESS_REVIEWS: &str = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
 const CONFIGMAPS: &str = "/api/v1/namespaces/kube-system/configmaps";
 const FRONT_PROXY_CN: &str = "front-proxy-client";
-
-/// A CA made with rcgen, able to issue client certificates.
-struct Ca {
-    params: rcgen::CertificateParams,
-    key: rcgen::KeyPair,
-    pem: String,
-}
-
-/// A client certificate and key, PEM.
-struct Identity {
-    cert: String,
-    key: String,
-}
-
-impl Ca {
-    fn new(name: &str) -> Self {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, name);
-        let pem = params.self_signed(&key).unwrap().pem();
-        Self { params, key, pem }
-    }
-
-    fn client(&self, cn: &str, organization: Option<&str>) -> Identity {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, cn);
-        if let Some(org) = organization {
-            params
-                .distinguished_name
-                .push(rcgen::DnType::OrganizationName, org);
-        }
-        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
-        let issuer = rcgen::Issuer::new(self.params.clone(), &self.key);
-        let cert = params.signed_by(&key, &issuer).unwrap();
-        Identity {
-            cert: cert.pem(),
-            key: key.serialize_pem(),
-        }
-    }
-}
 
 /// The double's view of the cluster: the ConfigMap (with a resource version bumped on each
 /// change, announced to open watches) and every SubjectAccessReview spec received.
@@ -142,7 +81,7 @@ impl Cluster {
 }
 
 /// kube-apiserver's extension-apiserver-authentication data for these CAs.
-fn configmap_data(client_ca: &Ca, front_proxy_ca: &Ca) -> BTreeMap<String, String> {
+fn configmap_data(client_ca: &TestCa, front_proxy_ca: &TestCa) -> BTreeMap<String, String> {
     [
         ("client-ca-file", client_ca.pem.as_str()),
         ("requestheader-client-ca-file", front_proxy_ca.pem.as_str()),
@@ -277,8 +216,7 @@ fn double_routes(cluster: Cluster) -> Router {
 /// augur's router (one custom metric over a fake backend) behind delegated auth, served
 /// over TLS in-process, with the double as kube-apiserver.
 struct Fixture {
-    url: String,
-    server_cert: String,
+    server: TlsServer,
     cluster: Cluster,
     double: ApiServerDouble,
     dir: tempfile::TempDir,
@@ -313,75 +251,12 @@ impl Fixture {
             .unwrap_or_else(|e| panic!("setup: {e}"))
             .expect("delegated mode");
 
-        let pods = ["web-0", "web-1"];
-        let series: Vec<_> = pods
-            .iter()
-            .map(|p| {
-                labels(&[
-                    ("__name__", "http_requests_total"),
-                    ("namespace", "ns"),
-                    ("pod", p),
-                ])
-            })
-            .collect();
-        let result = QueryResult::Vector(
-            pods.iter()
-                .enumerate()
-                .map(|(i, p)| sample(&[("pod", p)], i as f64 + 0.5))
-                .collect(),
-        );
-        let backend: Arc<dyn Backend> = Arc::new(
-            FakeBackend::new()
-                .with_series(r#"http_requests_total{namespace!="",pod!=""}"#, series)
-                .with_query_fn(move |_, _| Ok(result.clone())),
-        );
-        let table = Arc::new(ResourceTable::builtin());
-        let config =
-            Arc::new(config::parse(RULES, "auth.yaml", &table, UnknownResources::Reject).unwrap());
-        let registry = Arc::new(Registry::new(Snapshot::empty(
-            config.clone(),
-            table.clone(),
-        )));
-        let metrics = Arc::new(Metrics::new());
-        let options = RelistOptions {
-            interval: Duration::from_secs(60),
-            max_age: Duration::from_secs(600),
-            concurrency: 1,
-        };
-        Relister::new(
-            backend.clone(),
-            registry.clone(),
-            table,
-            options,
-            metrics.clone(),
-        )
-        .relist(config)
-        .await;
-        let health = Health::new();
-        health.set_ready();
-        let app = auth.protect(router(AppState::new(registry, backend, metrics, health)));
-
-        let tls = TlsOptions {
-            cert_file: None,
-            key_file: None,
-            cert_dir: dir.path().join("certs"),
-            disable_http2: false,
-        }
-        .load()
-        .unwrap();
-        let tls = auth.tls(tls).unwrap();
-        let server_cert = std::fs::read_to_string(dir.path().join("certs/apiserver.crt")).unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(augur::tls::serve(
-            listener,
-            tls,
-            app,
-            std::future::pending(),
-        ));
+        let state = app_with_rules(PODS_RULES, Arc::new(pods_backend("ns", 2))).await;
+        state.health.set_ready();
+        let app = auth.protect(router(state));
+        let server = serve_tls_with(app, |tls| auth.tls(tls).unwrap()).await;
         Self {
-            url: format!("https://localhost:{port}"),
-            server_cert,
+            server,
             cluster,
             double,
             dir,
@@ -390,29 +265,8 @@ impl Fixture {
 
     /// A client trusting augur's certificate, presenting `identity` when given.
     fn client(&self, identity: Option<&Identity>) -> reqwest::Client {
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(CertificateDer::from_pem_slice(self.server_cert.as_bytes()).unwrap())
-            .unwrap();
-        let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-        let config = match identity {
-            Some(id) => builder
-                .with_client_auth_cert(
-                    CertificateDer::pem_slice_iter(id.cert.as_bytes())
-                        .collect::<Result<Vec<_>, _>>()
-                        .unwrap(),
-                    PrivateKeyDer::from_pem_slice(id.key.as_bytes()).unwrap(),
-                )
-                .unwrap(),
-            None => builder.with_no_client_auth(),
-        };
-        reqwest::Client::builder()
-            .tls_backend_preconfigured(config)
+        self.server
+            .client(identity)
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap()
@@ -425,7 +279,7 @@ impl Fixture {
         path: &str,
         headers: &[(&str, &str)],
     ) -> (u16, Value) {
-        let mut request = client.get(format!("{}{path}", self.url));
+        let mut request = client.get(self.server.url(path));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -480,13 +334,13 @@ const IMPERSONATION: [(&str, &str); 3] = [
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn front_proxy_headers_are_trusted_only_from_the_front_proxy_certificate() {
-    let client_ca = Ca::new("client-ca");
-    let front_proxy_ca = Ca::new("front-proxy-ca");
-    let other_ca = Ca::new("other-ca");
+    let client_ca = TestCa::new("client-ca");
+    let front_proxy_ca = TestCa::new("front-proxy-ca");
+    let other_ca = TestCa::new("other-ca");
     let fixture = Fixture::start(configmap_data(&client_ca, &front_proxy_ca)).await;
 
     // Through the front proxy: served as jane, and the SubjectAccessReview names her.
-    let proxy = fixture.client(Some(&front_proxy_ca.client(FRONT_PROXY_CN, None)));
+    let proxy = fixture.client(Some(&front_proxy_ca.client(FRONT_PROXY_CN, &[])));
     let (status, body) = fixture.get(&proxy, METRIC, &IMPERSONATION).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["items"].as_array().map(Vec::len), Some(2), "{body}");
@@ -529,7 +383,7 @@ async fn front_proxy_headers_are_trusted_only_from_the_front_proxy_certificate()
     );
 
     // A certificate from a CA nobody trusts, with the front proxy's CN: 401, never reviewed.
-    let stranger = fixture.client(Some(&other_ca.client(FRONT_PROXY_CN, None)));
+    let stranger = fixture.client(Some(&other_ca.client(FRONT_PROXY_CN, &[])));
     let (status, body) = fixture.get(&stranger, METRIC, &IMPERSONATION).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(
@@ -540,7 +394,7 @@ async fn front_proxy_headers_are_trusted_only_from_the_front_proxy_certificate()
     );
 
     // The front-proxy CA, but a CN outside requestheader-allowed-names: 401.
-    let intruder = fixture.client(Some(&front_proxy_ca.client("intruder", None)));
+    let intruder = fixture.client(Some(&front_proxy_ca.client("intruder", &[])));
     let (status, body) = fixture.get(&intruder, METRIC, &IMPERSONATION).await;
     assert_eq!(status, 401, "{body}");
     assert_eq!(
@@ -549,7 +403,7 @@ async fn front_proxy_headers_are_trusted_only_from_the_front_proxy_certificate()
     );
 
     // A client-CA user claiming to be someone else through the headers: still itself.
-    let carol = fixture.client(Some(&client_ca.client("carol", Some("auditors"))));
+    let carol = fixture.client(Some(&client_ca.client("carol", &["auditors"])));
     let (status, _) = fixture.get(&carol, METRIC, &IMPERSONATION).await;
     assert_eq!(status, 403);
     assert_eq!(fixture.cluster.access_reviews().len(), 3);
@@ -580,12 +434,12 @@ async fn front_proxy_headers_are_trusted_only_from_the_front_proxy_certificate()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_ca_users_tokens_and_always_allowed_paths() {
-    let client_ca = Ca::new("client-ca");
-    let front_proxy_ca = Ca::new("front-proxy-ca");
+    let client_ca = TestCa::new("client-ca");
+    let front_proxy_ca = TestCa::new("front-proxy-ca");
     let fixture = Fixture::start(configmap_data(&client_ca, &front_proxy_ca)).await;
 
     // x509 user from the client CA: CN is the user, O the group.
-    let reader = fixture.client(Some(&client_ca.client("carol", Some("metrics-readers"))));
+    let reader = fixture.client(Some(&client_ca.client("carol", &["metrics-readers"])));
     let (status, body) = fixture.get(&reader, METRIC, &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
@@ -659,12 +513,12 @@ async fn client_ca_users_tokens_and_always_allowed_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_new_front_proxy_ca_in_the_configmap_is_trusted_without_restart() {
-    let client_ca = Ca::new("client-ca");
-    let old_ca = Ca::new("front-proxy-ca-1");
-    let new_ca = Ca::new("front-proxy-ca-2");
+    let client_ca = TestCa::new("client-ca");
+    let old_ca = TestCa::new("front-proxy-ca-1");
+    let new_ca = TestCa::new("front-proxy-ca-2");
     let fixture = Fixture::start(configmap_data(&client_ca, &old_ca)).await;
-    let old_proxy = fixture.client(Some(&old_ca.client(FRONT_PROXY_CN, None)));
-    let new_proxy = fixture.client(Some(&new_ca.client(FRONT_PROXY_CN, None)));
+    let old_proxy = fixture.client(Some(&old_ca.client(FRONT_PROXY_CN, &[])));
+    let new_proxy = fixture.client(Some(&new_ca.client(FRONT_PROXY_CN, &[])));
 
     let (status, _) = fixture.get(&new_proxy, METRIC, &IMPERSONATION).await;
     assert_eq!(status, 401, "not trusted yet");
@@ -695,9 +549,9 @@ async fn a_new_front_proxy_ca_in_the_configmap_is_trusted_without_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flags_replace_the_configmap_and_name_the_headers() {
-    let client_ca = Ca::new("client-ca");
-    let configmap_ca = Ca::new("front-proxy-ca-in-configmap");
-    let flag_ca = Ca::new("front-proxy-ca-in-flag");
+    let client_ca = TestCa::new("client-ca");
+    let configmap_ca = TestCa::new("front-proxy-ca-in-configmap");
+    let flag_ca = TestCa::new("front-proxy-ca-in-flag");
     let fixture = Fixture::start_with(configmap_data(&client_ca, &configmap_ca), |args, dir| {
         let file = dir.join("front-proxy-ca.crt");
         std::fs::write(&file, &flag_ca.pem).unwrap();
@@ -708,7 +562,7 @@ async fn flags_replace_the_configmap_and_name_the_headers() {
         args.authentication_skip_lookup = true;
     })
     .await;
-    let proxy = fixture.client(Some(&flag_ca.client("aggregator", None)));
+    let proxy = fixture.client(Some(&flag_ca.client("aggregator", &[])));
     let (status, body) = fixture
         .get(
             &proxy,
@@ -746,7 +600,7 @@ async fn flags_replace_the_configmap_and_name_the_headers() {
         "system:anonymous"
     );
     // The ConfigMap's CA is not used, and the ConfigMap was never read.
-    let old = fixture.client(Some(&configmap_ca.client(FRONT_PROXY_CN, None)));
+    let old = fixture.client(Some(&configmap_ca.client(FRONT_PROXY_CN, &[])));
     let (status, body) = fixture.get(&old, METRIC, &IMPERSONATION).await;
     assert_eq!(status, 401);
     assert_eq!(
@@ -802,17 +656,16 @@ fn kubectl_raw(kubeconfig: &std::path::Path, path: &str) -> (bool, String) {
 /// is served as a client-CA user and as a token user, anonymous requests are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_binary_in_cluster_mode_authenticates_kubectl() {
-    let client_ca = Ca::new("client-ca");
-    let front_proxy_ca = Ca::new("front-proxy-ca");
+    let client_ca = TestCa::new("client-ca");
+    let front_proxy_ca = TestCa::new("front-proxy-ca");
     let cluster = Cluster::new(configmap_data(&client_ca, &front_proxy_ca));
     let double = ApiServerDouble::start(double_routes(cluster.clone()));
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = double.write_kubeconfig(dir.path(), "augur-sa-token");
-    let series = crate::support::fixture_series(std::time::SystemTime::now());
-    let prometheus = crate::support::TestPrometheus::start(&series.openmetrics());
-    let rules =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml");
-    let augur = crate::api::Augur::start(
+    let series = fixture_series(std::time::SystemTime::now());
+    let prometheus = TestPrometheus::start(&series.openmetrics());
+    let rules = rules();
+    let augur = Augur::start(
         &prometheus.url(),
         &rules,
         &[
@@ -837,7 +690,7 @@ async fn the_binary_in_cluster_mode_authenticates_kubectl() {
         "pods.custom.metrics.k8s.io \"*\" is forbidden: User \"system:anonymous\" cannot get resource \"pods/http_requests_total\" in API group \"custom.metrics.k8s.io\" in the namespace \"default\""
     );
 
-    let carol = client_ca.client("carol", Some("metrics-readers"));
+    let carol = client_ca.client("carol", &["metrics-readers"]);
     std::fs::write(dir.path().join("carol.crt"), &carol.cert).unwrap();
     std::fs::write(dir.path().join("carol.key"), &carol.key).unwrap();
     let server = augur.url("");

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use augur::prometheus::{
     Backend, BackendOptions, Error, HttpBackend, LabelSet, QueryResult, SeriesList, Verb,
 };
+use augur::testing::{Identity, TestCa};
 
 use prometheus_client::metrics::gauge::Gauge;
 
@@ -569,39 +570,18 @@ async fn victoria_metrics_series_query_range_and_length_limit() {
     // Prometheus has no such limit: see prometheus_long_query_and_api_errors.
 }
 
-/// A CA, a server certificate for 127.0.0.1/localhost and a client certificate, all PEM.
+/// A CA, a server certificate for localhost/127.0.0.1 and a client certificate.
 struct Pki {
-    ca: String,
-    server_cert: String,
-    server_key: String,
-    client_cert: String,
-    client_key: String,
+    ca: TestCa,
+    server: Identity,
+    client: Identity,
 }
 
 fn pki() -> Pki {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, ExtendedKeyUsagePurpose, IsCa,
-        KeyPair,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let server_key = KeyPair::generate().unwrap();
-    let server = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-        .unwrap()
-        .signed_by(&server_key, &*ca)
-        .unwrap();
-    let client_key = KeyPair::generate().unwrap();
-    let mut client_params = CertificateParams::new(vec!["augur".to_owned()]).unwrap();
-    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let client = client_params.signed_by(&client_key, &*ca).unwrap();
-    Pki {
-        ca: ca.pem(),
-        server_cert: server.pem(),
-        server_key: server_key.serialize_pem(),
-        client_cert: client.pem(),
-        client_key: client_key.serialize_pem(),
-    }
+    let ca = TestCa::new("backend-ca");
+    let server = ca.server(&["localhost", "127.0.0.1"]);
+    let client = ca.client("augur", &[]);
+    Pki { ca, server, client }
 }
 
 /// An HTTPS server answering every request with an empty vector; with `client_ca`, it
@@ -619,7 +599,7 @@ async fn tls_server(pki: &Pki, client_ca: bool) -> String {
     let builder = if client_ca {
         let mut roots = rustls::RootCertStore::empty();
         roots
-            .add(CertificateDer::from_pem_slice(pki.ca.as_bytes()).unwrap())
+            .add(CertificateDer::from_pem_slice(pki.ca.pem.as_bytes()).unwrap())
             .unwrap();
         let verifier =
             rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
@@ -631,8 +611,8 @@ async fn tls_server(pki: &Pki, client_ca: bool) -> String {
     };
     let config = builder
         .with_single_cert(
-            vec![CertificateDer::from_pem_slice(pki.server_cert.as_bytes()).unwrap()],
-            PrivateKeyDer::from_pem_slice(pki.server_key.as_bytes()).unwrap(),
+            vec![CertificateDer::from_pem_slice(pki.server.cert.as_bytes()).unwrap()],
+            PrivateKeyDer::from_pem_slice(pki.server.key.as_bytes()).unwrap(),
         )
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
@@ -677,10 +657,10 @@ async fn tls_with_ca_file_and_client_certificate() {
         std::fs::write(&path, pem).unwrap();
         path
     };
-    let ca_file = write("ca.pem", &pki.ca);
+    let ca_file = write("ca.pem", &pki.ca.pem);
     let client = (
-        write("client.pem", &pki.client_cert),
-        write("client-key.pem", &pki.client_key),
+        write("client.pem", &pki.client.cert),
+        write("client-key.pem", &pki.client.key),
     );
 
     // Server certificate from our CA: trusted with --prometheus-ca-file.

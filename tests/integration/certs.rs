@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::support::free_port;
+use crate::support::{free_port, spawn_standalone};
 
 fn augur(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_augur"))
@@ -216,17 +216,7 @@ impl Server {
 }
 
 fn client_config(roots: &[CertificateDer<'static>], alpn: &[u8]) -> rustls::ClientConfig {
-    let mut store = rustls::RootCertStore::empty();
-    for root in roots {
-        store.add(root.clone()).unwrap();
-    }
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(store)
-    .with_no_client_auth();
+    let mut config = augur::testing::client_config(roots, None);
     config.alpn_protocols = vec![alpn.to_vec()];
     config
 }
@@ -426,5 +416,202 @@ async fn rotated_serving_certificate_reaches_new_connections_and_spares_open_one
         log.matches("reloaded serving certificate").count(),
         1,
         "{log}"
+    );
+}
+
+/// A running `augur serve` on a free loopback port, killed on drop; `tls` are extra flags
+/// (its serving certificate), stderr in `dir`.
+struct Served {
+    child: Child,
+    port: u16,
+}
+
+impl Served {
+    fn start(dir: &Path, tls: &[String]) -> Served {
+        let port = free_port();
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml");
+        let child = spawn_standalone(
+            Command::new(env!("CARGO_BIN_EXE_augur"))
+                .args([
+                    "serve",
+                    "--bind-address=127.0.0.1",
+                    "--prometheus-url=http://127.0.0.1:9",
+                ])
+                .arg(format!("--secure-port={port}"))
+                .arg(format!("--config={}", config.display()))
+                .args(tls),
+            &dir.join(format!("augur-{port}.log")),
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "augur never listened on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Served { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `augur certs verify` against augur itself: the certificate `augur certs` made, checked
+/// for the name kube-aggregator uses, with the caBundle as a file or as the APIService's
+/// base64; then the two mistakes that leave an APIService Available while every request
+/// fails: a certificate for another name, and a caBundle from another CA (or augur serving
+/// its self-signed certificate).
+#[test]
+fn certs_verify_checks_a_running_augur_as_kube_aggregator_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let made = augur(&["certs", "--out", certs.to_str().unwrap()]);
+    assert!(made.status.success(), "{}", text(&made.stderr));
+    let ca = certs.join("ca.crt");
+    let served = Served::start(
+        dir.path(),
+        &[
+            format!("--tls-cert-file={}", certs.join("tls.crt").display()),
+            format!("--tls-private-key-file={}", certs.join("tls.key").display()),
+        ],
+    );
+    let url = served.url();
+    let verify = |server_name: &str, bundle: &str| {
+        augur(&[
+            "certs",
+            "verify",
+            "--url",
+            &url,
+            "--server-name",
+            server_name,
+            "--ca-bundle",
+            bundle,
+        ])
+    };
+
+    let ok = verify("augur.augur.svc", ca.to_str().unwrap());
+    assert!(
+        ok.status.success(),
+        "{}{}",
+        text(&ok.stdout),
+        text(&ok.stderr)
+    );
+    let report = text(&ok.stdout);
+    let lines: Vec<&str> = report.lines().collect();
+    assert_eq!(
+        lines[0],
+        format!("server:      {url} (TLSv1_3, TLS13_AES_256_GCM_SHA384)")
+    );
+    assert_eq!(lines[1], "checked as:  augur.augur.svc");
+    assert_eq!(
+        lines[2],
+        "certificate: CN=\"augur.augur.svc\", 1 in the chain"
+    );
+    assert_eq!(
+        lines[3],
+        format!("caBundle:    1 certificate(s), file {}", ca.display())
+    );
+    assert_eq!(
+        lines[4],
+        "result:      OK: kube-aggregator trusts this certificate for augur.augur.svc"
+    );
+
+    // The APIService's spec.caBundle form: base64 of the PEM.
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(std::fs::read(&ca).unwrap());
+    let ok = verify("augur.augur.svc", &b64);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(text(&ok.stdout).contains("caBundle:    1 certificate(s), base64 caBundle"));
+
+    // A certificate for another name: kube-aggregator checks <service>.<namespace>.svc.
+    let wrong = verify("augur.monitoring.svc", ca.to_str().unwrap());
+    assert_eq!(wrong.status.code(), Some(1));
+    let report = text(&wrong.stdout);
+    assert!(
+        report.contains("result:      FAIL: invalid peer certificate: certificate not valid for name \"augur.monitoring.svc\"; certificate is only valid for DnsName(\"augur.augur.svc\")"),
+        "{report}"
+    );
+    assert!(
+        report.contains("why:         the certificate is for other names"),
+        "{report}"
+    );
+    assert!(
+        report.contains("the APIService still shows Available=True"),
+        "{report}"
+    );
+    assert_eq!(
+        text(&wrong.stderr),
+        format!(
+            "augur: {url} does not verify against the caBundle for augur.monitoring.svc: invalid peer certificate: certificate not valid for name \"augur.monitoring.svc\"; certificate is only valid for DnsName(\"augur.augur.svc\"), DnsName(\"augur\"), DnsName(\"augur.augur\") or DnsName(\"augur.augur.svc.cluster.local\")\n"
+        )
+    );
+
+    // A caBundle from another `augur certs` run.
+    let other = dir.path().join("other");
+    assert!(
+        augur(&["certs", "--out", other.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let foreign = verify("augur.augur.svc", other.join("ca.crt").to_str().unwrap());
+    assert_eq!(foreign.status.code(), Some(1));
+    let report = text(&foreign.stdout);
+    assert!(
+        report.contains("result:      FAIL: invalid peer certificate: UnknownIssuer"),
+        "{report}"
+    );
+    assert!(
+        report.contains(
+            "why:         the caBundle does not hold the CA that signed this certificate"
+        ),
+        "{report}"
+    );
+
+    // augur serving its self-signed certificate (no --tls-cert-file: the Secret is missing).
+    let self_signed = Served::start(
+        dir.path(),
+        &[format!("--cert-dir={}", dir.path().join("self").display())],
+    );
+    let out = augur(&[
+        "certs",
+        "verify",
+        "--url",
+        &self_signed.url(),
+        "--server-name=augur.augur.svc",
+        "--ca-bundle",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let report = text(&out.stdout);
+    assert!(report.contains("certificate: CN=\"localhost@"), "{report}");
+    assert!(report.contains("UnknownIssuer"), "{report}");
+
+    // What is not a caBundle, or not a server, is a clear error.
+    let bad = verify("augur.augur.svc", "not base64!");
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        text(&bad.stderr)
+            .starts_with("augur: --ca-bundle: not a readable file, and not base64 of a PEM bundle"),
+        "{}",
+        text(&bad.stderr)
+    );
+    let closed = augur(&[
+        "certs",
+        "verify",
+        &format!("--url=https://127.0.0.1:{}", free_port()),
+        "--ca-bundle",
+        ca.to_str().unwrap(),
+    ]);
+    assert_eq!(closed.status.code(), Some(1));
+    assert!(
+        text(&closed.stderr).starts_with("augur: connecting to 127.0.0.1:"),
+        "{}",
+        text(&closed.stderr)
     );
 }

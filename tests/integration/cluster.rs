@@ -20,9 +20,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
 
-use crate::api::{Augur, client_trusting};
-use crate::apiserver_double::ApiServerDouble;
-use crate::support::{FixtureFamily, FixtureSeries, TestPrometheus, fixture_series};
+use crate::support::{
+    ApiServerDouble, Augur, FixtureFamily, FixtureSeries, TestPrometheus, client_trusting,
+    fixture_series,
+};
 
 /// One object of the fake cluster.
 #[derive(Clone)]
@@ -177,6 +178,7 @@ fn fake_cluster() -> Arc<FakeCluster> {
         pods: vec![
             object("default", "db-0", json!({"app": "db"}), true),
             object("default", "pending-1", json!({"app": "web"}), false),
+            object("default", "batch-0", json!({"app": "batch"}), false),
             object(
                 "default",
                 "web-1",
@@ -473,6 +475,15 @@ async fn cluster_mode_end_to_end_with_watch_caches_metrics_api_and_kubectl_top()
         body["message"],
         "the server could not find the metric http_requests_total for pods: no objects in namespace default matched the label selector \"app=nothing\""
     );
+    // As in prometheus-adapter, the selection does not filter by phase: a selector matching
+    // only a Pending pod selects it, the query finds no sample for it, and the answer is an
+    // empty list (200), while a selector matching no pod at all is a 404 that says so.
+    let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/default/pods/*/http_requests_total?labelSelector=app%3Dbatch").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({"kind": "MetricValueList", "apiVersion": "custom.metrics.k8s.io/v1beta1", "metadata": {}, "items": []})
+    );
     // `*` without a selector is every pod the cache knows that has a sample.
     let (status, body) = augur
         .get("/apis/custom.metrics.k8s.io/v1beta1/namespaces/other/pods/*/http_requests_total")
@@ -706,9 +717,9 @@ async fn unknown_override_resource_is_a_startup_error_in_cluster_mode() {
         .args([
             "serve",
             "--bind-address=127.0.0.1",
-            "--secure-port=0",
             "--prometheus-url=http://127.0.0.1:9",
         ])
+        .arg(format!("--secure-port={}", crate::support::free_port()))
         .arg(format!("--config={}", config.display()))
         .arg(format!("--lister-kubeconfig={}", kubeconfig.display()))
         .arg("--authentication-mode=off")

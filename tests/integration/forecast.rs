@@ -5,47 +5,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fmt::Write as _;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use serde_json::Value;
-
-use crate::api::Augur;
-use crate::support::TestPrometheus;
+use crate::support::{
+    Augur, EXTERNAL, TestPrometheus, gauge, gauge_rule, items, metric_value, metrics, now_aligned,
+    quantity, resource_names, wait_metric,
+};
 
 /// 1995-07-12 11:57 UTC: the morning rise of the daily cycle is about to start (live
 /// ≈ 0.65 req/s summed over the pods; the same 10 minutes one day earlier peaked at 1.72).
 const RISE: i64 = 805_550_220;
 
 const TRACE: &str = "tests/fixtures/traces/nasa_ksc_1995_07_10-13_60s.csv";
-
-pub(crate) fn now_aligned() -> i64 {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
-    now - now % 60
-}
-
-/// One gauge family with a sample every minute where `value(t)` is Some.
-pub(crate) fn gauge(
-    out: &mut String,
-    name: &str,
-    from: i64,
-    to: i64,
-    value: impl Fn(i64) -> Option<f64>,
-) {
-    writeln!(out, "# TYPE {name} gauge").unwrap();
-    let mut t = from;
-    while t <= to {
-        if let Some(v) = value(t) {
-            writeln!(out, "{name}{{namespace=\"demo\"}} {v} {t}").unwrap();
-        }
-        t += 60;
-    }
-}
 
 /// The NASA trace as `http_requests_total` of pods web-0..2 of service web in namespace
 /// demo, shifted so the bucket starting at [`RISE`] starts at `now`, then the gauges:
@@ -95,13 +67,6 @@ fn openmetrics(now: i64) -> String {
     out
 }
 
-/// A namespaced external rule over one gauge with a forecast block.
-pub(crate) fn gauge_rule(name: &str, forecast: &str) -> String {
-    format!(
-        "- seriesQuery: '{name}'\n  resources: {{overrides: {{namespace: {{resource: namespace}}}}}}\n  metricsQuery: 'sum(<<.Series>>{{<<.LabelMatchers>>}})'\n  forecast: {forecast}\n"
-    )
-}
-
 /// Rules over the trace: pods/services/namespaces custom metric and a per-service external
 /// metric, each with a forecast block, then `extra` external rules.
 fn config(dir: &Path, pods: &str, external: &str, extra: &str) -> std::path::PathBuf {
@@ -129,68 +94,7 @@ externalRules:
     path
 }
 
-/// A Kubernetes quantity string as a number (`433m`, `2`, `1500k`).
-fn quantity(v: &Value) -> f64 {
-    let text = v.as_str().unwrap_or_else(|| panic!("not a quantity: {v}"));
-    let (number, scale) = match text.char_indices().last() {
-        Some((i, 'm')) => (&text[..i], 1e-3),
-        Some((i, 'k')) => (&text[..i], 1e3),
-        Some((i, 'M')) => (&text[..i], 1e6),
-        _ => (text, 1.0),
-    };
-    number.parse::<f64>().unwrap() * scale
-}
-
-pub(crate) async fn metrics(augur: &Augur) -> String {
-    match augur.get("/metrics").await {
-        (200, Value::String(text)) => text,
-        other => panic!("/metrics: {other:?}"),
-    }
-}
-
-pub(crate) fn metric_value(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(prefix))
-        .and_then(|v| v.trim().parse().ok())
-}
-
-/// Waits (up to 60 s) until a /metrics line starts with `prefix`; returns its value.
-pub(crate) async fn wait_metric(augur: &Augur, prefix: &str) -> f64 {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let text = metrics(augur).await;
-        if let Some(v) = metric_value(&text, prefix) {
-            return v;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no {prefix:?} in /metrics:\n{text}\nlog:\n{}",
-            augur.log()
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
-/// `(name or labels, value)` of every item of a metric list.
-pub(crate) async fn items(augur: &Augur, path: &str) -> Vec<(String, f64)> {
-    let (status, body) = augur.get(path).await;
-    assert_eq!(status, 200, "{path}: {body}");
-    body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| {
-            let name = i["describedObject"]["name"]
-                .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| i["metricLabels"].to_string());
-            (name, quantity(&i["value"]))
-        })
-        .collect()
-}
-
 const CUSTOM: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/demo";
-pub(crate) const EXTERNAL: &str = "/apis/external.metrics.k8s.io/v1beta1/namespaces/demo";
 
 fn gauge_labels(rule: &str, metric: &str, object: &str) -> String {
     format!(r#"{{rule="{rule}",metric="{metric}",namespace="demo",object="{object}"}} "#)
@@ -251,7 +155,7 @@ async fn twins_are_discovered_served_and_fall_back_to_live() {
     // Discovery: each twin next to its live metric, for every resource the live one has.
     let (status, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
     assert_eq!(status, 200);
-    let names = super::api::resource_names(&body);
+    let names = resource_names(&body);
     let expected: Vec<(String, bool)> = [
         ("namespaces/http_requests_per_second", false),
         ("namespaces/http_requests_per_second_forecast", false),

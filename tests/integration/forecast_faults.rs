@@ -15,11 +15,10 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 
-use crate::api::Augur;
-use crate::forecast::{
-    EXTERNAL, gauge, gauge_rule, items, metric_value, metrics, now_aligned, wait_metric,
+use crate::support::{
+    Augur, EXTERNAL, TestPrometheus, gauge, gauge_rule, items, metric_value, metrics, now_aligned,
+    wait_metric,
 };
-use crate::support::TestPrometheus;
 
 /// What the proxy does with `/api/v1/query_range` (everything else is always forwarded).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

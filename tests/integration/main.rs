@@ -2,17 +2,16 @@
 //! VictoriaMetrics, kubectl) started by [`support`].
 
 mod api;
-#[allow(dead_code)]
-mod apiserver_double;
 mod auth;
 mod backend;
 mod backtest;
 mod certs;
 mod cluster;
 mod compat;
+mod dropin;
 mod forecast;
 mod forecast_faults;
+mod image;
 mod manifests;
 mod onnx;
-#[allow(dead_code)]
 mod support;

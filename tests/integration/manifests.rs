@@ -23,8 +23,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::api::Augur;
-use crate::support::{Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series};
+use crate::support::{
+    Augur, Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series,
+};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -161,8 +162,9 @@ impl Objects {
     }
 }
 
-/// A copy of manifests/ (without any local certificate files) with a fresh serving
-/// certificate written into its certs/ by the real `augur certs`.
+/// A copy of manifests/ and certs/ (without any local certificate files) with a fresh
+/// serving certificate written into certs/ by the real `augur certs`, run from the copy's
+/// root with its default `--out`.
 struct Checkout {
     dir: tempfile::TempDir,
 }
@@ -171,10 +173,11 @@ impl Checkout {
     fn new(with_certs: bool) -> Checkout {
         let dir = tempfile::tempdir().unwrap();
         copy_tree(&repo().join("manifests"), &dir.path().join("manifests"));
+        copy_tree(&repo().join("certs"), &dir.path().join("certs"));
         if with_certs {
             let output = Command::new(env!("CARGO_BIN_EXE_augur"))
-                .args(["certs", "--out"])
-                .arg(dir.path().join("manifests/certs"))
+                .arg("certs")
+                .current_dir(dir.path())
                 .output()
                 .unwrap();
             assert!(
@@ -209,12 +212,12 @@ impl Checkout {
     }
 
     fn cert_file(&self, name: &str) -> Vec<u8> {
-        std::fs::read(self.manifests().join("certs").join(name)).unwrap()
+        std::fs::read(self.dir.path().join("certs").join(name)).unwrap()
     }
 }
 
 /// Copies a directory tree, leaving out certificate and key files a developer may have in
-/// manifests/certs.
+/// certs/.
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -225,7 +228,7 @@ fn copy_tree(from: &Path, to: &Path) {
             copy_tree(&path, &to.join(&name));
         } else if !matches!(
             path.extension().and_then(|e| e.to_str()),
-            Some("crt" | "key" | "tmp")
+            Some("crt" | "key" | "pem" | "tmp")
         ) {
             std::fs::copy(&path, to.join(&name)).unwrap();
         }
@@ -335,6 +338,12 @@ fn base_builds_into_the_objects_an_install_needs() {
     );
     assert_eq!(pod.containers.len(), 1);
     let container = &pod.containers[0];
+    // The image `bash .ci/image` builds and tags, used as is when the node has it.
+    assert_eq!(
+        container.image.as_deref(),
+        Some(concat!("localhost/augur:", env!("CARGO_PKG_VERSION")))
+    );
+    assert_eq!(container.image_pull_policy.as_deref(), Some("IfNotPresent"));
     let args = container.args.clone().unwrap();
     let cli = augur::cli::Cli::try_parse_from(std::iter::once("augur".to_owned()).chain(args))
         .unwrap_or_else(|e| panic!("the Deployment's args are not augur's flags: {e}"));
@@ -387,10 +396,10 @@ fn base_builds_into_the_objects_an_install_needs() {
     )
     .unwrap();
     let estimate =
-        augur::forecast::sizing::estimate(&defaults, serve.forecast.forecast_max_series).unwrap();
+        augur::twin::sizing::estimate(&defaults, serve.forecast.forecast_max_series).unwrap();
     assert_eq!(estimate.per_series, 101_584);
-    let limit = Some((limit_bytes, augur::forecast::sizing::CGROUP_MEMORY_MAX));
-    assert_eq!(augur::forecast::sizing::over_limit(&estimate, limit), None);
+    let limit = Some((limit_bytes, augur::twin::sizing::CGROUP_MEMORY_MAX));
+    assert_eq!(augur::twin::sizing::over_limit(&estimate, limit), None);
     let pod_security = pod.security_context.as_ref().unwrap();
     assert_eq!(pod_security.run_as_non_root, Some(true));
     assert_eq!(
@@ -694,7 +703,7 @@ fn without_augur_certs_kustomize_names_the_missing_certificate() {
     let output = checkout.kustomize("");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    let missing = checkout.manifests().join("certs/tls.crt");
+    let missing = checkout.dir.path().join("certs/tls.crt");
     assert!(
         stderr.contains(&format!(
             "lstat {}: no such file or directory",

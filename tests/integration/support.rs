@@ -12,6 +12,18 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+mod apiserver_double;
+mod augur;
+mod gauges;
+
+pub(crate) use apiserver_double::ApiServerDouble;
+
+pub(crate) use augur::{
+    Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, quantity,
+    resource_names, spawn_standalone, wait_metric,
+};
+pub(crate) use gauges::{EXTERNAL, gauge, gauge_rule, now_aligned};
+
 /// Prometheus server binary.
 pub(crate) const PROMETHEUS: &str = "/usr/bin/prometheus";
 /// promtool, for backfilling blocks.
@@ -55,6 +67,16 @@ impl FixtureSeries {
     /// Value at the `i`-th sample (exact in f64: integers or halves).
     pub(crate) fn value_at(&self, i: u64) -> f64 {
         self.initial + self.rate * (i * STEP_SECS) as f64
+    }
+
+    /// One line per sample from `start` (Unix seconds): `name{labels} value timestamp`, the
+    /// timestamp in seconds times `scale` (1000 for milliseconds).
+    fn write_samples(&self, out: &mut String, start: u64, scale: u64) {
+        let labels = self.label_text();
+        for i in 0..SAMPLES {
+            let ts = (start + i * STEP_SECS) * scale;
+            writeln!(out, "{}{} {} {}", self.name, labels, self.value_at(i), ts).unwrap();
+        }
     }
 
     fn label_text(&self) -> String {
@@ -108,6 +130,11 @@ pub(crate) struct Fixture {
     pub(crate) end: SystemTime,
     /// The families, in output order.
     pub(crate) families: Vec<FixtureFamily>,
+}
+
+/// `tests/fixtures/api-rules.yaml`: rules serving the fixture's metrics (custom and external).
+pub(crate) fn rules() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml")
 }
 
 /// Builds the fixture ending at `now` aligned down to 15 s. See [`Fixture`] for the values.
@@ -212,19 +239,7 @@ impl Fixture {
         for family in &self.families {
             writeln!(out, "# TYPE {} {}", family.family, family.kind).unwrap();
             for series in &family.series {
-                let labels = series.label_text();
-                for i in 0..SAMPLES {
-                    let ts = start + i * STEP_SECS;
-                    writeln!(
-                        out,
-                        "{}{} {} {}",
-                        series.name,
-                        labels,
-                        series.value_at(i),
-                        ts
-                    )
-                    .unwrap();
-                }
+                series.write_samples(&mut out, start, 1);
             }
         }
         out.push_str("# EOF\n");
@@ -237,19 +252,7 @@ impl Fixture {
         let mut out = String::new();
         let start = self.start_secs();
         for series in self.all_series() {
-            let labels = series.label_text();
-            for i in 0..SAMPLES {
-                let ts_ms = (start + i * STEP_SECS) * 1000;
-                writeln!(
-                    out,
-                    "{}{} {} {}",
-                    series.name,
-                    labels,
-                    series.value_at(i),
-                    ts_ms
-                )
-                .unwrap();
-            }
+            series.write_samples(&mut out, start, 1000);
         }
         out
     }
@@ -319,12 +322,20 @@ pub(crate) struct TestPrometheus {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// Serving HTTPS (`dir`/web.yml) instead of HTTP.
+    tls: bool,
 }
 
 impl TestPrometheus {
     /// Backfills `openmetrics` with promtool and starts Prometheus on it (no scrape targets,
     /// 50 y retention); returns once `/-/ready` answers 200.
     pub(crate) fn start(openmetrics: &str) -> TestPrometheus {
+        TestPrometheus::start_with_tls(openmetrics, None)
+    }
+
+    /// [`TestPrometheus::start`] serving HTTPS with `(certificate, key)` PEM (Prometheus's
+    /// `--web.config.file` `tls_server_config`); ready once it logs so.
+    pub(crate) fn start_with_tls(openmetrics: &str, tls: Option<(&str, &str)>) -> TestPrometheus {
         let dir = tempfile::Builder::new()
             .prefix("augur-prom-")
             .tempdir()
@@ -350,10 +361,20 @@ impl TestPrometheus {
             "global:\n  evaluation_interval: 1h\n",
         )
         .unwrap();
+        if let Some((cert, key)) = tls {
+            std::fs::write(dir.path().join("server.crt"), cert).unwrap();
+            std::fs::write(dir.path().join("server.key"), key).unwrap();
+            std::fs::write(
+                dir.path().join("web.yml"),
+                "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+            )
+            .unwrap();
+        }
         let mut prometheus = TestPrometheus {
             dir,
             port: free_port(),
             child: None,
+            tls: tls.is_some(),
         };
         prometheus.spawn();
         prometheus
@@ -362,7 +383,14 @@ impl TestPrometheus {
     fn spawn(&mut self) {
         let stderr_file = self.dir.path().join("prometheus.stderr");
         let stderr = File::create(&stderr_file).unwrap();
-        let mut child = Command::new(PROMETHEUS)
+        let mut command = Command::new(PROMETHEUS);
+        if self.tls {
+            command.arg(format!(
+                "--web.config.file={}",
+                self.dir.path().join("web.yml").display()
+            ));
+        }
+        let mut child = command
             .arg(format!(
                 "--config.file={}",
                 self.dir.path().join("prometheus.yml").display()
@@ -379,25 +407,25 @@ impl TestPrometheus {
             .spawn()
             .unwrap_or_else(|e| panic!("starting {PROMETHEUS} (see .ci/setup): {e}"));
         let port = self.port;
+        let tls = self.tls;
         wait_until("prometheus", &stderr_file, &mut child, || {
-            matches!(http_call(port, "GET", "/-/ready", b""), Some((200, _)))
+            if tls {
+                std::fs::read_to_string(&stderr_file)
+                    .is_ok_and(|log| log.contains("Server is ready to receive web requests"))
+            } else {
+                matches!(http_call(port, "GET", "/-/ready", b""), Some((200, _)))
+            }
         });
         self.child = Some(child);
     }
 
-    /// Base URL, `http://127.0.0.1:PORT`.
+    /// Base URL, `http://127.0.0.1:PORT` (`https://localhost:PORT` with TLS).
     pub(crate) fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The listening port.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// The data and config directory.
-    pub(crate) fn dir(&self) -> PathBuf {
-        self.dir.path().to_owned()
+        if self.tls {
+            format!("https://localhost:{}", self.port)
+        } else {
+            format!("http://127.0.0.1:{}", self.port)
+        }
     }
 
     /// Kills the process (SIGKILL) and waits for it; the port then refuses connections.
@@ -513,11 +541,6 @@ impl TestVictoria {
     /// Base URL, `http://127.0.0.1:PORT`.
     pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The listening port.
-    pub(crate) fn port(&self) -> u16 {
-        self.port
     }
 }
 

@@ -11,23 +11,6 @@ use super::tests::{load_no_panic, temp_dir, write};
 use super::writer::linear_model;
 use crate::forecast::{Feature, History, LinearSpec, Model, Period, Target, Transform};
 
-/// Deterministic 64-bit LCG.
-struct Lcg(u64);
-
-impl Lcg {
-    fn next(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        self.0 >> 17
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// A small exported model reading lags, windows and both phases (every part of the writer).
 fn small_spec() -> LinearSpec {
     let features = vec![
@@ -225,14 +208,14 @@ fn length_prefixes(bytes: &[u8], base: usize, out: &mut Vec<(usize, usize)>) {
 /// Every mutant of `original`, deterministic: truncations, byte flips, absurd and off-by-one
 /// length prefixes, duplicated and dropped fields, extreme varints.
 fn mutants(original: &[u8], seed: u64) -> Vec<(String, Vec<u8>)> {
-    let mut rng = Lcg(seed);
+    let mut rng = fastrand::Rng::with_seed(seed);
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     for len in 0..original.len() {
         out.push((format!("truncated to {len}"), original[..len].to_vec()));
     }
     for _ in 0..600 {
-        let at = rng.below(original.len());
-        let mask = (rng.below(255) + 1) as u8;
+        let at = rng.usize(..original.len().max(1));
+        let mask = rng.u8(1..=255);
         let mut bytes = original.to_vec();
         bytes[at] ^= mask;
         out.push((format!("byte {at} ^= {mask:#04x}"), bytes));

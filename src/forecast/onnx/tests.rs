@@ -15,21 +15,9 @@ use crate::forecast::{
     Feature, History, LinearSpec, Model, ModelError, Period, Phase, Target, Transform,
 };
 
-/// Deterministic numbers in [0, 1) (64-bit LCG, top bits).
-struct Numbers(u64);
-
-impl Numbers {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1_442_695_040_888_963_407);
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn between(&mut self, low: f64, high: f64) -> f64 {
-        low + (high - low) * self.next()
-    }
+/// A number in [low, high) from a seeded (deterministic) generator.
+fn between(rng: &mut fastrand::Rng, low: f64, high: f64) -> f64 {
+    low + (high - low) * rng.f64()
 }
 
 /// The formula documented on [`LinearSpec`], in f64: `window` is forward-filled raw values,
@@ -113,7 +101,7 @@ fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> Lin
         features.push(Feature::Lag(lookback - 1));
     }
     let targets = vec![Target::Max(10), Target::Point(10), Target::Point(1)];
-    let mut n = Numbers(7);
+    let mut n = fastrand::Rng::with_seed(7);
     let (center, spread) = match transform {
         Transform::Identity => (50.0, 20.0),
         Transform::Log1p => (5.0, 1.0),
@@ -124,19 +112,24 @@ fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> Lin
         transform,
         mean: features
             .iter()
-            .map(|_| n.between(center - spread, center + spread))
+            .map(|_| between(&mut n, center - spread, center + spread))
             .collect(),
         scale: features
             .iter()
-            .map(|_| n.between(0.5, 2.0) * spread)
+            .map(|_| between(&mut n, 0.5, 2.0) * spread)
             .collect(),
         weights: targets
             .iter()
-            .map(|_| features.iter().map(|_| n.between(-0.3, 0.3)).collect())
+            .map(|_| {
+                features
+                    .iter()
+                    .map(|_| between(&mut n, -0.3, 0.3))
+                    .collect()
+            })
             .collect(),
         bias: targets
             .iter()
-            .map(|_| n.between(-0.1, 0.1) + bias_shift)
+            .map(|_| between(&mut n, -0.1, 0.1) + bias_shift)
             .collect(),
         features,
         targets,
@@ -145,15 +138,15 @@ fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> Lin
 
 /// Histories of `len` buckets with values in [low, high) and some missing buckets.
 fn histories(count: usize, len: usize, low: f64, high: f64, seed: u64) -> Vec<History> {
-    let mut n = Numbers(seed);
+    let mut n = fastrand::Rng::with_seed(seed);
     (0..count)
         .map(|i| {
             let values = (0..len)
                 .map(|_| {
-                    if n.next() < 0.1 {
+                    if n.f64() < 0.1 {
                         f64::NAN
                     } else {
-                        n.between(low, high)
+                        between(&mut n, low, high)
                     }
                 })
                 .collect();

@@ -34,32 +34,16 @@ impl ApiServerDouble {
     /// Serves `routes` over TLS on a free loopback port (own thread and runtime).
     pub(crate) fn start(routes: Router) -> Self {
         augur::app::install_crypto_provider();
-        let ca_key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("ca key: {e}"));
-        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())
-            .unwrap_or_else(|e| panic!("ca params: {e}"));
-        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "apiserver-double-ca");
-        let ca = ca_params
-            .self_signed(&ca_key)
-            .unwrap_or_else(|e| panic!("ca cert: {e}"));
-        let issuer = rcgen::Issuer::new(ca_params, &ca_key);
-        let key = rcgen::KeyPair::generate().unwrap_or_else(|e| panic!("key: {e}"));
-        let params =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
-                .unwrap_or_else(|e| panic!("params: {e}"));
-        let cert = params
-            .signed_by(&key, &issuer)
-            .unwrap_or_else(|e| panic!("cert: {e}"));
+        let ca = augur::testing::TestCa::new("apiserver-double-ca");
+        let serving = ca.server(&["127.0.0.1", "localhost"]);
 
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let files = augur::tls::KeyPairFiles {
             cert: dir.path().join("tls.crt"),
             key: dir.path().join("tls.key"),
         };
-        std::fs::write(&files.cert, cert.pem()).unwrap_or_else(|e| panic!("write: {e}"));
-        std::fs::write(&files.key, key.serialize_pem()).unwrap_or_else(|e| panic!("write: {e}"));
+        std::fs::write(&files.cert, &serving.cert).unwrap_or_else(|e| panic!("write: {e}"));
+        std::fs::write(&files.key, &serving.key).unwrap_or_else(|e| panic!("write: {e}"));
         let tls = augur::tls::TlsOptions {
             cert_file: Some(files.cert.clone()),
             key_file: Some(files.key.clone()),
@@ -121,7 +105,7 @@ impl ApiServerDouble {
         });
         Self {
             url: format!("https://{addr}"),
-            ca_pem: ca.pem(),
+            ca_pem: ca.pem,
             calls,
             shutdown: Some(tx),
             thread: Some(thread),

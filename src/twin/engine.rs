@@ -14,7 +14,7 @@ mod tests;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use futures::StreamExt;
@@ -29,11 +29,13 @@ use crate::provider::{CustomItem, CustomRequest, ExternalItem, ExternalRequest, 
 use crate::resources::GroupResource;
 use crate::series::{Snapshot, TwinRef};
 use crate::telemetry::{ForecastFigures, ForecastLabels, Metrics};
+use crate::units::{from_unix, unix};
 
-pub use super::guard::ErrorTracker;
+pub use crate::forecast::guard::ErrorTracker;
 
+use super::ForecastArgs;
 use super::buckets::Buckets;
-use super::{Fitted, ForecastArgs, History, Model, ModelError, Target};
+use crate::forecast::{Fitted, History, Model, ModelError, Target};
 
 /// Buckets at the end of a history fetched again by the next incremental refresh.
 const REFETCH_STEPS: i64 = 1;
@@ -139,10 +141,10 @@ pub type ModelFactory = dyn Fn(&ModelRef) -> Result<Arc<dyn Model>, String> + Se
 /// The built-in models by name; ONNX files through the ONNX runtime.
 pub fn default_models(model: &ModelRef) -> Result<Arc<dyn Model>, String> {
     match model {
-        ModelRef::Builtin(name) => super::model::build(name)
+        ModelRef::Builtin(name) => crate::forecast::model::build(name)
             .map(Arc::from)
             .map_err(|e| e.to_string()),
-        ModelRef::Onnx(path) => super::onnx::OnnxModel::load(path)
+        ModelRef::Onnx(path) => crate::forecast::onnx::OnnxModel::load(path)
             .map(|m| Arc::new(m) as Arc<dyn Model>)
             .map_err(|e| e.to_string()),
     }
@@ -399,16 +401,6 @@ impl std::fmt::Debug for Engine {
             .field("options", &self.options)
             .finish_non_exhaustive()
     }
-}
-
-fn unix(t: SystemTime) -> i64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
-
-fn at(secs: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_secs(u64::try_from(secs).unwrap_or(0))
 }
 
 /// A live-metric error answered for a twin request, saying which twin asked: the message
@@ -999,8 +991,8 @@ impl Engine {
                 .backend
                 .query_range(
                     &target.key.promql,
-                    at(chunk_start),
-                    at(chunk_end),
+                    from_unix(chunk_start),
+                    from_unix(chunk_end),
                     Duration::from_secs(u64::try_from(step).unwrap_or(60)),
                 )
                 .await

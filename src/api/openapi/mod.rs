@@ -1,20 +1,22 @@
-//! OpenAPI v2 and v3 documents for the metrics API groups, enough for kubectl.
+//! OpenAPI v2 and v3 documents for the metrics API groups: paths from augur's routes,
+//! definitions generated from types (see `definitions`).
 //!
 //! Built once at start from the enabled group-versions ([`OpenApiDocs::build`]) and served
 //! as bytes. kube-aggregator downloads `/openapi/v2` and `/openapi/v3` and merges them into
-//! the cluster's documents; failures there only degrade `kubectl explain` and client-side
-//! validation, so the documents describe the routes and wire types, not every detail.
+//! the cluster's documents (the apimachinery definitions are k8s-openapi's, so they match
+//! the cluster's own); `kubectl explain` and client-side validation read the result.
 
 use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use serde_json::{Map, Value, json};
 
+use self::definitions::definitions;
 use super::discovery::ApiGroup;
 
+mod definitions;
+
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1.";
-const QUANTITY: &str = "io.k8s.apimachinery.pkg.api.resource.Quantity";
-const OBJECT_REFERENCE: &str = "io.k8s.api.core.v1.ObjectReference";
 
 /// Where schema references point: `#/definitions/` (v2) or `#/components/schemas/` (v3).
 #[derive(Clone, Copy)]
@@ -30,147 +32,6 @@ fn meta(name: &str) -> String {
     format!("{META}{name}")
 }
 
-fn gvk(group: &str, version: &str, kind: &str) -> Value {
-    json!([{"group": group, "version": version, "kind": kind}])
-}
-
-fn string(description: &str) -> Value {
-    json!({"type": "string", "description": description})
-}
-
-/// Definitions shared by every group-version: Status, list metadata, selectors, discovery.
-fn common_schemas(r: Refs) -> Vec<(String, Value)> {
-    vec![
-        (
-            meta("Time"),
-            json!({"type": "string", "format": "date-time", "description": "RFC 3339 time"}),
-        ),
-        (
-            QUANTITY.to_owned(),
-            json!({"type": "string", "description": "Kubernetes quantity, e.g. 16m, 2, 1500k"}),
-        ),
-        (
-            meta("ListMeta"),
-            json!({
-                "type": "object",
-                "properties": {
-                    "resourceVersion": string("opaque version of the list"),
-                    "selfLink": string("deprecated"),
-                    "continue": string("continuation token"),
-                },
-            }),
-        ),
-        (
-            meta("ObjectMeta"),
-            json!({
-                "type": "object",
-                "properties": {
-                    "name": string("object name"),
-                    "namespace": string("object namespace"),
-                    "creationTimestamp": r.to(&meta("Time")),
-                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                },
-            }),
-        ),
-        (
-            meta("LabelSelectorRequirement"),
-            json!({
-                "type": "object",
-                "required": ["key", "operator"],
-                "properties": {
-                    "key": string("label key"),
-                    "operator": string("In, NotIn, Exists or DoesNotExist"),
-                    "values": {"type": "array", "items": {"type": "string"}},
-                },
-            }),
-        ),
-        (
-            meta("LabelSelector"),
-            json!({
-                "type": "object",
-                "properties": {
-                    "matchLabels": {"type": "object", "additionalProperties": {"type": "string"}},
-                    "matchExpressions": {"type": "array", "items": r.to(&meta("LabelSelectorRequirement"))},
-                },
-            }),
-        ),
-        (
-            OBJECT_REFERENCE.to_owned(),
-            json!({
-                "type": "object",
-                "properties": {
-                    "kind": string("kind of the referent"),
-                    "namespace": string("namespace of the referent"),
-                    "name": string("name of the referent"),
-                    "apiVersion": string("API version of the referent"),
-                    "uid": string("UID of the referent"),
-                    "resourceVersion": string("resource version of the referent"),
-                    "fieldPath": string("field of the referent"),
-                },
-            }),
-        ),
-        (
-            meta("Status"),
-            json!({
-                "type": "object",
-                "description": "Status is the return value for calls that don't return other objects.",
-                "properties": {
-                    "kind": string("Status"),
-                    "apiVersion": string("v1"),
-                    "metadata": r.to(&meta("ListMeta")),
-                    "status": string("Success or Failure"),
-                    "message": string("human-readable description"),
-                    "reason": string("machine-readable reason, e.g. NotFound"),
-                    "code": {"type": "integer", "format": "int32"},
-                },
-                "x-kubernetes-group-version-kind": gvk("", "v1", "Status"),
-            }),
-        ),
-        (
-            meta("APIResource"),
-            json!({
-                "type": "object",
-                "required": ["name", "singularName", "namespaced", "kind", "verbs"],
-                "properties": {
-                    "name": string("plural resource name"),
-                    "singularName": string("singular name"),
-                    "namespaced": {"type": "boolean"},
-                    "kind": string("kind"),
-                    "verbs": {"type": "array", "items": {"type": "string"}},
-                },
-            }),
-        ),
-        (
-            meta("APIResourceList"),
-            json!({
-                "type": "object",
-                "required": ["groupVersion", "resources"],
-                "properties": {
-                    "kind": string("APIResourceList"),
-                    "apiVersion": string("v1"),
-                    "groupVersion": string("group/version"),
-                    "resources": {"type": "array", "items": r.to(&meta("APIResource"))},
-                },
-                "x-kubernetes-group-version-kind": gvk("", "v1", "APIResourceList"),
-            }),
-        ),
-    ]
-}
-
-fn list_schema(r: Refs, item: &str, group: &str, version: &str, kind: &str) -> Value {
-    json!({
-        "type": "object",
-        "required": ["items"],
-        "properties": {
-            "kind": string(kind),
-            "apiVersion": string(&format!("{group}/{version}")),
-            "metadata": r.to(&meta("ListMeta")),
-            "items": {"type": "array", "items": r.to(item)},
-        },
-        "x-kubernetes-group-version-kind": gvk(group, version, kind),
-    })
-}
-
 /// Definition name prefix of a group-version's types.
 fn type_prefix(group: &str, version: &str) -> Option<String> {
     let package = match group {
@@ -180,170 +41,6 @@ fn type_prefix(group: &str, version: &str) -> Option<String> {
         _ => return None,
     };
     Some(format!("io.k8s.metrics.pkg.apis.{package}.{version}."))
-}
-
-/// Definitions of one group-version's own types.
-fn group_schemas(r: Refs, group: &str, version: &str) -> Vec<(String, Value)> {
-    let Some(p) = type_prefix(group, version) else {
-        return Vec::new();
-    };
-    let time = r.to(&meta("Time"));
-    let quantity = r.to(QUANTITY);
-    let selector = r.to(&meta("LabelSelector"));
-    match (group, version) {
-        ("custom.metrics.k8s.io", "v1beta1") => vec![
-            (
-                format!("{p}MetricValue"),
-                json!({
-                    "type": "object",
-                    "required": ["describedObject", "metricName", "timestamp", "value"],
-                    "properties": {
-                        "describedObject": r.to(OBJECT_REFERENCE),
-                        "metricName": string("the name of the metric"),
-                        "timestamp": time,
-                        "window": {"type": "integer", "format": "int64", "description": "window in seconds"},
-                        "value": quantity,
-                        "selector": selector,
-                    },
-                }),
-            ),
-            (
-                format!("{p}MetricValueList"),
-                list_schema(
-                    r,
-                    &format!("{p}MetricValue"),
-                    group,
-                    version,
-                    "MetricValueList",
-                ),
-            ),
-        ],
-        ("custom.metrics.k8s.io", _) => vec![
-            (
-                format!("{p}MetricIdentifier"),
-                json!({
-                    "type": "object",
-                    "required": ["name"],
-                    "properties": {"name": string("the name of the metric"), "selector": selector},
-                }),
-            ),
-            (
-                format!("{p}MetricValue"),
-                json!({
-                    "type": "object",
-                    "required": ["describedObject", "metric", "timestamp", "value"],
-                    "properties": {
-                        "describedObject": r.to(OBJECT_REFERENCE),
-                        "metric": r.to(&format!("{p}MetricIdentifier")),
-                        "timestamp": time,
-                        "windowSeconds": {"type": "integer", "format": "int64"},
-                        "value": quantity,
-                    },
-                }),
-            ),
-            (
-                format!("{p}MetricValueList"),
-                list_schema(
-                    r,
-                    &format!("{p}MetricValue"),
-                    group,
-                    version,
-                    "MetricValueList",
-                ),
-            ),
-        ],
-        ("external.metrics.k8s.io", _) => vec![
-            (
-                format!("{p}ExternalMetricValue"),
-                json!({
-                    "type": "object",
-                    "required": ["metricName", "metricLabels", "timestamp", "value"],
-                    "properties": {
-                        "metricName": string("the name of the metric"),
-                        "metricLabels": {"type": "object", "additionalProperties": {"type": "string"}},
-                        "timestamp": time,
-                        "window": {"type": "integer", "format": "int64"},
-                        "value": quantity,
-                    },
-                }),
-            ),
-            (
-                format!("{p}ExternalMetricValueList"),
-                list_schema(
-                    r,
-                    &format!("{p}ExternalMetricValue"),
-                    group,
-                    version,
-                    "ExternalMetricValueList",
-                ),
-            ),
-        ],
-        _ => {
-            let usage = json!({"type": "object", "additionalProperties": quantity});
-            vec![
-                (
-                    format!("{p}ContainerMetrics"),
-                    json!({
-                        "type": "object",
-                        "required": ["name", "usage"],
-                        "properties": {"name": string("container name"), "usage": usage},
-                    }),
-                ),
-                (
-                    format!("{p}PodMetrics"),
-                    json!({
-                        "type": "object",
-                        "required": ["timestamp", "window", "containers"],
-                        "properties": {
-                            "kind": string("PodMetrics"),
-                            "apiVersion": string(&format!("{group}/{version}")),
-                            "metadata": r.to(&meta("ObjectMeta")),
-                            "timestamp": time,
-                            "window": string("duration, e.g. 5m0s"),
-                            "containers": {"type": "array", "items": r.to(&format!("{p}ContainerMetrics"))},
-                        },
-                        "x-kubernetes-group-version-kind": gvk(group, version, "PodMetrics"),
-                    }),
-                ),
-                (
-                    format!("{p}NodeMetrics"),
-                    json!({
-                        "type": "object",
-                        "required": ["timestamp", "window", "usage"],
-                        "properties": {
-                            "kind": string("NodeMetrics"),
-                            "apiVersion": string(&format!("{group}/{version}")),
-                            "metadata": r.to(&meta("ObjectMeta")),
-                            "timestamp": time,
-                            "window": string("duration, e.g. 5m0s"),
-                            "usage": usage,
-                        },
-                        "x-kubernetes-group-version-kind": gvk(group, version, "NodeMetrics"),
-                    }),
-                ),
-                (
-                    format!("{p}PodMetricsList"),
-                    list_schema(
-                        r,
-                        &format!("{p}PodMetrics"),
-                        group,
-                        version,
-                        "PodMetricsList",
-                    ),
-                ),
-                (
-                    format!("{p}NodeMetricsList"),
-                    list_schema(
-                        r,
-                        &format!("{p}NodeMetrics"),
-                        group,
-                        version,
-                        "NodeMetricsList",
-                    ),
-                ),
-            ]
-        }
-    }
 }
 
 /// One GET route of a group-version.
@@ -515,14 +212,6 @@ fn operation_json(op: &Operation, group: &str, version: &str, v3: bool) -> Value
     json!({"get": get})
 }
 
-fn schema_map(r: Refs, gvs: &[(&str, &str)]) -> Map<String, Value> {
-    let mut map: Map<String, Value> = common_schemas(r).into_iter().collect();
-    for (group, version) in gvs {
-        map.extend(group_schemas(r, group, version));
-    }
-    map
-}
-
 fn enabled(groups: &[ApiGroup]) -> Vec<(&'static str, &'static str)> {
     groups
         .iter()
@@ -544,7 +233,7 @@ pub fn openapi_v2(groups: &[ApiGroup]) -> Value {
         "swagger": "2.0",
         "info": {"title": "augur", "version": concat!("v", env!("CARGO_PKG_VERSION"))},
         "paths": paths,
-        "definitions": schema_map(Refs("#/definitions/"), &gvs),
+        "definitions": definitions("/definitions", &gvs),
     })
 }
 
@@ -567,7 +256,7 @@ pub fn openapi_v3(group: &str, version: &str) -> Option<Value> {
         "openapi": "3.0.0",
         "info": {"title": "augur", "version": concat!("v", env!("CARGO_PKG_VERSION"))},
         "paths": paths,
-        "components": {"schemas": schema_map(Refs("#/components/schemas/"), &[(group, version)])},
+        "components": {"schemas": definitions("/components/schemas", &[(group, version)])},
     }))
 }
 

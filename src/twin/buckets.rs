@@ -2,7 +2,7 @@
 //! by models as the `f64` [`History`] they take, materialised only as far back as the fitted
 //! model reads, into a buffer reused across series.
 
-use super::History;
+use crate::forecast::History;
 
 /// A regular grid of buckets kept as `f32` (request rates need no more than its 7
 /// significant digits); `NaN` marks a missing bucket. The buffer is allocated once for the
