@@ -209,7 +209,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     tokio::spawn(relister.run(
         config_rx,
         move |report: &crate::series::relist::RelistReport| {
-            if report.listed() {
+            if report.backend_answered() {
                 ready.set_ready();
             }
         },

@@ -375,19 +375,24 @@ impl Backend for HttpBackend {
                     builder.get_raw().await
                 }
             };
-            match self
-                .call(endpoint, post, send, QuerySink::scanner())
-                .await?
-                .finish()?
-            {
-                QueryResult::Matrix(series) => Ok(series),
-                other => Err(Error::Decode(format!(
-                    "query_range returned {} instead of a matrix",
-                    other.type_name()
-                ))),
-            }
+            matrix(
+                self.call(endpoint, post, send, QuerySink::scanner())
+                    .await?
+                    .finish()?,
+            )
         }
         .boxed()
+    }
+}
+
+/// The series of a range query's answer, which must be a matrix.
+fn matrix(result: QueryResult) -> Result<Vec<RangeSeries>> {
+    match result {
+        QueryResult::Matrix(series) => Ok(series),
+        other => Err(Error::Decode(format!(
+            "query_range returned {} instead of a matrix",
+            other.type_name()
+        ))),
     }
 }
 
@@ -668,6 +673,34 @@ pub(crate) fn classify_error(code: u16, body: &[u8]) -> Error {
     }
 }
 
+/// A whole answer (HTTP status and body) run through `scanner` as a call's body would be.
+fn decode_answer<S: Sink>(code: u16, body: &[u8], mut scanner: Scanner<S>) -> Result<S> {
+    if !(200..300).contains(&code) {
+        return Err(classify_error(
+            code,
+            &body[..body.len().min(ERROR_BODY_LIMIT)],
+        ));
+    }
+    scanner.feed(body)?;
+    scanner.finish()
+}
+
+/// A whole `/api/v1/query` answer (HTTP status and body) decoded as [`HttpBackend`]'s
+/// `query` decodes it (for fuzzing and tools that hold a recorded answer).
+pub fn decode_query_answer(code: u16, body: &[u8]) -> Result<QueryResult> {
+    decode_answer(code, body, QuerySink::scanner())?.finish()
+}
+
+/// A whole `/api/v1/query_range` answer decoded as [`HttpBackend`]'s `query_range` decodes it.
+pub fn decode_query_range_answer(code: u16, body: &[u8]) -> Result<Vec<RangeSeries>> {
+    matrix(decode_answer(code, body, QuerySink::scanner())?.finish()?)
+}
+
+/// A whole `/api/v1/series` answer decoded as [`HttpBackend`]'s `series` decodes it.
+pub fn decode_series_answer(code: u16, body: &[u8]) -> Result<SeriesList> {
+    decode_answer(code, body, SeriesSink::scanner())?.finish()
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
@@ -749,6 +782,61 @@ mod tests {
         assert_eq!(format_time(UNIX_EPOCH - Duration::from_secs(5)), "0.000");
         assert_eq!(unix_seconds(t), 1_700_000_000);
         assert_eq!(unix_seconds(UNIX_EPOCH - Duration::from_secs(5)), 0);
+    }
+
+    #[test]
+    fn sample_times_beyond_year_9999_are_decode_errors() {
+        let bad = [
+            r#"{"status":"success","data":{"resultType":"scalar","result":[3e11,"1"]}}"#,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1e19,"1"]}]}}"#,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[-1,"1"]}]}}"#,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[1e300,"2"]]}]}}"#,
+        ];
+        for body in bad {
+            let err = decode_query_answer(200, body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&err, Error::Decode(m) if m.starts_with("sample time: Unix time ") && m.contains("is out of range")),
+                "{body}: {err}"
+            );
+        }
+        assert_eq!(
+            decode_query_answer(200, bad[0].as_bytes())
+                .unwrap_err()
+                .to_string(),
+            "cannot decode prometheus response: sample time: Unix time 300000000000 is out of range (expected seconds from 0, 1970-01-01T00:00:00Z, to 253402300799, 9999-12-31T23:59:59Z)"
+        );
+        let range = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1e19,"1"]]}]}}"#;
+        assert!(decode_query_range_answer(200, range.as_bytes()).is_err());
+        // The last representable second still decodes.
+        let last =
+            r#"{"status":"success","data":{"resultType":"scalar","result":[253402300799,"1"]}}"#;
+        assert!(decode_query_answer(200, last.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn whole_answers_decode_as_calls_do() {
+        let series = decode_series_answer(
+            200,
+            br#"{"status":"success","data":[{"__name__":"up","job":"a"},{"__name__":"up","job":"b"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(series.total, 2);
+        assert_eq!(series.shapes.len(), 1);
+        let err = decode_series_answer(
+            422,
+            br#"{"status":"error","errorType":"bad_data","error":"parse error"}"#,
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Api { .. }), "{err}");
+        let err = decode_query_range_answer(
+            200,
+            br#"{"status":"success","data":{"resultType":"vector","result":[]}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot decode prometheus response: query_range returned vector instead of a matrix"
+        );
     }
 
     #[test]

@@ -657,7 +657,7 @@ impl QuerySink {
                 let (metric, sample) = item.into_inner();
                 self.vector.push(Sample {
                     labels: metric.into_iter().collect(),
-                    timestamp: sample.timestamp(),
+                    timestamp: sample_time(sample.timestamp())?,
                     value: sample.value(),
                 });
             }
@@ -665,9 +665,13 @@ impl QuerySink {
                 let item: RangeVector = serde_json::from_slice(value)
                     .map_err(|e| Error::Decode(format!("query result: {e}")))?;
                 let (metric, samples) = item.into_inner();
+                let points = samples
+                    .iter()
+                    .map(|s| Ok((sample_time(s.timestamp())?, s.value())))
+                    .collect::<Result<_>>()?;
                 self.matrix.push(RangeSeries {
                     labels: metric.into_iter().collect(),
-                    points: samples.iter().map(|s| (s.timestamp(), s.value())).collect(),
+                    points,
                 });
             }
             _ => self.pending.push(value.to_vec()),
@@ -714,7 +718,7 @@ impl QuerySink {
                     .map_err(|e| Error::Decode(format!("query result: {e}")))?;
                 Ok(QueryResult::Scalar(Sample {
                     labels: LabelSet::new(),
-                    timestamp: sample.timestamp(),
+                    timestamp: sample_time(sample.timestamp())?,
                     value: sample.value(),
                 }))
             }
@@ -728,6 +732,14 @@ impl QuerySink {
             ))),
         }
     }
+}
+
+/// Checks a sample time: Unix seconds augur can represent (1970 to 9999), not what a broken
+/// backend or proxy may write (`3e11`, `1e19`), which would be served as RFC 3339.
+fn sample_time(t: f64) -> Result<f64> {
+    crate::units::checked_unix_f64(t)
+        .map(|_| t)
+        .map_err(|e| Error::Decode(format!("sample time: {e}")))
 }
 
 impl Sink for QuerySink {

@@ -72,9 +72,12 @@ pub struct RelistReport {
 }
 
 impl RelistReport {
-    /// True when the round listed something: a query succeeded, or there was nothing to fail.
-    pub fn listed(&self) -> bool {
-        self.succeeded > 0 || self.failed.is_empty()
+    /// Whether the backend answered: a query succeeded, none was made, or Prometheus
+    /// rejected one (a bad rule must not keep the others, or readiness, waiting).
+    pub fn backend_answered(&self) -> bool {
+        self.succeeded > 0
+            || self.failed.iter().any(|(_, e)| !e.is_unavailable())
+            || self.failed.is_empty()
     }
 }
 
@@ -154,7 +157,19 @@ impl Relister {
                     next.insert(query, Listing::new(list, now));
                 }
                 Err(err) => {
-                    tracing::warn!(series_query = %query, error = %err, "relist: series query failed, keeping its previous result");
+                    if matches!(err, BackendError::Api { .. }) {
+                        for rule in config
+                            .rules
+                            .iter()
+                            .chain(config.external_rules.iter())
+                            .filter(|r| r.series_query == query)
+                        {
+                            let label = rule.label();
+                            tracing::error!(rule = %label, line = rule.line, series_query = %query, error = %err, "relist: prometheus rejected the seriesQuery of {label}, which serves nothing until it is fixed");
+                        }
+                    } else {
+                        tracing::warn!(series_query = %query, error = %err, "relist: series query failed, keeping its previous result");
+                    }
                     self.metrics.relist_failed(index);
                     if let Some(previous) = self.listings.remove(&query) {
                         next.insert(query.clone(), previous);
@@ -170,7 +185,7 @@ impl Relister {
         self.registry.store(snapshot);
         self.metrics
             .observe_relist_duration(started.elapsed().as_secs_f64());
-        if report.listed() {
+        if report.backend_answered() {
             self.metrics
                 .relist_succeeded(report.raw_series as u64, metric_count as u64);
         }
@@ -211,10 +226,10 @@ impl Relister {
             let config = configs.borrow_and_update().clone();
             let report = self.relist(config).await;
             on_round(&report);
-            if report.listed() {
+            if report.backend_answered() {
                 retry = None;
             } else if let Some(wait) = retry {
-                tracing::info!(retry_in = ?wait, "relist: nothing listed yet, retrying soon");
+                tracing::info!(retry_in = ?wait, "relist: the backend has not answered yet, retrying soon");
                 ticker.reset_after(wait);
                 retry = Some(wait.saturating_mul(2).min(self.options.interval));
             }
@@ -259,7 +274,7 @@ mod tests {
         let started = tokio::time::Instant::now();
         let task = tokio::spawn(relister.run(receiver, move |report: &RelistReport| {
             let at = started.elapsed().as_secs();
-            seen.lock().unwrap().push((at, report.listed()));
+            seen.lock().unwrap().push((at, report.backend_answered()));
         }));
         // Prometheus comes up 10 s in.
         tokio::time::sleep(Duration::from_secs(10)).await;

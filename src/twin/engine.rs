@@ -11,7 +11,7 @@
 #[cfg(test)]
 mod tests;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock, Weak};
 use std::time::{Duration, Instant, SystemTime};
@@ -31,10 +31,9 @@ use crate::series::{Snapshot, TwinRef};
 use crate::telemetry::{ForecastFigures, ForecastLabels, Metrics};
 use crate::units::{from_unix, unix};
 
-pub use crate::forecast::guard::ErrorTracker;
-
 use super::ForecastArgs;
 use super::buckets::Buckets;
+use crate::forecast::serve::{self, Fallback};
 use crate::forecast::{Fitted, History, Model, ModelError, Target};
 
 /// Buckets at the end of a history fetched again by the next incremental refresh.
@@ -251,9 +250,9 @@ struct SeriesState {
     model: Option<Arc<dyn Model>>,
     fitted: Option<Arc<dyn Fitted>>,
     fitted_at: i64,
-    tracker: ErrorTracker,
-    /// (origin, forecast, persistence) awaiting their realised value.
-    pending: VecDeque<(i64, f64, f64)>,
+    /// What to serve: the forecast's errors against persistence's, and the forecasts
+    /// awaiting their outcome (the check `augur backtest` replays).
+    fallback: Fallback,
     reason: Option<Reason>,
     labels: ForecastLabels,
 }
@@ -440,21 +439,8 @@ pub fn pod_values(spec: &ForecastSpec, live: &[f64], forecast_sum: Option<f64>) 
     vec![total / live.len() as f64; live.len()]
 }
 
-/// What happened over (origin, origin + h] as the spec reduces it; None if a bucket is
-/// missing or out of range.
-fn realised(values: &[f32], origin: usize, h: usize, reduce: Reduce) -> Option<f64> {
-    let window = values.get(origin + 1..=origin + h)?;
-    if window.iter().any(|v| v.is_nan()) {
-        return None;
-    }
-    let value = match reduce {
-        Reduce::Max => window.iter().copied().reduce(f32::max),
-        Reduce::Point => window.last().copied(),
-    };
-    value.map(f64::from)
-}
-
-fn model_target(spec: &ForecastSpec) -> Target {
+/// What a rule's `forecast` block asks of its model: the max or the point at the horizon.
+pub fn model_target(spec: &ForecastSpec) -> Target {
     match spec.reduce {
         Reduce::Max => Target::Max(spec.horizon_steps()),
         Reduce::Point => Target::Point(spec.horizon_steps()),
@@ -1298,8 +1284,7 @@ fn merge(
                     model: None,
                     fitted: None,
                     fitted_at: 0,
-                    tracker: ErrorTracker::new(window),
-                    pending: VecDeque::new(),
+                    fallback: Fallback::new(model_target(&target.spec), step, window),
                     reason: None,
                 });
                 data.index.insert(id, i);
@@ -1367,7 +1352,7 @@ fn prepare(
     if !state.history.has_present(h + 1) {
         return Err(Reason::HistoryShort);
     }
-    if values.len() < h + 1 || values[values.len() - h - 1..].iter().any(|v| v.is_nan()) {
+    if !serve::recent_complete(values, h) {
         return Err(Reason::HistoryGap);
     }
     let model = match model {
@@ -1390,7 +1375,7 @@ fn prepare(
         && let Some((fitted, fitted_at)) = fits.get(key)
         && now_secs - fitted_at < refit_every
     {
-        if state.tracker.is_empty() && state.fitted.is_none() {
+        if state.fallback.tracker().is_empty() && state.fitted.is_none() {
             let full = state.history.to_history();
             warm_start(spec, state, fitted.as_ref(), full);
         }
@@ -1406,7 +1391,7 @@ fn prepare(
                 if let (Some(key), Some(fits)) = (shared_key, shared.as_mut()) {
                     fits.insert(key, (fitted.clone(), now_secs));
                 }
-                if state.tracker.is_empty() {
+                if state.fallback.tracker().is_empty() {
                     warm_start(spec, state, fitted.as_ref(), full);
                 }
                 // Spread the refits of series first fitted together over the interval, so a
@@ -1437,88 +1422,57 @@ fn prepare(
     state.fitted.clone().ok_or(Reason::ModelError)
 }
 
-/// Fills an empty tracker by forecasting the last `fallbackWindow` of origins whose
-/// outcome is already in the history (in-sample: the model was fitted on all of it);
-/// `prefix` is the whole history as `f64`, cut back origin by origin.
+/// Fills an empty check by replaying the model over the last `fallbackWindow` of origins
+/// whose outcome is already in the history ([`serve::warm_start`]).
 fn warm_start(spec: &ForecastSpec, state: &mut SeriesState, fitted: &dyn Fitted, prefix: History) {
-    let mut prefix = prefix;
-    let h = spec.horizon_steps();
     let window = (spec.fallback_window.as_secs() / spec.step.as_secs().max(1)) as usize;
-    let len = state.history.len();
-    if window == 0 || len < h + 2 || prefix.len() != len {
+    if prefix.len() != state.history.len() {
         return;
     }
-    let last_origin = len - 1 - h;
-    let first_origin = last_origin.saturating_sub(window - 1);
-    let mut replay = Vec::new();
-    for origin in (first_origin..=last_origin).rev() {
-        prefix.values.truncate(origin + 1);
-        let persistence = prefix.values[origin];
-        let Some(actual) = realised(state.history.values(), origin, h, spec.reduce) else {
-            continue;
-        };
-        if persistence.is_nan() {
-            continue;
-        }
-        if let Ok(values) = fitted.predict(&prefix)
-            && let Some(&forecast) = values.first()
-        {
-            replay.push((forecast, persistence, actual));
-        }
-    }
-    for (forecast, persistence, actual) in replay.into_iter().rev() {
-        state.tracker.record(forecast, persistence, actual);
+    for (forecast, persistence, actual) in
+        serve::warm_start(fitted, prefix, model_target(spec), 0, window)
+    {
+        state.fallback.record(forecast, persistence, actual);
     }
 }
 
 /// Records the new forecast and resolves forecasts whose horizon has passed; the served
-/// outcome and the series' figures.
+/// outcome ([`Fallback::verdict`]) and the series' figures.
 fn finish(
     spec: &ForecastSpec,
     state: &mut SeriesState,
     outcome: Result<f64, Reason>,
 ) -> (Result<f64, Reason>, ForecastFigures) {
     let h = spec.horizon_steps();
+    let target = model_target(spec);
     let step = state.history.step();
+    let start = state.history.start();
     let values = state.history.values();
     let Some(origin) = state.history.origin() else {
         return (outcome, ForecastFigures::default());
     };
     let live = state.history.last_present_bucket();
-    if let (Ok(forecast), Some(persistence)) = (outcome, live) {
-        state.pending.push_back((origin, forecast, persistence));
-    }
-    let mut realised_now = None;
-    while let Some(&(o, forecast, persistence)) = state.pending.front() {
-        if o + h as i64 * step > origin {
-            break;
-        }
-        state.pending.pop_front();
-        let index = usize::try_from((o - state.history.start()) / step).ok();
-        if let Some(actual) = index.and_then(|i| realised(values, i, h, spec.reduce)) {
-            state.tracker.record(forecast, persistence, actual);
-            realised_now = Some(actual);
-        }
-    }
+    let mut realised_now = state.fallback.observe(origin, outcome.ok(), live, |o| {
+        usize::try_from((o - start) / step)
+            .ok()
+            .and_then(|i| serve::realised(values, i, target))
+    });
     if realised_now.is_none() && values.len() > h {
-        realised_now = realised(values, values.len() - 1 - h, h, spec.reduce);
+        realised_now = serve::realised(values, values.len() - 1 - h, target);
     }
     let raw = outcome.ok();
     let outcome = match outcome {
-        Ok(_)
-            if spec.fallback_window > Duration::ZERO && state.tracker.worse_than_persistence() =>
-        {
-            Err(Reason::WorseThanPersistence)
-        }
+        Ok(_) if state.fallback.verdict().is_err() => Err(Reason::WorseThanPersistence),
         other => other,
     };
+    let tracker = state.fallback.tracker();
     let figures = ForecastFigures {
         forecast: raw.map(|v| v * (1.0 + spec.headroom)),
         live,
         realised: realised_now,
-        mae: state.tracker.mae(),
-        persistence_mae: state.tracker.persistence_mae(),
-        mape: state.tracker.mape(),
+        mae: tracker.mae(),
+        persistence_mae: tracker.persistence_mae(),
+        mape: tracker.mape(),
     };
     (outcome, figures)
 }
