@@ -8,6 +8,7 @@ mod backtest;
 mod certs;
 mod cluster;
 mod compat;
+mod connections;
 mod dropin;
 mod forecast;
 mod forecast_faults;
