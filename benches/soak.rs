@@ -187,7 +187,7 @@ async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let rate = arg("--rate").unwrap_or(if full { 2000 } else { 100 });
     let seconds = arg("--seconds").unwrap_or(if full { 600 } else { 3 });
-    augur::app::install_crypto_provider();
+    augur::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let (_prometheus, prometheus_url) = prometheus(dir.path()).await;
 
