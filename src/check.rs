@@ -428,7 +428,7 @@ pub async fn run(args: &CheckArgs) -> Result<String, CheckError> {
     let listings = match &args.prometheus.prometheus_url {
         None => None,
         Some(_) => {
-            crate::app::install_crypto_provider();
+            crate::tls::install_crypto_provider();
             let backend = crate::prometheus::HttpBackend::new(&args.prometheus.backend_options())?;
             let (listings, rejected) = query_backend(&backend, &config, &table, args).await?;
             for (rule, field, message) in rejected {
