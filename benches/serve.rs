@@ -286,7 +286,7 @@ async fn main() {
     let _augur = Killed(augur);
     let cert = dir.path().join("certs/apiserver.crt");
     wait_for("augur", &log, || cert.exists());
-    augur::app::install_crypto_provider();
+    augur::tls::install_crypto_provider();
     let pem = std::fs::read_to_string(&cert).unwrap();
     let client = augur::testing::https_client(&pem, None)
         .http1_only()
