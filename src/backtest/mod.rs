@@ -1,7 +1,8 @@
 //! `augur backtest`: rolling-origin forecast accuracy and a simulation of the stock HPA
 //! driven reactively and predictively on the same trace.
 //!
-//! The method is forecast-anchors.md's, so the tables compare side by side with its figures:
+//! The method is the anchors' (benches/README.md, "Backtest": reference figures from an
+//! independent evaluation of the same traces), so the tables compare side by side with them:
 //! the last `--eval-days` of the trace are forecast origins; models are refitted every
 //! `--refit` on at most `--train-window` before the refit; the HPA ([`hpa`]) is simulated
 //! from the first sync that sees the first evaluation bucket to the trace end ([`simulate`]).
@@ -30,7 +31,8 @@ use simulate::{Outcome, Served, Timing};
 /// Flags of `augur backtest`.
 #[derive(Debug, Clone, Args)]
 pub struct BacktestArgs {
-    /// Trace CSV (`timestamp,value`, as /work/shared/data); or use --prometheus-url and --query.
+    /// Trace CSV (`timestamp,value`, bucket starts in Unix seconds, as
+    /// tests/fixtures/traces/); or use --prometheus-url and --query.
     #[arg(long, conflicts_with = "query")]
     pub trace: Option<PathBuf>,
     /// PromQL giving one request-rate series (with --prometheus-url, --start, --end).
@@ -171,7 +173,8 @@ pub struct Settings {
 /// The baseline every model is compared with; always evaluated.
 pub const BASELINE: &str = "persistence";
 
-/// Pods the window's peak needs when capacity is not given (forecast-anchors.md).
+/// Pods the window's peak needs when capacity is not given (the anchors' method,
+/// benches/README.md "Backtest").
 pub const PEAK_PODS: f64 = 20.0;
 
 /// Lower HPA targets (fractions of capacity) simulated as reference rows.

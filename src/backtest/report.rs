@@ -1,5 +1,6 @@
-//! Presents a backtest [`Report`]: markdown tables in forecast-anchors.md's column layout,
-//! CSV files of both tables and of the per-sync timeline, and a hand-written SVG plot.
+//! Presents a backtest [`Report`]: markdown tables in the column layout of the anchors'
+//! tables (as benches/README.md, "Backtest", shows them), CSV files of both tables and of the
+//! per-sync timeline, and a hand-written SVG plot.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Rolling-origin evaluation: refit a model periodically, forecast from every origin of an
-//! evaluation window and score the forecasts, as forecast-anchors.md describes (daily
-//! refits, no look-ahead, gaps never scored, forecasts clipped at 0, MAE relative to
-//! persistence on the same points).
+//! evaluation window and score the forecasts, as the anchors' method does (benches/README.md,
+//! "Backtest" and "Forecast accuracy"): daily refits, no look-ahead, gaps never scored, forecasts
+//! clipped at 0, MAE relative to persistence on the same points.
 
 use super::{History, Model, ModelError, Target};
 

@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::support::free_port;
+use crate::support::{free_port, spawn_standalone};
 
 fn augur(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_augur"))
@@ -429,22 +429,19 @@ struct Served {
 impl Served {
     fn start(dir: &Path, tls: &[String]) -> Served {
         let port = free_port();
-        let log = std::fs::File::create(dir.join(format!("augur-{port}.log"))).unwrap();
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml");
-        let child = Command::new(env!("CARGO_BIN_EXE_augur"))
-            .args([
-                "serve",
-                "--bind-address=127.0.0.1",
-                "--prometheus-url=http://127.0.0.1:9",
-            ])
-            .arg(format!("--secure-port={port}"))
-            .arg(format!("--config={}", config.display()))
-            .args(tls)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn_standalone(
+            Command::new(env!("CARGO_BIN_EXE_augur"))
+                .args([
+                    "serve",
+                    "--bind-address=127.0.0.1",
+                    "--prometheus-url=http://127.0.0.1:9",
+                ])
+                .arg(format!("--secure-port={port}"))
+                .arg(format!("--config={}", config.display()))
+                .args(tls),
+            &dir.join(format!("augur-{port}.log")),
+        );
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "augur never listened on {port}");

@@ -20,7 +20,7 @@ pub(crate) use apiserver_double::ApiServerDouble;
 
 pub(crate) use augur::{
     Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, quantity,
-    resource_names, wait_metric,
+    resource_names, spawn_standalone, wait_metric,
 };
 pub(crate) use gauges::{EXTERNAL, gauge, gauge_rule, now_aligned};
 

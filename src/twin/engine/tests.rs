@@ -13,11 +13,12 @@ use crate::forecast::{Fitted, History, Model, ModelError, Target};
 use crate::prometheus::fake::{Call, FakeBackend, labels, sample};
 use crate::prometheus::{Error as BackendError, QueryResult, RangeSeries};
 use crate::promql::selector::LabelSelector;
-use crate::provider::{CustomRequest, ExternalRequest, ObjectName};
+use crate::provider::{CustomRequest, ExternalRequest, ObjectName, ProviderError};
 use crate::resources::ResourceTable;
 use crate::series::{Listing, Snapshot};
 use crate::telemetry::Metrics;
 
+use super::targets::fingerprint;
 use super::*;
 
 /// An aligned "now": a multiple of 60 s.

@@ -33,7 +33,7 @@ pub(crate) struct ApiServerDouble {
 impl ApiServerDouble {
     /// Serves `routes` over TLS on a free loopback port (own thread and runtime).
     pub(crate) fn start(routes: Router) -> Self {
-        augur::app::install_crypto_provider();
+        augur::tls::install_crypto_provider();
         let ca = augur::testing::TestCa::new("apiserver-double-ca");
         let serving = ca.server(&["127.0.0.1", "localhost"]);
 

@@ -24,6 +24,18 @@ pub(crate) struct Augur {
     client: reqwest::Client,
 }
 
+/// Spawns an augur `command` standalone (a CI pod must not flip cluster mode on), stdout
+/// discarded, stderr into the file `log`.
+pub(crate) fn spawn_standalone(command: &mut Command, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    command
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
+}
+
 /// The (name, namespaced) pairs of an APIResourceList body, in order.
 pub(crate) fn resource_names(body: &serde_json::Value) -> Vec<(String, bool)> {
     body["resources"]
@@ -70,14 +82,7 @@ impl Augur {
         port: u16,
         cert: PathBuf,
     ) -> Augur {
-        let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
-        let child = command
-            // Standalone unless a test asks for cluster mode (a CI pod must not flip it on).
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn_standalone(&mut command, &dir.path().join("augur.log"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cert.exists() {
             let log = std::fs::read_to_string(dir.path().join("augur.log")).unwrap_or_default();
