@@ -382,7 +382,7 @@ fn recent_table(report: &Report, out: &mut String) {
     if n > 0 {
         let _ = writeln!(
             out,
-            "\nOver all {n} origins of the last {}: the twin's MAE {} req/s, persistence's {} ({}); the twin forecast at {forecasting} of them and served the live value at the rest.",
+            "\nOver all {n} origins of the last {}: the twin's MAE {} req/s, persistence's {} ({}); the twin served its forecast at {forecasting} of them, the live value at {} (where it distrusted the forecast).",
             super::seconds_label(count as i64 * h.step),
             fixed(twin_sum / n as f64, 3),
             fixed(live_sum / n as f64, 3),
@@ -390,7 +390,8 @@ fn recent_table(report: &Report, out: &mut String) {
                 format!("ratio {}", fixed(twin_sum / live_sum, 3))
             } else {
                 "no error to compare".to_owned()
-            }
+            },
+            n - forecasting
         );
     }
 }
