@@ -208,7 +208,7 @@ pub fn lead_on_rises(
 
 /// Fills every policy's [`PolicyRow::plain_headroom`] and [`PolicyRow::lead_on_rises`]
 /// (the first policy is the reactive one), and adds before `oracle` the plain-headroom
-/// policy at the cost of the first forecast policy ([`plain_headroom_policy`]), simulated at
+/// policy at the cost of the default forecast policy ([`plain_headroom_policy`]), simulated at
 /// the grid target nearest its equal-cost target, so that tables and plots show it;
 /// `spec_at(fraction)` is the HPA at a target of that fraction of capacity.
 pub fn compare(
@@ -256,18 +256,25 @@ pub fn compare(
     }
 }
 
-/// The policy name prefix of the reactive HPA at the target whose cost matches the first
-/// forecast policy's (`plain-headroom@0.58`).
+/// The policy name prefix of the reactive HPA at the target whose cost matches the default
+/// forecast policy's ([`plain_headroom_policy`]; `plain-headroom@0.58`).
 pub const PLAIN_HEADROOM: &str = "plain-headroom";
 
-/// The policy the plain-headroom row is matched to: the first `predictive:` policy without
-/// headroom of a model other than persistence, else persistence's.
+/// The policy the plain-headroom row is matched to: the default model's without headroom
+/// if simulated, else the first `predictive:` policy without headroom of a model other than
+/// persistence, else persistence's.
 pub fn plain_headroom_policy(policies: &[PolicyRow]) -> Option<&PolicyRow> {
     let forecast = |p: &&PolicyRow| p.policy.starts_with("predictive:") && !p.policy.contains('@');
+    let default = format!("predictive:{}", crate::forecast::model::DEFAULT);
     policies
         .iter()
-        .filter(forecast)
-        .find(|p| p.policy != format!("predictive:{}", super::BASELINE))
+        .find(|p| p.policy == default)
+        .or_else(|| {
+            policies
+                .iter()
+                .filter(forecast)
+                .find(|p| p.policy != format!("predictive:{}", super::BASELINE))
+        })
         .or_else(|| policies.iter().find(forecast))
 }
 
