@@ -260,7 +260,7 @@ async fn twins_are_discovered_served_and_fall_back_to_live() {
             continue;
         }
         // persistence: the forecast is the newest history bucket, doubled by the headroom.
-        let newest = metric_value(&before, &format!("augur_forecast_live_value{sum}")).unwrap();
+        let newest = metric_value(&before, &format!("augur_forecast_origin_value{sum}")).unwrap();
         assert!(
             (forecast - 2.0 * newest).abs() < 1e-9,
             "{forecast} vs {newest}"
