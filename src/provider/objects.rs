@@ -311,6 +311,67 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_workload_pattern_is_the_history_only_when_it_picks_nothing_else() {
+        use crate::config::{UnknownResources, parse};
+        use crate::prometheus::fake::labels;
+        use crate::provider::custom::resolve_custom;
+        use crate::provider::{CustomRequest, ObjectName};
+        use crate::resources::ResourceTable;
+        use crate::series::{Listing, Snapshot};
+        use std::collections::HashMap;
+        use std::time::UNIX_EPOCH;
+
+        let table = Arc::new(ResourceTable::builtin());
+        let text = "rules:\n- seriesQuery: 'hits'\n  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}\n  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'\n";
+        let config = Arc::new(parse(text, "t.yaml", &table, UnknownResources::Reject).unwrap());
+        let listing = Listing::reduce(
+            &[labels(&[
+                ("__name__", "hits"),
+                ("namespace", "default"),
+                ("pod", "x"),
+            ])],
+            UNIX_EPOCH,
+        );
+        let snapshot = Snapshot::build(
+            config,
+            table,
+            &HashMap::from([("hits".to_owned(), listing)]),
+            Some(UNIX_EPOCH),
+        );
+        let request = CustomRequest {
+            resource: "pods".into(),
+            namespace: Some("default".into()),
+            name: ObjectName::All,
+            metric: "hits".into(),
+            metric_selector: LabelSelector::default(),
+            object_selector: LabelSelector::parse("app=web").unwrap(),
+        };
+        let stable = |pods: Pods| {
+            let snapshot = &snapshot;
+            let request = &request;
+            async move {
+                resolve_custom(snapshot, Some(&pods), request)
+                    .await
+                    .unwrap()
+                    .stable
+                    .map(|q| q.promql)
+            }
+        };
+        // app=web (even positions) picks web-0 and web-1; no other pod is named web-<n>:
+        // the history follows the StatefulSet's pattern.
+        assert_eq!(
+            stable(Pods(names(&["web-0", "job-a", "web-1", "x"]))).await,
+            Some(r#"sum(hits{namespace="default",pod=~"web-[0-9]+"}) by (pod)"#.to_owned())
+        );
+        // web-7 (app=db) matches the pattern too: the history is the selected pods' own
+        // (before, web-[0-9]+ summed web-7 in).
+        assert_eq!(
+            stable(Pods(names(&["web-0", "web-7", "web-1"]))).await,
+            None
+        );
+    }
+
+    #[tokio::test]
     async fn selected_names_feed_label_matchers_and_filter_the_results() {
         use crate::config::{UnknownResources, parse};
         use crate::prometheus::QueryResult;
