@@ -362,7 +362,7 @@ fn recent_table(report: &Report, out: &mut String) {
         live_sum += (live - actual).abs();
         n += 1;
         forecasting += usize::from(!served.is_nan());
-        if (known - 1 - k) % every == 0 {
+        if (known - 1 - k).is_multiple_of(every) {
             let shown = if served.is_nan() {
                 format!("{} (live)", fixed(live, 3))
             } else {
