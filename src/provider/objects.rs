@@ -310,11 +310,11 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_workload_pattern_is_the_history_only_when_it_picks_nothing_else() {
+    /// A snapshot with one rule over `hits` of pods, and a `pods/*` request for it in
+    /// namespace default with the object selector `selector`.
+    fn hits_snapshot(selector: &str) -> (crate::series::Snapshot, crate::provider::CustomRequest) {
         use crate::config::{UnknownResources, parse};
         use crate::prometheus::fake::labels;
-        use crate::provider::custom::resolve_custom;
         use crate::provider::{CustomRequest, ObjectName};
         use crate::resources::ResourceTable;
         use crate::series::{Listing, Snapshot};
@@ -344,8 +344,16 @@ mod tests {
             name: ObjectName::All,
             metric: "hits".into(),
             metric_selector: LabelSelector::default(),
-            object_selector: LabelSelector::parse("app=web").unwrap(),
+            object_selector: LabelSelector::parse(selector).unwrap(),
         };
+        (snapshot, request)
+    }
+
+    #[tokio::test]
+    async fn a_workload_pattern_is_the_history_only_when_it_picks_nothing_else() {
+        use crate::provider::custom::resolve_custom;
+
+        let (snapshot, request) = hits_snapshot("app=web");
         let stable = |pods: Pods| {
             let snapshot = &snapshot;
             let request = &request;
@@ -373,41 +381,14 @@ mod tests {
 
     #[tokio::test]
     async fn selected_names_feed_label_matchers_and_filter_the_results() {
-        use crate::config::{UnknownResources, parse};
         use crate::prometheus::QueryResult;
-        use crate::prometheus::fake::{FakeBackend, labels, sample};
+        use crate::prometheus::fake::{FakeBackend, sample};
+        use crate::provider::ProviderError;
         use crate::provider::custom::custom_metric_with_objects;
-        use crate::provider::{CustomRequest, ObjectName, ProviderError};
-        use crate::resources::ResourceTable;
-        use crate::series::{Listing, Snapshot};
-        use std::collections::HashMap;
         use std::time::UNIX_EPOCH;
 
-        let table = Arc::new(ResourceTable::builtin());
-        let text = "rules:\n- seriesQuery: 'hits'\n  resources: {overrides: {namespace: {resource: namespace}, pod: {resource: pod}}}\n  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'\n";
-        let config = Arc::new(parse(text, "t.yaml", &table, UnknownResources::Reject).unwrap());
-        let listing = Listing::reduce(
-            &[labels(&[
-                ("__name__", "hits"),
-                ("namespace", "default"),
-                ("pod", "x"),
-            ])],
-            UNIX_EPOCH,
-        );
-        let snapshot = Snapshot::build(
-            config,
-            table,
-            &HashMap::from([("hits".to_owned(), listing)]),
-            Some(UNIX_EPOCH),
-        );
-        let request = |selector: &str| CustomRequest {
-            resource: "pods".into(),
-            namespace: Some("default".into()),
-            name: ObjectName::All,
-            metric: "hits".into(),
-            metric_selector: LabelSelector::default(),
-            object_selector: LabelSelector::parse(selector).unwrap(),
-        };
+        let (snapshot, _) = hits_snapshot("");
+        let request = |selector: &str| hits_snapshot(selector).1;
         // A few pods: the adapter's exact alternation; samples of unselected pods are dropped.
         let few = Pods(names(&["web-a", "db-a", "web-b"]));
         let fake = FakeBackend::new().with_query_fn(|_, _| {
