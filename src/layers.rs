@@ -1,6 +1,7 @@
 //! The layering rule, checked: every module imports only from modules in layers below its
 //! own, as the list in `src/lib.rs`'s documentation declares (the README shows the same
-//! list). Scans `src/` for `crate::<module>` paths outside test code and comments.
+//! list). Scans `src/` for `crate::<module>` paths outside test code and comments. Also
+//! keeps the README's structure section listing every integration test module.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -234,6 +235,26 @@ fn the_readme_shows_the_layers_of_lib_rs() {
         assert!(
             readme.lines().any(|r| r.trim() == entry),
             "README.md lacks the layer line {entry:?} of src/lib.rs"
+        );
+    }
+}
+
+#[test]
+fn the_readme_lists_every_integration_test_module() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let main_rs = std::fs::read_to_string(root.join("tests/integration/main.rs")).unwrap();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let module = Regex::new(r"(?m)^mod ([a-z_]+);").unwrap();
+    let modules: Vec<&str> = module
+        .captures_iter(&main_rs)
+        .map(|c| c.get(1).unwrap().as_str())
+        .collect();
+    assert!(modules.len() > 10, "{modules:?}");
+    for name in modules {
+        let entry = format!("{name}.rs ");
+        assert!(
+            readme.lines().any(|l| l.trim_start().starts_with(&entry)),
+            "README.md's structure section lacks tests/integration/{name}.rs"
         );
     }
 }

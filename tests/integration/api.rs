@@ -9,33 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::support::{Augur, TestPrometheus, TestVictoria, fixture_series, resource_names, rules};
+use crate::support::{
+    Augur, TestPrometheus, TestVictoria, fixture_series, normalise_times, resource_names, rules,
+};
 
 /// Replaces every `timestamp` with "T" after checking it is RFC 3339 within a minute of now.
 fn normalise_timestamps(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if key == "timestamp" {
-                    let text = v.as_str().unwrap_or_default();
-                    let at = humantime::parse_rfc3339(text)
-                        .unwrap_or_else(|e| panic!("timestamp {text:?}: {e}"));
-                    let skew = SystemTime::now()
-                        .duration_since(at)
-                        .unwrap_or_else(|e| e.duration());
-                    assert!(
-                        skew < Duration::from_secs(60),
-                        "timestamp {text} is {skew:?} away from now"
-                    );
-                    *v = Value::String("T".into());
-                } else {
-                    normalise_timestamps(v);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(normalise_timestamps),
-        _ => {}
-    }
+    normalise_times(value, &["timestamp"], Duration::from_secs(60));
 }
 
 fn pod(name: &str, value: &str, version: &str, metric: &str) -> Value {
@@ -333,6 +313,39 @@ async fn api_over_prometheus_with_kubectl_and_outage() {
             .contains("augur_prometheus_errors_total{endpoint=\"query\",kind=\"unreachable\"} 1"),
         "{metrics}"
     );
+}
+
+#[tokio::test]
+async fn becomes_ready_soon_after_prometheus_appears() {
+    let fixture = fixture_series(SystemTime::now());
+    let mut prometheus = TestPrometheus::start(&fixture.openmetrics());
+    prometheus.kill();
+    // Relisting every minute: without retries augur would stay unready for up to a minute
+    // after Prometheus appears.
+    let spawned = Instant::now();
+    let augur = Augur::spawn(
+        &prometheus.url(),
+        &rules(),
+        &["--metrics-relist-interval=1m"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, body) = augur.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    prometheus.restart();
+    let appeared = Instant::now();
+    // Retries start at 1 s and double, so the wait after Prometheus appears is at most about
+    // the time already waited (a few seconds), far below the minute.
+    let waited = appeared - spawned;
+    let augur = augur
+        .ready(appeared + waited + Duration::from_secs(3))
+        .await;
+    let took = appeared.elapsed();
+    assert!(
+        took < waited + Duration::from_secs(3) && took < Duration::from_secs(30),
+        "ready {took:?} after Prometheus appeared ({waited:?} after augur started)"
+    );
+    assert!(augur.log().contains("retrying soon"), "{}", augur.log());
 }
 
 #[tokio::test]

@@ -8,15 +8,13 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use augur::api::health::Health;
-use augur::api::{AppState, router};
-use augur::config::{self, UnknownResources};
+use augur::api::router;
 use augur::prometheus::client::decode_query_answer;
 use augur::prometheus::fake::{FakeBackend, labels};
 use augur::prometheus::{Backend, QueryResult, RangeSeries, SeriesList};
-use augur::resources::ResourceTable;
-use augur::series::{Registry, RelistOptions, Relister, Snapshot};
-use augur::telemetry::Metrics;
+use augur::testing::app_with_rules;
+
+use crate::support::stdout_of;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
 use http_body_util::BodyExt as _;
@@ -52,16 +50,19 @@ resourceRules:
 "#;
 
 /// A backend that answers every query with the same recorded Prometheus body, decoded by the
-/// HTTP backend's own decoder.
-struct Recorded(&'static str);
+/// HTTP backend's own decoder; series come from `series`.
+struct Recorded {
+    answer: &'static str,
+    series: FakeBackend,
+}
 
 impl Backend for Recorded {
     fn series<'a>(
         &'a self,
-        _: &'a str,
-        _: SystemTime,
+        selector: &'a str,
+        start: SystemTime,
     ) -> BoxFuture<'a, augur::prometheus::Result<SeriesList>> {
-        futures::future::ready(Ok(SeriesList::default())).boxed()
+        self.series.series(selector, start)
     }
 
     fn query<'a>(
@@ -69,7 +70,7 @@ impl Backend for Recorded {
         _: &'a str,
         _: SystemTime,
     ) -> BoxFuture<'a, augur::prometheus::Result<QueryResult>> {
-        futures::future::ready(decode_query_answer(200, self.0.as_bytes())).boxed()
+        futures::future::ready(decode_query_answer(200, self.answer.as_bytes())).boxed()
     }
 
     fn query_range<'a>(
@@ -85,13 +86,6 @@ impl Backend for Recorded {
 
 /// The router over `answer`, with the rules above discovered.
 async fn app(answer: &'static str) -> axum::Router {
-    let table = Arc::new(ResourceTable::builtin());
-    let config =
-        Arc::new(config::parse(RULES, "rules.yaml", &table, UnknownResources::Reject).unwrap());
-    let registry = Arc::new(Registry::new(Snapshot::empty(
-        config.clone(),
-        table.clone(),
-    )));
     let series = FakeBackend::new().with_series(
         r#"queue_messages_ready{namespace!=""}"#,
         vec![labels(&[
@@ -100,27 +94,7 @@ async fn app(answer: &'static str) -> axum::Router {
             ("queue", "orders"),
         ])],
     );
-    let metrics = Arc::new(Metrics::new());
-    let options = RelistOptions {
-        interval: Duration::from_secs(60),
-        max_age: Duration::from_secs(600),
-        concurrency: 1,
-    };
-    Relister::new(
-        Arc::new(series),
-        registry.clone(),
-        table,
-        options,
-        metrics.clone(),
-    )
-    .relist(config)
-    .await;
-    router(AppState::new(
-        registry,
-        Arc::new(Recorded(answer)),
-        metrics,
-        Health::new(),
-    ))
+    router(app_with_rules(RULES, Arc::new(Recorded { answer, series })).await)
 }
 
 async fn get(app: &axum::Router, path: &str) -> (u16, Value) {
@@ -532,18 +506,13 @@ async fn reloads_of_a_bomb_or_an_emptied_file_keep_the_previous_config() {
     let (status, _) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
     assert_eq!(status, 200);
 
-    let output = Command::new(env!("CARGO_BIN_EXE_augur"))
-        .args(["check", "--config"])
-        .arg(&config)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
+    let stdout = stdout_of(
+        Command::new(env!("CARGO_BIN_EXE_augur"))
+            .args(["check", "--config"])
+            .arg(&config),
     );
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout),
+        stdout,
         format!(
             "{}: valid (0 rules, 0 externalRules, resourceRules absent)\nno rules or externalRules: augur would serve no custom or external metrics\n",
             config.display()

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::free_port;
+use super::{free_port, stdout_of};
 
 /// A running `augur serve` process, killed on drop.
 pub(crate) struct Augur {
@@ -54,16 +54,26 @@ pub(crate) fn resource_names(body: &serde_json::Value) -> Vec<(String, bool)> {
 impl Augur {
     /// Starts augur against `prometheus_url` with `config`, and waits until /readyz is 200.
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        Augur::spawn(prometheus_url, config, extra)
+            .await
+            .ready(deadline)
+            .await
+    }
+
+    /// Starts augur as [`Augur::start`] does (relisting every 2 s unless `extra` says
+    /// otherwise) and returns once it serves HTTPS, ready or not.
+    pub(crate) async fn spawn(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
+        let interval = (!extra
+            .iter()
+            .any(|a| a.starts_with("--metrics-relist-interval")))
+        .then_some("--metrics-relist-interval=2s");
         let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
         command
-            .args([
-                "serve",
-                "--bind-address=127.0.0.1",
-                "--metrics-relist-interval=2s",
-                "--metrics-max-age=1h",
-            ])
+            .args(["serve", "--bind-address=127.0.0.1", "--metrics-max-age=1h"])
+            .args(interval)
             .arg(format!("--secure-port={port}"))
             .arg(format!("--config={}", config.display()))
             .arg(format!("--prometheus-url={prometheus_url}"))
@@ -71,12 +81,26 @@ impl Augur {
             .args(["--prometheus-timeout=2s", "--config-check-interval=1s"])
             .args(extra);
         let cert = dir.path().join("certs/apiserver.crt");
-        Augur::launch(command, dir, port, cert).await
+        Augur::launch_unready(command, dir, port, cert).await
     }
 
     /// Runs `command` (stderr to `dir`/augur.log, standalone), waits for its self-signed
     /// certificate `cert`, then until `https://localhost:port/readyz` is 200.
     pub(crate) async fn launch(
+        command: Command,
+        dir: tempfile::TempDir,
+        port: u16,
+        cert: PathBuf,
+    ) -> Augur {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        Augur::launch_unready(command, dir, port, cert)
+            .await
+            .ready(deadline)
+            .await
+    }
+
+    /// Runs `command` as [`Augur::launch`] does, up to its certificate.
+    async fn launch_unready(
         mut command: Command,
         dir: tempfile::TempDir,
         port: u16,
@@ -96,8 +120,6 @@ impl Augur {
         let client = client_trusting(&cert);
         let origin = format!("https://localhost:{port}");
         Augur::attach(child, origin, port, dir, cert, client)
-            .ready(deadline)
-            .await
     }
 
     /// An augur started some other way (e.g. by `podman run` in the foreground): `child` is
@@ -188,17 +210,12 @@ impl Augur {
 
     /// `kubectl get --raw PATH` → parsed stdout.
     pub(crate) fn kubectl_raw(&self, path: &str) -> Value {
-        let output = Command::new("/usr/bin/kubectl")
-            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
-            .args(["get", "--raw", path])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "kubectl get --raw {path} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+        let stdout = stdout_of(
+            Command::new("/usr/bin/kubectl")
+                .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+                .args(["get", "--raw", path]),
         );
-        serde_json::from_slice(&output.stdout).unwrap()
+        serde_json::from_str(&stdout).unwrap()
     }
 }
 
@@ -264,6 +281,33 @@ pub(crate) async fn wait_metric(augur: &Augur, prefix: &str) -> f64 {
             augur.log()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Replaces the value of every key of `keys` (e.g. `timestamp`) anywhere in `value` with "T",
+/// after checking it is RFC 3339 within `max_skew` of now, so bodies compare exactly.
+pub(crate) fn normalise_times(value: &mut Value, keys: &[&str], max_skew: Duration) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if keys.contains(&key.as_str()) {
+                    let text = v.as_str().unwrap_or_default();
+                    let at = humantime::parse_rfc3339(text)
+                        .unwrap_or_else(|e| panic!("{key} {text:?}: {e}"));
+                    let skew = std::time::SystemTime::now()
+                        .duration_since(at)
+                        .unwrap_or_else(|e| e.duration());
+                    assert!(skew < max_skew, "{key} {text} is {skew:?} away from now");
+                    *v = Value::String("T".into());
+                } else {
+                    normalise_times(v, keys, max_skew);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| normalise_times(item, keys, max_skew)),
+        _ => {}
     }
 }
 
