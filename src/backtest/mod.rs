@@ -9,8 +9,10 @@
 
 pub mod fair;
 pub mod hpa;
+pub mod policies;
 pub mod reference;
 pub mod report;
+pub mod score;
 pub mod served;
 pub mod simulate;
 pub mod source;
@@ -20,13 +22,12 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::forecast::evaluate::{self, Metrics, RollingOptions, RollingRun, rolling_run};
-use crate::forecast::{History, Target, model};
+use crate::forecast::evaluate::Metrics;
+use crate::forecast::{History, model};
 use crate::prometheus::PrometheusArgs;
 use crate::units::parse_duration;
-use hpa::HpaSpec;
 use served::WindowRow;
-use simulate::{Outcome, Served, Timing};
+use simulate::{Outcome, Timing};
 
 /// Flags of `augur backtest`.
 #[derive(Debug, Clone, Args)]
@@ -523,6 +524,47 @@ async fn load(args: &BacktestArgs) -> anyhow::Result<(String, History)> {
 
 /// Evaluates the models and simulates every policy on `history`.
 pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::Result<Report> {
+    let (first_origin, peak) = evaluation_window(name, history, settings)?;
+    let capacity = settings.capacity.unwrap_or(peak / PEAK_PODS);
+    let scored = score::score_models(name, history, settings, first_origin)?;
+    let timing = Timing {
+        sync: settings.sync,
+        metric_delay: settings.metric_delay,
+        rate_window: settings.rate_window,
+        capacity,
+        first_origin,
+        horizon: settings.forecast_horizon.max(1),
+    };
+    let simulation = policies::simulate_all(history, settings, &timing, peak, &scored.windows);
+    let mut notes = settings.notes.clone();
+    notes.extend(scored.notes);
+    notes.extend(simulation.skipped);
+    Ok(Report {
+        trace: name.to_owned(),
+        history: history.clone(),
+        first_origin,
+        peak,
+        capacity,
+        target: settings.target_utilisation * capacity,
+        forecast_horizon: timing.horizon,
+        accuracy: scored.accuracy,
+        windows: scored.windows,
+        failed: scored.failed,
+        notes,
+        policies: simulation.policies,
+        syncs: simulation.syncs,
+        served_forecasts: simulation.served_forecasts,
+        recent: settings.recent,
+    })
+}
+
+/// The first evaluation origin (the last `--eval-days` of buckets are origins) and the
+/// peak load from it on; an error when the trace has no history before it.
+fn evaluation_window(
+    name: &str,
+    history: &History,
+    settings: &Settings,
+) -> anyhow::Result<(usize, f64)> {
     let len = history.len();
     if settings.eval_buckets >= len {
         anyhow::bail!(
@@ -537,293 +579,7 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
         .copied()
         .filter(|v| !v.is_nan())
         .fold(0.0, f64::max);
-    let capacity = settings.capacity.unwrap_or(peak / PEAK_PODS);
-    let target = settings.target_utilisation * capacity;
-    let hpa_skipped = hpa_skipped(settings, peak, capacity);
-
-    let mut targets: Vec<Target> = Vec::new();
-    for &h in &settings.horizons {
-        targets.extend([Target::Point(h), Target::Max(h)]);
-    }
-    let hpa_target = Target::Max(settings.forecast_horizon.max(1));
-    let point_target = Target::Point(settings.forecast_horizon.max(1));
-    for t in [hpa_target, point_target] {
-        if !targets.contains(&t) {
-            targets.push(t);
-        }
-    }
-    let options = RollingOptions {
-        first_origin,
-        refit_every: settings.refit,
-        train_window: settings.train_window,
-    };
-    let runs = forecast_all(history, &settings.models, &targets, options);
-
-    let mut failed = Vec::new();
-    let mut notes = settings.notes.clone();
-    let mut good: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
-    for (model, result) in runs {
-        match result {
-            Ok(run) => {
-                if let Some(note) = failed_fits_note(&model, history, &run) {
-                    notes.push(note);
-                }
-                good.push((model, run.forecasts));
-            }
-            Err(e) => failed.push((model, e)),
-        }
-    }
-    if let Some(k) = settings.level_oracle {
-        good.push((
-            level_oracle_name(k),
-            reference::level_oracle(history, first_origin, &targets, k),
-        ));
-    }
-    if !good.iter().any(|(m, _)| m == BASELINE) {
-        anyhow::bail!("{name}: the persistence baseline could not be evaluated: {failed:?}");
-    }
-    let windows = served::rows(
-        history,
-        &good,
-        &targets,
-        [point_target, hpa_target],
-        served::Replay {
-            first_origin,
-            fallback_window: settings.fallback_window,
-            train_window: settings.train_window,
-        },
-    );
-    let mut accuracy = Vec::new();
-    for (model, forecasts) in &good {
-        let scores = evaluate::score(history, first_origin, &targets, forecasts);
-        for &h in &settings.horizons {
-            let at = |t: Target| scores.get(t).copied().unwrap_or_default();
-            accuracy.push(AccuracyRow {
-                model: model.clone(),
-                horizon: h,
-                point: at(Target::Point(h)),
-                max: at(Target::Max(h)),
-            });
-        }
-    }
-
-    let timing = Timing {
-        sync: settings.sync,
-        metric_delay: settings.metric_delay,
-        rate_window: settings.rate_window,
-        capacity,
-        first_origin,
-        horizon: settings.forecast_horizon.max(1),
-    };
-    let spec_at = |fraction: f64| {
-        HpaSpec::new(
-            target_milli(fraction * capacity),
-            settings.min_replicas,
-            settings.max_replicas,
-            settings.pod_startup,
-        )
-    };
-    // The predictive policies are served what the twin serves (the live value where it
-    // distrusts the forecast); the non-causal reference as it is.
-    let served: Vec<(String, Vec<f64>)> = windows
-        .iter()
-        .map(|row| {
-            let i = if row.model.starts_with("level-oracle") {
-                &row.alone_forecasts[1]
-            } else {
-                &row.served_forecasts[1]
-            };
-            (row.model.clone(), i.clone())
-        })
-        .collect();
-    let mut policies = Vec::new();
-    if let Some(why) = hpa_skipped {
-        notes.push(why);
-    } else {
-        policies.push(PolicyRow::new(
-            "reactive".to_owned(),
-            simulate::simulate(
-                history,
-                &timing,
-                &spec_at(settings.target_utilisation),
-                Served::Reactive,
-            ),
-        ));
-        for (model, forecasts) in &served {
-            for &headroom in &settings.headroom {
-                policies.push(PolicyRow::new(
-                    predictive_label(model, headroom),
-                    simulate::simulate(
-                        history,
-                        &timing,
-                        &spec_at(settings.target_utilisation),
-                        Served::Predictive {
-                            forecasts,
-                            headroom,
-                        },
-                    ),
-                ));
-            }
-        }
-        for fraction in REFERENCE_TARGETS {
-            policies.push(PolicyRow::new(
-                format!("reactive@{fraction}"),
-                simulate::simulate(history, &timing, &spec_at(fraction), Served::Reactive),
-            ));
-        }
-        policies.push(PolicyRow::new(
-            "oracle".to_owned(),
-            simulate::simulate(
-                history,
-                &timing,
-                &spec_at(settings.target_utilisation),
-                Served::Oracle,
-            ),
-        ));
-        // `peak / (peak / 20)` may come out a hair above 20; that is still 20 pods.
-        let peak_pods = ((peak / capacity - 1e-9).ceil() as i32).max(1);
-        policies.push(PolicyRow::new(
-            "static_peak".to_owned(),
-            simulate::static_replicas(history, &timing, peak_pods),
-        ));
-    }
-
-    let syncs = if policies.is_empty() {
-        Vec::new()
-    } else {
-        simulate::sync_times(history, &timing)
-    };
-    fair::compare(history, &timing, &syncs, &mut policies, spec_at);
-    let served_forecasts = served
-        .iter()
-        .map(|(model, forecasts)| {
-            let at_syncs = syncs
-                .iter()
-                .map(|&s| {
-                    simulate::last_complete(history, s - timing.metric_delay)
-                        .and_then(|o| o.checked_sub(first_origin))
-                        .and_then(|i| forecasts.get(i).copied())
-                        .unwrap_or(f64::NAN)
-                })
-                .collect();
-            (model.clone(), at_syncs)
-        })
-        .collect();
-    Ok(Report {
-        trace: name.to_owned(),
-        history: history.clone(),
-        first_origin,
-        peak,
-        capacity,
-        target,
-        forecast_horizon: timing.horizon,
-        accuracy,
-        windows,
-        failed,
-        notes,
-        policies,
-        syncs,
-        served_forecasts,
-        recent: settings.recent,
-    })
-}
-
-/// Why the HPA cannot be simulated on this trace, if so: no traffic to size pods from, or
-/// a target below the 1m resolution of a Kubernetes quantity (an HPA given `0m` would
-/// compare metric values truncated to 0m with it, and every policy would sit at
-/// minReplicas).
-fn hpa_skipped(settings: &Settings, peak: f64, capacity: f64) -> Option<String> {
-    if capacity.is_nan() || capacity <= 0.0 {
-        return Some(format!(
-            "HPA simulation skipped: the evaluation window has no traffic (peak {peak} req/s), so the default capacity (peak / {PEAK_PODS}) is 0; give --capacity"
-        ));
-    }
-    let lowest = REFERENCE_TARGETS
-        .iter()
-        .copied()
-        .fold(settings.target_utilisation, f64::min);
-    if (lowest * capacity * 1000.0).round() < 1.0 {
-        return Some(format!(
-            "HPA simulation skipped: a target AverageValue of {lowest} × {capacity:.3e} req/s per pod is below 1m (0.001), the resolution of a Kubernetes quantity; serve the metric in a smaller unit (requests per minute or hour) or give --capacity ≥ {} req/s per pod",
-            0.0005 / lowest
-        ));
-    }
-    None
-}
-
-/// What a model's failed refits cost, for the report: `None` when every refit worked.
-fn failed_fits_note(model: &str, history: &History, run: &RollingRun) -> Option<String> {
-    let first = run.failed_fits.first()?;
-    let origins: usize = run.failed_fits.iter().map(|f| f.origins).sum();
-    let when = report::minute(history.start + first.origin as i64 * history.step);
-    Some(format!(
-        "model `{model}` has no forecast at {origins} of {} origins: {} of its {} refits failed, the first at {when} UTC ({}); persistence is scored and served there, as augur serves the live value",
-        run.forecasts.len(),
-        run.failed_fits.len(),
-        run.refits,
-        first.error
-    ))
-}
-
-type ModelRun = (String, Result<RollingRun, String>);
-
-/// Rolling forecasts of every model, two models at a time (one per core).
-fn forecast_all(
-    history: &History,
-    models: &[String],
-    targets: &[Target],
-    options: RollingOptions,
-) -> Vec<ModelRun> {
-    let run_one = |name: &String| -> ModelRun {
-        let result = model::build(name)
-            .map(|m| rolling_run(m.as_ref(), history, targets, options))
-            .map_err(|e| e.to_string());
-        (name.clone(), result)
-    };
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(models.len().max(1));
-    let mut out: Vec<Option<ModelRun>> = vec![None; models.len()];
-    std::thread::scope(|scope| {
-        let chunks: Vec<Vec<(usize, &String)>> = (0..workers)
-            .map(|w| {
-                models
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, _)| i % workers == w)
-                    .collect()
-            })
-            .collect();
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|(i, name)| (i, run_one(name)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        for handle in handles {
-            match handle.join() {
-                Ok(results) => {
-                    for (i, run) in results {
-                        out[i] = Some(run);
-                    }
-                }
-                Err(_) => tracing::error!("a forecasting thread panicked"),
-            }
-        }
-    });
-    models
-        .iter()
-        .zip(out)
-        .map(|(name, run)| {
-            run.unwrap_or_else(|| (name.clone(), Err("the model panicked".to_owned())))
-        })
-        .collect()
+    Ok((first_origin, peak))
 }
 
 #[cfg(test)]
