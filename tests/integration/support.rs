@@ -324,6 +324,28 @@ pub(crate) struct TestPrometheus {
     child: Option<Child>,
     /// Serving HTTPS (`dir`/web.yml) instead of HTTP.
     tls: bool,
+    /// Extra command-line flags.
+    args: Vec<String>,
+}
+
+/// Writes `openmetrics` to `dir`/`name` and turns it into blocks in `data` with promtool
+/// (`create-blocks-from openmetrics`), then deletes the text.
+fn backfill(dir: &Path, name: &str, openmetrics: &str, data: &Path) {
+    let input = dir.join(name);
+    std::fs::write(&input, openmetrics).unwrap();
+    let out = Command::new(PROMTOOL)
+        .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+        .arg(&input)
+        .arg(data)
+        .output()
+        .unwrap_or_else(|e| panic!("running {PROMTOOL} (see .ci/setup): {e}"));
+    assert!(
+        out.status.success(),
+        "promtool tsdb create-blocks-from openmetrics failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_file(&input).unwrap();
 }
 
 impl TestPrometheus {
@@ -336,26 +358,26 @@ impl TestPrometheus {
     /// [`TestPrometheus::start`] serving HTTPS with `(certificate, key)` PEM (Prometheus's
     /// `--web.config.file` `tls_server_config`); ready once it logs so.
     pub(crate) fn start_with_tls(openmetrics: &str, tls: Option<(&str, &str)>) -> TestPrometheus {
+        TestPrometheus::start_from(std::iter::once(openmetrics.to_owned()), tls, &[])
+    }
+
+    /// Backfills each of `chunks` (OpenMetrics text, `# EOF` included) with its own promtool
+    /// run, so data larger than memory can be loaded a piece at a time (a chunk holding one
+    /// aligned 2 h window becomes one block), and starts Prometheus on them with `args` added.
+    pub(crate) fn start_from(
+        chunks: impl IntoIterator<Item = String>,
+        tls: Option<(&str, &str)>,
+        args: &[&str],
+    ) -> TestPrometheus {
         let dir = tempfile::Builder::new()
             .prefix("augur-prom-")
             .tempdir()
             .unwrap();
-        let input = dir.path().join("fixture.om");
-        std::fs::write(&input, openmetrics).unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        let out = Command::new(PROMTOOL)
-            .args(["tsdb", "create-blocks-from", "openmetrics"])
-            .arg(&input)
-            .arg(&data)
-            .output()
-            .unwrap_or_else(|e| panic!("running {PROMTOOL} (see .ci/setup): {e}"));
-        assert!(
-            out.status.success(),
-            "promtool tsdb create-blocks-from openmetrics failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        for chunk in chunks {
+            backfill(dir.path(), "fixture.om", &chunk, &data);
+        }
         std::fs::write(
             dir.path().join("prometheus.yml"),
             "global:\n  evaluation_interval: 1h\n",
@@ -375,9 +397,15 @@ impl TestPrometheus {
             port: free_port(),
             child: None,
             tls: tls.is_some(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         prometheus.spawn();
         prometheus
+    }
+
+    /// The process id, while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn spawn(&mut self) {
@@ -401,6 +429,7 @@ impl TestPrometheus {
             ))
             .arg("--storage.tsdb.retention.time=50y")
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

@@ -144,6 +144,11 @@ impl Augur {
         format!("{}{path}", self.origin)
     }
 
+    /// The process id, while it runs.
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// augur's self-signed serving certificate.
     pub(crate) fn cert(&self) -> PathBuf {
         self.cert.clone()
