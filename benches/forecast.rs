@@ -176,7 +176,7 @@ fn cpu_seconds() -> f64 {
 }
 
 async fn request_phase(full: bool) {
-    augur::app::install_crypto_provider();
+    augur::tls::install_crypto_provider();
     let now = unix_now();
     let history: Vec<(f64, f64)> = (-1440..=180)
         .map(|k| ((now - now % 60 + k * 60) as f64, 60.0))

@@ -616,7 +616,7 @@ fn rate(a: &Counters, b: &Counters, f: impl Fn(&Counters) -> f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let settings = Settings::parse();
-    augur::app::install_crypto_provider();
+    augur::tls::install_crypto_provider();
     let n = settings.targets;
     let namespaces = (n / 100).clamp(1, 100);
     let hpas: Vec<Hpa> = (0..n).map(|i| Hpa::new(i, namespaces)).collect();

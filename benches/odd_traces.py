@@ -37,6 +37,11 @@ DIR/*.csv, well-formed:
   minute), 14 days at 60 s.
 - random_walk: a rate around 50 req/s whose logarithm takes a Gaussian step (sd 0.02)
   every minute, 14 days at 60 s: persistence is the best forecast there is.
+- worldcup_shift: the shared WorldCup trace ×5 from 1998-06-06 00:00 UTC on (inside the
+  evaluated last 7 days): a tournament starting, the level shift that made the Holt-Winters
+  family forecast several times the load.
+- ramps: 5 req/s (Poisson) with a steep ramp every weekday at 08:00 UTC to 60 req/s over
+  20 minutes, 3 hours at that level, down over 30 minutes; 21 days at 60 s.
 
 DIR/bad/*.csv, malformed (each must be refused with its file, line and why):
 - unsorted, duplicate (two rows with one timestamp), noheader (accepted: no header needed),
@@ -200,6 +205,24 @@ def main(out, shared):
         lam = math.exp(level) * 60
         walk.append((BASE + i * 60, max(0, round(random.gauss(lam, math.sqrt(lam)))) / 60))
     write(out / "random_walk.csv", walk)
+
+    tournament = 896_400_000  # 1998-06-06 00:00 UTC
+    write(out / "worldcup_shift.csv", [(t, v * 5 if t >= tournament else v) for t, v in worldcup])
+    random.seed(14)
+    ramps = []
+    for i in range(21 * 1440):
+        t = BASE + i * 60
+        weekday = ((t - 4 * DAY) // DAY) % 7 < 5
+        minute = (t % DAY) // 60 - 8 * 60
+        rate = 5.0
+        if weekday and 0 <= minute < 20:
+            rate = 5 + 55 * minute / 20
+        elif weekday and 20 <= minute < 200:
+            rate = 60.0
+        elif weekday and 200 <= minute < 230:
+            rate = 60 - 55 * (minute - 200) / 30
+        ramps.append((t, poisson(rate * 60) / 60))
+    write(out / "ramps.csv", ramps)
 
     def raw(name, text):
         with open(bad / f"{name}.csv", "w", newline="") as f:

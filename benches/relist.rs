@@ -132,7 +132,7 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        augur::app::install_crypto_provider();
+        augur::tls::install_crypto_provider();
         let url = format!("http://127.0.0.1:{port}");
         let backend = Arc::new(HttpBackend::new(&BackendOptions::new(url.clone(), Duration::from_secs(60))).unwrap());
         let deadline = Instant::now() + Duration::from_secs(10);

@@ -20,7 +20,7 @@ const PATH: &str =
 #[tokio::main]
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    augur::app::install_crypto_provider();
+    augur::tls::install_crypto_provider();
     let state = app_with_rules(PODS_RULES, Arc::new(pods_backend("default", 10))).await;
     let server = serve_tls(router(state)).await;
     let client = server.client(None).http1_only().build().unwrap();

@@ -88,7 +88,7 @@ struct Run {
 async fn main() {
     let full = std::env::args().any(|a| a == "--bench");
     let (pods, requests) = if full { (5000, 2000) } else { (500, 20) };
-    augur::app::install_crypto_provider();
+    augur::tls::install_crypto_provider();
     // The backend answers with a sample for exactly the pods the query names, computed
     // once per scenario, as Prometheus would for the exact name list.
     let one: Vec<_> = (0..pods)

@@ -130,15 +130,9 @@ impl Error {
     }
 }
 
-/// Installs ring as the process-wide rustls provider (idempotent).
-pub fn install_crypto_provider() {
-    // Err means a provider is already installed, which is what we want.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 /// Runs the server until a shutdown signal.
 pub async fn serve(args: ServeArgs) -> Result<(), Error> {
-    install_crypto_provider();
+    crate::tls::install_crypto_provider();
     let max_age = args.max_age().map_err(Error::Usage)?;
     let tls_policy = args.serving.tls_policy().map_err(Error::Usage)?;
     for warning in &tls_policy.warnings {
@@ -201,7 +195,7 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     tokio::spawn(relister.run(
         config_rx,
         move |report: &crate::series::relist::RelistReport| {
-            if report.succeeded > 0 || report.failed.is_empty() {
+            if report.backend_answered() {
                 ready.set_ready();
             }
         },

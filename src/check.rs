@@ -10,8 +10,11 @@ use std::time::Duration;
 use clap::Args;
 use regex::Regex;
 
-use crate::config::{Config, Reduce, Rule, Section, ServeMode};
-use crate::prometheus::PrometheusArgs;
+use crate::config::{
+    Config, ConfigError, ForecastSpec, ModelRef, Problem, Reduce, Rule, Section, ServeMode,
+};
+use crate::forecast::onnx::contract::format_targets;
+use crate::prometheus::{Backend, Error as BackendError, PrometheusArgs};
 use crate::promql::selector::LabelSelector;
 use crate::provider::query::{Names, build_custom, build_external};
 use crate::resources::{ResourceInfo, ResourceTable};
@@ -31,6 +34,9 @@ pub struct CheckArgs {
     /// How far back series count as present.
     #[arg(long, default_value = "10m", value_parser = positive_duration)]
     pub metrics_max_age: Duration,
+    /// ONNX Runtime, to load the ONNX models rules name.
+    #[command(flatten)]
+    pub onnx: crate::forecast::onnx::RuntimeArgs,
 }
 
 /// Matchers of a series selector: label, operator, quoted value.
@@ -129,6 +135,103 @@ fn example_resource(rule: &Rule, table: &ResourceTable) -> Option<ResourceInfo> 
         })
 }
 
+/// The example request shown for a rule (none when the rule maps no label to a resource)
+/// and the PromQL it renders, or why it renders none.
+struct Example {
+    path: Option<String>,
+    promql: Result<String, String>,
+}
+
+fn example(
+    rule: &Rule,
+    table: &ResourceTable,
+    namespaces: &ResourceInfo,
+    series: &str,
+    metric: &str,
+) -> Example {
+    match rule.section {
+        Section::Rules => {
+            let Some(resource) = example_resource(rule, table) else {
+                return Example {
+                    path: None,
+                    promql: Err(
+                        "the rule maps no label to a resource, so it serves nothing".to_owned()
+                    ),
+                };
+            };
+            let names = ["example".to_owned()];
+            let ns = resource.namespaced.then_some(("default", namespaces));
+            let path = if resource.group_resource.resource == "namespaces" {
+                format!("namespaces/example/metrics/{metric}")
+            } else if resource.namespaced {
+                format!(
+                    "namespaces/default/{}/example/{metric}",
+                    resource.group_resource
+                )
+            } else {
+                format!("{}/example/{metric}", resource.group_resource)
+            };
+            Example {
+                path: Some(format!("/apis/custom.metrics.k8s.io/v1beta2/{path}")),
+                promql: build_custom(
+                    rule,
+                    series,
+                    &resource,
+                    ns,
+                    Names::List(&names),
+                    &LabelSelector::default(),
+                )
+                .map(|built| built.promql)
+                .map_err(|e| e.to_string()),
+            }
+        }
+        Section::ExternalRules => Example {
+            path: Some(format!(
+                "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/{metric}"
+            )),
+            promql: build_external(
+                rule,
+                series,
+                "default",
+                namespaces,
+                &LabelSelector::default(),
+            )
+            .map_err(|e| e.to_string()),
+        },
+    }
+}
+
+/// Every rule with the series name and metric name its example uses.
+fn rule_examples<'c>(
+    config: &'c Config,
+    snapshot: &Snapshot,
+    listings: Option<&HashMap<String, Listing>>,
+) -> Vec<(&'c Rule, String, String)> {
+    let sections = [
+        (&config.rules, &snapshot.rule_stats),
+        (&config.external_rules, &snapshot.external_rule_stats),
+    ];
+    let mut out = Vec::new();
+    for (rules, stats) in sections {
+        for (rule, stats) in rules.iter().zip(stats.iter()) {
+            let listing = listings.and_then(|l| l.get(&rule.series_query));
+            let series = example_series(rule, listing);
+            let metric = stats
+                .metrics
+                .iter()
+                .find(|m| !m.is_empty())
+                .cloned()
+                .unwrap_or_else(|| {
+                    rule.naming
+                        .metric_name(&series)
+                        .unwrap_or_else(|| "<metric>".to_owned())
+                });
+            out.push((rule, series, metric));
+        }
+    }
+    out
+}
+
 /// Renders the report for every rule. `listings` is None when no backend was queried.
 pub fn report(
     config: &Arc<Config>,
@@ -146,101 +249,40 @@ pub fn report(
     let Some(namespaces) = table.lookup("namespaces") else {
         return "the resource table has no namespaces resource\n".to_owned();
     };
-    let sections = [
-        (&config.rules, &snapshot.rule_stats),
-        (&config.external_rules, &snapshot.external_rule_stats),
-    ];
-    for (rules, stats) in sections {
-        for (rule, stats) in rules.iter().zip(stats.iter()) {
-            let _ = writeln!(
-                out,
-                "{} (line {}): seriesQuery {}",
-                rule.label(),
-                rule.line,
-                rule.series_query
-            );
-            let listing = listings.and_then(|l| l.get(&rule.series_query));
-            if listings.is_some() {
-                describe_discovery(&mut out, rule, stats, listing);
+    let stats = snapshot
+        .rule_stats
+        .iter()
+        .chain(snapshot.external_rule_stats.iter());
+    for ((rule, series, metric), stats) in rule_examples(config, &snapshot, listings)
+        .into_iter()
+        .zip(stats)
+    {
+        let _ = writeln!(
+            out,
+            "{} (line {}): seriesQuery {}",
+            rule.label(),
+            rule.line,
+            rule.series_query
+        );
+        let listing = listings.and_then(|l| l.get(&rule.series_query));
+        if listings.is_some() {
+            describe_discovery(&mut out, rule, stats, listing);
+        }
+        let example = example(rule, table, namespaces, &series, &metric);
+        if let Some(path) = &example.path {
+            let _ = writeln!(out, "  example: GET {path}");
+        }
+        match &example.promql {
+            Ok(promql) => {
+                let _ = writeln!(out, "  promql:  {}", promql.trim());
             }
-            let series = example_series(rule, listing);
-            let metric = stats
-                .metrics
-                .iter()
-                .find(|m| !m.is_empty())
-                .cloned()
-                .unwrap_or_else(|| {
-                    rule.naming
-                        .metric_name(&series)
-                        .unwrap_or_else(|| "<metric>".to_owned())
-                });
-            match rule.section {
-                Section::Rules => match example_resource(rule, table) {
-                    Some(resource) => {
-                        let names = ["example".to_owned()];
-                        let ns = resource.namespaced.then_some(("default", namespaces));
-                        let path = if resource.group_resource.resource == "namespaces" {
-                            format!("namespaces/example/metrics/{metric}")
-                        } else if resource.namespaced {
-                            format!(
-                                "namespaces/default/{}/example/{metric}",
-                                resource.group_resource
-                            )
-                        } else {
-                            format!("{}/example/{metric}", resource.group_resource)
-                        };
-                        let _ = writeln!(
-                            out,
-                            "  example: GET /apis/custom.metrics.k8s.io/v1beta2/{path}"
-                        );
-                        match build_custom(
-                            rule,
-                            &series,
-                            &resource,
-                            ns,
-                            Names::List(&names),
-                            &LabelSelector::default(),
-                        ) {
-                            Ok(built) => {
-                                let _ = writeln!(out, "  promql:  {}", built.promql.trim());
-                            }
-                            Err(e) => {
-                                let _ = writeln!(out, "  error:   {e}");
-                            }
-                        }
-                    }
-                    None => {
-                        let _ = writeln!(
-                            out,
-                            "  error:   the rule maps no label to a resource, so it serves nothing"
-                        );
-                    }
-                },
-                Section::ExternalRules => {
-                    let _ = writeln!(
-                        out,
-                        "  example: GET /apis/external.metrics.k8s.io/v1beta1/namespaces/default/{metric}"
-                    );
-                    match build_external(
-                        rule,
-                        &series,
-                        "default",
-                        namespaces,
-                        &LabelSelector::default(),
-                    ) {
-                        Ok(promql) => {
-                            let _ = writeln!(out, "  promql:  {}", promql.trim());
-                        }
-                        Err(e) => {
-                            let _ = writeln!(out, "  error:   {e}");
-                        }
-                    }
-                }
+            Err(e) => {
+                let _ = writeln!(out, "  error:   {e}");
             }
-            describe_forecast(&mut out, rule, &stats.metrics, &metric);
-            for warning in static_warnings(rule) {
-                let _ = writeln!(out, "  warning: {warning}");
-            }
+        }
+        describe_forecast(&mut out, rule, &stats.metrics, &metric);
+        for warning in static_warnings(rule) {
+            let _ = writeln!(out, "  warning: {warning}");
         }
     }
     if config.rules.is_empty() && config.external_rules.is_empty() {
@@ -345,7 +387,9 @@ fn describe_discovery(out: &mut String, rule: &Rule, stats: &RuleStats, listing:
     }
 }
 
-/// Runs `augur check`: returns the report text, or the config problems.
+/// Runs `augur check`: returns the report text, or the config problems, or (with the
+/// report) the rules Prometheus rejects and the ONNX models that do not load or do not
+/// forecast what their rule asks.
 pub async fn run(args: &CheckArgs) -> Result<String, CheckError> {
     let table = Arc::new(ResourceTable::builtin());
     let config = Arc::new(crate::config::load(
@@ -353,6 +397,23 @@ pub async fn run(args: &CheckArgs) -> Result<String, CheckError> {
         &table,
         crate::config::UnknownResources::Guess,
     )?);
+    let file = args.config.display().to_string();
+    let problem = |rule: &Rule, line: usize, field: &str, message: String| Problem {
+        file: file.clone(),
+        line,
+        path: format!("{}.{field}", rule.label()),
+        message,
+    };
+    let mut problems = Vec::new();
+    crate::forecast::onnx::runtime::choose_library(args.onnx.onnxruntime_library.clone());
+    for rule in config.rules.iter().chain(config.external_rules.iter()) {
+        if let Some(spec) = &rule.forecast
+            && let ModelRef::Onnx(path) = &spec.model
+            && let Err(why) = check_model(path, spec)
+        {
+            problems.push(problem(rule, spec.line, "forecast.model", why));
+        }
+    }
     let mut header = format!(
         "{}: valid ({} rules, {} externalRules, resourceRules {})\n",
         args.config.display(),
@@ -366,51 +427,148 @@ pub async fn run(args: &CheckArgs) -> Result<String, CheckError> {
     );
     let listings = match &args.prometheus.prometheus_url {
         None => None,
-        Some(url) => {
-            crate::app::install_crypto_provider();
+        Some(_) => {
+            crate::tls::install_crypto_provider();
             let backend = crate::prometheus::HttpBackend::new(&args.prometheus.backend_options())?;
-            let start = std::time::SystemTime::now()
-                .checked_sub(args.metrics_max_age)
-                .unwrap_or(std::time::UNIX_EPOCH);
-            let mut queries: Vec<&str> = config
-                .rules
-                .iter()
-                .chain(config.external_rules.iter())
-                .map(|r| r.series_query.as_str())
-                .collect();
-            queries.sort_unstable();
-            queries.dedup();
-            let mut listings = HashMap::new();
-            for query in queries {
-                use crate::prometheus::Backend as _;
-                match backend.series(query, start).await {
-                    Ok(sets) => {
-                        listings.insert(
-                            query.to_owned(),
-                            Listing::new(sets, std::time::SystemTime::now()),
-                        );
-                    }
-                    Err(e) => {
-                        let _ = writeln!(header, "series query {query} against {url} failed: {e}");
-                    }
-                }
+            let (listings, rejected) = query_backend(&backend, &config, &table, args).await?;
+            for (rule, field, message) in rejected {
+                problems.push(problem(rule, rule.line, field, message));
             }
             Some(listings)
         }
     };
     header.push_str(&report(&config, &table, listings.as_ref()));
-    Ok(header)
+    if problems.is_empty() {
+        return Ok(header);
+    }
+    problems.sort_by_key(|p| p.line);
+    Err(CheckError::Rejected {
+        report: header,
+        problems: ConfigError { problems },
+    })
 }
 
-/// Why `augur check` could not produce a report.
+/// Lists every seriesQuery and sends every rule's example metricsQuery to the backend: the
+/// listings, and each query the backend rejected (rule, field, Prometheus's reason). A
+/// backend that cannot be reached is an error: the check asked of it cannot be made.
+async fn query_backend<'c>(
+    backend: &dyn Backend,
+    config: &'c Arc<Config>,
+    table: &Arc<ResourceTable>,
+    args: &CheckArgs,
+) -> Result<
+    (
+        HashMap<String, Listing>,
+        Vec<(&'c Rule, &'static str, String)>,
+    ),
+    CheckError,
+> {
+    let now = std::time::SystemTime::now();
+    let start = now
+        .checked_sub(args.metrics_max_age)
+        .unwrap_or(std::time::UNIX_EPOCH);
+    let rules: Vec<&Rule> = config
+        .rules
+        .iter()
+        .chain(config.external_rules.iter())
+        .collect();
+    let mut queries: Vec<&str> = rules.iter().map(|r| r.series_query.as_str()).collect();
+    queries.sort_unstable();
+    queries.dedup();
+    let mut listings = HashMap::new();
+    let mut rejected = Vec::new();
+    for query in queries {
+        match backend.series(query, start).await {
+            Ok(sets) => {
+                listings.insert(query.to_owned(), Listing::new(sets, now));
+            }
+            Err(BackendError::Api {
+                error_type,
+                message,
+            }) => {
+                for rule in rules.iter().filter(|r| r.series_query == query) {
+                    rejected.push((
+                        *rule,
+                        "seriesQuery",
+                        format!("prometheus rejected it ({error_type}): {message}"),
+                    ));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let snapshot = Snapshot::build(config.clone(), table.clone(), &listings, None);
+    let Some(namespaces) = table.lookup("namespaces") else {
+        return Ok((listings, rejected));
+    };
+    for (rule, series, metric) in rule_examples(config, &snapshot, Some(&listings)) {
+        if !listings.contains_key(&rule.series_query) {
+            continue;
+        }
+        let Ok(promql) = example(rule, table, namespaces, &series, &metric).promql else {
+            continue;
+        };
+        match backend.query(&promql, now).await {
+            Ok(_) => {}
+            Err(BackendError::Api {
+                error_type,
+                message,
+            }) => rejected.push((
+                rule,
+                "metricsQuery",
+                format!(
+                    "prometheus rejected the example query {} ({error_type}): {message}",
+                    promql.trim()
+                ),
+            )),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok((listings, rejected))
+}
+
+/// Loads an ONNX model a rule names and checks it forecasts what the rule asks: its step
+/// and the target its horizon and reduce give.
+fn check_model(path: &std::path::Path, spec: &ForecastSpec) -> Result<(), String> {
+    let model = crate::forecast::onnx::OnnxModel::load(path).map_err(|e| e.to_string())?;
+    let contract = model.contract();
+    let shown = path.display();
+    let step = i64::try_from(spec.step.as_secs()).unwrap_or(i64::MAX);
+    if contract.step_seconds != step {
+        return Err(format!(
+            "{shown}: does not meet the rule: the model's step is {}s, forecast.step is {step}s",
+            contract.step_seconds
+        ));
+    }
+    let target = crate::twin::engine::model_target(spec);
+    if !contract.targets.contains(&target) {
+        return Err(format!(
+            "{shown}: does not meet the rule: the model does not forecast {} (it forecasts {})",
+            format_targets(&[target]),
+            format_targets(&contract.targets)
+        ));
+    }
+    Ok(())
+}
+
+/// Why `augur check` could not produce a report, or found problems.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     /// The config is invalid.
     #[error("{0}")]
     Config(#[from] crate::config::ConfigError),
-    /// The backend client could not be built.
+    /// The backend client could not be built, or the backend could not be reached.
     #[error(transparent)]
     Backend(#[from] crate::prometheus::Error),
+    /// The config is valid, but Prometheus rejects some of its queries or some ONNX models
+    /// do not load or do not fit their rule.
+    #[error("{problems}")]
+    Rejected {
+        /// The report of every rule.
+        report: String,
+        /// What was rejected, as config problems.
+        problems: ConfigError,
+    },
 }
 
 #[cfg(test)]

@@ -62,6 +62,11 @@ fn main() -> ExitCode {
                     eprintln!("{e}");
                     ExitCode::from(64)
                 }
+                Err(augur::check::CheckError::Rejected { report, problems }) => {
+                    print!("{report}");
+                    eprintln!("{problems}");
+                    ExitCode::from(64)
+                }
                 Err(e) => {
                     eprintln!("augur: {e}");
                     ExitCode::FAILURE

@@ -99,6 +99,15 @@ impl Reloader {
             None => self.source.table.clone(),
         };
         match config::parse(&text, &file, &table, self.source.unknown) {
+            Ok(config) if serves_nothing(&config) && !serves_nothing(&self.sender.borrow()) => {
+                let running = describe(&self.sender.borrow());
+                self.reject(
+                    Some(digest),
+                    format!(
+                        "the new config has no rules, externalRules or resourceRules while the running one has {running}: an emptied file is refused (a truncated write?); restart augur to serve nothing"
+                    ),
+                )
+            }
             Ok(config) => {
                 self.last_hash = Some(digest);
                 if let Some(max_series) = self.forecast_max_series {
@@ -152,6 +161,30 @@ impl Reloader {
             }
             self.reload(force);
         }
+    }
+}
+
+/// Whether a config has no rule of any kind (an empty or truncated file).
+fn serves_nothing(config: &Config) -> bool {
+    config.rules.is_empty() && config.external_rules.is_empty() && config.resource_rules.is_none()
+}
+
+/// `5 rules and 2 externalRules`, `resourceRules`: what a config serves, for messages.
+fn describe(config: &Config) -> String {
+    let mut parts = Vec::new();
+    if !config.rules.is_empty() {
+        parts.push(format!("{} rules", config.rules.len()));
+    }
+    if !config.external_rules.is_empty() {
+        parts.push(format!("{} externalRules", config.external_rules.len()));
+    }
+    if config.resource_rules.is_some() {
+        parts.push("resourceRules".to_owned());
+    }
+    match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => "nothing".to_owned(),
     }
 }
 

@@ -248,6 +248,15 @@ pub fn from_unix_f64(seconds: f64) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::try_from_secs_f64(seconds).ok()?)
 }
 
+/// [`from_unix_f64`] with an error that says why: for sample times read from a backend.
+pub fn checked_unix_f64(seconds: f64) -> Result<SystemTime, String> {
+    from_unix_f64(seconds).ok_or_else(|| {
+        format!(
+            "Unix time {seconds} is out of range (expected seconds from 0, 1970-01-01T00:00:00Z, to {LATEST_UNIX}, 9999-12-31T23:59:59Z)"
+        )
+    })
+}
+
 /// RFC 3339 with second precision in UTC (`2024-01-01T00:00:00Z`), as `metav1.Time` marshals;
 /// times outside 1970 ..= [`LATEST_UNIX`] are clamped (humantime would panic on them).
 pub fn rfc3339(at: SystemTime) -> String {
@@ -436,6 +445,14 @@ mod tests {
         ] {
             assert_eq!(from_unix_f64(bad), None, "{bad}");
         }
+        assert_eq!(
+            checked_unix_f64(3e11),
+            Err("Unix time 300000000000 is out of range (expected seconds from 0, 1970-01-01T00:00:00Z, to 253402300799, 9999-12-31T23:59:59Z)".to_owned())
+        );
+        assert_eq!(
+            checked_unix_f64(1.5),
+            Ok(UNIX_EPOCH + Duration::from_millis(1500))
+        );
     }
 
     #[test]

@@ -81,6 +81,38 @@ impl ApiError {
         )
     }
 
+    /// An error with the code of a response some other layer made (an extractor's
+    /// rejection, a 405 from the router): the reason kube-apiserver gives that code, and
+    /// `message`, or the code's own phrase when it is empty.
+    pub fn from_code(code: StatusCode, message: &str) -> Self {
+        if code == StatusCode::METHOD_NOT_ALLOWED && message.is_empty() {
+            return Self::method_not_allowed();
+        }
+        let reason = match code.as_u16() {
+            400 => "BadRequest",
+            401 => "Unauthorized",
+            403 => "Forbidden",
+            404 => "NotFound",
+            405 => "MethodNotAllowed",
+            406 => "NotAcceptable",
+            408 | 504 => "Timeout",
+            409 => "Conflict",
+            410 => "Gone",
+            413 => "RequestEntityTooLarge",
+            415 => "UnsupportedMediaType",
+            422 => "Invalid",
+            429 => "TooManyRequests",
+            503 => "ServiceUnavailable",
+            500 => "InternalError",
+            _ => "Unknown",
+        };
+        let message = match message.trim() {
+            "" => code.canonical_reason().unwrap_or("error").to_owned(),
+            text => text.to_owned(),
+        };
+        Self::new(code, reason, message)
+    }
+
     /// The HTTP status code.
     pub fn code(&self) -> StatusCode {
         self.code
@@ -138,6 +170,37 @@ impl IntoResponse for ApiError {
         );
         response
     }
+}
+
+/// Middleware: an error response that is not already JSON (axum's 405 with no body, an
+/// extractor's plain-text rejection) becomes a `Status` with the same code and its text as
+/// the message, so that kubectl and kube-aggregator show why.
+pub async fn status_bodies(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let response = next.run(request).await;
+    let code = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(code.is_client_error() || code.is_server_error()) || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    // Our own error texts are short; a longer one is cut, not buffered whole.
+    let text = match axum::body::to_bytes(body, 64 * 1024).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
+    let mut status = ApiError::from_code(code, &text).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            status.headers_mut().insert(name, value.clone());
+        }
+    }
+    status
 }
 
 #[cfg(test)]
@@ -218,5 +281,29 @@ mod tests {
             assert_eq!(value["message"], err.message());
         }
         assert_eq!(ApiError::forbidden("no").to_string(), "Forbidden (403): no");
+    }
+
+    #[test]
+    fn errors_of_other_layers_get_the_reason_of_their_code() {
+        let cases = [
+            (
+                405,
+                "",
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ),
+            (400, "Invalid URL", "BadRequest", "Invalid URL"),
+            (406, "", "NotAcceptable", "Not Acceptable"),
+            (408, " slow \n", "Timeout", "slow"),
+            (413, "", "RequestEntityTooLarge", "Payload Too Large"),
+            (502, "", "Unknown", "Bad Gateway"),
+        ];
+        for (code, text, reason, message) in cases {
+            let err = ApiError::from_code(StatusCode::from_u16(code).unwrap(), text);
+            assert_eq!(
+                (err.code().as_u16(), err.reason(), err.message()),
+                (code, reason, message)
+            );
+        }
     }
 }

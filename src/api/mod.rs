@@ -255,6 +255,7 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi/v3/apis/{group}/{version}", get(openapi_v3))
         .fallback(fallback)
         .with_state(state.clone())
+        .layer(axum::middleware::from_fn(error::status_bodies))
         .merge(health::routes(state.health.clone()))
         .merge(instrument::routes(state.metrics.clone()));
     instrument::instrument(api, state.metrics)

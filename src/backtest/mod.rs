@@ -1,14 +1,17 @@
 //! `augur backtest`: rolling-origin forecast accuracy and a simulation of the stock HPA
 //! driven reactively and predictively on the same trace.
 //!
-//! The method is forecast-anchors.md's, so the tables compare side by side with its figures:
+//! The method is the anchors' (benches/README.md, "Backtest": reference figures from an
+//! independent evaluation of the same traces), so the tables compare side by side with them:
 //! the last `--eval-days` of the trace are forecast origins; models are refitted every
 //! `--refit` on at most `--train-window` before the refit; the HPA ([`hpa`]) is simulated
 //! from the first sync that sees the first evaluation bucket to the trace end ([`simulate`]).
 
+pub mod fair;
 pub mod hpa;
 pub mod reference;
 pub mod report;
+pub mod served;
 pub mod simulate;
 pub mod source;
 
@@ -22,12 +25,14 @@ use crate::forecast::{History, Target, model};
 use crate::prometheus::PrometheusArgs;
 use crate::units::parse_duration;
 use hpa::HpaSpec;
+use served::WindowRow;
 use simulate::{Outcome, Served, Timing};
 
 /// Flags of `augur backtest`.
 #[derive(Debug, Clone, Args)]
 pub struct BacktestArgs {
-    /// Trace CSV (`timestamp,value`, as /work/shared/data); or use --prometheus-url and --query.
+    /// Trace CSV (`timestamp,value`, bucket starts in Unix seconds, as
+    /// tests/fixtures/traces/); or use --prometheus-url and --query.
     #[arg(long, conflicts_with = "query")]
     pub trace: Option<PathBuf>,
     /// PromQL giving one request-rate series (with --prometheus-url, --start, --end).
@@ -101,6 +106,10 @@ pub struct BacktestArgs {
     /// knowing the traffic level, but not the next bucket's noise, buys).
     #[arg(long, value_name = "K")]
     pub level_oracle: Option<usize>,
+    /// The twin's `fallbackWindow`: the live value is served while the forecast's MAE over
+    /// this window is above persistence's (`0s` turns the check off).
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub fallback_window: Duration,
     /// HPA minReplicas.
     #[arg(long, default_value_t = 1)]
     pub min_replicas: i32,
@@ -143,6 +152,8 @@ pub struct Settings {
     pub headroom: Vec<f64>,
     /// Half-width in buckets of the `level-oracle` reference, if wanted.
     pub level_oracle: Option<usize>,
+    /// The twin's `fallbackWindow`, in buckets (0: off).
+    pub fallback_window: usize,
     /// minReplicas.
     pub min_replicas: i32,
     /// maxReplicas.
@@ -154,7 +165,8 @@ pub struct Settings {
 /// The baseline every model is compared with; always evaluated.
 pub const BASELINE: &str = "persistence";
 
-/// Pods the window's peak needs when capacity is not given (forecast-anchors.md).
+/// Pods the window's peak needs when capacity is not given (the anchors' method,
+/// benches/README.md "Backtest").
 pub const PEAK_PODS: f64 = 20.0;
 
 /// Lower HPA targets (fractions of capacity) simulated as reference rows.
@@ -271,6 +283,8 @@ impl Settings {
                 Some(0) => anyhow::bail!("--level-oracle must be ≥ 1 bucket"),
                 k => k,
             },
+            fallback_window: usize::try_from(args.fallback_window.as_secs() / step.unsigned_abs())
+                .unwrap_or(0),
             min_replicas: args.min_replicas,
             max_replicas: args.max_replicas,
             notes,
@@ -365,6 +379,25 @@ pub struct PolicyRow {
     pub policy: String,
     /// Its totals and replica timeline.
     pub outcome: Outcome,
+    /// Plain headroom at the same replica-minutes: its under-provisioned pod-minutes and
+    /// target (a fraction of capacity), interpolated on [`fair::headroom_grid`]; `None`
+    /// beyond the grid.
+    pub plain_headroom: Option<(f64, f64)>,
+    /// Median minutes by which it reaches the replicas the steepest rises need before the
+    /// reactive HPA does ([`fair::lead_on_rises`]).
+    pub lead_on_rises: Option<f64>,
+}
+
+impl PolicyRow {
+    /// A row without the fair comparison (filled by [`fair::compare`]).
+    pub fn new(policy: String, outcome: Outcome) -> Self {
+        Self {
+            policy,
+            outcome,
+            plain_headroom: None,
+            lead_on_rises: None,
+        }
+    }
 }
 
 /// Everything a backtest measured.
@@ -386,6 +419,9 @@ pub struct Report {
     pub forecast_horizon: usize,
     /// Accuracy, model-major, horizons in flag order.
     pub accuracy: Vec<AccuracyRow>,
+    /// Per model, the worst 1-hour window of its forecast-horizon errors against
+    /// persistence's.
+    pub windows: Vec<WindowRow>,
     /// Models that could not be evaluated, with why.
     pub failed: Vec<(String, String)>,
     /// Defaults adapted to the trace's step, and models some of whose refits failed.
@@ -496,8 +532,11 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
         targets.extend([Target::Point(h), Target::Max(h)]);
     }
     let hpa_target = Target::Max(settings.forecast_horizon.max(1));
-    if !targets.contains(&hpa_target) {
-        targets.push(hpa_target);
+    let point_target = Target::Point(settings.forecast_horizon.max(1));
+    for t in [hpa_target, point_target] {
+        if !targets.contains(&t) {
+            targets.push(t);
+        }
     }
     let options = RollingOptions {
         first_origin,
@@ -506,12 +545,6 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
     };
     let runs = forecast_all(history, &settings.models, &targets, options);
 
-    let column = |forecasts: &[Vec<f64>], j: usize| -> Vec<f64> {
-        forecasts
-            .iter()
-            .map(|f| f.get(j).copied().unwrap_or(f64::NAN))
-            .collect()
-    };
     let mut failed = Vec::new();
     let mut notes = settings.notes.clone();
     let mut good: Vec<(String, Vec<Vec<f64>>)> = Vec::new();
@@ -535,6 +568,17 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
     if !good.iter().any(|(m, _)| m == BASELINE) {
         anyhow::bail!("{name}: the persistence baseline could not be evaluated: {failed:?}");
     }
+    let windows = served::rows(
+        history,
+        &good,
+        &targets,
+        [point_target, hpa_target],
+        served::Replay {
+            first_origin,
+            fallback_window: settings.fallback_window,
+            train_window: settings.train_window,
+        },
+    );
     let mut accuracy = Vec::new();
     for (model, forecasts) in &good {
         let scores = evaluate::score(history, first_origin, &targets, forecasts);
@@ -565,29 +609,37 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
             settings.pod_startup,
         )
     };
-    let hpa_index = targets.iter().position(|&t| t == hpa_target).unwrap_or(0);
-    let served: Vec<(String, Vec<f64>)> = good
+    // The predictive policies are served what the twin serves (the live value where it
+    // distrusts the forecast); the non-causal reference as it is.
+    let served: Vec<(String, Vec<f64>)> = windows
         .iter()
-        .map(|(m, f)| (m.clone(), column(f, hpa_index)))
+        .map(|row| {
+            let i = if row.model.starts_with("level-oracle") {
+                &row.alone_forecasts[1]
+            } else {
+                &row.served_forecasts[1]
+            };
+            (row.model.clone(), i.clone())
+        })
         .collect();
     let mut policies = Vec::new();
     if let Some(why) = hpa_skipped {
         notes.push(why);
     } else {
-        policies.push(PolicyRow {
-            policy: "reactive".to_owned(),
-            outcome: simulate::simulate(
+        policies.push(PolicyRow::new(
+            "reactive".to_owned(),
+            simulate::simulate(
                 history,
                 &timing,
                 &spec_at(settings.target_utilisation),
                 Served::Reactive,
             ),
-        });
+        ));
         for (model, forecasts) in &served {
             for &headroom in &settings.headroom {
-                policies.push(PolicyRow {
-                    policy: predictive_label(model, headroom),
-                    outcome: simulate::simulate(
+                policies.push(PolicyRow::new(
+                    predictive_label(model, headroom),
+                    simulate::simulate(
                         history,
                         &timing,
                         &spec_at(settings.target_utilisation),
@@ -596,30 +648,30 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
                             headroom,
                         },
                     ),
-                });
+                ));
             }
         }
         for fraction in REFERENCE_TARGETS {
-            policies.push(PolicyRow {
-                policy: format!("reactive@{fraction}"),
-                outcome: simulate::simulate(history, &timing, &spec_at(fraction), Served::Reactive),
-            });
+            policies.push(PolicyRow::new(
+                format!("reactive@{fraction}"),
+                simulate::simulate(history, &timing, &spec_at(fraction), Served::Reactive),
+            ));
         }
-        policies.push(PolicyRow {
-            policy: "oracle".to_owned(),
-            outcome: simulate::simulate(
+        policies.push(PolicyRow::new(
+            "oracle".to_owned(),
+            simulate::simulate(
                 history,
                 &timing,
                 &spec_at(settings.target_utilisation),
                 Served::Oracle,
             ),
-        });
+        ));
         // `peak / (peak / 20)` may come out a hair above 20; that is still 20 pods.
         let peak_pods = ((peak / capacity - 1e-9).ceil() as i32).max(1);
-        policies.push(PolicyRow {
-            policy: "static_peak".to_owned(),
-            outcome: simulate::static_replicas(history, &timing, peak_pods),
-        });
+        policies.push(PolicyRow::new(
+            "static_peak".to_owned(),
+            simulate::static_replicas(history, &timing, peak_pods),
+        ));
     }
 
     let syncs = if policies.is_empty() {
@@ -627,6 +679,7 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
     } else {
         simulate::sync_times(history, &timing)
     };
+    fair::compare(history, &timing, &syncs, &mut policies, spec_at);
     let served_forecasts = served
         .iter()
         .map(|(model, forecasts)| {
@@ -651,6 +704,7 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
         target,
         forecast_horizon: timing.horizon,
         accuracy,
+        windows,
         failed,
         notes,
         policies,

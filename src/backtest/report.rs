@@ -1,16 +1,22 @@
-//! Presents a backtest [`Report`]: markdown tables in forecast-anchors.md's column layout,
-//! CSV files of both tables and of the per-sync timeline, and a hand-written SVG plot.
+//! Presents a backtest [`Report`]: markdown tables in the column layout of the anchors'
+//! tables (as benches/README.md, "Backtest", shows them), CSV files of both tables and of the
+//! per-sync timeline, and a hand-written SVG plot.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::served::WINDOW_SECONDS;
 use super::{BASELINE, Report, target_milli};
+use crate::forecast::evaluate::WorstWindow;
 
 /// Header of `accuracy.csv`.
 pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
 
 /// Header of `hpa.csv`.
-pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs";
+pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes";
+
+/// Header of `windows.csv`.
+pub const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio";
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a Unix second.
 pub fn minute(t: i64) -> String {
@@ -199,6 +205,41 @@ pub fn tables(report: &Report) -> String {
         }
         let _ = writeln!(out, "{line}");
     }
+    if !report.windows.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n### {trace}: served by the twin at {} (MAE relative to {BASELINE}; point / max target)\n",
+            horizon_label(report.forecast_horizon, h.step)
+        );
+        let _ = writeln!(
+            out,
+            "| trace | model | as served | worst 1-hour window as served | worst window starts (UTC) | worst 1-hour window, model alone |"
+        );
+        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        let ratio =
+            |w: &Option<WorstWindow>| w.map_or_else(|| "–".to_owned(), |w| fixed(w.ratio, 3));
+        let start = |w: &Option<WorstWindow>| {
+            w.map_or_else(
+                || "–".to_owned(),
+                |w| minute(h.start + w.origin as i64 * h.step),
+            )
+        };
+        for row in &report.windows {
+            let _ = writeln!(
+                out,
+                "| {trace} | {} | {} / {} | {} / {} | {} / {} | {} / {} |",
+                row.model,
+                fixed(row.served_ratio[0], 3),
+                fixed(row.served_ratio[1], 3),
+                ratio(&row.served[0]),
+                ratio(&row.served[1]),
+                start(&row.served[0]),
+                start(&row.served[1]),
+                ratio(&row.alone[0]),
+                ratio(&row.alone[1]),
+            );
+        }
+    }
     if report.policies.is_empty() {
         return out;
     }
@@ -211,18 +252,25 @@ pub fn tables(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) |"
+        "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) | plain headroom at equal cost: pod-min (target) | vs plain headroom | lead on rises, min |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
     let reactive = report.policies.first().map(|p| &p.outcome);
     for row in &report.policies {
         let o = &row.outcome;
         let (base_pod, base_cost) = reactive.map_or((f64::NAN, f64::NAN), |r| {
             (r.under_pod_minutes, r.replica_minutes)
         });
+        let (headroom, versus) = match row.plain_headroom {
+            Some((under, fraction)) => (
+                format!("{} ({fraction:.3})", figure(under)),
+                delta(o.under_pod_minutes, under),
+            ),
+            None => ("–".to_owned(), "–".to_owned()),
+        };
         let _ = writeln!(
             out,
-            "| {trace} | {} | {} | {} | {} | {} | {} | {} ({}/{}) |",
+            "| {trace} | {} | {} | {} | {} | {} | {} | {} ({}/{}) | {headroom} | {versus} | {} |",
             row.policy,
             figure(o.under_minutes),
             figure(o.under_pod_minutes),
@@ -232,6 +280,8 @@ pub fn tables(report: &Report) -> String {
             o.scale_ups + o.scale_downs,
             o.scale_ups,
             o.scale_downs,
+            row.lead_on_rises
+                .map_or_else(|| "–".to_owned(), |m| format!("{m:.2}")),
         );
     }
     out
@@ -283,9 +333,10 @@ pub fn hpa_csv(report: &Report) -> String {
         let (base_pod, base_cost) = reactive.map_or((f64::NAN, f64::NAN), |r| {
             (r.under_pod_minutes, r.replica_minutes)
         });
+        let (headroom, fraction) = row.plain_headroom.unwrap_or((f64::NAN, f64::NAN));
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             report.trace,
             row.policy,
             o.under_minutes,
@@ -296,6 +347,40 @@ pub fn hpa_csv(report: &Report) -> String {
             o.scale_ups + o.scale_downs,
             o.scale_ups,
             o.scale_downs,
+            csv_number(headroom),
+            csv_number(fraction),
+            delta_pct(o.under_pod_minutes, headroom).map_or(String::new(), |d| format!("{d}")),
+            csv_number(row.lead_on_rises.unwrap_or(f64::NAN)),
+        );
+    }
+    out
+}
+
+/// `windows.csv`: per model, the worst 1-hour windows at the forecast horizon.
+pub fn windows_csv(report: &Report) -> String {
+    let mut out = format!("{WINDOWS_HEADER}\n");
+    let h = &report.history;
+    let ratio = |w: &Option<WorstWindow>| csv_number(w.map_or(f64::NAN, |w| w.ratio));
+    let start = |w: &Option<WorstWindow>| {
+        w.map_or_else(String::new, |w| {
+            (h.start + w.origin as i64 * h.step).to_string()
+        })
+    };
+    for row in &report.windows {
+        let _ = writeln!(
+            out,
+            "{},{},{},{WINDOW_SECONDS},{},{},{},{},{},{},{},{}",
+            report.trace,
+            row.model,
+            report.forecast_horizon as i64 * h.step,
+            csv_number(row.served_ratio[0]),
+            csv_number(row.served_ratio[1]),
+            ratio(&row.served[0]),
+            start(&row.served[0]),
+            ratio(&row.served[1]),
+            start(&row.served[1]),
+            ratio(&row.alone[0]),
+            ratio(&row.alone[1]),
         );
     }
     out
@@ -541,6 +626,41 @@ fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// `origins.csv`: per forecast origin, the load and each model's point and max forecasts at
+/// the forecast horizon, alone and as the twin serves them (empty: the live value).
+pub fn origins_csv(report: &Report) -> String {
+    let mut out = "time,load".to_owned();
+    for row in &report.windows {
+        for kind in ["point", "max"] {
+            let _ = write!(out, ",{kind}:{m},served_{kind}:{m}", m = row.model);
+        }
+    }
+    out.push('\n');
+    let h = &report.history;
+    for k in 0..h.len().saturating_sub(report.first_origin) {
+        let origin = report.first_origin + k;
+        let _ = write!(
+            out,
+            "{},{}",
+            h.start + origin as i64 * h.step,
+            csv_number(h.values[origin])
+        );
+        for row in &report.windows {
+            for i in 0..2 {
+                let at = |v: &Vec<f64>| csv_number(v.get(k).copied().unwrap_or(f64::NAN));
+                let _ = write!(
+                    out,
+                    ",{},{}",
+                    at(&row.alone_forecasts[i]),
+                    at(&row.served_forecasts[i])
+                );
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// Writes accuracy.csv, hpa.csv, timeline.csv and backtest.svg into `dir` (created).
 pub fn write_files(dir: &Path, report: &Report) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
@@ -548,6 +668,8 @@ pub fn write_files(dir: &Path, report: &Report) -> std::io::Result<Vec<PathBuf>>
         ("accuracy.csv", accuracy_csv(report)),
         ("hpa.csv", hpa_csv(report)),
         ("timeline.csv", timeline_csv(report)),
+        ("windows.csv", windows_csv(report)),
+        ("origins.csv", origins_csv(report)),
         ("backtest.svg", svg(report)),
     ];
     let mut written = Vec::new();

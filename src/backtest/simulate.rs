@@ -1,6 +1,6 @@
 //! Runs the HPA simulator over a trace under one autoscaling policy (what metric value the
 //! HPA is served at each sync) and accounts under-provisioning and cost per sync slice, as
-//! forecast-anchors.md's method describes.
+//! the anchors' method does (benches/README.md, "Backtest").
 
 use super::hpa::{Hpa, HpaSpec, SyncOutcome};
 use crate::forecast::History;

@@ -61,27 +61,16 @@ pub(super) fn join(path: &str, key: &str) -> String {
     }
 }
 
-/// Levenshtein distance, case-insensitive.
-fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.to_lowercase().chars().collect();
-    let b: Vec<char> = b.to_lowercase().chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.iter().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 /// The allowed key closest to a misspelt one, if it is close enough to be a typo.
 fn suggest<'k>(key: &str, allowed: &[&'k str]) -> Option<&'k str> {
     allowed
         .iter()
-        .map(|a| (distance(key, a), *a))
+        .map(|a| {
+            (
+                strsim::levenshtein(&key.to_lowercase(), &a.to_lowercase()),
+                *a,
+            )
+        })
         .min()
         .filter(|(d, a)| *d <= 2.max(a.len() / 3))
         .map(|(_, a)| a)

@@ -15,6 +15,7 @@ pub mod evaluate;
 pub mod guard;
 pub mod model;
 pub mod onnx;
+pub mod serve;
 pub mod trace;
 
 use std::fmt;

@@ -121,27 +121,21 @@ pub fn from_kubeconfig(path: &Path) -> Result<Credentials, Error> {
         .clone()
         .filter(|c| !c.is_empty())
         .ok_or_else(|| fail("no current-context".into()))?;
-    let context = config
-        .contexts
-        .iter()
-        .find(|c| c.name == context_name)
-        .and_then(|c| c.context.clone())
-        .ok_or_else(|| {
+    let context =
+        named(&config.contexts, &context_name, |c| (&c.name, &c.context)).ok_or_else(|| {
             fail(format!(
                 "current-context {context_name:?} is not in contexts"
             ))
         })?;
-    let cluster = config
-        .clusters
-        .iter()
-        .find(|c| c.name == context.cluster)
-        .and_then(|c| c.cluster.clone())
-        .ok_or_else(|| {
-            fail(format!(
-                "context {context_name:?} names cluster {:?}, which is not in clusters",
-                context.cluster
-            ))
-        })?;
+    let cluster = named(&config.clusters, &context.cluster, |c| {
+        (&c.name, &c.cluster)
+    })
+    .ok_or_else(|| {
+        fail(format!(
+            "context {context_name:?} names cluster {:?}, which is not in clusters",
+            context.cluster
+        ))
+    })?;
     let mut credentials = Credentials {
         source: format!("{source} (context {context_name:?})"),
         insecure_skip_tls_verify: cluster.insecure_skip_tls_verify.unwrap_or(false),
@@ -167,12 +161,8 @@ pub fn from_kubeconfig(path: &Path) -> Result<Credentials, Error> {
     let Some(user_name) = context.user.filter(|u| !u.is_empty()) else {
         return Ok(credentials);
     };
-    let user = config
-        .auth_infos
-        .iter()
-        .find(|u| u.name == user_name)
-        .and_then(|u| u.auth_info.clone())
-        .ok_or_else(|| {
+    let user =
+        named(&config.auth_infos, &user_name, |u| (&u.name, &u.auth_info)).ok_or_else(|| {
             fail(format!(
                 "context {context_name:?} names user {user_name:?}, which is not in users"
             ))
@@ -236,6 +226,18 @@ pub fn from_kubeconfig(path: &Path) -> Result<Credentials, Error> {
         None
     };
     Ok(credentials)
+}
+
+/// The entry called `name` of a kubeconfig list (contexts, clusters, users), if it has a body.
+fn named<N, T: Clone>(
+    list: &[N],
+    name: &str,
+    parts: impl Fn(&N) -> (&String, &Option<T>),
+) -> Option<T> {
+    list.iter()
+        .map(&parts)
+        .find(|(n, _)| n.as_str() == name)
+        .and_then(|(_, body)| body.clone())
 }
 
 /// Inline base64 data, else the file's bytes, else nothing.

@@ -650,10 +650,18 @@ pub(crate) fn parse_value(s: &str) -> Result<f64> {
     }
 }
 
+/// Checks a sample time: Unix seconds augur can represent (1970 to 9999), not what a broken
+/// backend or proxy may write (`3e11`, `1e19`), which would be served as RFC 3339.
+fn sample_time(t: f64) -> Result<f64> {
+    crate::units::checked_unix_f64(t)
+        .map(|_| t)
+        .map_err(|e| Error::Decode(format!("sample time: {e}")))
+}
+
 fn decode_points(values: Vec<RawPoint>) -> Result<Vec<(f64, f64)>> {
     values
         .into_iter()
-        .map(|(t, v)| Ok((t, parse_value(&v)?)))
+        .map(|(t, v)| Ok((sample_time(t)?, parse_value(&v)?)))
         .collect()
 }
 
@@ -673,7 +681,7 @@ pub(crate) fn decode_query(data: serde_json::Value) -> Result<QueryResult> {
                     })?;
                     Ok(Sample {
                         labels: item.metric,
-                        timestamp,
+                        timestamp: sample_time(timestamp)?,
                         value: parse_value(&value)?,
                     })
                 })
@@ -681,7 +689,7 @@ pub(crate) fn decode_query(data: serde_json::Value) -> Result<QueryResult> {
         ),
         RawQueryData::Scalar((timestamp, value)) => QueryResult::Scalar(Sample {
             labels: LabelSet::new(),
-            timestamp,
+            timestamp: sample_time(timestamp)?,
             value: parse_value(&value)?,
         }),
         RawQueryData::Matrix(items) => QueryResult::Matrix(decode_matrix(items)?),
@@ -717,6 +725,24 @@ pub(crate) fn decode_query_range(data: serde_json::Value) -> Result<Vec<RangeSer
             }
         ))),
     }
+}
+
+/// A whole `/api/v1/query` answer (HTTP status and body) decoded as [`HttpBackend::query`]
+/// decodes it (for fuzzing and tools that hold a recorded answer).
+pub fn decode_query_answer(code: u16, body: &[u8]) -> Result<QueryResult> {
+    decode_query(decode_envelope(code, body)?.unwrap_or(serde_json::Value::Null))
+}
+
+/// A whole `/api/v1/query_range` answer decoded as [`HttpBackend::query_range`] decodes it.
+pub fn decode_query_range_answer(code: u16, body: &[u8]) -> Result<Vec<RangeSeries>> {
+    decode_query_range(decode_envelope(code, body)?.unwrap_or(serde_json::Value::Null))
+}
+
+/// A whole `/api/v1/series` answer decoded as [`HttpBackend::series`] decodes it.
+pub fn decode_series_answer(code: u16, body: &[u8]) -> Result<SeriesList> {
+    Ok(decode_envelope::<SeriesCollector>(code, body)?
+        .map(|c| c.0)
+        .unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -887,6 +913,35 @@ mod tests {
         };
         assert_eq!(m[0].labels["a"], "b");
         assert_eq!(m[0].points, vec![(1.0, 1.0), (2.0, 2.5)]);
+    }
+
+    #[test]
+    fn sample_times_beyond_year_9999_are_decode_errors() {
+        let bad = [
+            r#"{"status":"success","data":{"resultType":"scalar","result":[3e11,"1"]}}"#,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1e19,"1"]}]}}"#,
+            r#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[-1,"1"]}]}}"#,
+            r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"1"],[1e300,"2"]]}]}}"#,
+        ];
+        for body in bad {
+            let err = decode_query_answer(200, body.as_bytes()).unwrap_err();
+            assert!(
+                matches!(&err, Error::Decode(m) if m.starts_with("sample time: Unix time ") && m.contains("is out of range")),
+                "{body}: {err}"
+            );
+        }
+        assert_eq!(
+            decode_query_answer(200, bad[0].as_bytes())
+                .unwrap_err()
+                .to_string(),
+            "cannot decode prometheus response: sample time: Unix time 300000000000 is out of range (expected seconds from 0, 1970-01-01T00:00:00Z, to 253402300799, 9999-12-31T23:59:59Z)"
+        );
+        let range = r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{},"values":[[1e19,"1"]]}]}}"#;
+        assert!(decode_query_range_answer(200, range.as_bytes()).is_err());
+        // The last representable second still decodes.
+        let last =
+            r#"{"status":"success","data":{"resultType":"scalar","result":[253402300799,"1"]}}"#;
+        assert!(decode_query_answer(200, last.as_bytes()).is_ok());
     }
 
     #[test]

@@ -1,12 +1,11 @@
 //! external.metrics.k8s.io: find the external rule for a metric name, query it in the
 //! request's namespace, return one value per result sample.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use crate::prometheus::{Backend, LabelSet, QueryResult};
 use crate::promql::selector::LabelSelector;
 use crate::series::Snapshot;
-use crate::units::from_unix_f64;
 
 use super::ProviderError;
 use super::custom::closest_names;
@@ -116,21 +115,23 @@ pub async fn run_external(
             error,
             query: promql.to_owned(),
         })?;
-    let at = |ts: f64| from_unix_f64(ts).unwrap_or(UNIX_EPOCH);
+    let at = |ts: f64| sample_time(ts, promql);
     match result {
-        QueryResult::Vector(samples) => Ok(samples
+        QueryResult::Vector(samples) => samples
             .into_iter()
-            .map(|s| ExternalItem {
-                metric: request.metric.clone(),
-                labels: Some(s.labels),
-                timestamp: at(s.timestamp),
-                value: s.value,
+            .map(|s| {
+                Ok(ExternalItem {
+                    metric: request.metric.clone(),
+                    labels: Some(s.labels),
+                    timestamp: at(s.timestamp)?,
+                    value: s.value,
+                })
             })
-            .collect()),
+            .collect(),
         QueryResult::Scalar(s) => Ok(vec![ExternalItem {
             metric: request.metric.clone(),
             labels: None,
-            timestamp: at(s.timestamp),
+            timestamp: at(s.timestamp)?,
             value: s.value,
         }]),
         other => Err(ProviderError::BadResult(format!(
@@ -138,4 +139,14 @@ pub async fn run_external(
             other.type_name()
         ))),
     }
+}
+
+/// A sample's time from the backend, or an error saying it is out of range (a broken
+/// backend or proxy; the time is served to clients as RFC 3339).
+pub(crate) fn sample_time(seconds: f64, promql: &str) -> Result<SystemTime, ProviderError> {
+    crate::units::checked_unix_f64(seconds).map_err(|e| {
+        ProviderError::BadResult(format!(
+            "unable to fetch metrics: a sample time from prometheus is invalid: {e} (query: {promql})"
+        ))
+    })
 }

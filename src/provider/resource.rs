@@ -438,7 +438,12 @@ async fn run(backend: &dyn Backend, built: &BuiltQuery) -> Result<Vec<Sample>, P
             query: built.promql.clone(),
         })?;
     match result {
-        QueryResult::Vector(samples) => Ok(samples),
+        QueryResult::Vector(samples) => {
+            for sample in &samples {
+                super::external::sample_time(sample.timestamp, &built.promql)?;
+            }
+            Ok(samples)
+        }
         other => Err(ProviderError::BadResult(format!(
             "unable to fetch metrics: the query returned a {} result, resource metrics need an instant vector (query: {})",
             other.type_name(),
@@ -467,6 +472,7 @@ fn milli(value: f64) -> i64 {
     }
 }
 
+/// A sample time [`run`] has checked (the earliest of a pod's samples; none: the epoch).
 fn at(seconds: f64) -> SystemTime {
     crate::units::from_unix_f64(seconds).unwrap_or(UNIX_EPOCH)
 }

@@ -67,6 +67,16 @@ pub struct RelistReport {
     pub raw_series: usize,
 }
 
+impl RelistReport {
+    /// Whether the backend answered: a query succeeded, none was made, or Prometheus
+    /// rejected one (a bad rule must not keep the others, or readiness, waiting).
+    pub fn backend_answered(&self) -> bool {
+        self.succeeded > 0
+            || self.failed.iter().any(|(_, e)| !e.is_unavailable())
+            || self.failed.is_empty()
+    }
+}
+
 /// Owns the per-query listings between rounds and publishes snapshots to the [`Registry`].
 pub struct Relister {
     backend: Arc<dyn Backend>,
@@ -143,7 +153,19 @@ impl Relister {
                     next.insert(query, Listing::new(list, now));
                 }
                 Err(err) => {
-                    tracing::warn!(series_query = %query, error = %err, "relist: series query failed, keeping its previous result");
+                    if matches!(err, BackendError::Api { .. }) {
+                        for rule in config
+                            .rules
+                            .iter()
+                            .chain(config.external_rules.iter())
+                            .filter(|r| r.series_query == query)
+                        {
+                            let label = rule.label();
+                            tracing::error!(rule = %label, line = rule.line, series_query = %query, error = %err, "relist: prometheus rejected the seriesQuery of {label}, which serves nothing until it is fixed");
+                        }
+                    } else {
+                        tracing::warn!(series_query = %query, error = %err, "relist: series query failed, keeping its previous result");
+                    }
                     self.metrics.relist_failed(index);
                     if let Some(previous) = self.listings.remove(&query) {
                         next.insert(query.clone(), previous);
@@ -159,7 +181,7 @@ impl Relister {
         self.registry.store(snapshot);
         self.metrics
             .observe_relist_duration(started.elapsed().as_secs_f64());
-        if report.succeeded > 0 || report.failed.is_empty() {
+        if report.backend_answered() {
             self.metrics
                 .relist_succeeded(report.raw_series as u64, metric_count as u64);
         }

@@ -44,6 +44,13 @@ pub use self::self_signed::{
     ensure_self_signed, generate_self_signed,
 };
 
+/// Installs ring as the process-wide rustls provider, for serving and for every client
+/// (idempotent).
+pub fn install_crypto_provider() {
+    // Err means a provider is already installed, which is what we want.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 /// Errors of this module; messages name the file and the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Args;
 
 /// Flags of the forecast engine behind `forecast:` rule blocks.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct ForecastArgs {
     /// How long a request for a new forecast target waits for its first forecast before it
     /// is answered with the live value.
@@ -32,9 +32,9 @@ pub struct ForecastArgs {
     /// Drop a target not requested for this long (default: 10 × the rule's step).
     #[arg(long, value_parser = crate::units::positive_duration)]
     pub forecast_idle_eviction: Option<Duration>,
-    /// How often each series' model is refitted (predictions run every step). Daily, as in
-    /// the anchors' method the accuracy figures were measured with; fitting the default
-    /// `guarded-linear` on 7 days hourly would cost several cores for 10,000 targets.
+    /// How often each series' model is refitted (predictions run every step). Daily, the
+    /// cadence the accuracy figures in benches/README.md were measured with; fitting the
+    /// default `guarded-linear` on 7 days hourly would cost several cores for 10,000 targets.
     #[arg(long, default_value = "24h", value_parser = crate::units::positive_duration)]
     pub forecast_refit_interval: Duration,
     /// Range queries in flight at once while refreshing forecast histories.
@@ -45,6 +45,8 @@ pub struct ForecastArgs {
     pub onnx: crate::forecast::onnx::RuntimeArgs,
 }
 
+/// The flags' defaults, for tests and benches that build an engine without parsing flags;
+/// a unit test checks that they are what clap parses from no flags.
 impl Default for ForecastArgs {
     fn default() -> Self {
         Self {
@@ -56,5 +58,32 @@ impl Default for ForecastArgs {
             forecast_concurrency: 8,
             onnx: crate::forecast::onnx::RuntimeArgs::default(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::forecast::onnx::RuntimeArgs;
+
+    #[derive(Debug, Parser)]
+    struct Flags {
+        #[command(flatten)]
+        forecast: ForecastArgs,
+    }
+
+    #[test]
+    fn the_default_is_what_clap_parses_from_no_flags() {
+        let parsed = Flags::try_parse_from(["augur"]).map(|flags| ForecastArgs {
+            // ORT_DYLIB_PATH, if set, fills the library path: not a default of augur's.
+            onnx: RuntimeArgs::default(),
+            ..flags.forecast
+        });
+        assert_eq!(
+            parsed.map_err(|e| e.to_string()),
+            Ok(ForecastArgs::default())
+        );
     }
 }

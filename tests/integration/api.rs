@@ -9,33 +9,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::support::{Augur, TestPrometheus, TestVictoria, fixture_series, resource_names, rules};
+use crate::support::{
+    Augur, TestPrometheus, TestVictoria, fixture_series, normalise_times, resource_names, rules,
+};
 
 /// Replaces every `timestamp` with "T" after checking it is RFC 3339 within a minute of now.
 fn normalise_timestamps(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if key == "timestamp" {
-                    let text = v.as_str().unwrap_or_default();
-                    let at = humantime::parse_rfc3339(text)
-                        .unwrap_or_else(|e| panic!("timestamp {text:?}: {e}"));
-                    let skew = SystemTime::now()
-                        .duration_since(at)
-                        .unwrap_or_else(|e| e.duration());
-                    assert!(
-                        skew < Duration::from_secs(60),
-                        "timestamp {text} is {skew:?} away from now"
-                    );
-                    *v = Value::String("T".into());
-                } else {
-                    normalise_timestamps(v);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(normalise_timestamps),
-        _ => {}
-    }
+    normalise_times(value, &["timestamp"], Duration::from_secs(60));
 }
 
 fn pod(name: &str, value: &str, version: &str, metric: &str) -> Value {

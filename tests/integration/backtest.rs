@@ -10,9 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::support::{TestPrometheus, fixture_series};
 
 const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
-const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs";
+const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes";
+const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio";
 const TIMELINE_HEADER: &str = "time,load,forecast:persistence,replicas:reactive,replicas:predictive:persistence,replicas:reactive@0.6,replicas:reactive@0.5,replicas:oracle,replicas:static_peak";
-const HPA_TABLE_HEADER: &str = "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) |";
+const HPA_TABLE_HEADER: &str = "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) | plain headroom at equal cost: pod-min (target) | vs plain headroom | lead on rises, min |";
 
 fn fixture_trace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -127,6 +128,34 @@ fn trace_backtest_writes_tables_timeline_and_plot() {
             "static_peak"
         ]
     );
+    // Plain headroom at the cost of reactive, reactive@0.6 and @0.5 is each of them: their
+    // targets are on the grid.
+    for (policy, fraction) in [
+        ("reactive", "0.7"),
+        ("reactive@0.6", "0.6"),
+        ("reactive@0.5", "0.5"),
+    ] {
+        let r = row(&hpa, 1, &[policy]);
+        assert_eq!(
+            (r[10].as_str(), r[11].as_str(), r[12].as_str()),
+            (r[3].as_str(), fraction, "0"),
+            "{policy}"
+        );
+    }
+    assert_eq!(row(&hpa, 1, &["reactive"])[13], "0", "no lead over itself");
+    let windows = rows(&out.join("windows.csv"));
+    assert_eq!(windows[0].join(","), WINDOWS_HEADER);
+    let persistence = row(&windows, 1, &["persistence"]);
+    for i in [4, 5, 6, 8, 10, 11] {
+        assert_eq!(
+            persistence[i], "1",
+            "persistence is persistence: {persistence:?}"
+        );
+    }
+    assert_eq!(
+        (persistence[2].as_str(), persistence[3].as_str()),
+        ("600", "3600")
+    );
     let oracle = row(&hpa, 1, &["oracle"]);
     assert_eq!(
         (oracle[2].as_str(), oracle[3].as_str()),
@@ -137,7 +166,7 @@ fn trace_backtest_writes_tables_timeline_and_plot() {
     // 1440 minutes − 1.5 = 1438.5 minutes, 20 pods for the static policy.
     let static_peak = row(&hpa, 1, &["static_peak"]);
     assert_eq!(static_peak[5], "28770");
-    assert_eq!(&static_peak[7..], ["0", "0", "0"]);
+    assert_eq!(&static_peak[7..10], ["0", "0", "0"]);
     let reactive = row(&hpa, 1, &["reactive"]);
     assert_eq!((reactive[4].as_str(), reactive[6].as_str()), ("0", "0"));
     let reactive_cost = number(&reactive[5]);

@@ -6,7 +6,7 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::support::free_port;
+use crate::support::{free_port, spawn_standalone, stdout_of};
 
 fn augur(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_augur"))
@@ -148,14 +148,12 @@ fn certs_writes_files_prints_the_ca_bundle_and_kubectl_accepts_the_pair() {
             "-n monitoring create secret tls metrics-tls --cert={out_arg}/tls.crt --key={out_arg}/tls.key"
         )
     );
-    let secret = Command::new("/usr/bin/kubectl")
-        .args(create.split(' '))
-        .args(["--dry-run=client", "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(secret.status.success(), "{}", text(&secret.stderr));
-    let secret: k8s_openapi::api::core::v1::Secret =
-        serde_json::from_slice(&secret.stdout).unwrap();
+    let secret = stdout_of(
+        Command::new("/usr/bin/kubectl")
+            .args(create.split(' '))
+            .args(["--dry-run=client", "-o", "json"]),
+    );
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_str(&secret).unwrap();
     let data = secret.data.unwrap();
     assert_eq!(
         data["tls.crt"].0,
@@ -193,26 +191,6 @@ fn certs_writes_files_prints_the_ca_bundle_and_kubectl_accepts_the_pair() {
     assert_eq!(new_ca[1], old_ca[0]);
     assert_ne!(new_ca[0], old_ca[0]);
     assert_ne!(std::fs::read(out.join("tls.key")).unwrap(), before);
-}
-
-/// `augur serve` with the serving certificate from `augur certs`; killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-    log: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Server {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
 }
 
 fn client_config(roots: &[CertificateDer<'static>], alpn: &[u8]) -> rustls::ClientConfig {
@@ -272,29 +250,13 @@ async fn rotated_serving_certificate_reaches_new_connections_and_spares_open_one
     let written = augur(&["certs", "--out", certs.to_str().unwrap()]);
     assert!(written.status.success(), "{}", text(&written.stderr));
 
-    let port = free_port();
-    let log = dir.path().join("augur.log");
-    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.yaml");
-    let child = Command::new(env!("CARGO_BIN_EXE_augur"))
-        .args(["serve", "--bind-address=127.0.0.1"])
-        .arg(format!("--secure-port={port}"))
-        .arg(format!("--config={}", config.display()))
-        // Nothing listens there: liveness does not depend on the backend.
-        .arg(format!("--prometheus-url=http://127.0.0.1:{}", free_port()))
-        .arg("--prometheus-timeout=1s")
-        .arg(format!(
-            "--tls-cert-file={}",
-            certs.join("tls.crt").display()
-        ))
-        .arg(format!(
-            "--tls-private-key-file={}",
-            certs.join("tls.key").display()
-        ))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let server = Server { child, port, log };
+    let server = Served::start(
+        dir.path(),
+        &[
+            format!("--tls-cert-file={}", certs.join("tls.crt").display()),
+            format!("--tls-private-key-file={}", certs.join("tls.key").display()),
+        ],
+    );
 
     let old_roots = pem_certs(&certs.join("ca.crt"));
     let old_cert = pem_certs(&certs.join("tls.crt")).remove(0);
@@ -419,38 +381,49 @@ async fn rotated_serving_certificate_reaches_new_connections_and_spares_open_one
     );
 }
 
-/// A running `augur serve` on a free loopback port, killed on drop; `tls` are extra flags
-/// (its serving certificate), stderr in `dir`.
+/// A running `augur serve` on a free loopback port (its backend unreachable: liveness and
+/// TLS do not depend on it), killed on drop; `tls` are extra flags (its serving
+/// certificate), stderr in `dir`.
 struct Served {
     child: Child,
     port: u16,
+    log: PathBuf,
 }
 
 impl Served {
     fn start(dir: &Path, tls: &[String]) -> Served {
         let port = free_port();
-        let log = std::fs::File::create(dir.join(format!("augur-{port}.log"))).unwrap();
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/api-rules.yaml");
-        let child = Command::new(env!("CARGO_BIN_EXE_augur"))
-            .args([
-                "serve",
-                "--bind-address=127.0.0.1",
-                "--prometheus-url=http://127.0.0.1:9",
-            ])
-            .arg(format!("--secure-port={port}"))
-            .arg(format!("--config={}", config.display()))
-            .args(tls)
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let log = dir.join(format!("augur-{port}.log"));
+        let child = spawn_standalone(
+            Command::new(env!("CARGO_BIN_EXE_augur"))
+                .args([
+                    "serve",
+                    "--bind-address=127.0.0.1",
+                    "--prometheus-url=http://127.0.0.1:9",
+                    "--prometheus-timeout=1s",
+                ])
+                .arg(format!("--secure-port={port}"))
+                .arg(format!("--config={}", config.display()))
+                .args(tls),
+            &log,
+        );
+        let served = Served { child, port, log };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "augur never listened on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "augur never listened on {port}; log:\n{}",
+                served.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Served { child, port }
+        served
+    }
+
+    /// What augur wrote to stderr so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     fn url(&self) -> String {

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use crate::support::{
     ApiServerDouble, Augur, FixtureFamily, FixtureSeries, TestPrometheus, client_trusting,
-    fixture_series,
+    fixture_series, normalise_times, stdout_of,
 };
 
 /// One object of the fake cluster.
@@ -326,29 +326,11 @@ resourceRules:
 /// Replaces `timestamp` and `creationTimestamp` values with "T" after checking each is
 /// RFC 3339 within five minutes of now (sample times trail the clock by up to a scrape step).
 fn normalise(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if key == "timestamp" || key == "creationTimestamp" {
-                    let text = v.as_str().unwrap_or_default();
-                    let at = humantime::parse_rfc3339(text)
-                        .unwrap_or_else(|e| panic!("{key} {text:?}: {e}"));
-                    let skew = SystemTime::now()
-                        .duration_since(at)
-                        .unwrap_or_else(|e| e.duration());
-                    assert!(
-                        skew < Duration::from_secs(300),
-                        "{key} {text} is {skew:?} away from now"
-                    );
-                    *v = json!("T");
-                } else {
-                    normalise(v);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(normalise),
-        _ => {}
-    }
+    normalise_times(
+        value,
+        &["timestamp", "creationTimestamp"],
+        Duration::from_secs(300),
+    );
 }
 
 fn names(body: &Value) -> Vec<(String, String)> {
@@ -370,18 +352,12 @@ fn pair(name: &str, value: &str) -> (String, String) {
 }
 
 fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> String {
-    let output = Command::new("/usr/bin/kubectl")
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .arg(format!("--cache-dir={}", cache.display()))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "kubectl {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
+    stdout_of(
+        Command::new("/usr/bin/kubectl")
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--cache-dir={}", cache.display()))
+            .args(args),
+    )
 }
 
 /// Table output as rows of whitespace-separated cells.
@@ -814,20 +790,10 @@ async fn standalone_metrics_api_takes_pods_and_nodes_from_the_query_results() {
         (400, Some("BadRequest")),
         "{body}"
     );
-    let top = std::process::Command::new("/usr/bin/kubectl")
-        .arg(format!("--kubeconfig={}", augur.kubeconfig().display()))
-        .arg(format!(
-            "--cache-dir={}",
-            dir.path().join("cache").display()
-        ))
-        .args(["top", "pods", "-n", "default"])
-        .output()
-        .unwrap();
-    assert!(
-        top.status.success(),
-        "{}",
-        String::from_utf8_lossy(&top.stderr)
+    let top = kubectl(
+        &augur.kubeconfig(),
+        &dir.path().join("cache"),
+        &["top", "pods", "-n", "default"],
     );
-    let top = String::from_utf8(top.stdout).unwrap();
     assert_eq!(cells(&top)[2], vec!["pending-1", "1000m", "1Mi"], "{top}");
 }

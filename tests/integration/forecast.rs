@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::support::{
     Augur, EXTERNAL, TestPrometheus, gauge, gauge_rule, items, metric_value, metrics, now_aligned,
-    quantity, resource_names, wait_metric,
+    quantity, resource_names, stdout_of, wait_metric,
 };
 
 /// 1995-07-12 11:57 UTC: the morning rise of the daily cycle is about to start (live
@@ -27,7 +27,8 @@ const TRACE: &str = "tests/fixtures/traces/nasa_ksc_1995_07_10-13_60s.csv";
 /// - `fc_worse` = 1, except 100 around the same time one day earlier.
 fn openmetrics(now: i64) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let output = Command::new("python3")
+    let mut output = Command::new("python3");
+    output
         .arg(root.join("tests/fixtures/traces/csv2openmetrics.py"))
         .arg(root.join(TRACE))
         .args(["-o", "-", "--metric", "http_requests_total"])
@@ -39,15 +40,8 @@ fn openmetrics(now: i64) -> String {
             "--pods",
             "3",
         ])
-        .arg(format!("--shift={}", now - RISE))
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "csv2openmetrics failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let text = String::from_utf8(output.stdout).unwrap();
+        .arg(format!("--shift={}", now - RISE));
+    let text = stdout_of(output);
     let mut out = text.trim_end().strip_suffix("# EOF").unwrap().to_owned();
     let (from, to) = (now - 2 * 86_400, now + 2 * 3600);
     gauge(&mut out, "fc_steady", now - 3 * 3600, to, |_| Some(3.0));

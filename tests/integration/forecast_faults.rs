@@ -16,8 +16,8 @@ use axum::http::{StatusCode, header::CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
 
 use crate::support::{
-    Augur, EXTERNAL, TestPrometheus, gauge, gauge_rule, items, metric_value, metrics, now_aligned,
-    wait_metric,
+    Augur, Background, EXTERNAL, TestPrometheus, gauge, gauge_rule, items, metric_value, metrics,
+    now_aligned, wait_metric,
 };
 
 /// What the proxy does with `/api/v1/query_range` (everything else is always forwarded).
@@ -50,8 +50,7 @@ struct ProxyState {
 struct FaultProxy {
     port: u16,
     state: Arc<ProxyState>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Response {
@@ -95,15 +94,8 @@ async fn forward(State(state): State<Arc<ProxyState>>, request: Request) -> Resp
 
 /// A client for plain HTTP (reqwest is built without a default TLS provider, so give it one).
 fn plain_http_client() -> reqwest::Client {
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(rustls::RootCertStore::empty())
-    .with_no_client_auth();
     reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
+        .tls_backend_preconfigured(augur::testing::client_config(&[], None))
         .build()
         .unwrap()
 }
@@ -111,39 +103,25 @@ fn plain_http_client() -> reqwest::Client {
 impl FaultProxy {
     /// Starts forwarding to `upstream` (`http://host:port`) with `fault` applied.
     fn start(upstream: &str, fault: Fault) -> FaultProxy {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
         let state = Arc::new(ProxyState {
             upstream: upstream.to_owned(),
             client: plain_http_client(),
             fault: AtomicU8::new(fault as u8),
             injected: AtomicU64::new(0),
         });
-        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
         let app = axum::Router::new()
             .fallback(forward)
             .with_state(state.clone());
-        let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
+        let server = Background::start(move |listener, stop| async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
                 .unwrap();
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(async move {
-                        let _ = stop.await;
-                    })
-                    .await
-                    .unwrap();
-            });
         });
         FaultProxy {
-            port,
+            port: server.addr.port(),
             state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -157,17 +135,6 @@ impl FaultProxy {
 
     fn injected(&self) -> u64 {
         self.state.injected.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        if let Some(shutdown) = self.shutdown.take() {
-            let _ = shutdown.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 

@@ -19,7 +19,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use crate::support::{
     Augur, EXTERNAL, TestPrometheus, client_builder_trusting, client_trusting, fixture_series,
     free_port, gauge, gauge_rule, items, metric_value, metrics, now_aligned, resource_names,
-    wait_metric,
+    stdout_of, wait_metric,
 };
 
 fn repo() -> &'static Path {
@@ -31,20 +31,6 @@ fn podman<S: AsRef<std::ffi::OsStr>>(args: impl IntoIterator<Item = S>) -> Comma
     let mut command = Command::new("/usr/bin/podman");
     command.args(["--runtime", "runc"]).args(args);
     command
-}
-
-/// Runs `command` to success and returns its stdout.
-fn stdout_of(mut command: Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("{command:?}: {e} (run .ci/setup)"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap()
 }
 
 /// The tag of the image the tests share, and how many of them hold it.

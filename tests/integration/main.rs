@@ -11,6 +11,7 @@ mod compat;
 mod dropin;
 mod forecast;
 mod forecast_faults;
+mod hardening;
 mod image;
 mod manifests;
 mod onnx;

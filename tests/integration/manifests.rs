@@ -24,7 +24,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::support::{
-    Augur, Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series,
+    Augur, Fixture, FixtureFamily, FixtureSeries, TestPrometheus, fixture_series, stdout_of,
 };
 
 fn repo() -> &'static Path {
@@ -175,15 +175,10 @@ impl Checkout {
         copy_tree(&repo().join("manifests"), &dir.path().join("manifests"));
         copy_tree(&repo().join("certs"), &dir.path().join("certs"));
         if with_certs {
-            let output = Command::new(env!("CARGO_BIN_EXE_augur"))
-                .arg("certs")
-                .current_dir(dir.path())
-                .output()
-                .unwrap();
-            assert!(
-                output.status.success(),
-                "augur certs: {}",
-                String::from_utf8_lossy(&output.stderr)
+            stdout_of(
+                Command::new(env!("CARGO_BIN_EXE_augur"))
+                    .arg("certs")
+                    .current_dir(dir.path()),
             );
         }
         Checkout { dir }

@@ -1,4 +1,6 @@
-//! Test support: starting real Prometheus and VictoriaMetrics on loopback ports with fixture data.
+//! Test support: real Prometheus and VictoriaMetrics on loopback ports with fixture data, free
+//! ports, commands run to success; submodules hold the augur binary harness, the
+//! kube-apiserver double, background servers and forecast gauges.
 //!
 //! Needs `/usr/bin/prometheus`, `/usr/bin/promtool` and `/usr/bin/victoria-metrics` (Debian
 //! packages `prometheus` and `victoria-metrics`; `.ci/setup` installs them).
@@ -14,13 +16,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 mod apiserver_double;
 mod augur;
+mod background;
 mod gauges;
 
 pub(crate) use apiserver_double::ApiServerDouble;
+pub(crate) use background::Background;
 
 pub(crate) use augur::{
-    Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, quantity,
-    resource_names, wait_metric,
+    Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, normalise_times,
+    quantity, resource_names, spawn_standalone, wait_metric,
 };
 pub(crate) use gauges::{EXTERNAL, gauge, gauge_rule, now_aligned};
 
@@ -48,6 +52,22 @@ pub(crate) fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Runs `command` to success and returns its stdout; panics with the command, its stdout
+/// and its stderr when it fails.
+pub(crate) fn stdout_of(mut command: impl std::borrow::BorrowMut<Command>) -> String {
+    let command = command.borrow_mut();
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e} (run .ci/setup)"));
+    assert!(
+        output.status.success(),
+        "{command:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 /// One counter or gauge series of the fixture.
@@ -333,17 +353,11 @@ pub(crate) struct TestPrometheus {
 fn backfill(dir: &Path, name: &str, openmetrics: &str, data: &Path) {
     let input = dir.join(name);
     std::fs::write(&input, openmetrics).unwrap();
-    let out = Command::new(PROMTOOL)
-        .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
-        .arg(&input)
-        .arg(data)
-        .output()
-        .unwrap_or_else(|e| panic!("running {PROMTOOL} (see .ci/setup): {e}"));
-    assert!(
-        out.status.success(),
-        "promtool tsdb create-blocks-from openmetrics failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    stdout_of(
+        Command::new(PROMTOOL)
+            .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+            .arg(&input)
+            .arg(data),
     );
     std::fs::remove_file(&input).unwrap();
 }
@@ -403,7 +417,8 @@ impl TestPrometheus {
         prometheus
     }
 
-    /// The process id, while it runs.
+    /// The process id, while it runs (benches/hpas.rs reads its CPU time and memory).
+    #[allow(dead_code)]
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }

@@ -21,7 +21,7 @@ use super::contract::Signature;
 pub const LIBRARY_FILE: &str = "libonnxruntime.so.1.31.1";
 
 /// Flags choosing the ONNX Runtime library.
-#[derive(Debug, Clone, Default, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Args)]
 pub struct RuntimeArgs {
     /// ONNX Runtime shared library (libonnxruntime.so.1.31.1 from PyPI's onnxruntime 1.31.1
     /// wheel). Only loaded when an ONNX model is used.

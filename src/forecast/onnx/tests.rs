@@ -608,19 +608,22 @@ fn the_shipped_default_model_follows_the_contract() {
     let contract = model.contract();
     assert_eq!(contract.step_seconds, 60);
     assert_eq!(contract.targets, vec![Target::Max(10), Target::Point(10)]);
-    let trace =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/nasa_ksc_http_1995_07_60s.csv");
-    // The trace lives outside the repository; without it, a synthetic week and a day.
-    let history = crate::forecast::trace::load_csv(&trace).unwrap_or_else(|_| {
-        let len = contract.lookback + 1440;
-        History::new(
-            0,
-            60,
-            (0..len)
-                .map(|i| 1.0 + (TAU * i as f64 / 1440.0).sin().abs())
-                .collect(),
-        )
-    });
+    // The repository's three days of the NASA trace (whole days, so the daily cycle stays
+    // in phase), repeated to the model's lookback and a day more.
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/traces/nasa_ksc_1995_07_10-13_60s.csv");
+    let days = crate::forecast::trace::load_csv(&trace).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(days.values.len() % 1440, 0, "whole days");
+    let history = History::new(
+        days.start,
+        60,
+        days.values
+            .iter()
+            .copied()
+            .cycle()
+            .take(contract.lookback + 1440)
+            .collect(),
+    );
     let fitted = model
         .fit(&history, &contract.targets)
         .unwrap_or_else(|e| panic!("{e}"));

@@ -1,7 +1,6 @@
 //! A small kube-apiserver test double over real TLS: serves only the routes a test gives
 //! it, records every call, and writes a kubeconfig that points kube-rs (or kubectl) at it.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +8,8 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
+
+use super::Background;
 
 /// One request the double received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,14 +27,13 @@ pub(crate) struct ApiServerDouble {
     /// PEM of the CA that signed the double's serving certificate.
     pub(crate) ca_pem: String,
     calls: Arc<Mutex<Vec<Call>>>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _server: Background,
 }
 
 impl ApiServerDouble {
     /// Serves `routes` over TLS on a free loopback port (own thread and runtime).
     pub(crate) fn start(routes: Router) -> Self {
-        augur::app::install_crypto_provider();
+        augur::tls::install_crypto_provider();
         let ca = augur::testing::TestCa::new("apiserver-double-ca");
         let serving = ca.server(&["127.0.0.1", "localhost"]);
 
@@ -76,39 +76,17 @@ impl ApiServerDouble {
             },
         ));
 
-        let std_listener =
-            std::net::TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind: {e}"));
-        std_listener
-            .set_nonblocking(true)
-            .unwrap_or_else(|e| panic!("nonblocking: {e}"));
-        let addr: SocketAddr = std_listener
-            .local_addr()
-            .unwrap_or_else(|e| panic!("addr: {e}"));
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
+        let server = Background::start(move |listener, stop| async move {
             let _dir = dir;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-                .unwrap_or_else(|e| panic!("runtime: {e}"));
-            runtime.block_on(async move {
-                let listener = tokio::net::TcpListener::from_std(std_listener)
-                    .unwrap_or_else(|e| panic!("listener: {e}"));
-                let shutdown = async {
-                    let _ = rx.await;
-                };
-                if let Err(e) = augur::tls::serve(listener, tls, app, shutdown).await {
-                    eprintln!("apiserver double stopped: {e}");
-                }
-            });
+            if let Err(e) = augur::tls::serve(listener, tls, app, stop).await {
+                eprintln!("apiserver double stopped: {e}");
+            }
         });
         Self {
-            url: format!("https://{addr}"),
+            url: format!("https://{}", server.addr),
             ca_pem: ca.pem,
             calls,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -144,17 +122,6 @@ impl ApiServerDouble {
     }
 }
 
-impl Drop for ApiServerDouble {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,23 +139,15 @@ mod tests {
         let double = ApiServerDouble::start(routes);
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let kubeconfig = double.write_kubeconfig(dir.path(), "t0ken");
-        let out = std::process::Command::new("/usr/bin/kubectl")
-            .args([
-                "--kubeconfig",
-                &kubeconfig.display().to_string(),
-                "get",
-                "--raw",
-                "/version",
-            ])
-            .output()
-            .unwrap_or_else(|e| panic!("kubectl: {e}"));
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = crate::support::stdout_of(std::process::Command::new("/usr/bin/kubectl").args([
+            "--kubeconfig",
+            &kubeconfig.display().to_string(),
+            "get",
+            "--raw",
+            "/version",
+        ]));
         let body: serde_json::Value =
-            serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("json: {e}"));
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("json: {e}"));
         assert_eq!(body["gitVersion"], "v1.34.0");
         // kubectl may ask more than once; every call it made is recorded with its path.
         let calls = double.calls();

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::free_port;
+use super::{free_port, stdout_of};
 
 /// A running `augur serve` process, killed on drop.
 pub(crate) struct Augur {
@@ -22,6 +22,18 @@ pub(crate) struct Augur {
     /// Its self-signed serving certificate.
     cert: PathBuf,
     client: reqwest::Client,
+}
+
+/// Spawns an augur `command` standalone (a CI pod must not flip cluster mode on), stdout
+/// discarded, stderr into the file `log`.
+pub(crate) fn spawn_standalone(command: &mut Command, log: &Path) -> Child {
+    let log = std::fs::File::create(log).unwrap();
+    command
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap()
 }
 
 /// The (name, namespaced) pairs of an APIResourceList body, in order.
@@ -70,14 +82,7 @@ impl Augur {
         port: u16,
         cert: PathBuf,
     ) -> Augur {
-        let log = std::fs::File::create(dir.path().join("augur.log")).unwrap();
-        let child = command
-            // Standalone unless a test asks for cluster mode (a CI pod must not flip it on).
-            .env_remove("KUBERNETES_SERVICE_HOST")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
+        let child = spawn_standalone(&mut command, &dir.path().join("augur.log"));
         let deadline = Instant::now() + Duration::from_secs(30);
         while !cert.exists() {
             let log = std::fs::read_to_string(dir.path().join("augur.log")).unwrap_or_default();
@@ -144,7 +149,8 @@ impl Augur {
         format!("{}{path}", self.origin)
     }
 
-    /// The process id, while it runs.
+    /// The process id, while it runs (benches/hpas.rs reads its CPU time and memory).
+    #[allow(dead_code)]
     pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -188,17 +194,12 @@ impl Augur {
 
     /// `kubectl get --raw PATH` → parsed stdout.
     pub(crate) fn kubectl_raw(&self, path: &str) -> Value {
-        let output = Command::new("/usr/bin/kubectl")
-            .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
-            .args(["get", "--raw", path])
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "kubectl get --raw {path} failed: {}",
-            String::from_utf8_lossy(&output.stderr)
+        let stdout = stdout_of(
+            Command::new("/usr/bin/kubectl")
+                .arg(format!("--kubeconfig={}", self.kubeconfig().display()))
+                .args(["get", "--raw", path]),
         );
-        serde_json::from_slice(&output.stdout).unwrap()
+        serde_json::from_str(&stdout).unwrap()
     }
 }
 
@@ -264,6 +265,33 @@ pub(crate) async fn wait_metric(augur: &Augur, prefix: &str) -> f64 {
             augur.log()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Replaces the value of every key of `keys` (e.g. `timestamp`) anywhere in `value` with "T",
+/// after checking it is RFC 3339 within `max_skew` of now, so bodies compare exactly.
+pub(crate) fn normalise_times(value: &mut Value, keys: &[&str], max_skew: Duration) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if keys.contains(&key.as_str()) {
+                    let text = v.as_str().unwrap_or_default();
+                    let at = humantime::parse_rfc3339(text)
+                        .unwrap_or_else(|e| panic!("{key} {text:?}: {e}"));
+                    let skew = std::time::SystemTime::now()
+                        .duration_since(at)
+                        .unwrap_or_else(|e| e.duration());
+                    assert!(skew < max_skew, "{key} {text} is {skew:?} away from now");
+                    *v = Value::String("T".into());
+                } else {
+                    normalise_times(v, keys, max_skew);
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| normalise_times(item, keys, max_skew)),
+        _ => {}
     }
 }
 

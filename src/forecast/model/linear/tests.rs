@@ -1,0 +1,345 @@
+//! Unit tests of the `linear` model: known coefficients, losses, gaps, the design and
+//! predict against the spec's formula.
+
+// Dense linear algebra reads clearer with explicit indices.
+#![allow(clippy::needless_range_loop)]
+
+use super::design::design;
+use super::*;
+use crate::forecast::{Feature, Period};
+
+/// Deterministic noise in [-1, 1).
+fn noise(n: usize) -> Vec<f64> {
+    let mut rng = fastrand::Rng::with_seed(0x2545_F491_4F6C_DD1D);
+    (0..n).map(|_| rng.f64() * 2.0 - 1.0).collect()
+}
+
+/// Raw-feature coefficients of target `j`: z − u0 = constant + Σ a_i f_i.
+fn coefficients(spec: &LinearSpec, j: usize) -> (f64, Vec<f64>) {
+    let a: Vec<f64> = spec.weights[j]
+        .iter()
+        .zip(&spec.scale)
+        .map(|(w, s)| w / s)
+        .collect();
+    let constant = spec.bias[j] - a.iter().zip(&spec.mean).map(|(a, m)| a * m).sum::<f64>();
+    (constant, a)
+}
+
+fn options(loss: Loss) -> LinearOptions {
+    LinearOptions {
+        transform: Some(Transform::Identity),
+        lags: 3,
+        recent_windows: vec![],
+        daily: false,
+        weekly: false,
+        seasonal_days: 0,
+        seasonal_halfwidth: 0,
+        penalties: vec![1e-9],
+        loss,
+        max_rows: 30_000,
+        validation: Some(200),
+    }
+}
+
+/// x[t+1] = x[t] + 0.5 (x[t] − x[t−1]) + 2 + noise: the change is 0.5 of the last change
+/// plus 2.
+fn momentum(n: usize, outliers: bool) -> Vec<f64> {
+    let e = noise(n);
+    let mut x = vec![100.0, 100.0];
+    for t in 1..n - 1 {
+        let mut shock = e[t];
+        if outliers && t % 10 == 0 {
+            shock += 40.0;
+        }
+        x.push(x[t] + 0.5 * (x[t] - x[t - 1]) + 2.0 + shock);
+    }
+    x
+}
+
+#[test]
+fn a_gap_in_the_recent_buckets_refuses_the_forecast() {
+    let with_missing = |missing: &[usize]| {
+        let mut values = vec![1.0; 100];
+        for &i in missing {
+            values[i] = f64::NAN;
+        }
+        History::new(0, 60, values)
+    };
+    // 6 of the last 60 missing (10 %) is still forecast; 7 is not.
+    assert!(check_recent_gap(&with_missing(&[40, 50, 60, 70, 80, 99])).is_ok());
+    let refused = check_recent_gap(&with_missing(&[40, 50, 60, 70, 80, 90, 99]));
+    assert!(
+        matches!(&refused, Err(ModelError::Gap(why)) if why == "7 of the last 60 buckets are missing; forecasting again once the recent data is back"),
+        "{refused:?}"
+    );
+    // Buckets older than the last 60 do not count; a short history checks all it has.
+    assert!(check_recent_gap(&with_missing(&(0..40).collect::<Vec<_>>())).is_ok());
+    assert!(matches!(
+        check_recent_gap(&History::new(0, 60, vec![1.0, f64::NAN, 1.0])),
+        Err(ModelError::Gap(why)) if why.starts_with("1 of the last 3 buckets")
+    ));
+
+    // A fitted model refuses through the same rule (and the engine serves live with
+    // reason history_gap).
+    let history = History::new(0, 60, momentum(2_000, false));
+    let fitted = Linear {
+        options: options(Loss::Absolute),
+    }
+    .fit(&history, &[Target::Point(1)])
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut recent = history.values.clone();
+    recent[1_990..].iter_mut().for_each(|v| *v = f64::NAN);
+    assert!(matches!(
+        fitted.predict(&History::new(0, 60, recent)),
+        Err(ModelError::Gap(_))
+    ));
+}
+
+#[test]
+fn seasonal_lags_in_a_gap_forecast_from_the_recent_lags_alone() {
+    let (step, day) = (300, 288);
+    let n = 10 * day;
+    let e = noise(n);
+    let values: Vec<f64> = (0..n)
+        .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / day as f64).sin() + e[i])
+        .collect();
+    let history = History::new(0, step, values.clone());
+    let with_daily = LinearOptions {
+        daily: true,
+        ..options(Loss::Absolute)
+    };
+    let targets = [Target::Point(2)];
+    let full = fit_linear(&history, &targets, &with_daily).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        full.features.contains(&Feature::Lag(day)),
+        "{:?}",
+        full.features
+    );
+    let fitted = Linear {
+        options: with_daily.clone(),
+    }
+    .fit(&history, &targets)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let origin = history.origin().unwrap_or_default();
+    // With the day-ago buckets present: the full model.
+    let window = filled_tail(&history, full.lookback).unwrap_or_default();
+    assert_eq!(
+        fitted.predict(&history).unwrap_or_else(|e| panic!("{e}")),
+        evaluate_spec(&full, &window, History::phase(origin))
+    );
+
+    // An outage a day before the origin: forecast by the same model without seasonal
+    // features, fitted on the same history.
+    let mut gapped = values;
+    gapped[n - day - 20..n - day + 20]
+        .iter_mut()
+        .for_each(|v| *v = f64::NAN);
+    let gapped = History::new(0, step, gapped);
+    let without = fit_linear(
+        &history,
+        &targets,
+        &LinearOptions {
+            daily: false,
+            transform: Some(full.transform),
+            penalties: vec![RECENT_ONLY_PENALTY],
+            max_rows: RECENT_ONLY_ROWS,
+            ..with_daily.clone()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(without.lookback, 3);
+    let window = filled_tail(&gapped, without.lookback).unwrap_or_default();
+    let want = evaluate_spec(&without, &window, History::phase(origin));
+    assert_eq!(
+        fitted.predict(&gapped).unwrap_or_else(|e| panic!("{e}")),
+        want
+    );
+    // The full model on the forward-filled gap would have said something else.
+    let filled = filled_tail(&gapped, full.lookback).unwrap_or_default();
+    assert_ne!(evaluate_spec(&full, &filled, History::phase(origin)), want);
+}
+
+#[test]
+fn a_history_full_of_gaps_is_a_gap_error_not_too_short() {
+    let mut values = momentum(2_000, false);
+    for v in values.iter_mut().step_by(2) {
+        *v = f64::NAN;
+    }
+    let refused = fit_linear(
+        &History::new(0, 60, values),
+        &[Target::Point(1)],
+        &options(Loss::Absolute),
+    );
+    assert!(
+        matches!(&refused, Err(ModelError::Gap(why)) if why == "1000 of 2000 buckets are missing: 0 training rows do not touch a gap, the model needs 20"),
+        "{refused:?}"
+    );
+}
+
+#[test]
+fn least_squares_recovers_known_coefficients() {
+    let history = History::new(0, 60, momentum(20_000, false));
+    let spec = fit_linear(&history, &[Target::Point(1)], &options(Loss::Squared))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        spec.features,
+        vec![Feature::Lag(0), Feature::Lag(1), Feature::Lag(2)]
+    );
+    assert_eq!(spec.lookback, 3);
+    let (constant, a) = coefficients(&spec, 0);
+    // z − u0 = 2 + 0.5 u0 − 0.5 u1.
+    assert!((a[0] - 0.5).abs() < 0.03, "{a:?}");
+    assert!((a[1] + 0.5).abs() < 0.03, "{a:?}");
+    assert!(a[2].abs() < 0.03, "{a:?}");
+    assert!((constant - 2.0).abs() < 0.1, "{constant}");
+}
+
+#[test]
+fn max_quantile_loss_fits_max_targets_for_the_upper_quantile() {
+    // The shock is uniform on [-1, 1): its median is 0, its 90th percentile 0.8. The
+    // max over one bucket is the next value, so both targets see the same rows; only the
+    // max target moves to the upper quantile.
+    let history = History::new(0, 60, momentum(20_000, false));
+    let spec = fit_linear(
+        &history,
+        &[Target::Point(1), Target::Max(1)],
+        &options(Loss::MaxQuantile(90)),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (median, a) = coefficients(&spec, 0);
+    let (upper, b) = coefficients(&spec, 1);
+    assert!((median - 2.0).abs() < 0.1, "{median}");
+    assert!((upper - 2.8).abs() < 0.1, "{upper}");
+    for coefficients in [&a, &b] {
+        assert!((coefficients[0] - 0.5).abs() < 0.05, "{coefficients:?}");
+        assert!((coefficients[1] + 0.5).abs() < 0.05, "{coefficients:?}");
+    }
+    let model = super::super::build("linear-q90").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(model.name(), "linear-q90");
+}
+
+#[test]
+fn absolute_loss_ignores_outliers_that_bias_least_squares() {
+    // One shock in ten is +40: the mean change moves by ~4, the median barely.
+    let history = History::new(0, 60, momentum(4000, true));
+    let fit = |loss| {
+        let spec = fit_linear(&history, &[Target::Point(1)], &options(loss))
+            .unwrap_or_else(|e| panic!("{e}"));
+        coefficients(&spec, 0)
+    };
+    let (median, a) = fit(Loss::Absolute);
+    assert!(
+        (a[0] - 0.5).abs() < 0.05 && (a[1] + 0.5).abs() < 0.05,
+        "{a:?}"
+    );
+    assert!((median - 2.0).abs() < 0.5, "{median}");
+    let (mean, _) = fit(Loss::Squared);
+    assert!(mean > 4.0, "{mean}");
+}
+
+#[test]
+fn predict_is_evaluate_spec_on_the_filled_window() {
+    let mut values = momentum(3000, false);
+    values[2998] = f64::NAN;
+    let history = History::new(1_704_110_400, 60, values);
+    let targets = [Target::Point(2), Target::Max(3)];
+    let fitted = Linear {
+        options: LinearOptions {
+            transform: Some(Transform::Log1p),
+            ..options(Loss::Squared)
+        },
+    }
+    .fit(&history, &targets)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let forecast = fitted.predict(&history).unwrap_or_else(|e| panic!("{e}"));
+    let n = history.len();
+    let window = [
+        history.values[n - 3],
+        history.values[n - 3],
+        history.values[n - 1],
+    ];
+    let spec = fit_linear(
+        &history,
+        &targets,
+        &LinearOptions {
+            transform: Some(Transform::Log1p),
+            ..options(Loss::Squared)
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let origin = history.origin().unwrap_or_default();
+    assert_eq!(
+        forecast,
+        evaluate_spec(&spec, &window, History::phase(origin))
+    );
+    // The formula by hand.
+    let u: Vec<f64> = window.iter().rev().map(|v| v.ln_1p()).collect();
+    for j in 0..2 {
+        let mut z = u[0] + spec.bias[j];
+        for i in 0..3 {
+            z += spec.weights[j][i] * (u[i] - spec.mean[i]) / spec.scale[i];
+        }
+        // The same formula summed in another order: equal to the last few bits.
+        let by_hand = z.exp_m1().max(0.0);
+        assert!(
+            (forecast[j] - by_hand).abs() <= 1e-12 * by_hand.abs(),
+            "{} vs {by_hand}",
+            forecast[j]
+        );
+    }
+    assert!(evaluate_spec(&spec, &window[1..], History::phase(origin))[0].is_nan());
+}
+
+#[test]
+fn daily_features_appear_when_the_history_allows() {
+    // Hourly buckets, 30 days.
+    let history = History::new(0, 3600, vec![1.0; 720]);
+    let design = design(
+        history.len(),
+        3600,
+        &[Target::Point(2)],
+        &LinearOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    for feature in [
+        Feature::Lag(20),
+        Feature::Lag(24),
+        Feature::WindowMax { from: 22, to: 23 },
+        Feature::Lag(7 * 24 - 2),
+        Feature::Sin {
+            period: Period::Week,
+            harmonic: 1,
+        },
+    ] {
+        assert!(design.features.contains(&feature), "{feature:?}");
+    }
+    assert_eq!(design.lookback, 7 * 24 + 1);
+}
+
+#[test]
+fn an_infinite_sample_is_a_gap_not_a_forecast_of_zero() {
+    // Three days of a daily cycle at 1 minute; one +Inf sample (a ratio over zero) in
+    // the middle of the fit's window.
+    let n = 3 * 1440;
+    let values: Vec<f64> = (0..n)
+        .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / 1440.0).sin())
+        .collect();
+    let forecast = |values: Vec<f64>| {
+        let history = History::new(0, 60, values);
+        Linear::default()
+            .fit(&history, &[Target::Max(10)])
+            .and_then(|fitted| fitted.predict(&history))
+            .unwrap_or_else(|e| panic!("{e}"))[0]
+    };
+    let clean = forecast(values.clone());
+    assert!((clean - 10.23).abs() < 0.05, "{clean}");
+    // Raw, the infinity poisons the fit: the forecast is NaN, which the engine refuses
+    // (model_error), not 0 (`f64::max(NaN, 0)`), which it would serve.
+    let mut raw = values.clone();
+    raw[n / 2] = f64::INFINITY;
+    assert!(forecast(raw.clone()).is_nan());
+    // As the engine, `augur train` and `augur backtest` store it: a missing bucket.
+    let stored: Vec<f64> = raw.into_iter().map(crate::forecast::bucket_value).collect();
+    let gap = forecast(stored);
+    assert!((gap - clean).abs() < 1e-3, "{gap} vs {clean}");
+}
