@@ -37,8 +37,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur::testing::percentile;
-use common::{Pod, RssSampler, TestPrometheus, cpu_seconds, get_text, metric_sum, status_kib};
+use augur::testing::{RssSampler, cpu_seconds, percentile, status_kib};
+use common::{Pod, TestPrometheus, get_text, metric_sum, parse_quantity};
 use serde_json::Value;
 
 const DAY: f64 = 86_400.0;
@@ -198,7 +198,8 @@ impl Hpa {
                 _ => item["describedObject"]["name"].as_str(),
             }
             .ok_or_else(|| format!("item without a name: {item}"))?;
-            let value = quantity(&item["value"]).ok_or_else(|| format!("bad value: {item}"))?;
+            let value =
+                parse_quantity(&item["value"]).ok_or_else(|| format!("bad value: {item}"))?;
             got.push((name.to_owned(), value));
         }
         got.sort_by(|a, b| a.0.cmp(&b.0));
@@ -227,18 +228,6 @@ impl Hpa {
         }
         Ok(())
     }
-}
-
-/// A Kubernetes quantity string (`1234m`, `5`, `1500k`) as a number.
-fn quantity(v: &Value) -> Option<f64> {
-    let text = v.as_str()?;
-    let (number, scale) = match text.char_indices().last()? {
-        (i, 'm') => (&text[..i], 1e-3),
-        (i, 'k') => (&text[..i], 1e3),
-        (i, 'M') => (&text[..i], 1e6),
-        _ => (text, 1.0),
-    };
-    Some(number.parse::<f64>().ok()? * scale)
 }
 
 /// The bench's settings.
@@ -686,11 +675,12 @@ async fn main() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     println!(
         "augur ready (flags {flags:?}); idle RSS {:.1} MiB",
-        common::status_kib(augur_pid, "VmRSS") as f64 / 1024.0
+        status_kib(augur_pid, "VmRSS") as f64 / 1024.0
     );
 
     // The HPA controller's client: one HTTP/2 connection, as kube-aggregator proxies.
-    let mut tls = augur::testing::client_config(&pem_certs(&augur.cert()), None);
+    let pem = std::fs::read_to_string(augur.cert()).unwrap();
+    let mut tls = augur::testing::client_config(&augur::testing::pem_certificates(&pem), None);
     tls.alpn_protocols = if settings.http1 {
         vec![b"http/1.1".to_vec()]
     } else {
@@ -821,13 +811,4 @@ async fn main() {
         assert!(end.augur_query > begin.augur_query && end.prom_query > begin.prom_query);
         assert!(augur_cores > 0.0 && rss.max_mib() > 1.0);
     }
-}
-
-/// The certificates of a PEM file.
-fn pem_certs(path: &std::path::Path) -> Vec<rustls_pki_types::CertificateDer<'static>> {
-    use rustls_pki_types::pem::PemObject as _;
-    rustls_pki_types::CertificateDer::pem_file_iter(path)
-        .unwrap()
-        .collect::<Result<Vec<_>, _>>()
-        .unwrap()
 }

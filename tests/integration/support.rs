@@ -1,6 +1,6 @@
 //! Test support: real Prometheus and VictoriaMetrics on loopback ports with fixture data, free
 //! ports, commands run to success; submodules hold the augur binary harness, the
-//! kube-apiserver double, background servers and forecast gauges.
+//! kube-apiserver double and pieces of its answers, background servers and forecast gauges.
 //!
 //! Needs `/usr/bin/prometheus`, `/usr/bin/promtool` and `/usr/bin/victoria-metrics` (Debian
 //! packages `prometheus` and `victoria-metrics`; `.ci/setup` installs them).
@@ -18,15 +18,22 @@ mod apiserver_double;
 mod augur;
 mod background;
 mod gauges;
+mod kube_answers;
 
 pub(crate) use apiserver_double::ApiServerDouble;
 pub(crate) use background::Background;
 
+/// Read by benches/hpas.rs, which records a wrong answer instead of panicking.
+#[allow(unused_imports)]
+pub(crate) use augur::parse_quantity;
 pub(crate) use augur::{
     Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, normalise_times,
     quantity, resource_names, spawn_standalone, wait_metric,
 };
 pub(crate) use gauges::{EXTERNAL, gauge, gauge_rule, now_aligned};
+pub(crate) use kube_answers::{
+    api_resource, core_versions, metadata_list, partial_metadata, watch_response,
+};
 
 /// Prometheus server binary.
 pub(crate) const PROMETHEUS: &str = "/usr/bin/prometheus";

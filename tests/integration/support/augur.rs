@@ -52,24 +52,33 @@ pub(crate) fn resource_names(body: &serde_json::Value) -> Vec<(String, bool)> {
 }
 
 impl Augur {
-    /// Starts augur against `prometheus_url` with `config`, and waits until /readyz is 200.
+    /// Starts augur against `prometheus_url` with `config` and the tests' quick intervals
+    /// (relist every 2 s, a 2 s backend timeout, config checked every second), and waits until
+    /// /readyz is 200.
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
+        let mut flags = vec![
+            "--metrics-relist-interval=2s",
+            "--metrics-max-age=1h",
+            "--prometheus-timeout=2s",
+            "--config-check-interval=1s",
+        ];
+        flags.extend_from_slice(extra);
+        Augur::serve(prometheus_url, config, &flags).await
+    }
+
+    /// Starts augur against `prometheus_url` with `config` and `flags`, every other flag at
+    /// its default (as deployed), and waits until /readyz is 200.
+    pub(crate) async fn serve(prometheus_url: &str, config: &Path, flags: &[&str]) -> Augur {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
         command
-            .args([
-                "serve",
-                "--bind-address=127.0.0.1",
-                "--metrics-relist-interval=2s",
-                "--metrics-max-age=1h",
-            ])
+            .args(["serve", "--bind-address=127.0.0.1"])
             .arg(format!("--secure-port={port}"))
             .arg(format!("--config={}", config.display()))
             .arg(format!("--prometheus-url={prometheus_url}"))
             .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
-            .args(["--prometheus-timeout=2s", "--config-check-interval=1s"])
-            .args(extra);
+            .args(flags);
         let cert = dir.path().join("certs/apiserver.crt");
         Augur::launch(command, dir, port, cert).await
     }
@@ -226,14 +235,19 @@ pub(crate) fn client_builder_trusting(cert: &Path) -> reqwest::ClientBuilder {
 
 /// A Kubernetes quantity string as a number (`433m`, `2`, `1500k`).
 pub(crate) fn quantity(v: &Value) -> f64 {
-    let text = v.as_str().unwrap_or_else(|| panic!("not a quantity: {v}"));
+    parse_quantity(v).unwrap_or_else(|| panic!("not a quantity: {v}"))
+}
+
+/// [`quantity`], or None when `v` is not one.
+pub(crate) fn parse_quantity(v: &Value) -> Option<f64> {
+    let text = v.as_str()?;
     let (number, scale) = match text.char_indices().last() {
         Some((i, 'm')) => (&text[..i], 1e-3),
         Some((i, 'k')) => (&text[..i], 1e3),
         Some((i, 'M')) => (&text[..i], 1e6),
         _ => (text, 1.0),
     };
-    number.parse::<f64>().unwrap() * scale
+    Some(number.parse::<f64>().ok()? * scale)
 }
 
 /// augur's own /metrics text.
