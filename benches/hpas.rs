@@ -478,6 +478,8 @@ struct Counters {
     augur_range: f64,
     augur_series: f64,
     augur_errors: f64,
+    /// Queries joined to an identical one in flight instead of sent.
+    augur_coalesced: f64,
     /// Prometheus's own count of the same.
     prom_query: f64,
     prom_range: f64,
@@ -526,6 +528,7 @@ async fn counters(
         augur_range: count("query_range"),
         augur_series: count("series"),
         augur_errors: metric_sum(&a, "augur_prometheus_errors_total", &[]),
+        augur_coalesced: metric_sum(&a, "augur_prometheus_coalesced_queries_total", &[]),
         prom_query: handler("/api/v1/query"),
         prom_range: handler("/api/v1/query_range"),
         prom_series: handler("/api/v1/series"),
@@ -775,7 +778,7 @@ async fn main() {
     println!(
         "steady state over {wall:.0} s (load average {load_before} → {}):\n\
          augur: CPU {augur_cores:.3} cores ({:.3} ms per request), RSS max {:.1} MiB, last {:.1} MiB, VmHWM {:.1} MiB (whole run); forecast compute {:.3} cores\n\
-         backend calls per second, augur's counters: query {:.1}, query_range {:.2}, series {:.3} (errors {}); Prometheus's: query {:.1}, query_range {:.2}, series {:.3}\n\
+         backend calls per second, augur's counters: query {:.1}, query_range {:.2}, series {:.3} (errors {}, coalesced {:.2}/s); Prometheus's: query {:.1}, query_range {:.2}, series {:.3}\n\
          Prometheus: CPU {:.3} cores, RSS max {:.1} MiB; the bench (client): CPU {:.3} cores\n\
          twins served: forecast {:.0}, live {:.0}\n{summary}",
         common::load_average(),
@@ -788,6 +791,7 @@ async fn main() {
         rate(&begin, &end, |c| c.augur_range),
         rate(&begin, &end, |c| c.augur_series),
         end.augur_errors - begin.augur_errors,
+        rate(&begin, &end, |c| c.augur_coalesced),
         rate(&begin, &end, |c| c.prom_query),
         rate(&begin, &end, |c| c.prom_range),
         rate(&begin, &end, |c| c.prom_series),

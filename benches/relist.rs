@@ -91,6 +91,24 @@ fn status_kib(field: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time (user + system) this process has used, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let full = args.iter().any(|a| a == "--bench");
@@ -147,10 +165,13 @@ fn main() {
         let mut relister = Relister::new(backend, registry.clone(), table, options, Arc::new(Metrics::new()));
         let rss_before = status_kib("VmRSS:");
         let mut times = Vec::new();
+        let mut cpu = Vec::new();
         for _ in 0..rounds {
             let started = Instant::now();
+            let cpu_before = cpu_seconds();
             let report = relister.relist(config.clone()).await;
             times.push(started.elapsed());
+            cpu.push(cpu_seconds() - cpu_before);
             assert!(report.failed.is_empty(), "{:?}", report.failed);
             assert_eq!(report.raw_series, n);
         }
@@ -160,11 +181,14 @@ fn main() {
         assert_eq!(pods, 20, "{:?}", snapshot.custom_resources());
         assert!(snapshot.custom_resources().contains(&("pods/cpu_usage".to_owned(), true)));
         times.sort();
+        cpu.sort_by(f64::total_cmp);
         println!(
-            "relist of {n} series ({body_mib:.1} MiB of /series JSON): median {:?}, min {:?}, max {:?} over {rounds} round(s)",
+            "relist of {n} series ({body_mib:.1} MiB of /series JSON): median {:?}, min {:?}, max {:?} over {rounds} round(s); augur CPU median {:.2} s, min {:.2} s",
             times[times.len() / 2],
             times[0],
-            times[times.len() - 1]
+            times[times.len() - 1],
+            cpu[cpu.len() / 2],
+            cpu[0]
         );
         println!(
             "RSS: {:.1} MiB before, {:.1} MiB after, peak {:.1} MiB; registry entries {}",

@@ -12,6 +12,7 @@ use tokio::sync::watch;
 
 use crate::api::{self, AppState, health::Health};
 use crate::config::{self, ConfigError, UnknownResources};
+use crate::prometheus::coalesce::Coalescing;
 use crate::prometheus::instrumented::Instrumented;
 use crate::prometheus::{Backend, HttpBackend, PrometheusArgs};
 use crate::reload::{ConfigSource, Reloader};
@@ -167,8 +168,15 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     crate::twin::sizing::log_estimate(&config, args.forecast.forecast_max_series);
 
     let metrics = Arc::new(Metrics::new());
-    let http: Arc<dyn Backend> = Arc::new(HttpBackend::new(&args.prometheus.backend_options())?);
-    let backend: Arc<dyn Backend> = Arc::new(Instrumented::new(http, metrics.clone()));
+    let (in_flight, queued) = metrics.prometheus_load();
+    let http: Arc<dyn Backend> = Arc::new(
+        HttpBackend::new(&args.prometheus.backend_options())?.with_load_gauges(in_flight, queued),
+    );
+    let instrumented: Arc<dyn Backend> = Arc::new(Instrumented::new(http, metrics.clone()));
+    let backend: Arc<dyn Backend> = Arc::new(Coalescing::new(
+        instrumented,
+        metrics.prometheus_coalesced(),
+    ));
     let registry = Arc::new(Registry::new(Snapshot::empty(
         config.clone(),
         table.clone(),

@@ -52,6 +52,11 @@ pub struct PrometheusArgs {
     /// Timeout of every backend call.
     #[arg(long, default_value = "10s", value_parser = positive_duration)]
     pub prometheus_timeout: Duration,
+    /// Most backend calls (and connections) at once; more wait for a free one, within
+    /// --prometheus-timeout.
+    #[arg(long, default_value_t = super::client::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub prometheus_max_connections: usize,
     /// Kubernetes-style credentials for the backend.
     #[command(flatten)]
     pub auth: super::auth::AuthConfigArgs,
@@ -78,6 +83,7 @@ impl PrometheusArgs {
                 VerbArg::Post => Verb::Post,
             },
             auth: self.auth.clone(),
+            max_connections: self.prometheus_max_connections,
         }
     }
 }

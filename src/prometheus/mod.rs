@@ -4,6 +4,8 @@
 pub mod args;
 pub mod auth;
 pub mod client;
+pub mod coalesce;
+mod decode;
 #[cfg(any(test, feature = "test-util"))]
 pub mod fake;
 pub mod instrumented;
@@ -96,6 +98,11 @@ impl SeriesListBuilder {
             }
         };
         self.shapes.insert(SeriesShape { name, labels });
+    }
+
+    /// Counts one more series of a shape already pushed.
+    pub(crate) fn push_seen(&mut self) {
+        self.total += 1;
     }
 
     /// The distinct shapes, sorted, and the series count.

@@ -54,6 +54,10 @@ pub struct RelistOptions {
     pub concurrency: usize,
 }
 
+/// First wait before retrying a first relist that failed; it doubles with each failure, up to
+/// the relist interval.
+pub const FIRST_RETRY: Duration = Duration::from_secs(1);
+
 /// The result of one relist round.
 #[derive(Debug, Clone, Default)]
 pub struct RelistReport {
@@ -197,7 +201,9 @@ impl Relister {
     }
 
     /// Relists every interval and immediately whenever `configs` changes, until it closes.
-    /// `on_round` is told after each round whether any query succeeded (readiness).
+    /// Until a round first lists something (the backend may not be up yet) it retries sooner:
+    /// after [`FIRST_RETRY`], doubling up to the interval. `on_round` is told after each round
+    /// whether any query succeeded (readiness).
     pub async fn run(
         mut self,
         mut configs: watch::Receiver<Arc<Config>>,
@@ -205,6 +211,8 @@ impl Relister {
     ) {
         let mut ticker = tokio::time::interval(self.options.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Some(next wait) until a round has listed something.
+        let mut retry = Some(FIRST_RETRY.min(self.options.interval));
         loop {
             tokio::select! {
                 _ = ticker.tick() => {}
@@ -218,6 +226,13 @@ impl Relister {
             let config = configs.borrow_and_update().clone();
             let report = self.relist(config).await;
             on_round(&report);
+            if report.backend_answered() {
+                retry = None;
+            } else if let Some(wait) = retry {
+                tracing::info!(retry_in = ?wait, "relist: the backend has not answered yet, retrying soon");
+                ticker.reset_after(wait);
+                retry = Some(wait.saturating_mul(2).min(self.options.interval));
+            }
         }
     }
 }
@@ -225,7 +240,62 @@ impl Relister {
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::config::{self, UnknownResources};
+    use crate::prometheus::fake::FakeBackend;
+    use crate::series::Snapshot;
+
+    #[tokio::test(start_paused = true)]
+    async fn first_relist_retries_with_backoff_until_it_lists() {
+        let fake = Arc::new(FakeBackend::new());
+        fake.fail_all(Some(BackendError::Unreachable {
+            url: "http://prometheus/api/v1/series".into(),
+            cause: "Connection refused (os error 111)".into(),
+        }));
+        let table = Arc::new(ResourceTable::builtin());
+        let rules = "rules:\n- seriesQuery: 'up{namespace!=\"\"}'\n  resources: {template: <<.Resource>>}\n  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'\n";
+        let config =
+            Arc::new(config::parse(rules, "t.yaml", &table, UnknownResources::Reject).unwrap());
+        let registry = Arc::new(Registry::new(Snapshot::empty(
+            config.clone(),
+            table.clone(),
+        )));
+        let options = RelistOptions {
+            interval: Duration::from_secs(60),
+            max_age: Duration::from_secs(600),
+            concurrency: 1,
+        };
+        let relister = Relister::new(fake.clone(), registry, table, options, Arc::default());
+        let (configs, receiver) = watch::channel(config);
+        let rounds = Arc::new(Mutex::new(Vec::new()));
+        let seen = rounds.clone();
+        let started = tokio::time::Instant::now();
+        let task = tokio::spawn(relister.run(receiver, move |report: &RelistReport| {
+            let at = started.elapsed().as_secs();
+            seen.lock().unwrap().push((at, report.backend_answered()));
+        }));
+        // Prometheus comes up 10 s in.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        fake.fail_all(None);
+        tokio::time::sleep(Duration::from_secs(130)).await;
+        drop(configs);
+        task.await.unwrap();
+        // Retries after 1, 2, 4 and 8 s, then the interval once it has listed.
+        assert_eq!(
+            *rounds.lock().unwrap(),
+            [
+                (0, false),
+                (1, false),
+                (3, false),
+                (7, false),
+                (15, true),
+                (75, true),
+                (135, true)
+            ]
+        );
+    }
 
     fn set(pairs: &[(&str, &str)]) -> LabelSet {
         pairs

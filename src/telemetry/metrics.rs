@@ -175,6 +175,9 @@ pub struct Metrics {
     relist_last_success: Gauge<f64, AtomicU64>,
     prometheus_duration: HistogramFamily<EndpointLabels>,
     prometheus_errors: Family<PromErrorLabels, Counter>,
+    prometheus_coalesced: Counter,
+    prometheus_in_flight: Gauge,
+    prometheus_queued: Gauge,
     config_reloads: Family<ReloadLabels, Counter>,
     config_last_reload_success: Gauge,
     pub(super) forecast: ForecastMetrics,
@@ -250,6 +253,24 @@ impl Metrics {
             "Failed Prometheus HTTP API calls, by endpoint and kind of failure",
             prometheus_errors.clone(),
         );
+        let prometheus_coalesced = Counter::default();
+        registry.register(
+            "augur_prometheus_coalesced_queries",
+            "Queries not sent to Prometheus because an identical one was in flight",
+            prometheus_coalesced.clone(),
+        );
+        let prometheus_in_flight = Gauge::default();
+        registry.register(
+            "augur_prometheus_in_flight_requests",
+            "Prometheus HTTP API calls being sent or answered",
+            prometheus_in_flight.clone(),
+        );
+        let prometheus_queued = Gauge::default();
+        registry.register(
+            "augur_prometheus_queued_requests",
+            "Prometheus HTTP API calls waiting for a connection (--prometheus-max-connections)",
+            prometheus_queued.clone(),
+        );
         let config_reloads = Family::<ReloadLabels, Counter>::default();
         registry.register(
             "augur_config_reloads",
@@ -274,6 +295,9 @@ impl Metrics {
             relist_last_success,
             prometheus_duration,
             prometheus_errors,
+            prometheus_coalesced,
+            prometheus_in_flight,
+            prometheus_queued,
             config_reloads,
             config_last_reload_success,
             forecast,
@@ -332,6 +356,19 @@ impl Metrics {
         self.prometheus_errors
             .get_or_create(&PromErrorLabels { endpoint, kind })
             .inc();
+    }
+
+    /// The counter of queries that joined an identical one in flight.
+    pub fn prometheus_coalesced(&self) -> Counter {
+        self.prometheus_coalesced.clone()
+    }
+
+    /// The gauges of Prometheus calls in flight and queued for a connection.
+    pub fn prometheus_load(&self) -> (Gauge, Gauge) {
+        (
+            self.prometheus_in_flight.clone(),
+            self.prometheus_queued.clone(),
+        )
     }
 
     /// Record a configuration reload.

@@ -316,6 +316,39 @@ async fn api_over_prometheus_with_kubectl_and_outage() {
 }
 
 #[tokio::test]
+async fn becomes_ready_soon_after_prometheus_appears() {
+    let fixture = fixture_series(SystemTime::now());
+    let mut prometheus = TestPrometheus::start(&fixture.openmetrics());
+    prometheus.kill();
+    // Relisting every minute: without retries augur would stay unready for up to a minute
+    // after Prometheus appears.
+    let spawned = Instant::now();
+    let augur = Augur::spawn(
+        &prometheus.url(),
+        &rules(),
+        &["--metrics-relist-interval=1m"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let (status, body) = augur.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    prometheus.restart();
+    let appeared = Instant::now();
+    // Retries start at 1 s and double, so the wait after Prometheus appears is at most about
+    // the time already waited (a few seconds), far below the minute.
+    let waited = appeared - spawned;
+    let augur = augur
+        .ready(appeared + waited + Duration::from_secs(3))
+        .await;
+    let took = appeared.elapsed();
+    assert!(
+        took < waited + Duration::from_secs(3) && took < Duration::from_secs(30),
+        "ready {took:?} after Prometheus appeared ({waited:?} after augur started)"
+    );
+    assert!(augur.log().contains("retrying soon"), "{}", augur.log());
+}
+
+#[tokio::test]
 async fn api_over_victoria_metrics() {
     let fixture = fixture_series(SystemTime::now());
     let victoria = TestVictoria::start(&fixture.prometheus_text());

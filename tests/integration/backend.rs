@@ -4,12 +4,16 @@
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use augur::prometheus::{
     Backend, BackendOptions, Error, HttpBackend, LabelSet, QueryResult, SeriesList, Verb,
 };
 use augur::testing::{Identity, TestCa};
+
+use prometheus_client::metrics::gauge::Gauge;
 
 use crate::support::{Fixture, TestPrometheus, TestVictoria, fixture_series};
 
@@ -469,6 +473,31 @@ async fn wire_format_prefix_headers_and_verb_switch() {
     assert_eq!(form["query"], query);
     assert_eq!(form["time"], "1700000000.250");
 
+    // Range queries: whole seconds (every caller asks whole seconds), step in seconds.
+    let (url, server) = one_shot_server(
+        r#"{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"pod":"a"},"values":[[1700000000,"1"],[1700000060,"NaN"]]}]}}"#,
+    );
+    let b = backend(&format!("{url}/prom"));
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    let range = b
+        .query_range(
+            "up",
+            start,
+            start + Duration::from_secs(600),
+            Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+    assert_eq!(range.len(), 1);
+    assert_eq!(range[0].labels["pod"], "a");
+    assert_eq!(range[0].points[0], (1_700_000_000.0, 1.0));
+    assert!(range[0].points[1].1.is_nan());
+    let seen = server.join().unwrap();
+    assert_eq!(
+        seen.request_line,
+        "GET /prom/api/v1/query_range?query=up&start=1700000000&end=1700000600&step=60 HTTP/1.1"
+    );
+
     // Series: match[] verbatim, start, no end.
     let (url, server) = one_shot_server(r#"{"status":"success","data":[]}"#);
     let b = backend(&url);
@@ -677,4 +706,103 @@ async fn tls_with_ca_file_and_client_certificate() {
         .await
         .unwrap();
     assert_eq!(result, QueryResult::Vector(vec![]));
+}
+
+/// A keep-alive HTTP/1.1 server answering every request with an empty vector after `delay`;
+/// counts the connections it accepted and the most requests it had in hand at once.
+async fn slow_server(delay: Duration) -> (String, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let connections = Arc::new(AtomicUsize::new(0));
+    let busy = Arc::new(AtomicUsize::new(0));
+    let most_busy = Arc::new(AtomicUsize::new(0));
+    let (counted, most) = (connections.clone(), most_busy.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut tcp, _)) = listener.accept().await else {
+                return;
+            };
+            connections.fetch_add(1, Ordering::SeqCst);
+            let (busy, most_busy) = (busy.clone(), most_busy.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match tcp.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buf.drain(..end);
+                    let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
+                    most_busy.fetch_max(now, Ordering::SeqCst);
+                    tokio::time::sleep(delay).await;
+                    busy.fetch_sub(1, Ordering::SeqCst);
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{EMPTY_VECTOR}",
+                        EMPTY_VECTOR.len()
+                    );
+                    if tcp.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (url, counted, most)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_bounded_and_calls_queue() {
+    let (url, connections, most_busy) = slow_server(Duration::from_millis(100)).await;
+    let mut opts = BackendOptions::new(url, Duration::from_secs(10));
+    opts.max_connections = 3;
+    let (in_flight, queued) = (Gauge::default(), Gauge::default());
+    let b = Arc::new(
+        HttpBackend::new(&opts)
+            .unwrap()
+            .with_load_gauges(in_flight.clone(), queued.clone()),
+    );
+    let calls: Vec<_> = (0..30)
+        .map(|_| {
+            let b = b.clone();
+            tokio::spawn(async move { b.query("up", SystemTime::now()).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // While the first three are answered, the others wait (queued, not failed).
+    assert_eq!((in_flight.get(), queued.get()), (3, 27));
+    for call in calls {
+        assert_eq!(call.await.unwrap().unwrap(), QueryResult::Vector(vec![]));
+    }
+    assert!(
+        connections.load(Ordering::SeqCst) <= 3,
+        "{} connections",
+        connections.load(Ordering::SeqCst)
+    );
+    assert_eq!(most_busy.load(Ordering::SeqCst), 3);
+    assert_eq!((in_flight.get(), queued.get()), (0, 0));
+}
+
+#[tokio::test]
+async fn queued_calls_time_out_with_the_call_timeout() {
+    // One connection, 300 ms per answer, a 1 s timeout: the first call is answered, the
+    // fifth (whose turn comes after 1.2 s) times out while waiting.
+    let (url, connections, _) = slow_server(Duration::from_millis(300)).await;
+    let mut opts = BackendOptions::new(url.clone(), Duration::from_secs(1));
+    opts.max_connections = 1;
+    let b = HttpBackend::new(&opts).unwrap();
+    let results = futures::future::join_all((0..5).map(|_| b.query("up", SystemTime::now()))).await;
+    assert_eq!(results[0].as_ref().unwrap(), &QueryResult::Vector(vec![]));
+    match &results[4] {
+        Err(Error::Timeout { url: called, after }) => {
+            assert_eq!(called, &format!("{url}/api/v1/query"));
+            assert_eq!(*after, Duration::from_secs(1));
+        }
+        other => panic!("expected Error::Timeout, got {other:?}"),
+    }
+    assert_eq!(connections.load(Ordering::SeqCst), 1);
 }

@@ -56,19 +56,41 @@ impl Augur {
     /// (relist every 2 s, a 2 s backend timeout, config checked every second), and waits until
     /// /readyz is 200.
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
-        let mut flags = vec![
-            "--metrics-relist-interval=2s",
-            "--metrics-max-age=1h",
-            "--prometheus-timeout=2s",
-            "--config-check-interval=1s",
-        ];
+        let deadline = Instant::now() + Duration::from_secs(30);
+        Augur::spawn(prometheus_url, config, extra)
+            .await
+            .ready(deadline)
+            .await
+    }
+
+    /// Starts augur as [`Augur::start`] does (relisting every 2 s unless `extra` says
+    /// otherwise) and returns once it serves HTTPS, ready or not.
+    pub(crate) async fn spawn(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
+        let interval = (!extra
+            .iter()
+            .any(|a| a.starts_with("--metrics-relist-interval")))
+        .then_some("--metrics-relist-interval=2s");
+        let mut flags = vec!["--metrics-max-age=1h"];
+        flags.extend(interval);
+        flags.extend(["--prometheus-timeout=2s", "--config-check-interval=1s"]);
         flags.extend_from_slice(extra);
-        Augur::serve(prometheus_url, config, &flags).await
+        Augur::spawn_with(prometheus_url, config, &flags).await
     }
 
     /// Starts augur against `prometheus_url` with `config` and `flags`, every other flag at
-    /// its default (as deployed), and waits until /readyz is 200.
+    /// its default (as deployed), and waits until /readyz is 200 (benches/hpas.rs).
+    #[allow(dead_code)]
     pub(crate) async fn serve(prometheus_url: &str, config: &Path, flags: &[&str]) -> Augur {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        Augur::spawn_with(prometheus_url, config, flags)
+            .await
+            .ready(deadline)
+            .await
+    }
+
+    /// Runs `augur serve` with `config`, `prometheus_url` and `flags` on a free port with
+    /// its own certificate directory, up to its certificate.
+    async fn spawn_with(prometheus_url: &str, config: &Path, flags: &[&str]) -> Augur {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
@@ -80,12 +102,26 @@ impl Augur {
             .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
             .args(flags);
         let cert = dir.path().join("certs/apiserver.crt");
-        Augur::launch(command, dir, port, cert).await
+        Augur::launch_unready(command, dir, port, cert).await
     }
 
     /// Runs `command` (stderr to `dir`/augur.log, standalone), waits for its self-signed
     /// certificate `cert`, then until `https://localhost:port/readyz` is 200.
     pub(crate) async fn launch(
+        command: Command,
+        dir: tempfile::TempDir,
+        port: u16,
+        cert: PathBuf,
+    ) -> Augur {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        Augur::launch_unready(command, dir, port, cert)
+            .await
+            .ready(deadline)
+            .await
+    }
+
+    /// Runs `command` as [`Augur::launch`] does, up to its certificate.
+    async fn launch_unready(
         mut command: Command,
         dir: tempfile::TempDir,
         port: u16,
@@ -105,8 +141,6 @@ impl Augur {
         let client = client_trusting(&cert);
         let origin = format!("https://localhost:{port}");
         Augur::attach(child, origin, port, dir, cert, client)
-            .ready(deadline)
-            .await
     }
 
     /// An augur started some other way (e.g. by `podman run` in the foreground): `child` is

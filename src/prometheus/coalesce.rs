@@ -1,0 +1,364 @@
+//! A [`Backend`] decorator that joins identical queries in flight: while one query runs, every
+//! caller asking the same gets its answer instead of a query of its own. Nothing outlives the
+//! query: once it is answered, the next caller queries afresh, so no value is older than the
+//! time the query takes (plus [`SLACK`] between evaluation times).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared, WeakShared};
+use prometheus_client::metrics::counter::Counter;
+
+use super::{Backend, QueryResult, RangeSeries, Result, SeriesList};
+
+/// How far apart the evaluation times of two instant queries may be, beyond the time the first
+/// has been running, for the second to join it. Callers ask "now" a little before the query
+/// starts; this absorbs that gap.
+pub const SLACK: Duration = Duration::from_millis(100);
+
+/// Distinct query texts remembered before those every caller gave up on are dropped.
+const PRUNE_ABOVE: usize = 1024;
+
+type Flying<T> = BoxFuture<'static, Result<T>>;
+
+/// One query in flight.
+struct Flight<T> {
+    id: u64,
+    /// Evaluation time (instant queries).
+    at: SystemTime,
+    started: Instant,
+    /// Weak, so that a query every caller gave up on is not joined (nor kept).
+    answer: WeakShared<Flying<T>>,
+}
+
+/// A range query's identity: the same text, range and step.
+type RangeKey = (String, SystemTime, SystemTime, Duration);
+
+#[derive(Default)]
+struct Flights {
+    next_id: u64,
+    queries: HashMap<String, Vec<Flight<QueryResult>>>,
+    ranges: HashMap<RangeKey, Flight<Vec<RangeSeries>>>,
+}
+
+/// Joins identical concurrent `query` and `query_range` calls; `series` passes through.
+pub struct Coalescing {
+    inner: Arc<dyn Backend>,
+    flights: Arc<Mutex<Flights>>,
+    saved: Counter,
+}
+
+impl Coalescing {
+    /// Wraps `inner`; `saved` counts the queries that joined one in flight.
+    pub fn new(inner: Arc<dyn Backend>, saved: Counter) -> Self {
+        Self {
+            inner,
+            flights: Arc::default(),
+            saved,
+        }
+    }
+}
+
+fn lock(flights: &Mutex<Flights>) -> MutexGuard<'_, Flights> {
+    flights
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// True when a query at `at` may take the answer of `flight`.
+fn joinable<T>(flight: &Flight<T>, at: SystemTime) -> bool {
+    let apart = at
+        .duration_since(flight.at)
+        .or_else(|_| flight.at.duration_since(at))
+        .unwrap_or(Duration::MAX);
+    apart <= flight.started.elapsed().saturating_add(SLACK)
+}
+
+impl Backend for Coalescing {
+    fn series<'a>(
+        &'a self,
+        selector: &'a str,
+        start: SystemTime,
+    ) -> BoxFuture<'a, Result<SeriesList>> {
+        self.inner.series(selector, start)
+    }
+
+    fn query<'a>(&'a self, promql: &'a str, at: SystemTime) -> BoxFuture<'a, Result<QueryResult>> {
+        let answer = {
+            let mut flights = lock(&self.flights);
+            let list = flights.queries.entry(promql.to_owned()).or_default();
+            list.retain(|f| f.answer.upgrade().is_some());
+            let joined = list
+                .iter()
+                .filter(|f| joinable(f, at))
+                .find_map(|f| f.answer.upgrade());
+            match joined {
+                Some(answer) => {
+                    self.saved.inc();
+                    answer
+                }
+                None => {
+                    flights.next_id += 1;
+                    let id = flights.next_id;
+                    let (inner, registry, text) =
+                        (self.inner.clone(), self.flights.clone(), promql.to_owned());
+                    let answer: Shared<Flying<QueryResult>> = async move {
+                        let result = inner.query(&text, at).await;
+                        // Gone before anyone is answered: later callers query afresh.
+                        let mut flights = lock(&registry);
+                        if let Some(list) = flights.queries.get_mut(&text) {
+                            list.retain(|f| f.id != id);
+                            if list.is_empty() {
+                                flights.queries.remove(&text);
+                            }
+                        }
+                        result
+                    }
+                    .boxed()
+                    .shared();
+                    if flights.queries.len() > PRUNE_ABOVE {
+                        flights.queries.retain(|_, list| {
+                            list.retain(|f| f.answer.upgrade().is_some());
+                            !list.is_empty()
+                        });
+                    }
+                    if let Some(weak) = answer.downgrade() {
+                        flights
+                            .queries
+                            .entry(promql.to_owned())
+                            .or_default()
+                            .push(Flight {
+                                id,
+                                at,
+                                started: Instant::now(),
+                                answer: weak,
+                            });
+                    }
+                    answer
+                }
+            }
+        };
+        answer.boxed()
+    }
+
+    fn query_range<'a>(
+        &'a self,
+        promql: &'a str,
+        start: SystemTime,
+        end: SystemTime,
+        step: Duration,
+    ) -> BoxFuture<'a, Result<Vec<RangeSeries>>> {
+        let key: RangeKey = (promql.to_owned(), start, end, step);
+        let answer = {
+            let mut flights = lock(&self.flights);
+            match flights.ranges.get(&key).and_then(|f| f.answer.upgrade()) {
+                Some(answer) => {
+                    self.saved.inc();
+                    answer
+                }
+                None => {
+                    flights.next_id += 1;
+                    let id = flights.next_id;
+                    let (inner, registry, flying_key) =
+                        (self.inner.clone(), self.flights.clone(), key.clone());
+                    let answer: Shared<Flying<Vec<RangeSeries>>> = async move {
+                        let (text, start, end, step) = &flying_key;
+                        let result = inner.query_range(text, *start, *end, *step).await;
+                        let mut flights = lock(&registry);
+                        if flights.ranges.get(&flying_key).is_some_and(|f| f.id == id) {
+                            flights.ranges.remove(&flying_key);
+                        }
+                        result
+                    }
+                    .boxed()
+                    .shared();
+                    match answer.downgrade() {
+                        Some(weak) => {
+                            flights.ranges.insert(
+                                key,
+                                Flight {
+                                    id,
+                                    at: start,
+                                    started: Instant::now(),
+                                    answer: weak,
+                                },
+                            );
+                        }
+                        None => {
+                            flights.ranges.remove(&key);
+                        }
+                    }
+                    answer
+                }
+            }
+        };
+        answer.boxed()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::prometheus::fake::{Call, FakeBackend, sample};
+
+    fn coalescing(fake: &Arc<FakeBackend>) -> (Coalescing, Counter) {
+        let saved = Counter::default();
+        (Coalescing::new(fake.clone(), saved.clone()), saved)
+    }
+
+    fn query_calls(fake: &FakeBackend) -> usize {
+        fake.calls()
+            .iter()
+            .filter(|c| matches!(c, Call::Query { .. }))
+            .count()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_identical_queries_are_one_backend_query() {
+        let fake = Arc::new(FakeBackend::new().with_query(
+            "up",
+            QueryResult::Vector(vec![sample(&[("pod", "a")], 1.5)]),
+        ));
+        fake.set_delay(Duration::from_millis(200));
+        let (backend, saved) = coalescing(&fake);
+        let now = SystemTime::now();
+        // Twenty callers, each asking "now" a little later than the one before.
+        let answers = futures::future::join_all((0..20).map(|i| {
+            let backend = &backend;
+            async move {
+                tokio::time::sleep(Duration::from_millis(5 * i)).await;
+                backend
+                    .query("up", now + Duration::from_millis(5 * i))
+                    .await
+            }
+        }))
+        .await;
+        assert_eq!(query_calls(&fake), 1, "{:?}", fake.calls());
+        assert_eq!(saved.get(), 19);
+        for answer in answers {
+            assert_eq!(
+                answer.unwrap(),
+                QueryResult::Vector(vec![sample(&[("pod", "a")], 1.5)])
+            );
+        }
+        // Answered: the next caller queries afresh (nothing is cached).
+        backend.query("up", SystemTime::now()).await.unwrap();
+        assert_eq!(query_calls(&fake), 2);
+        assert_eq!(saved.get(), 19);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn queries_saved_are_counted_in_metrics() {
+        let fake = Arc::new(FakeBackend::new());
+        fake.set_delay(Duration::from_millis(100));
+        let metrics = crate::telemetry::Metrics::new();
+        let backend = Coalescing::new(fake.clone(), metrics.prometheus_coalesced());
+        let now = SystemTime::now();
+        let (a, b, c) = tokio::join!(
+            backend.query("up", now),
+            backend.query("up", now),
+            backend.query("up", now)
+        );
+        for answer in [a, b, c] {
+            answer.unwrap();
+        }
+        assert_eq!(query_calls(&fake), 1);
+        let text = metrics.encode();
+        assert!(
+            text.contains("\naugur_prometheus_coalesced_queries_total 2\n"),
+            "{text}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn different_queries_and_distant_times_are_not_joined() {
+        let fake = Arc::new(FakeBackend::new());
+        fake.set_delay(Duration::from_millis(200));
+        let (backend, saved) = coalescing(&fake);
+        let now = SystemTime::now();
+        let (a, b, c, d) = tokio::join!(
+            backend.query("up", now),
+            backend.query("down", now),
+            // An hour earlier: a different answer, not the one in flight.
+            backend.query("up", now - Duration::from_secs(3600)),
+            backend.query("up", now + SLACK / 2),
+        );
+        for answer in [a, b, c, d] {
+            answer.unwrap();
+        }
+        assert_eq!(query_calls(&fake), 3, "{:?}", fake.calls());
+        assert_eq!(saved.get(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_are_shared_and_not_kept() {
+        let fake = Arc::new(FakeBackend::new());
+        fake.set_delay(Duration::from_millis(100));
+        fake.fail_on("up", crate::prometheus::Error::Decode("boom".into()));
+        let (backend, saved) = coalescing(&fake);
+        let now = SystemTime::now();
+        let (a, b) = tokio::join!(backend.query("up", now), backend.query("up", now));
+        assert!(matches!(a, Err(crate::prometheus::Error::Decode(_))));
+        assert!(matches!(b, Err(crate::prometheus::Error::Decode(_))));
+        assert_eq!((query_calls(&fake), saved.get()), (1, 1));
+        backend.query("up", now).await.unwrap_err();
+        assert_eq!(query_calls(&fake), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_caller_giving_up_does_not_cancel_the_others() {
+        let fake = Arc::new(
+            FakeBackend::new().with_query("up", QueryResult::Vector(vec![sample(&[], 2.0)])),
+        );
+        fake.set_delay(Duration::from_millis(200));
+        let (backend, _) = coalescing(&fake);
+        let now = SystemTime::now();
+        let first = backend.query("up", now);
+        let second = backend.query("up", now);
+        // The first caller waits 50 ms and leaves; the second still gets the answer.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), first)
+                .await
+                .is_err()
+        );
+        assert_eq!(
+            second.await.unwrap(),
+            QueryResult::Vector(vec![sample(&[], 2.0)])
+        );
+        assert_eq!(query_calls(&fake), 1);
+        // Everyone gave up on a query: the next caller does not join it.
+        let abandoned = backend.query("up", now);
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), abandoned)
+                .await
+                .is_err()
+        );
+        backend.query("up", now).await.unwrap();
+        assert_eq!(query_calls(&fake), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn identical_range_queries_are_joined() {
+        let fake = Arc::new(FakeBackend::new());
+        fake.set_delay(Duration::from_millis(100));
+        let (backend, saved) = coalescing(&fake);
+        let end = SystemTime::now();
+        let start = end - Duration::from_secs(600);
+        let step = Duration::from_secs(60);
+        let (a, b, c) = tokio::join!(
+            backend.query_range("r", start, end, step),
+            backend.query_range("r", start, end, step),
+            backend.query_range("r", start, end, Duration::from_secs(30)),
+        );
+        for answer in [a, b, c] {
+            answer.unwrap();
+        }
+        assert_eq!(fake.queries(), ["r", "r"]);
+        assert_eq!(saved.get(), 1);
+        backend.query_range("r", start, end, step).await.unwrap();
+        assert_eq!(fake.queries().len(), 3);
+    }
+}
