@@ -95,7 +95,7 @@ impl Hpa {
             index,
             kind: Kind::of(index),
             // Half of each kind: kinds repeat every 10 HPAs, twins alternate every 10.
-            twin: (index / 10) % 2 == 0,
+            twin: (index / 10).is_multiple_of(2),
             namespace: format!("ns-{:03}", index % namespaces),
             name: format!("t{index:05}"),
         }
