@@ -250,12 +250,21 @@ pub async fn serve(args: ServeArgs) -> Result<(), Error> {
     if let Some(cluster) = &cluster {
         state = state.with_objects(cluster.objects.clone());
     }
-    let router = api::router(state);
     let (tls, router) = match &auth {
-        Some(auth) => (auth.tls(tls)?, auth.protect(router)),
-        None => (tls, router),
+        Some(auth) => (
+            auth.tls(tls)?,
+            api::router_behind(state, |routes| auth.protect(routes)),
+        ),
+        None => (tls, api::router(state)),
     };
-    crate::tls::serve(listener, tls, router, shutdown_signal()).await?;
+    crate::tls::serve_with(
+        listener,
+        tls,
+        router,
+        shutdown_signal(),
+        args.serving.limits(),
+    )
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

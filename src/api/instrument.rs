@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Refusal};
 
 /// Content type of [`metrics_handler`] answers.
 pub const OPENMETRICS_CONTENT_TYPE: &str =
@@ -36,7 +36,8 @@ pub fn routes(metrics: Arc<Metrics>) -> Router {
 /// Middleware recording route, status code and latency of every request; use it with
 /// `axum::middleware::from_fn_with_state(metrics, track_http)` or [`instrument`].
 /// The route is the matched route template, `unmatched` for the fallback, so the label
-/// stays low-cardinality.
+/// stays low-cardinality. A response refusing the request (auth puts a [`Refusal`] in it)
+/// is also counted by reason and logged ([`Metrics::refused`]).
 pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
         .extensions()
@@ -44,6 +45,9 @@ pub async fn track_http(State(metrics): State<Arc<Metrics>>, req: Request, next:
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let start = tokio::time::Instant::now();
     let response = next.run(req).await;
+    if let Some(refusal) = response.extensions().get::<Refusal>() {
+        metrics.refused(refusal);
+    }
     metrics.observe_http(
         &route,
         response.status().as_u16(),

@@ -229,6 +229,12 @@ async fn fallback(uri: http::Uri) -> ApiError {
 
 /// Every route augur serves, instrumented with request metrics.
 pub fn router(state: AppState) -> Router {
+    router_behind(state, |routes| routes)
+}
+
+/// Every route augur serves behind `guard` (delegated auth), instrumented outside it: the
+/// answers `guard` gives itself (401, 403) are counted like the others.
+pub fn router_behind(state: AppState, guard: impl FnOnce(Router) -> Router) -> Router {
     let api = Router::new()
         .route("/apis", get(apis))
         .route("/apis/{group}", get(api_group))
@@ -258,7 +264,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(error::status_bodies))
         .merge(health::routes(state.health.clone()))
         .merge(instrument::routes(state.metrics.clone()));
-    instrument::instrument(api, state.metrics)
+    instrument::instrument(guard(api), state.metrics)
 }
 
 /// The JSON value type handlers build.

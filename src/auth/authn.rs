@@ -14,6 +14,7 @@ use super::review::Reviews;
 use super::trust::{RequestHeaderTrust, TrustStore};
 use super::user::UserInfo;
 use super::x509;
+use crate::telemetry::{Refusal, RefusalReason};
 use crate::tls::PeerCertificates;
 
 /// Entries the token cache holds at most.
@@ -42,13 +43,13 @@ pub struct Authenticated {
 }
 
 /// An authenticator's answer: `Ok(None)` = "not mine, ask the next one".
-type Outcome = Result<Option<UserInfo>, String>;
+type Outcome = Result<Option<UserInfo>, Refusal>;
 
 /// Bearer tokens through TokenReview, with allow and deny answers cached for a TTL
 /// (transport errors are not cached).
 pub struct TokenAuthenticator {
     reviews: Arc<dyn Reviews>,
-    cache: TtlCache<String, Result<UserInfo, String>>,
+    cache: TtlCache<String, Result<UserInfo, Refusal>>,
     ttl: Duration,
 }
 
@@ -72,11 +73,15 @@ impl TokenAuthenticator {
     }
 
     /// The user a token belongs to, or why it is rejected.
-    pub async fn authenticate(&self, token: &str) -> Result<UserInfo, String> {
+    pub async fn authenticate(&self, token: &str) -> Result<UserInfo, Refusal> {
         if let Some(answer) = self.cache.get(&token.to_owned()) {
             return answer;
         }
-        let status = self.reviews.token_review(token).await?;
+        let status = self
+            .reviews
+            .token_review(token)
+            .await
+            .map_err(|e| Refusal::new(RefusalReason::TokenReviewError, e))?;
         let answer = if status.authenticated == Some(true) {
             let info = status.user.unwrap_or_default();
             Ok(UserInfo {
@@ -86,9 +91,9 @@ impl TokenAuthenticator {
                 extra: info.extra.unwrap_or_default(),
             })
         } else {
-            Err(status.error.filter(|e| !e.is_empty()).map_or_else(
-                || "invalid bearer token".to_owned(),
-                |e| format!("invalid bearer token: {e}"),
+            Err(Refusal::new(
+                RefusalReason::InvalidToken,
+                invalid_token_message(status.error.as_deref()),
             ))
         };
         self.cache
@@ -125,7 +130,7 @@ impl Authenticator {
         &self,
         peer: &PeerCertificates,
         headers: &HeaderMap,
-    ) -> Result<Authenticated, String> {
+    ) -> Result<Authenticated, Refusal> {
         let trust = self.trust.current();
         let mut errors = Vec::new();
         let mut accept = |outcome: Outcome, method: Method| match outcome {
@@ -163,8 +168,24 @@ impl Authenticator {
                 method: Method::Anonymous,
             })
         } else {
-            Err(errors.join("; "))
+            // The first authenticator's reason; every authenticator's message.
+            let reason = errors
+                .first()
+                .map_or(RefusalReason::InvalidToken, |e: &Refusal| e.reason);
+            let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+            Err(Refusal::new(reason, messages.join("; ")))
         }
+    }
+}
+
+/// Why a token was rejected, saying "invalid bearer token" once: TokenReview's error
+/// (kube-apiserver's often starts with those words already) after it when it adds something.
+fn invalid_token_message(error: Option<&str>) -> String {
+    const INVALID: &str = "invalid bearer token";
+    match error.map(str::trim).filter(|e| !e.is_empty()) {
+        None => INVALID.to_owned(),
+        Some(e) if e.to_ascii_lowercase().contains(INVALID) => e.to_owned(),
+        Some(e) => format!("{INVALID}: {e}"),
     }
 }
 
@@ -196,10 +217,13 @@ fn request_header(
     }
     let leaf = peer.end_entity().and_then(|c| x509::subject(c.as_ref()));
     if let Err(e) = rh.ca.verify(peer.certs()) {
-        return Err(format!(
-            "client certificate {} is not signed by the front-proxy CA ({}): {e}",
-            certificate_label(leaf.as_ref()),
-            rh.ca.origin()
+        return Err(Refusal::new(
+            RefusalReason::FrontProxyCertificate,
+            format!(
+                "client certificate {} is not signed by the front-proxy CA ({}): {e}",
+                certificate_label(leaf.as_ref()),
+                rh.ca.origin()
+            ),
         ));
     }
     if !rh.allowed_names.is_empty() {
@@ -208,9 +232,12 @@ fn request_header(
             .map(|s| s.common_name.as_str())
             .unwrap_or_default();
         if !rh.allowed_names.iter().any(|name| name == cn) {
-            return Err(format!(
-                "front-proxy client certificate CN={cn:?} is not in the allowed names {:?}",
-                rh.allowed_names
+            return Err(Refusal::new(
+                RefusalReason::FrontProxyCertificate,
+                format!(
+                    "front-proxy client certificate CN={cn:?} is not in the allowed names {:?}",
+                    rh.allowed_names
+                ),
             ));
         }
     }
@@ -233,10 +260,13 @@ fn client_certificate(ca: &x509::CaBundle, peer: &PeerCertificates) -> Outcome {
     }
     let leaf = peer.end_entity().and_then(|c| x509::subject(c.as_ref()));
     if let Err(e) = ca.verify(peer.certs()) {
-        return Err(format!(
-            "client certificate {} is not signed by the client CA ({}): {e}",
-            certificate_label(leaf.as_ref()),
-            ca.origin()
+        return Err(Refusal::new(
+            RefusalReason::ClientCertificate,
+            format!(
+                "client certificate {} is not signed by the client CA ({}): {e}",
+                certificate_label(leaf.as_ref()),
+                ca.origin()
+            ),
         ));
     }
     match leaf {
@@ -343,6 +373,26 @@ mod tests {
             );
         }
         map
+    }
+
+    #[test]
+    fn an_invalid_token_is_said_once() {
+        assert_eq!(invalid_token_message(None), "invalid bearer token");
+        assert_eq!(invalid_token_message(Some("")), "invalid bearer token");
+        assert_eq!(
+            invalid_token_message(Some("invalid bearer token")),
+            "invalid bearer token"
+        );
+        assert_eq!(
+            invalid_token_message(Some(
+                "[invalid bearer token, service account token has been invalidated]"
+            )),
+            "[invalid bearer token, service account token has been invalidated]"
+        );
+        assert_eq!(
+            invalid_token_message(Some("token not found")),
+            "invalid bearer token: token not found"
+        );
     }
 
     #[test]

@@ -41,6 +41,7 @@ use self::review::{KubeReviews, Reviews};
 use self::trust::{RequestHeaderTrust, TrustMaterial, TrustStore};
 use self::user::UserInfo;
 use crate::api::error::ApiError;
+use crate::telemetry::{Refusal, RefusalReason};
 use crate::tls::{PeerCertificates, ServerTls};
 use crate::units::parse_duration;
 
@@ -423,26 +424,41 @@ impl Delegated {
         let info = RequestInfo::parse(method, uri);
         let authenticated = match self.authenticator.authenticate(peer, headers).await {
             Ok(authenticated) => authenticated,
-            Err(reason) => {
-                tracing::info!(path = %info.path, %reason, "request not authenticated");
-                return Err(
-                    ApiError::unauthorized(format!("Unauthorized: {reason}")).into_response()
-                );
+            Err(refusal) => {
+                let response = ApiError::unauthorized(format!("Unauthorized: {}", refusal.message));
+                return Err(refused(response.into_response(), refusal.on(&info.path)));
             }
         };
         let user = authenticated.user;
         match self.authorizer.authorize(&user, &info).await {
             Ok(Decision::Allow) => Ok(user),
             Ok(Decision::Deny(reason)) => {
-                tracing::debug!(user = %user.name, path = %info.path, verb = %info.verb, %reason, "request forbidden");
-                Err(forbidden(&info, &user, &reason))
+                let refusal = Refusal::new(
+                    RefusalReason::Forbidden,
+                    info.forbidden_message(&user, &reason),
+                )
+                .of_user(&user.name)
+                .on(&info.path);
+                Err(refused(forbidden(&info, &user, &reason), refusal))
             }
             Err(e) => {
-                tracing::warn!(user = %user.name, path = %info.path, error = %e, "authorization failed");
-                Err(ApiError::internal(e).into_response())
+                let refusal = Refusal::new(
+                    RefusalReason::AuthorizationError,
+                    format!("authorization failed: {e}"),
+                )
+                .of_user(&user.name)
+                .on(&info.path);
+                Err(refused(ApiError::internal(e).into_response(), refusal))
             }
         }
     }
+}
+
+/// `response` carrying `refusal`, for the request metrics to count and log
+/// ([`crate::api::instrument`]).
+fn refused(mut response: Response, refusal: Refusal) -> Response {
+    response.extensions_mut().insert(refusal);
+    response
 }
 
 async fn guard(State(auth): State<Arc<Delegated>>, mut request: Request, next: Next) -> Response {

@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
 use super::forecast::ForecastMetrics;
+use super::refusals::RefusalMetrics;
 
 /// Histogram buckets for request latencies, 0.5 ms to 10 s.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -181,6 +182,7 @@ pub struct Metrics {
     config_reloads: Family<ReloadLabels, Counter>,
     config_last_reload_success: Gauge,
     pub(super) forecast: ForecastMetrics,
+    pub(super) refusals: RefusalMetrics,
 }
 
 impl Default for Metrics {
@@ -284,6 +286,7 @@ impl Metrics {
             config_last_reload_success.clone(),
         );
         let forecast = ForecastMetrics::register(&mut registry);
+        let refusals = RefusalMetrics::register(&mut registry);
         Self {
             registry,
             http_requests,
@@ -301,6 +304,7 @@ impl Metrics {
             config_reloads,
             config_last_reload_success,
             forecast,
+            refusals,
         }
     }
 

@@ -1,11 +1,13 @@
 //! Logging setup and augur's own metrics (requests, relists, backend calls, forecasts), all
 //! declared here: `logging` (the tracing subscriber), `metrics` (the registry and its label
-//! types), `forecast` (the forecast engine's metrics). The HTTP side (request middleware,
+//! types), `forecast` (the forecast engine's metrics), `refusals` (requests auth refused,
+//! counted and logged). The HTTP side (request middleware,
 //! `GET /metrics`) is in `api::instrument`.
 
 mod forecast;
 mod logging;
 mod metrics;
+mod refusals;
 
 pub use self::forecast::{
     ForecastFallbackLabels, ForecastFigures, ForecastLabels, ForecastServedLabels,
@@ -15,3 +17,4 @@ pub use self::metrics::{
     EndpointLabels, HttpLabels, Metrics, PromEndpoint, PromErrorKind, PromErrorLabels,
     QueryIndexLabels, ReloadLabels, ReloadResult, RouteLabels,
 };
+pub use self::refusals::{Refusal, RefusalLabels, RefusalReason};

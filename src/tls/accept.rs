@@ -14,24 +14,7 @@ use tokio_rustls::TlsAcceptor;
 use super::Result;
 use super::config::ServerTls;
 use super::connection::serve_connection;
-
-/// Bounds of the accept loop.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServeLimits {
-    /// A TLS handshake taking longer closes the connection (default 10 s).
-    pub handshake_timeout: Duration,
-    /// After shutdown is requested, in-flight requests get this long (default 30 s).
-    pub shutdown_grace: Duration,
-}
-
-impl Default for ServeLimits {
-    fn default() -> Self {
-        Self {
-            handshake_timeout: Duration::from_secs(10),
-            shutdown_grace: Duration::from_secs(30),
-        }
-    }
-}
+use super::limits::{Connections, KEEP_ALIVE_TIMEOUT, ServeLimits, open_file_limit};
 
 /// Serve `app` over TLS on `listener` until `shutdown` completes, with [`ServeLimits::default`].
 pub async fn serve(
@@ -47,9 +30,13 @@ pub async fn serve(
 ///
 /// Each connection is handled in its own task: TLS handshake (bounded by
 /// `limits.handshake_timeout`; failures are logged at debug and only close that
-/// connection), then HTTP/1.1 or HTTP/2 with hyper-util's auto builder. On shutdown the
-/// listener is closed, connections are asked to finish gracefully (HTTP/2 GOAWAY, HTTP/1.1
-/// close after the current response) and get `limits.shutdown_grace` before being dropped.
+/// connection), then HTTP/1.1 or HTTP/2 with hyper-util's auto builder, closed when no
+/// request starts within `first_request_timeout` of the handshake or `idle_timeout` of the
+/// last one (HTTP/2 peers are pinged every `keep_alive_interval`). At most
+/// `max_connections` are open: at the cap the idlest is closed to make room, or, when all
+/// are busy, new ones wait in the listen backlog. On shutdown the listener is closed,
+/// connections are asked to finish gracefully (HTTP/2 GOAWAY, HTTP/1.1 close after the
+/// current response) and get `limits.shutdown_grace` before being dropped.
 pub async fn serve_with(
     listener: TcpListener,
     tls: ServerTls,
@@ -63,7 +50,11 @@ pub async fn serve_with(
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(Duration::from_secs(30));
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.keep_alive_interval))
+        .keep_alive_timeout(KEEP_ALIVE_TIMEOUT);
     let builder = if tls.http2() {
         builder
     } else {
@@ -71,6 +62,15 @@ pub async fn serve_with(
     };
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
+    let open = Connections::new(limits.max_connections);
+    tracing::info!(
+        max_connections = limits.max_connections,
+        open_file_limit = open_file_limit(),
+        first_request_timeout = ?limits.first_request_timeout,
+        idle_timeout = ?limits.idle_timeout,
+        "accepting connections"
+    );
+    let mut accept_errors: (u64, Option<std::time::Instant>) = (0, None);
     let shutdown = std::pin::pin!(shutdown);
     let mut shutdown = shutdown;
     loop {
@@ -83,7 +83,10 @@ pub async fn serve_with(
                     tracing::error!(error = %err, "connection task panicked");
                 }
             }
-            accepted = listener.accept() => match accepted {
+            accepted = async {
+                open.room().await;
+                listener.accept().await
+            } => match accepted {
                 Ok((stream, remote)) => {
                     connections.spawn(serve_connection(
                         stream,
@@ -91,14 +94,21 @@ pub async fn serve_with(
                         acceptor.clone(),
                         builder.clone(),
                         app.clone(),
-                        limits.handshake_timeout,
+                        limits,
                         stop_rx.clone(),
+                        open.open(),
                     ));
                 }
                 Err(err) => {
                     // Per-connection errors (reset before accept) are harmless; others
-                    // (out of file descriptors) get a short pause instead of a busy loop.
-                    tracing::warn!(error = %err, "accepting a connection failed");
+                    // (out of file descriptors) get a short pause instead of a busy loop,
+                    // and one warning per 10 s with how many failed.
+                    accept_errors.0 += 1;
+                    let now = std::time::Instant::now();
+                    if accept_errors.1.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+                        tracing::warn!(error = %err, failures = accept_errors.0, open = open.len(), "accepting a connection failed");
+                        accept_errors = (0, Some(now));
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }

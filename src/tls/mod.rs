@@ -16,6 +16,8 @@
 //! - `files`: atomic writes of key and certificate files;
 //! - `accept`: the accept loop and shutdown;
 //! - `connection`: one connection's handshake and HTTP serving;
+//! - `limits`: the connection cap, idle and first-request timeouts;
+//! - `plain_http`: the 400 answer to plain HTTP on the HTTPS port;
 //! - `policy`: `--tls-cipher-suites`, `--tls-min-version`, `--permit-port-sharing`.
 
 mod accept;
@@ -24,6 +26,10 @@ mod connection;
 mod files;
 pub mod issue;
 mod key_pair;
+mod limits;
+#[cfg(test)]
+mod misbehaving;
+mod plain_http;
 pub mod policy;
 mod reload;
 mod self_signed;
@@ -33,11 +39,16 @@ mod tests;
 use std::io;
 use std::path::PathBuf;
 
-pub use self::accept::{ServeLimits, serve, serve_with};
+pub use self::accept::{serve, serve_with};
 pub use self::config::{ServerTls, TlsOptions, alpn_protocols, server_config};
 pub use self::connection::PeerCertificates;
 pub use self::files::write_file_atomically;
 pub use self::key_pair::{KeyPairFiles, load_key_pair};
+pub use self::limits::{
+    KEEP_ALIVE_TIMEOUT, MAX_CONNECTIONS_CEILING, ServeLimits, default_max_connections,
+    open_file_limit,
+};
+pub use self::plain_http::MESSAGE as PLAIN_HTTP_MESSAGE;
 pub use self::reload::ReloadingCertResolver;
 pub use self::self_signed::{
     SELF_SIGNED_CERT_FILE, SELF_SIGNED_KEY_FILE, SELF_SIGNED_NAMES, SELF_SIGNED_VALIDITY,

@@ -72,6 +72,10 @@ pub struct ServingArgs {
     /// Set SO_REUSEPORT on the serving socket, so several processes can bind the same port.
     #[arg(long, action = ArgAction::Set, num_args = 0..=1, default_value = "false", default_missing_value = "true")]
     pub permit_port_sharing: bool,
+    /// Most HTTPS connections open at once (0: the open-file limit less 64 and an eighth,
+    /// at most 4096). At the cap the connection idle longest is closed to make room.
+    #[arg(long, default_value_t = 0)]
+    pub max_connections: usize,
 }
 
 /// What the TLS flags make: a provider with the allowed suites, and what to warn about.
@@ -84,6 +88,15 @@ pub struct TlsPolicy {
 }
 
 impl ServingArgs {
+    /// The accept loop's bounds these flags give (`--max-connections`).
+    pub fn limits(&self) -> super::ServeLimits {
+        let mut limits = super::ServeLimits::default();
+        if self.max_connections > 0 {
+            limits.max_connections = self.max_connections;
+        }
+        limits
+    }
+
     /// The crypto provider `--tls-cipher-suites` and `--tls-min-version` describe. An unknown
     /// name, or a list with no suite augur can serve, is an error naming the flag.
     pub fn tls_policy(&self) -> Result<TlsPolicy, String> {
@@ -214,7 +227,7 @@ mod tests {
         ServingArgs {
             tls_cipher_suites: suites.split(',').map(str::to_owned).collect(),
             tls_min_version: min.map(str::to_owned),
-            permit_port_sharing: false,
+            ..ServingArgs::default()
         }
     }
 

@@ -18,8 +18,9 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use augur::api::router;
+use augur::api::router_behind;
 use augur::auth::{AuthArgs, Mode};
+use augur::telemetry::Metrics;
 use augur::testing::{
     Identity, PODS_RULES, TestCa, TlsServer, app_with_rules, pods_backend, serve_tls_with,
 };
@@ -220,6 +221,7 @@ struct Fixture {
     cluster: Cluster,
     double: ApiServerDouble,
     dir: tempfile::TempDir,
+    metrics: Arc<Metrics>,
 }
 
 impl Fixture {
@@ -253,13 +255,15 @@ impl Fixture {
 
         let state = app_with_rules(PODS_RULES, Arc::new(pods_backend("ns", 2))).await;
         state.health.set_ready();
-        let app = auth.protect(router(state));
+        let metrics = state.metrics.clone();
+        let app = router_behind(state, |routes| auth.protect(routes));
         let server = serve_tls_with(app, |tls| auth.tls(tls).unwrap()).await;
         Self {
             server,
             cluster,
             double,
             dir,
+            metrics,
         }
     }
 
@@ -294,6 +298,19 @@ impl Fixture {
 
     fn scratch(&self) -> &std::path::Path {
         self.dir.path()
+    }
+
+    /// The lines of augur's metrics starting with `prefix`, sorted.
+    fn metric_lines(&self, prefix: &str) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .metrics
+            .encode()
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .map(str::to_owned)
+            .collect();
+        lines.sort();
+        lines
     }
 
     fn token_reviews(&self) -> usize {
@@ -430,6 +447,22 @@ async fn front_proxy_headers_are_trusted_only_from_the_front_proxy_certificate()
         3,
         "no review for system:masters"
     );
+
+    // Every refusal is counted, by code and by reason.
+    let route = "/apis/custom.metrics.k8s.io/{version}/{*path}";
+    assert_eq!(
+        fixture.metric_lines("augur_http_requests_total"),
+        [200, 401, 403].map(|code| format!(
+            "augur_http_requests_total{{route=\"{route}\",code=\"{code}\"}} 2"
+        ))
+    );
+    assert_eq!(
+        fixture.metric_lines("augur_auth_refusals_total"),
+        [
+            r#"augur_auth_refusals_total{reason="forbidden"} 2"#,
+            r#"augur_auth_refusals_total{reason="front_proxy_certificate"} 2"#,
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,6 +523,13 @@ async fn client_ca_users_tokens_and_always_allowed_paths() {
         .get(&plain, "/apis/custom.metrics.k8s.io/v1beta2", &[])
         .await;
     assert_eq!(status, 403);
+    assert_eq!(
+        fixture.metric_lines("augur_auth_refusals_total"),
+        [
+            r#"augur_auth_refusals_total{reason="forbidden"} 1"#,
+            r#"augur_auth_refusals_total{reason="invalid_token"} 2"#,
+        ]
+    );
     assert_eq!(
         body["message"],
         "forbidden: User \"system:anonymous\" cannot get path \"/apis/custom.metrics.k8s.io/v1beta2\""
@@ -732,6 +772,40 @@ async fn the_binary_in_cluster_mode_authenticates_kubectl() {
     assert_eq!(
         out,
         "error: You must be logged in to the server (Unauthorized: invalid bearer token: token not found)\n"
+    );
+
+    // The 401 and the 403 are in augur's metrics, by code and by reason, and logged.
+    let (ok, out) = kubectl_raw(&as_carol, "/metrics");
+    assert!(ok, "{out}");
+    let mut lines: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            l.starts_with("augur_auth_refusals_total")
+                || l.starts_with("augur_http_requests_total{route=\"/apis/custom")
+        })
+        .collect();
+    lines.sort_unstable();
+    let route = "/apis/custom.metrics.k8s.io/{version}/{*path}";
+    assert_eq!(
+        lines,
+        [
+            r#"augur_auth_refusals_total{reason="forbidden"} 1"#.to_owned(),
+            r#"augur_auth_refusals_total{reason="invalid_token"} 1"#.to_owned(),
+            format!(r#"augur_http_requests_total{{route="{route}",code="200"}} 2"#),
+            format!(r#"augur_http_requests_total{{route="{route}",code="401"}} 1"#),
+            format!(r#"augur_http_requests_total{{route="{route}",code="403"}} 1"#),
+        ],
+        "{out}"
+    );
+    let log = augur.log();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("request refused"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{log}");
+    assert!(
+        refused[1].contains("invalid bearer token: token not found"),
+        "{log}"
     );
 }
 

@@ -1,0 +1,133 @@
+//! The real binary against clients that misbehave at the connection level: more idle TLS
+//! connections than a low open-file limit allows, and plain HTTP on the HTTPS port through
+//! a raw socket and the real kubectl.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::support::{Augur, TestPrometheus, fixture_series, free_port, rules};
+
+/// augur under `prlimit --nofile=LIMIT`, against a real Prometheus.
+async fn start_with_file_limit(limit: u32) -> (Augur, TestPrometheus) {
+    let series = fixture_series(std::time::SystemTime::now());
+    let prometheus = TestPrometheus::start(&series.openmetrics());
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = Command::new("/usr/bin/prlimit");
+    command
+        .arg(format!("--nofile={limit}:{limit}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_augur"))
+        .args(["serve", "--bind-address=127.0.0.1", "--metrics-max-age=1h"])
+        .arg(format!("--secure-port={port}"))
+        .arg(format!("--config={}", rules().display()))
+        .arg(format!("--prometheus-url={}", prometheus.url()))
+        .arg(format!("--cert-dir={}", dir.path().join("certs").display()));
+    let cert = dir.path().join("certs/apiserver.crt");
+    (Augur::launch(command, dir, port, cert).await, prometheus)
+}
+
+/// With 256 open files allowed, 300 clients that complete a TLS handshake and send nothing
+/// once made augur stop accepting (`Too many open files` every 100 ms) until they left. Now
+/// the cap (160 = 256 less 64 and an eighth) closes the idlest to make room: a real request
+/// is answered while they are all still trying, and the log says the limit was reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_beyond_the_open_file_limit_do_not_lock_out_requests() {
+    let (augur, _prometheus) = start_with_file_limit(256).await;
+    assert!(
+        augur
+            .log()
+            .contains("accepting connections max_connections=160"),
+        "{}",
+        augur.log()
+    );
+    let cert = CertificateDer::from_pem_file(augur.cert()).unwrap();
+    let connector = TlsConnector::from(Arc::new(augur::testing::client_config(
+        std::slice::from_ref(&cert),
+        None,
+    )));
+    let port = augur
+        .url("")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    let mut silent = Vec::new();
+    for i in 0..300 {
+        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        let tls = tokio::time::timeout(
+            Duration::from_secs(10),
+            connector.connect(ServerName::try_from("localhost").unwrap(), tcp),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("handshake {i} never completed:\n{}", augur.log()))
+        .unwrap_or_else(|e| panic!("handshake {i}: {e}\n{}", augur.log()));
+        silent.push(tls);
+    }
+    let started = Instant::now();
+    let (status, body) = tokio::time::timeout(
+        Duration::from_secs(10),
+        augur.get("/apis/custom.metrics.k8s.io/v1beta1"),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no answer with 300 idle connections:\n{}", augur.log()));
+    assert_eq!(status, 200, "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let log = augur.log();
+    assert!(log.contains("connection limit reached"), "{log}");
+    assert!(!log.contains("Too many open files"), "{log}");
+    // The first silent connections were the ones closed.
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(5), silent[0].read(&mut buf)).await;
+    assert!(matches!(read, Ok(Ok(0) | Err(_))), "{read:?}");
+}
+
+const PLAIN_HTTP_STATUS: &str = r#"{"apiVersion":"v1","kind":"Status","code":400,"message":"Client sent an HTTP request to an HTTPS server.","metadata":{},"reason":"BadRequest","status":"Failure"}"#;
+
+/// Plain HTTP to the HTTPS port gets kube-apiserver's 400 answer, which kubectl shows,
+/// instead of TLS alert bytes (`malformed HTTP response "\x15\x03..."`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_gets_a_400_status_kubectl_shows() {
+    let (augur, _prometheus) = start_with_file_limit(1024).await;
+    let port = augur.url("").rsplit(':').next().unwrap().to_owned();
+
+    let mut plain = TcpStream::connect(format!("127.0.0.1:{port}"))
+        .await
+        .unwrap();
+    plain
+        .write_all(b"GET /apis HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(5), plain.read_to_string(&mut answer))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(answer.ends_with(PLAIN_HTTP_STATUS), "{answer}");
+
+    let output = Command::new("/usr/bin/kubectl")
+        .arg(format!("--server=http://127.0.0.1:{port}"))
+        .args(["get", "--raw", "/apis"])
+        .env("KUBECONFIG", "/dev/null")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "Error from server (BadRequest): Client sent an HTTP request to an HTTPS server.\n"
+    );
+}
