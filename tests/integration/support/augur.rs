@@ -51,35 +51,36 @@ pub(crate) fn resource_names(body: &serde_json::Value) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// The tests' flags on top of `extra`: relist every 2 s (unless `extra` sets an interval),
+/// metrics kept an hour, a 2 s backend timeout, config checked every second.
+fn test_flags<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let interval = (!extra
+        .iter()
+        .any(|a| a.starts_with("--metrics-relist-interval")))
+    .then_some("--metrics-relist-interval=2s");
+    let mut flags = vec!["--metrics-max-age=1h"];
+    flags.extend(interval);
+    flags.extend(["--prometheus-timeout=2s", "--config-check-interval=1s"]);
+    flags.extend_from_slice(extra);
+    flags
+}
+
 impl Augur {
     /// Starts augur against `prometheus_url` with `config` and the tests' quick intervals
     /// (relist every 2 s, a 2 s backend timeout, config checked every second), and waits until
     /// /readyz is 200.
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        Augur::spawn(prometheus_url, config, extra)
-            .await
-            .ready(deadline)
-            .await
+        Augur::serve(prometheus_url, config, &test_flags(extra)).await
     }
 
     /// Starts augur as [`Augur::start`] does (relisting every 2 s unless `extra` says
     /// otherwise) and returns once it serves HTTPS, ready or not.
     pub(crate) async fn spawn(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
-        let interval = (!extra
-            .iter()
-            .any(|a| a.starts_with("--metrics-relist-interval")))
-        .then_some("--metrics-relist-interval=2s");
-        let mut flags = vec!["--metrics-max-age=1h"];
-        flags.extend(interval);
-        flags.extend(["--prometheus-timeout=2s", "--config-check-interval=1s"]);
-        flags.extend_from_slice(extra);
-        Augur::spawn_with(prometheus_url, config, &flags).await
+        Augur::spawn_with(prometheus_url, config, &test_flags(extra)).await
     }
 
     /// Starts augur against `prometheus_url` with `config` and `flags`, every other flag at
-    /// its default (as deployed), and waits until /readyz is 200 (benches/hpas.rs).
-    #[allow(dead_code)]
+    /// its default (as deployed), and waits until /readyz is 200.
     pub(crate) async fn serve(prometheus_url: &str, config: &Path, flags: &[&str]) -> Augur {
         let deadline = Instant::now() + Duration::from_secs(30);
         Augur::spawn_with(prometheus_url, config, flags)
