@@ -42,28 +42,32 @@ impl Frontier {
         Self { points }
     }
 
-    /// Plain headroom's under-provisioned pod-minutes at `replica_minutes`, interpolated
-    /// linearly between the first two neighbouring targets whose costs bracket it, with the
-    /// target fraction there; `None` when no pair brackets it (cheaper than the highest
-    /// target or dearer than the lowest).
+    /// Plain headroom's under-provisioned pod-minutes at `replica_minutes`, with the target
+    /// fraction there: interpolated linearly between each pair of neighbouring targets whose
+    /// costs bracket it, the lowest of those (costs need not fall monotonically with the
+    /// target, so several pairs may bracket it; the best target at that cost is the fair
+    /// rival); `None` when no pair brackets it (cheaper than every target or dearer).
     pub fn at(&self, replica_minutes: f64) -> Option<(f64, f64)> {
-        self.points.windows(2).find_map(|pair| {
-            let (f0, r0, u0) = pair[0];
-            let (f1, r1, u1) = pair[1];
-            let (lo, hi) = (r0.min(r1), r0.max(r1));
-            if !(lo <= replica_minutes && replica_minutes <= hi) {
-                return None;
-            }
-            // Exactly at a simulated target: its own figures (no rounding of a blend).
-            if replica_minutes == r0 {
-                return Some((u0, f0));
-            }
-            if replica_minutes == r1 {
-                return Some((u1, f1));
-            }
-            let t = (replica_minutes - r0) / (r1 - r0);
-            Some((u0 + t * (u1 - u0), f0 + t * (f1 - f0)))
-        })
+        self.points
+            .windows(2)
+            .filter_map(|pair| {
+                let (f0, r0, u0) = pair[0];
+                let (f1, r1, u1) = pair[1];
+                let (lo, hi) = (r0.min(r1), r0.max(r1));
+                if !(lo <= replica_minutes && replica_minutes <= hi) {
+                    return None;
+                }
+                // Exactly at a simulated target: its own figures (no rounding of a blend).
+                if replica_minutes == r0 {
+                    return Some((u0, f0));
+                }
+                if replica_minutes == r1 {
+                    return Some((u1, f1));
+                }
+                let t = (replica_minutes - r0) / (r1 - r0);
+                Some((u0 + t * (u1 - u0), f0 + t * (f1 - f0)))
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0))
     }
 }
 
@@ -83,6 +87,11 @@ pub struct Rise {
 /// Rises ranked at most this many.
 pub const RISES: usize = 20;
 
+/// Ready replicas a load needs: `ceil(load / capacity)`, at least 1.
+fn need(load: f64, capacity: f64) -> i32 {
+    (load / capacity - 1e-9).ceil().max(1.0) as i32
+}
+
 /// The mean of the present values of `values[from..to]` (`None`: none present or out of
 /// range).
 fn mean_present(values: &[f64], from: usize, to: usize) -> Option<f64> {
@@ -98,13 +107,16 @@ fn mean_present(values: &[f64], from: usize, to: usize) -> Option<f64> {
 /// the increase from the mean load of the `horizon` buckets up to it to the mean of the
 /// `horizon` buckets after it (a one-bucket burst moves a mean little; a new level moves it
 /// fully); taken greedily from the largest, each at least an hour (and a horizon) away from
-/// those taken before.
+/// those taken before. Only rises that need more ready replicas than the level before
+/// them count (noise within one replica's capacity is no rise), and of those only the ones
+/// `covered` does not call covered already.
 pub fn steepest_rises(
     history: &History,
     first_origin: usize,
     horizon: usize,
     capacity: f64,
     count: usize,
+    covered: impl Fn(&Rise) -> bool,
 ) -> Vec<Rise> {
     let values = &history.values;
     let horizon = horizon.max(1);
@@ -112,7 +124,7 @@ pub fn steepest_rises(
         .filter_map(|t| {
             let before = mean_present(values, t + 1 - horizon, t + 1)?;
             let after = mean_present(values, t + 1, t + 1 + horizon)?;
-            (after > before).then_some((after - before, t, after))
+            (need(after, capacity) > need(before, capacity)).then_some((after - before, t, after))
         })
         .collect();
     candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -127,14 +139,26 @@ pub fn steepest_rises(
         if taken.iter().any(|r| r.bucket.abs_diff(t) < apart) {
             continue;
         }
-        taken.push(Rise {
+        let rise = Rise {
             bucket: t,
             start: history.start + (t as i64 + 1) * history.step,
             level,
-            need: (level / capacity - 1e-9).ceil().max(1.0) as i32,
-        });
+            need: need(level, capacity),
+        };
+        if !covered(&rise) {
+            taken.push(rise);
+        }
     }
     taken
+}
+
+/// The replicas `outcome` holds at `t` (at the last sync at or before it; 0 before the
+/// first).
+fn held(outcome: &Outcome, syncs: &[i64], t: i64) -> i32 {
+    let i = syncs.partition_point(|&s| s <= t);
+    i.checked_sub(1)
+        .and_then(|i| outcome.replicas.get(i).copied())
+        .unwrap_or(0)
 }
 
 /// The first sync from `from` to `until` at which `outcome` holds at least `need` replicas
@@ -183,27 +207,46 @@ pub fn lead_on_rises(
 }
 
 /// Fills every policy's [`PolicyRow::plain_headroom`] and [`PolicyRow::lead_on_rises`]
-/// (the first policy is the reactive one); `spec_at(fraction)` is the HPA at a target of
-/// that fraction of capacity.
+/// (the first policy is the reactive one), and adds before `oracle` the plain-headroom
+/// policy at the cost of the default forecast policy ([`plain_headroom_policy`]), simulated at
+/// the grid target nearest its equal-cost target, so that tables and plots show it;
+/// `spec_at(fraction)` is the HPA at a target of that fraction of capacity.
 pub fn compare(
     history: &History,
     timing: &Timing,
     syncs: &[i64],
-    policies: &mut [PolicyRow],
+    policies: &mut Vec<PolicyRow>,
     spec_at: impl Fn(f64) -> HpaSpec,
 ) {
     let Some(reactive) = policies.first().map(|p| p.outcome.clone()) else {
         return;
     };
-    let frontier = Frontier::simulate(history, timing, &headroom_grid(), spec_at);
+    let frontier = Frontier::simulate(history, timing, &headroom_grid(), &spec_at);
+    if let Some(fraction) = plain_headroom_policy(policies)
+        .and_then(|p| frontier.at(p.outcome.replica_minutes))
+        .map(|(_, f)| (f * 100.0).round() / 100.0)
+    {
+        let row = PolicyRow::new(
+            format!("{PLAIN_HEADROOM}@{fraction}"),
+            simulate::simulate(history, timing, &spec_at(fraction), Served::Reactive),
+        );
+        let at = policies
+            .iter()
+            .position(|p| p.policy == "oracle")
+            .unwrap_or(policies.len());
+        policies.insert(at, row);
+    }
+    let horizon_seconds = timing.horizon as i64 * history.step;
+    // A rise the reactive HPA already holds the replicas for a horizon before it (its
+    // target leaves headroom) is no test of a lead.
     let rises = steepest_rises(
         history,
         timing.first_origin,
         timing.horizon,
         timing.capacity,
         RISES,
+        |rise| held(&reactive, syncs, rise.start - horizon_seconds) >= rise.need,
     );
-    let horizon_seconds = timing.horizon as i64 * history.step;
     for row in policies.iter_mut() {
         row.plain_headroom = frontier.at(row.outcome.replica_minutes);
         if !row.outcome.served.iter().all(|v| v.is_nan()) {
@@ -211,6 +254,28 @@ pub fn compare(
                 lead_on_rises(&rises, syncs, &reactive, &row.outcome, horizon_seconds);
         }
     }
+}
+
+/// The policy name prefix of the reactive HPA at the target whose cost matches the default
+/// forecast policy's ([`plain_headroom_policy`]; `plain-headroom@0.58`).
+pub const PLAIN_HEADROOM: &str = "plain-headroom";
+
+/// The policy the plain-headroom row is matched to: the default model's without headroom
+/// if simulated, else the first `predictive:` policy without headroom of a model other than
+/// persistence, else persistence's.
+pub fn plain_headroom_policy(policies: &[PolicyRow]) -> Option<&PolicyRow> {
+    let forecast = |p: &&PolicyRow| p.policy.starts_with("predictive:") && !p.policy.contains('@');
+    let default = format!("predictive:{}", crate::forecast::model::DEFAULT);
+    policies
+        .iter()
+        .find(|p| p.policy == default)
+        .or_else(|| {
+            policies
+                .iter()
+                .filter(forecast)
+                .find(|p| p.policy != format!("predictive:{}", super::BASELINE))
+        })
+        .or_else(|| policies.iter().find(forecast))
 }
 
 #[cfg(test)]
@@ -243,6 +308,15 @@ mod tests {
         assert_eq!(frontier.at(100.0), Some((50.0, 0.7)));
         assert_eq!(frontier.at(99.0), None);
         assert_eq!(frontier.at(151.0), None);
+        // A cheaper target that costs more (rounding of the target and of pod counts):
+        // 125 is bracketed by 0.6–0.55 (30 → 40: 35) and by 0.55–0.5 (40 → 12: 26);
+        // the better one is the rival.
+        let frontier = Frontier {
+            points: vec![(0.6, 120.0, 30.0), (0.55, 130.0, 40.0), (0.5, 120.0, 12.0)],
+        };
+        let (under, fraction) = frontier.at(125.0).unwrap_or_default();
+        assert!((under - 26.0).abs() < 1e-12 && (fraction - 0.525).abs() < 1e-12);
+        assert_eq!(frontier.at(120.0), Some((12.0, 0.5)));
     }
 
     #[test]
@@ -286,7 +360,7 @@ mod tests {
         values[50] = 10.0;
         values[150..].iter_mut().for_each(|v| *v = 4.0);
         let history = History::new(0, 60, values);
-        let rises = steepest_rises(&history, 0, 3, 1.0, 5);
+        let rises = steepest_rises(&history, 0, 3, 1.0, 5, |_| false);
         // Bucket 9: mean 1 up to it, 7 after it (+6). Buckets 8 and 10 rise by 4 and are
         // too close. Buckets 47–49: 1 → (10 + 1 + 1) / 3 = 4 (+3) are within an hour of 9;
         // bucket 149: 1 → 4 (+3) is not.
@@ -308,7 +382,16 @@ mod tests {
             ]
         );
         // From bucket 100 on, only the last is left.
-        assert_eq!(steepest_rises(&history, 100, 3, 1.0, 5).len(), 1);
+        assert_eq!(steepest_rises(&history, 100, 3, 1.0, 5, |_| false).len(), 1);
+        // At 10 req/s per pod one pod serves all of it: no rise needs more.
+        assert_eq!(
+            steepest_rises(&history, 0, 3, 10.0, 5, |_| false),
+            Vec::new()
+        );
+        // Rises an HPA covers already are left out; the next-largest fills in: bucket 8
+        // (1 → (1 + 7 + 7) / 3 = 5, need 5).
+        let rises = steepest_rises(&history, 0, 3, 1.0, 5, |r| r.need == 7);
+        assert_eq!(rises.iter().map(|r| r.bucket).collect::<Vec<_>>(), [8, 149]);
     }
 
     #[test]

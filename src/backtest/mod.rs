@@ -116,6 +116,11 @@ pub struct BacktestArgs {
     /// HPA maxReplicas.
     #[arg(long, default_value_t = 200)]
     pub max_replicas: i32,
+    /// Show the last part of the evaluation window (e.g. 6h): the plot covers only it, and a
+    /// table compares the twin's forecasts there with what happened [default: plot all, no
+    /// table].
+    #[arg(long, value_parser = parse_duration)]
+    pub recent: Option<Duration>,
     /// Directory for accuracy.csv, hpa.csv, timeline.csv and backtest.svg.
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -158,6 +163,9 @@ pub struct Settings {
     pub min_replicas: i32,
     /// maxReplicas.
     pub max_replicas: i32,
+    /// Seconds at the end of the evaluation window the plot and the recent table show
+    /// (`None`: all, no table).
+    pub recent: Option<i64>,
     /// What the defaults were adapted to the trace's step (printed with the tables).
     pub notes: Vec<String>,
 }
@@ -287,6 +295,10 @@ impl Settings {
                 .unwrap_or(0),
             min_replicas: args.min_replicas,
             max_replicas: args.max_replicas,
+            recent: match args.recent {
+                Some(d) => Some(whole_seconds("recent", d)?),
+                None => None,
+            },
             notes,
         })
     }
@@ -305,7 +317,7 @@ pub const DEFAULT_REFIT: i64 = 86_400;
 pub const DEFAULT_TRAIN_WINDOW: i64 = 28 * 86_400;
 
 /// `5m`, `1h`, `2h30m` (as a flag value takes it).
-fn seconds_label(seconds: i64) -> String {
+pub(crate) fn seconds_label(seconds: i64) -> String {
     humantime::format_duration(Duration::from_secs(seconds.unsigned_abs()))
         .to_string()
         .replace(' ', "")
@@ -432,6 +444,8 @@ pub struct Report {
     pub syncs: Vec<i64>,
     /// Per model, the predictive forecast served at each sync (`NaN`: none).
     pub served_forecasts: Vec<(String, Vec<f64>)>,
+    /// Seconds at the end the plot and the recent table show (`None`: all, no table).
+    pub recent: Option<i64>,
 }
 
 /// The target AverageValue in milli-units, written to the nearest milli-unit (as the
@@ -710,6 +724,7 @@ pub fn backtest(name: &str, history: &History, settings: &Settings) -> anyhow::R
         policies,
         syncs,
         served_forecasts,
+        recent: settings.recent,
     })
 }
 
@@ -955,6 +970,142 @@ mod tests {
             .map(|r| (r.point.ratio, r.max.ratio))
             .collect();
         assert_eq!(rows, vec![(1.0, 1.0); 4]);
+    }
+
+    /// Two identical days at 60 s: 2 req/s with a wiggle of 0–0.3, rising to 8 req/s at
+    /// 06:00 for two hours and to 5 req/s at 18:00 for one.
+    fn two_days() -> History {
+        let day: Vec<f64> = (0..1440)
+            .map(|m| {
+                let level = match m {
+                    360..480 => 8.0,
+                    1080..1140 => 5.0,
+                    _ => 2.0,
+                };
+                level + f64::from(m % 7) * 0.05
+            })
+            .collect();
+        History::new(0, 60, [day.clone(), day].concat())
+    }
+
+    #[test]
+    fn the_fair_comparison_on_a_small_trace() {
+        // Seasonal-naive knows day 2 from day 1 exactly: the equal-cost comparison, the
+        // worst hour and the lead on rises of a perfect forecast next to persistence's.
+        let s = settings(
+            &["--models=seasonal-naive", "--eval-days=1", "--capacity=1"],
+            60,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let report = backtest("two", &two_days(), &s).unwrap_or_else(|e| panic!("{e}"));
+        let policy = |name: &str| {
+            report
+                .policies
+                .iter()
+                .find(|p| p.policy == name)
+                .unwrap_or_else(|| panic!("no {name}"))
+        };
+        let names: Vec<&str> = report.policies.iter().map(|p| p.policy.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "reactive",
+                "predictive:persistence",
+                "predictive:seasonal-naive",
+                "reactive@0.6",
+                "reactive@0.5",
+                "plain-headroom@0.64",
+                "oracle",
+                "static_peak"
+            ]
+        );
+        // The rises that need more pods than reactive holds (4 at 0.7 req/s per pod):
+        // 2.15 → 8.165 req/s at 06:00 (9 pods) and 2.15 → 5.15 at 18:00 (6).
+        let rises = fair::steepest_rises(&report.history, 1440, 10, 1.0, fair::RISES, |_| false);
+        let starts: Vec<(i64, i32)> = rises.iter().map(|r| (r.start, r.need)).collect();
+        assert_eq!(starts, [(108_000, 9), (151_200, 6)]);
+        // The lead, recomputed from the replica timelines: the first sync from 10 minutes
+        // before each rise with the pods it needs.
+        let reach = |name: &str, start: i64, need: i32| {
+            report
+                .syncs
+                .iter()
+                .zip(&policy(name).outcome.replicas)
+                .find(|(t, r)| **t >= start - 600 && **r >= need)
+                .map_or(i64::MAX, |(t, _)| *t)
+        };
+        let leads: Vec<f64> = rises
+            .iter()
+            .map(|r| {
+                (reach("reactive", r.start, r.need)
+                    - reach("predictive:seasonal-naive", r.start, r.need)) as f64
+                    / 60.0
+            })
+            .collect();
+        assert_eq!(leads, [10.0, 10.25]);
+        assert_eq!(
+            policy("predictive:seasonal-naive").lead_on_rises,
+            Some(10.125)
+        );
+        assert_eq!(policy("oracle").lead_on_rises, Some(10.125));
+        assert_eq!(policy("reactive").lead_on_rises, Some(0.0));
+        assert_eq!(policy("predictive:persistence").lead_on_rises, Some(0.25));
+        // Equal cost: the perfect forecast never under-provisions at 7,131 replica-minutes;
+        // plain headroom at that cost (target ≈ 0.644) leaves 11.7 pod-minutes.
+        let twin = policy("predictive:seasonal-naive");
+        assert_eq!(
+            (twin.outcome.under_pod_minutes, twin.outcome.replica_minutes),
+            (0.0, 7131.0)
+        );
+        let (under, fraction) = twin.plain_headroom.unwrap_or_default();
+        assert!((under - 11.705_538_821_954_486).abs() < 1e-9, "{under}");
+        assert!(
+            (fraction - 0.643_601_070_950_468_6).abs() < 1e-9,
+            "{fraction}"
+        );
+        // The plain-headroom row is the reactive HPA at the nearest grid target, 0.64.
+        let plain = &policy("plain-headroom@0.64").outcome;
+        assert!((plain.under_pod_minutes - 11.575).abs() < 1e-9);
+        assert_eq!(plain.replica_minutes, 7198.25);
+        // The reactive HPA's own target is on the grid and the best at its cost.
+        let reactive = policy("reactive");
+        assert_eq!(
+            reactive.plain_headroom,
+            Some((reactive.outcome.under_pod_minutes, 0.7))
+        );
+        // Worst hours as served: persistence is itself, the perfect forecast has no error.
+        let worst: Vec<(&str, [Option<f64>; 2])> = report
+            .windows
+            .iter()
+            .map(|w| (w.model.as_str(), w.served.map(|w| w.map(|w| w.ratio))))
+            .collect();
+        assert_eq!(
+            worst,
+            [
+                ("persistence", [Some(1.0), Some(1.0)]),
+                ("seasonal-naive", [Some(0.0), Some(0.0)])
+            ]
+        );
+        // All three in the summary table and in hpa.csv.
+        let text = report::tables(&report);
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("| two | predictive:seasonal-naive |"))
+            .unwrap_or_default();
+        assert_eq!(
+            line,
+            "| two | predictive:seasonal-naive | 0 | 0 | -100% | 7,131 | +10% | 15 (3/12) | 11.71 (0.644) | -100% | 10.12 | 0.000 / 0.000 |",
+            "{text}"
+        );
+        let csv = report::hpa_csv(&report);
+        let line = csv
+            .lines()
+            .find(|l| l.starts_with("two,predictive:seasonal-naive,"))
+            .unwrap_or_default();
+        assert_eq!(
+            line,
+            "two,predictive:seasonal-naive,0,0,-100,7131,10.331489575677866,15,3,12,11.705538821954486,0.6436010709504686,-100,10.125,0,0"
+        );
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::forecast::evaluate::WorstWindow;
 pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
 
 /// Header of `hpa.csv`.
-pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes";
+pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes,worst_hour_point_mae_vs_persistence,worst_hour_max_mae_vs_persistence";
 
 /// Header of `windows.csv`.
 pub const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio";
@@ -96,6 +96,19 @@ fn delta(x: f64, base: f64) -> String {
     } else {
         format!("{pct:.0}%")
     }
+}
+
+/// The worst 1-hour windows (point, max) as served of the model a `predictive:` or
+/// `reference:` policy serves (`NaN` for other policies).
+fn worst_hour(report: &Report, policy: &str) -> [f64; 2] {
+    let model = policy
+        .strip_prefix("predictive:")
+        .or_else(|| policy.strip_prefix("reference:"))
+        .map(|m| m.split_once("@headroom=").map_or(m, |(m, _)| m));
+    let row = model.and_then(|m| report.windows.iter().find(|w| w.model == m));
+    row.map_or([f64::NAN; 2], |w| {
+        [0, 1].map(|i| w.served[i].map_or(f64::NAN, |w| w.ratio))
+    })
 }
 
 fn delta_pct(x: f64, base: f64) -> Option<f64> {
@@ -240,6 +253,7 @@ pub fn tables(report: &Report) -> String {
             );
         }
     }
+    recent_table(report, &mut out);
     if report.policies.is_empty() {
         return out;
     }
@@ -252,9 +266,9 @@ pub fn tables(report: &Report) -> String {
     );
     let _ = writeln!(
         out,
-        "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) | plain headroom at equal cost: pod-min (target) | vs plain headroom | lead on rises, min |"
+        "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) | plain headroom at equal cost: pod-min (target) | vs plain headroom | lead on rises, min | worst 1-hour window vs persist. (point / max) |"
     );
-    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     let reactive = report.policies.first().map(|p| &p.outcome);
     for row in &report.policies {
         let o = &row.outcome;
@@ -268,9 +282,13 @@ pub fn tables(report: &Report) -> String {
             ),
             None => ("–".to_owned(), "–".to_owned()),
         };
+        let worst = match worst_hour(report, &row.policy) {
+            [p, m] if p.is_nan() && m.is_nan() => "–".to_owned(),
+            [p, m] => format!("{} / {}", fixed(p, 3), fixed(m, 3)),
+        };
         let _ = writeln!(
             out,
-            "| {trace} | {} | {} | {} | {} | {} | {} | {} ({}/{}) | {headroom} | {versus} | {} |",
+            "| {trace} | {} | {} | {} | {} | {} | {} | {} ({}/{}) | {headroom} | {versus} | {} | {worst} |",
             row.policy,
             figure(o.under_minutes),
             figure(o.under_pod_minutes),
@@ -285,6 +303,97 @@ pub fn tables(report: &Report) -> String {
         );
     }
     out
+}
+
+/// Rows of the recent table.
+const RECENT_ROWS: i64 = 12;
+
+/// With `--recent`: the twin's max forecast over the forecast horizon at evenly spaced
+/// origins of the last `recent` seconds against the maximum that followed, next to
+/// persistence's (the live value), and both MAEs over every origin of that span. The twin is
+/// the first model other than persistence.
+fn recent_table(report: &Report, out: &mut String) {
+    let h = &report.history;
+    let (Some(span), Some(row)) = (
+        report.recent,
+        report
+            .windows
+            .iter()
+            .find(|w| w.model != BASELINE && !w.model.starts_with("level-oracle")),
+    ) else {
+        return;
+    };
+    let target = crate::forecast::Target::Max(report.forecast_horizon.max(1));
+    let origins = h.len().saturating_sub(report.first_origin);
+    let count = usize::try_from(span / h.step.max(1))
+        .unwrap_or(0)
+        .clamp(1, origins.max(1));
+    // Origins whose outcome is known, the last `count` of them.
+    let known = origins.saturating_sub(target.steps());
+    let from = known.saturating_sub(count);
+    let label = horizon_label(report.forecast_horizon, h.step);
+    let _ = writeln!(
+        out,
+        "\n### {}: the twin ({}) against what happened, last {} (max over the next {label}, req/s)\n",
+        report.trace,
+        row.model,
+        super::seconds_label(count as i64 * h.step)
+    );
+    let _ = writeln!(
+        out,
+        "| origin (UTC) | live | twin serves | actual max | twin error | persistence error |"
+    );
+    let _ = writeln!(out, "|---|---|---|---|---|---|");
+    let every = (count / RECENT_ROWS as usize).max(1);
+    let (mut twin_sum, mut live_sum, mut n, mut forecasting) = (0.0, 0.0, 0usize, 0usize);
+    for k in from..known {
+        let origin = report.first_origin + k;
+        let live = h.values[origin];
+        let Some(actual) = crate::forecast::serve::realised(&h.values, origin, target) else {
+            continue;
+        };
+        let served = row.served_forecasts[1].get(k).copied().unwrap_or(f64::NAN);
+        // What the HPA is served: the forecast, or the live value where the twin falls back.
+        let twin = if served.is_nan() { live } else { served };
+        if live.is_nan() {
+            continue;
+        }
+        twin_sum += (twin - actual).abs();
+        live_sum += (live - actual).abs();
+        n += 1;
+        forecasting += usize::from(!served.is_nan());
+        if (known - 1 - k).is_multiple_of(every) {
+            let shown = if served.is_nan() {
+                format!("{} (live)", fixed(live, 3))
+            } else {
+                fixed(served, 3)
+            };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {shown} | {} | {:+.3} | {:+.3} |",
+                minute(h.start + origin as i64 * h.step),
+                fixed(live, 3),
+                fixed(actual, 3),
+                twin - actual,
+                live - actual,
+            );
+        }
+    }
+    if n > 0 {
+        let _ = writeln!(
+            out,
+            "\nOver all {n} origins of the last {}: the twin's MAE {} req/s, persistence's {} ({}); the twin served its forecast at {forecasting} of them, the live value at {} (where it distrusted the forecast).",
+            super::seconds_label(count as i64 * h.step),
+            fixed(twin_sum / n as f64, 3),
+            fixed(live_sum / n as f64, 3),
+            if live_sum > 0.0 {
+                format!("ratio {}", fixed(twin_sum / live_sum, 3))
+            } else {
+                "no error to compare".to_owned()
+            },
+            n - forecasting
+        );
+    }
 }
 
 fn csv_number(x: f64) -> String {
@@ -334,9 +443,10 @@ pub fn hpa_csv(report: &Report) -> String {
             (r.under_pod_minutes, r.replica_minutes)
         });
         let (headroom, fraction) = row.plain_headroom.unwrap_or((f64::NAN, f64::NAN));
+        let [worst_point, worst_max] = worst_hour(report, &row.policy);
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
             report.trace,
             row.policy,
             o.under_minutes,
@@ -351,6 +461,8 @@ pub fn hpa_csv(report: &Report) -> String {
             csv_number(fraction),
             delta_pct(o.under_pod_minutes, headroom).map_or(String::new(), |d| format!("{d}")),
             csv_number(row.lead_on_rises.unwrap_or(f64::NAN)),
+            csv_number(worst_point),
+            csv_number(worst_max),
         );
     }
     out
@@ -458,16 +570,22 @@ struct Panel<'a> {
 pub fn svg(report: &Report) -> String {
     const WIDTH: f64 = 1200.0;
     const LEFT: f64 = 70.0;
-    const RIGHT: f64 = 200.0;
+    const RIGHT: f64 = 290.0;
     const PANEL: f64 = 260.0;
     const GAP: f64 = 60.0;
     const TOP: f64 = 40.0;
     let plot_width = WIDTH - LEFT - RIGHT;
     let columns = plot_width as usize;
-    let n = report.syncs.len().max(1);
+    // The syncs plotted: all, or those of the last `recent` seconds.
+    let end = report.syncs.last().copied().unwrap_or(0);
+    let skip = report
+        .recent
+        .map_or(0, |span| report.syncs.partition_point(|&t| t <= end - span));
+    let syncs = &report.syncs[skip.min(report.syncs.len())..];
+    let n = syncs.len().max(1);
     let bin = |values: &[f64]| -> Vec<f64> {
         let mut out = vec![f64::NAN; columns];
-        for (i, &v) in values.iter().enumerate() {
+        for (i, &v) in values.iter().skip(skip).enumerate() {
             if v.is_nan() {
                 continue;
             }
@@ -500,6 +618,8 @@ pub fn svg(report: &Report) -> String {
             "#000000"
         } else if row.policy == "oracle" {
             "#7f7f7f"
+        } else if row.policy.starts_with(super::fair::PLAIN_HEADROOM) {
+            "#ff7f0e"
         } else {
             PALETTE[(i - 1) % PALETTE.len()]
         };
@@ -543,8 +663,19 @@ pub fn svg(report: &Report) -> String {
         report.target,
         report.capacity
     );
-    let first = report.syncs.first().copied().unwrap_or(0);
-    let last = report.syncs.last().copied().unwrap_or(first) + 1;
+    let first = syncs.first().copied().unwrap_or(0);
+    let last = syncs.last().copied().unwrap_or(first) + 1;
+    // Day ticks at UTC midnights; over two days or less, hour ticks instead.
+    let (tick, label): (i64, fn(i64) -> String) = if last - first > 2 * 86_400 {
+        (86_400, |t| {
+            minute(t).get(5..10).unwrap_or_default().to_owned()
+        })
+    } else {
+        let hours = ((last - first) / 3600 / 8).max(1);
+        (3600 * hours, |t| {
+            minute(t).get(11..16).unwrap_or_default().to_owned()
+        })
+    };
     for (p, panel) in panels.iter().enumerate() {
         let y0 = TOP + p as f64 * (PANEL + GAP);
         let _ = writeln!(
@@ -570,18 +701,17 @@ pub fn svg(report: &Report) -> String {
                 trim_number(value)
             );
         }
-        // Day ticks at UTC midnights.
-        let mut day = (first.div_euclid(86_400) + 1) * 86_400;
-        while day < last {
-            let x = LEFT + plot_width * (day - first) as f64 / (last - first) as f64;
+        let mut at = (first.div_euclid(tick) + 1) * tick;
+        while at < last {
+            let x = LEFT + plot_width * (at - first) as f64 / (last - first) as f64;
             let _ = writeln!(
                 out,
                 r##"<line x1="{x:.1}" x2="{x:.1}" y1="{y0}" y2="{:.1}" stroke="#e5e5e5"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"##,
                 y0 + PANEL,
                 y0 + PANEL + 16.0,
-                minute(day).get(5..10).unwrap_or_default()
+                label(at)
             );
-            day += 86_400;
+            at += tick;
         }
         for (s, (label, color, values)) in panel.series.iter().enumerate() {
             let mut points = String::new();

@@ -191,15 +191,29 @@ pub async fn resolve_custom(
         }
         (ObjectName::All, None) => build(Names::Any)?,
     };
-    let stable = match &selected {
-        Some(selected) => {
+    // The workload's pattern only where it selects no object the selector left out (an
+    // unrelated `web-7` next to StatefulSet pods `web-0`, `web-1`); else the history is
+    // the selected names' own.
+    let stable = match (&selected, objects) {
+        (Some(selected), Some(source)) => {
             let list: Vec<Arc<str>> = selected.iter().cloned().collect();
             match workload_matcher(&list) {
-                Some(pattern) => Some(build(Names::Matching(&pattern))?),
-                None => None,
+                Some(pattern)
+                    if selects_only(
+                        source,
+                        &resource,
+                        request.namespace.as_deref(),
+                        &pattern,
+                        selected,
+                    )
+                    .await? =>
+                {
+                    Some(build(Names::Matching(&pattern))?)
+                }
+                _ => None,
             }
         }
-        None => None,
+        _ => None,
     };
     Ok(ResolvedCustom {
         resource,
@@ -207,6 +221,27 @@ pub async fn resolve_custom(
         selected,
         stable,
     })
+}
+
+/// Whether every object of `resource` in `namespace` (from the watch cache) whose name the
+/// regex `pattern` matches is one of `selected`.
+async fn selects_only(
+    source: &dyn ObjectSource,
+    resource: &ResourceInfo,
+    namespace: Option<&str>,
+    pattern: &str,
+    selected: &BTreeSet<Arc<str>>,
+) -> Result<bool, ProviderError> {
+    let Ok(re) = regex::Regex::new(&format!("^(?:{pattern})$")) else {
+        return Ok(false);
+    };
+    let all = source
+        .select(resource, Phase::Any, namespace, &LabelSelector::default())
+        .await?;
+    Ok(all
+        .iter()
+        .filter(|o| re.is_match(&o.name))
+        .all(|o| selected.contains(&o.name)))
 }
 
 /// Runs a resolved query and maps its samples to items for the requested objects.

@@ -310,13 +310,12 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn selected_names_feed_label_matchers_and_filter_the_results() {
+    /// A snapshot with one rule over `hits` of pods, and a `pods/*` request for it in
+    /// namespace default with the object selector `selector`.
+    fn hits_snapshot(selector: &str) -> (crate::series::Snapshot, crate::provider::CustomRequest) {
         use crate::config::{UnknownResources, parse};
-        use crate::prometheus::QueryResult;
-        use crate::prometheus::fake::{FakeBackend, labels, sample};
-        use crate::provider::custom::custom_metric_with_objects;
-        use crate::provider::{CustomRequest, ObjectName, ProviderError};
+        use crate::prometheus::fake::labels;
+        use crate::provider::{CustomRequest, ObjectName};
         use crate::resources::ResourceTable;
         use crate::series::{Listing, Snapshot};
         use std::collections::HashMap;
@@ -339,7 +338,7 @@ mod tests {
             &HashMap::from([("hits".to_owned(), listing)]),
             Some(UNIX_EPOCH),
         );
-        let request = |selector: &str| CustomRequest {
+        let request = CustomRequest {
             resource: "pods".into(),
             namespace: Some("default".into()),
             name: ObjectName::All,
@@ -347,6 +346,49 @@ mod tests {
             metric_selector: LabelSelector::default(),
             object_selector: LabelSelector::parse(selector).unwrap(),
         };
+        (snapshot, request)
+    }
+
+    #[tokio::test]
+    async fn a_workload_pattern_is_the_history_only_when_it_picks_nothing_else() {
+        use crate::provider::custom::resolve_custom;
+
+        let (snapshot, request) = hits_snapshot("app=web");
+        let stable = |pods: Pods| {
+            let snapshot = &snapshot;
+            let request = &request;
+            async move {
+                resolve_custom(snapshot, Some(&pods), request)
+                    .await
+                    .unwrap()
+                    .stable
+                    .map(|q| q.promql)
+            }
+        };
+        // app=web (even positions) picks web-0 and web-1; no other pod is named web-<n>:
+        // the history follows the StatefulSet's pattern.
+        assert_eq!(
+            stable(Pods(names(&["web-0", "job-a", "web-1", "x"]))).await,
+            Some(r#"sum(hits{namespace="default",pod=~"web-[0-9]+"}) by (pod)"#.to_owned())
+        );
+        // web-7 (app=db) matches the pattern too: the history is the selected pods' own
+        // (before, web-[0-9]+ summed web-7 in).
+        assert_eq!(
+            stable(Pods(names(&["web-0", "web-7", "web-1"]))).await,
+            None
+        );
+    }
+
+    #[tokio::test]
+    async fn selected_names_feed_label_matchers_and_filter_the_results() {
+        use crate::prometheus::QueryResult;
+        use crate::prometheus::fake::{FakeBackend, sample};
+        use crate::provider::ProviderError;
+        use crate::provider::custom::custom_metric_with_objects;
+        use std::time::UNIX_EPOCH;
+
+        let (snapshot, _) = hits_snapshot("");
+        let request = |selector: &str| hits_snapshot(selector).1;
         // A few pods: the adapter's exact alternation; samples of unselected pods are dropped.
         let few = Pods(names(&["web-a", "db-a", "web-b"]));
         let fake = FakeBackend::new().with_query_fn(|_, _| {

@@ -103,8 +103,8 @@ impl ForecastMetrics {
             "Forecast for the current origin (reduced over the horizon, headroom applied), per rule, twin metric and series",
         );
         let live = gauge(
-            "augur_forecast_live_value",
-            "Newest value of the live query in the forecast history",
+            "augur_forecast_origin_value",
+            "The forecast's origin: the newest bucket of its history (the rule's query at the bucket's end, as the history's range query gives it), which persistence would forecast; the live value a request is served comes from an instant query at request time and may differ",
         );
         let realised = gauge(
             "augur_forecast_realised_value",

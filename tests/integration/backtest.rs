@@ -10,10 +10,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::support::{TestPrometheus, fixture_series};
 
 const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
-const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes";
+const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes,worst_hour_point_mae_vs_persistence,worst_hour_max_mae_vs_persistence";
 const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio";
-const TIMELINE_HEADER: &str = "time,load,forecast:persistence,replicas:reactive,replicas:predictive:persistence,replicas:reactive@0.6,replicas:reactive@0.5,replicas:oracle,replicas:static_peak";
-const HPA_TABLE_HEADER: &str = "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) | plain headroom at equal cost: pod-min (target) | vs plain headroom | lead on rises, min |";
+const TIMELINE_HEADER: &str = "time,load,forecast:persistence,replicas:reactive,replicas:predictive:persistence,replicas:reactive@0.6,replicas:reactive@0.5,replicas:plain-headroom@0.64,replicas:oracle,replicas:static_peak";
+const HPA_TABLE_HEADER: &str = "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) | plain headroom at equal cost: pod-min (target) | vs plain headroom | lead on rises, min | worst 1-hour window vs persist. (point / max) |";
 
 fn fixture_trace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -124,16 +124,19 @@ fn trace_backtest_writes_tables_timeline_and_plot() {
             "predictive:persistence",
             "reactive@0.6",
             "reactive@0.5",
+            "plain-headroom@0.64",
             "oracle",
             "static_peak"
         ]
     );
-    // Plain headroom at the cost of reactive, reactive@0.6 and @0.5 is each of them: their
-    // targets are on the grid.
+    // Plain headroom at the cost of reactive, reactive@0.6, @0.5 and the plain-headroom row
+    // (at the grid target nearest predictive:persistence's cost) is each of them: their
+    // targets are on the grid and the best at their cost.
     for (policy, fraction) in [
         ("reactive", "0.7"),
         ("reactive@0.6", "0.6"),
         ("reactive@0.5", "0.5"),
+        ("plain-headroom@0.64", "0.64"),
     ] {
         let r = row(&hpa, 1, &[policy]);
         assert_eq!(
@@ -143,6 +146,17 @@ fn trace_backtest_writes_tables_timeline_and_plot() {
         );
     }
     assert_eq!(row(&hpa, 1, &["reactive"])[13], "0", "no lead over itself");
+    // Persistence's worst hours are persistence's; other policies have none.
+    let persistence = row(&hpa, 1, &["predictive:persistence"]);
+    assert_eq!(
+        (persistence[14].as_str(), persistence[15].as_str()),
+        ("1", "1")
+    );
+    assert_eq!(&row(&hpa, 1, &["oracle"])[14..16], ["", ""]);
+    // Plain headroom at predictive:persistence's cost is interpolated between two grid
+    // targets around 0.64.
+    let fraction = number(&persistence[11]);
+    assert!((0.63..0.65).contains(&fraction), "{persistence:?}");
     let windows = rows(&out.join("windows.csv"));
     assert_eq!(windows[0].join(","), WINDOWS_HEADER);
     let persistence = row(&windows, 1, &["persistence"]);
@@ -194,8 +208,8 @@ fn trace_backtest_writes_tables_timeline_and_plot() {
         "persistence forecast = origin value"
     );
     for r in &timeline[1..] {
-        assert_eq!(r[8], "20", "static_peak replicas");
-        for replicas in &r[3..8] {
+        assert_eq!(r[9], "20", "static_peak replicas");
+        for replicas in &r[3..9] {
             let n: i32 = replicas.parse().unwrap();
             assert!((1..=200).contains(&n), "{r:?}");
         }
@@ -207,13 +221,15 @@ fn trace_backtest_writes_tables_timeline_and_plot() {
         "{svg:.200}"
     );
     assert!(svg.ends_with("</svg>\n"));
-    // Load, the persistence forecast; reactive, predictive:persistence and oracle replicas.
-    assert_eq!(svg.matches("<polyline").count(), 5);
+    // Load, the persistence forecast; reactive, predictive:persistence, plain headroom and
+    // oracle replicas.
+    assert_eq!(svg.matches("<polyline").count(), 6);
     for label in [
         "load",
         "persistence max 10m",
         "reactive",
         "predictive:persistence",
+        "plain-headroom@0.64",
         "oracle",
     ] {
         assert!(svg.contains(&format!(">{label}</text>")), "legend {label}");

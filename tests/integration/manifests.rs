@@ -1003,6 +1003,37 @@ async fn shipped_rules_serve_their_documented_metrics_from_real_prometheus() {
         "ExternalMetricValueList",
         &[("http_requests_per_second", "8")],
     );
+    // The request-rate rules ship forecast twins: discovered, and served (the fixture's
+    // rates are constant, so the twin is 8 whether it forecasts or serves live).
+    let (_, body) = augur.get("/apis/custom.metrics.k8s.io/v1beta1").await;
+    let names: Vec<&str> = body["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .filter(|n| n.ends_with("_forecast"))
+        .collect();
+    assert!(
+        names.contains(&"services/http_requests_per_second_forecast")
+            && names.contains(&"pods/http_requests_per_second_forecast"),
+        "{names:?}"
+    );
+    let (status, body) = augur
+        .get(&format!(
+            "{custom}/services/web/http_requests_per_second_forecast"
+        ))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_values(&body, "MetricValueList", &[("web", "8")]);
+    let (status, body) = augur
+        .get("/apis/external.metrics.k8s.io/v1beta1/namespaces/shop/http_requests_per_second_forecast?labelSelector=service%3Dweb")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_values(
+        &body,
+        "ExternalMetricValueList",
+        &[("http_requests_per_second_forecast", "8")],
+    );
     drop(augur);
 
     let augur = Augur::start(&url, &rules.join("examples/ingress-rps.yaml"), &[]).await;

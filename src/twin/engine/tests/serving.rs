@@ -127,7 +127,7 @@ async fn twins_are_discovered_and_served_for_pods_objects_and_external() {
         Some(13.5)
     );
     assert_eq!(
-        metric(&metrics, &format!("augur_forecast_live_value{pods}")),
+        metric(&metrics, &format!("augur_forecast_origin_value{pods}")),
         Some(9.0)
     );
     assert_eq!(
@@ -266,7 +266,7 @@ fn the_grafana_dashboard_queries_only_metrics_that_exist() {
     }
     for wanted in [
         "augur_forecast_value",
-        "augur_forecast_live_value",
+        "augur_forecast_origin_value",
         "augur_forecast_realised_value",
         "augur_forecast_mae",
         "augur_forecast_persistence_mae",
