@@ -17,4 +17,4 @@ pub use https::{
     TlsServer, client_config, https_client, pem_certificates, serve_tls, serve_tls_with,
 };
 pub use load::{fixed_rate, percentile};
-pub use process::{RssSampler, cpu_seconds, status_kib};
+pub use process::{Killed, RssSampler, cpu_seconds, free_port, open_fds, status_kib};

@@ -1,9 +1,31 @@
-//! A process' CPU time and memory for benchmarks, read from `/proc/<pid>/stat` and
-//! `/proc/<pid>/status`, and a sampler of its resident memory.
+//! Child processes for benchmarks: a kill-on-drop guard, a free port, and a process' CPU time,
+//! memory and open files read from `/proc/<pid>`, with a sampler of its resident memory.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
+
+/// A child process killed (and reaped) when dropped.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago; 0 (any port) if none could be bound.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_or(0, |a| a.port())
+}
+
+/// Open file descriptors of process `pid`; 0 when unreadable.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count)
+}
 
 /// CPU seconds (user + system) used so far by process `pid`; 0 when unreadable.
 pub fn cpu_seconds(pid: u32) -> f64 {
