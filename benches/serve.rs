@@ -14,8 +14,10 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use augur::testing::{Killed, cpu_seconds, free_port, status_kib};
 
 const PODS: usize = 50;
 const STEP: u64 = 15;
@@ -23,24 +25,6 @@ const EXTERNAL: &str =
     "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/http_requests_per_second";
 const PODS_ROUTE: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second";
-
-/// Kills the child when dropped.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn wait_for(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -116,15 +100,7 @@ fn start_prometheus(dir: &Path, now: u64) -> (Killed, String) {
 
 /// `VmRSS`, `RssAnon`, `RssFile` and `VmHWM` of `pid`, in KiB.
 fn memory(pid: u32) -> [u64; 4] {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    ["VmRSS:", "RssAnon:", "RssFile:", "VmHWM:"].map(|field| {
-        status
-            .lines()
-            .find(|l| l.starts_with(field))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    })
+    ["VmRSS", "RssAnon", "RssFile", "VmHWM"].map(|field| status_kib(pid, field))
 }
 
 /// The mappings of `pid` holding the most resident memory: `(KiB, what)`, largest first.
@@ -164,19 +140,6 @@ fn show(kib: [u64; 4]) -> String {
         mib(kib[2]),
         mib(kib[3])
     )
-}
-
-/// CPU time (user + system) `pid` has used, in seconds.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<f64> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap_or(0.0))
-        .collect();
-    (fields.get(11).unwrap_or(&0.0) + fields.get(12).unwrap_or(&0.0)) / 100.0
 }
 
 /// A counter's value in augur's `/metrics`.

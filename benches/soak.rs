@@ -12,12 +12,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur::testing::{client_config, percentile};
+use augur::testing::{Killed, client_config, free_port, open_fds, percentile, status_kib};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
@@ -38,24 +38,6 @@ const FRESH_EVERY: u64 = 10;
 
 /// Most requests in flight at once.
 const MAX_IN_FLIGHT: usize = 64;
-
-/// A child process killed on drop.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn run(command: &mut Command) {
     let out = command.output().unwrap();
@@ -157,14 +139,7 @@ async fn prometheus(dir: &Path) -> (Killed, String) {
 
 /// Resident set size (KiB) and open file descriptors of process `pid`.
 fn footprint(pid: u32) -> (u64, usize) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0);
-    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
-    (rss, fds)
+    (status_kib(pid, "VmRSS"), open_fds(pid))
 }
 
 /// `(min, max, spread of max over min in percent)` of `values`.

@@ -42,10 +42,15 @@ pub fn client_config(
 /// A reqwest client builder over [`client_config`] trusting the PEM certificates of
 /// `trusted_pem`; the caller adds timeouts or `http1_only` and builds it.
 pub fn https_client(trusted_pem: &str, identity: Option<&Identity>) -> reqwest::ClientBuilder {
-    let trusted = CertificateDer::pem_slice_iter(trusted_pem.as_bytes())
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(client_config(&pem_certificates(trusted_pem), identity))
+}
+
+/// The certificates of PEM text (for [`client_config`]).
+pub fn pem_certificates(pem: &str) -> Vec<CertificateDer<'static>> {
+    CertificateDer::pem_slice_iter(pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .expect("trusted PEM");
-    reqwest::Client::builder().tls_backend_preconfigured(client_config(&trusted, identity))
+        .expect("trusted PEM")
 }
 
 /// A router served over TLS on `127.0.0.1` until the runtime stops.

@@ -1,7 +1,7 @@
 //! Test support shared by unit tests, integration tests and benches (`cfg(test)` or the
 //! `test-util` feature; never in a release build): one CA for test certificates, the fake
-//! backend wired through registry, relister and router, an HTTPS server and client, and
-//! fixed-rate load for benchmarks.
+//! backend wired through registry, relister and router, an HTTPS server and client,
+//! fixed-rate load for benchmarks, and a process' CPU time and memory.
 
 #![allow(clippy::expect_used)]
 
@@ -9,8 +9,12 @@ pub mod app;
 pub mod ca;
 pub mod https;
 pub mod load;
+pub mod process;
 
 pub use app::{PODS_RULES, PODS_SERIES, app_with_rules, pods_backend};
 pub use ca::{Identity, TestCa};
-pub use https::{TlsServer, client_config, https_client, serve_tls, serve_tls_with};
+pub use https::{
+    TlsServer, client_config, https_client, pem_certificates, serve_tls, serve_tls_with,
+};
 pub use load::{fixed_rate, percentile};
+pub use process::{Killed, RssSampler, cpu_seconds, free_port, open_fds, status_kib};

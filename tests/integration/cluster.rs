@@ -13,7 +13,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -21,8 +20,9 @@ use axum::routing::get;
 use serde_json::{Value, json};
 
 use crate::support::{
-    ApiServerDouble, Augur, FixtureFamily, FixtureSeries, TestPrometheus, client_trusting,
-    fixture_series, normalise_times, stdout_of,
+    ApiServerDouble, Augur, FixtureFamily, FixtureSeries, TestPrometheus, api_resource,
+    client_trusting, core_versions, fixture_series, metadata_list, normalise_times,
+    partial_metadata, stdout_of, watch_response,
 };
 
 /// One object of the fake cluster.
@@ -53,15 +53,11 @@ struct FakeCluster {
 }
 
 fn partial(o: &Object) -> Value {
-    let mut metadata = json!({"name": o.name, "resourceVersion": "10", "labels": o.labels});
-    if !o.namespace.is_empty() {
-        metadata["namespace"] = json!(o.namespace);
-    }
-    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata})
+    partial_metadata(o.namespace, o.name, o.labels.clone())
 }
 
-/// A metadata LIST (PartialObjectMetadataList) or a WATCH stream: a BOOKMARK, the `events`,
-/// then nothing more while the connection stays open.
+/// A metadata LIST of `objects` (Running ones only when the field selector asks), or a WATCH
+/// stream: a BOOKMARK, the `events`, then nothing more while the connection stays open.
 fn list_or_watch(
     objects: &[Object],
     params: &HashMap<String, String>,
@@ -70,32 +66,14 @@ fn list_or_watch(
     let running_only =
         params.get("fieldSelector").map(String::as_str) == Some("status.phase=Running");
     if params.get("watch").map(String::as_str) == Some("true") {
-        let mut lines = vec![
-            json!({"type": "BOOKMARK", "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "11"}}}),
-        ];
-        lines.extend(events);
-        let chunks: Vec<Result<bytes::Bytes, std::convert::Infallible>> = lines
-            .into_iter()
-            .map(|event| Ok(bytes::Bytes::from(format!("{event}\n"))))
-            .collect();
-        let stream =
-            futures::StreamExt::chain(futures::stream::iter(chunks), futures::stream::pending());
-        return Response::builder()
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from_stream(stream))
-            .unwrap();
+        return watch_response(events, None);
     }
     let items: Vec<Value> = objects
         .iter()
         .filter(|o| o.running || !running_only)
         .map(partial)
         .collect();
-    axum::Json(json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": "10"}, "items": items}))
-        .into_response()
-}
-
-fn resource(name: &str, namespaced: bool, kind: &str) -> Value {
-    json!({"name": name, "singularName": name.trim_end_matches('s'), "namespaced": namespaced, "kind": kind, "verbs": ["get", "list", "watch"]})
+    axum::Json(metadata_list(items)).into_response()
 }
 
 fn group(name: &str, version: &str) -> Value {
@@ -127,22 +105,22 @@ async fn forward(State(cluster): State<Arc<FakeCluster>>, request: Request) -> R
 /// node`, and metrics.k8s.io forwarded to augur like kube-aggregator does.
 fn routes(cluster: Arc<FakeCluster>) -> Router {
     Router::new()
-        .route("/api", get(|| async { axum::Json(json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1:6443"}]})) }))
+        .route("/api", get(|| async { axum::Json(core_versions()) }))
         .route("/api/v1", get(|| async {
             axum::Json(json!({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
-                resource("pods", true, "Pod"), resource("pods/status", true, "Pod"),
-                resource("nodes", false, "Node"), resource("namespaces", false, "Namespace"),
-                resource("services", true, "Service")]}))
+                api_resource("pods", true, "Pod"), api_resource("pods/status", true, "Pod"),
+                api_resource("nodes", false, "Node"), api_resource("namespaces", false, "Namespace"),
+                api_resource("services", true, "Service")]}))
         }))
         .route("/apis", get(|| async {
             axum::Json(json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": [
                 group("apps", "v1"), group("example.com", "v1alpha1"), group("metrics.k8s.io", "v1beta1")]}))
         }))
         .route("/apis/apps/v1", get(|| async {
-            axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1", "resources": [resource("deployments", true, "Deployment")]}))
+            axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "apps/v1", "resources": [api_resource("deployments", true, "Deployment")]}))
         }))
         .route("/apis/example.com/v1alpha1", get(|| async {
-            axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "example.com/v1alpha1", "resources": [resource("widgets", true, "Widget")]}))
+            axum::Json(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": "example.com/v1alpha1", "resources": [api_resource("widgets", true, "Widget")]}))
         }))
         .route("/api/v1/pods", get(|State(c): State<Arc<FakeCluster>>, Query(p): Query<HashMap<String, String>>| async move {
             // The watch relabels web-3 from app=web-canary to app=web.

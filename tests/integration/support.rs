@@ -1,6 +1,6 @@
 //! Test support: real Prometheus and VictoriaMetrics on loopback ports with fixture data, free
 //! ports, commands run to success; submodules hold the augur binary harness, the
-//! kube-apiserver double, background servers and forecast gauges.
+//! kube-apiserver double and pieces of its answers, background servers and forecast gauges.
 //!
 //! Needs `/usr/bin/prometheus`, `/usr/bin/promtool` and `/usr/bin/victoria-metrics` (Debian
 //! packages `prometheus` and `victoria-metrics`; `.ci/setup` installs them).
@@ -18,15 +18,22 @@ mod apiserver_double;
 mod augur;
 mod background;
 mod gauges;
+mod kube_answers;
 
 pub(crate) use apiserver_double::ApiServerDouble;
 pub(crate) use background::Background;
 
+/// Read by benches/hpas.rs, which records a wrong answer instead of panicking.
+#[allow(unused_imports)]
+pub(crate) use augur::parse_quantity;
 pub(crate) use augur::{
     Augur, client_builder_trusting, client_trusting, items, metric_value, metrics, normalise_times,
     quantity, resource_names, spawn_standalone, wait_metric,
 };
 pub(crate) use gauges::{EXTERNAL, gauge, gauge_rule, now_aligned};
+pub(crate) use kube_answers::{
+    api_resource, core_versions, metadata_list, partial_metadata, watch_response,
+};
 
 /// Prometheus server binary.
 pub(crate) const PROMETHEUS: &str = "/usr/bin/prometheus";
@@ -344,6 +351,22 @@ pub(crate) struct TestPrometheus {
     child: Option<Child>,
     /// Serving HTTPS (`dir`/web.yml) instead of HTTP.
     tls: bool,
+    /// Extra command-line flags.
+    args: Vec<String>,
+}
+
+/// Writes `openmetrics` to `dir`/`name` and turns it into blocks in `data` with promtool
+/// (`create-blocks-from openmetrics`), then deletes the text.
+fn backfill(dir: &Path, name: &str, openmetrics: &str, data: &Path) {
+    let input = dir.join(name);
+    std::fs::write(&input, openmetrics).unwrap();
+    stdout_of(
+        Command::new(PROMTOOL)
+            .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
+            .arg(&input)
+            .arg(data),
+    );
+    std::fs::remove_file(&input).unwrap();
 }
 
 impl TestPrometheus {
@@ -356,20 +379,26 @@ impl TestPrometheus {
     /// [`TestPrometheus::start`] serving HTTPS with `(certificate, key)` PEM (Prometheus's
     /// `--web.config.file` `tls_server_config`); ready once it logs so.
     pub(crate) fn start_with_tls(openmetrics: &str, tls: Option<(&str, &str)>) -> TestPrometheus {
+        TestPrometheus::start_from(std::iter::once(openmetrics.to_owned()), tls, &[])
+    }
+
+    /// Backfills each of `chunks` (OpenMetrics text, `# EOF` included) with its own promtool
+    /// run, so data larger than memory can be loaded a piece at a time (a chunk holding one
+    /// aligned 2 h window becomes one block), and starts Prometheus on them with `args` added.
+    pub(crate) fn start_from(
+        chunks: impl IntoIterator<Item = String>,
+        tls: Option<(&str, &str)>,
+        args: &[&str],
+    ) -> TestPrometheus {
         let dir = tempfile::Builder::new()
             .prefix("augur-prom-")
             .tempdir()
             .unwrap();
-        let input = dir.path().join("fixture.om");
-        std::fs::write(&input, openmetrics).unwrap();
         let data = dir.path().join("data");
         std::fs::create_dir(&data).unwrap();
-        stdout_of(
-            Command::new(PROMTOOL)
-                .args(["tsdb", "create-blocks-from", "openmetrics"])
-                .arg(&input)
-                .arg(&data),
-        );
+        for chunk in chunks {
+            backfill(dir.path(), "fixture.om", &chunk, &data);
+        }
         std::fs::write(
             dir.path().join("prometheus.yml"),
             "global:\n  evaluation_interval: 1h\n",
@@ -389,9 +418,16 @@ impl TestPrometheus {
             port: free_port(),
             child: None,
             tls: tls.is_some(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
         };
         prometheus.spawn();
         prometheus
+    }
+
+    /// The process id, while it runs (benches/hpas.rs reads its CPU time and memory).
+    #[allow(dead_code)]
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     fn spawn(&mut self) {
@@ -415,6 +451,7 @@ impl TestPrometheus {
             ))
             .arg("--storage.tsdb.retention.time=50y")
             .arg(format!("--web.listen-address=127.0.0.1:{}", self.port))
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr)

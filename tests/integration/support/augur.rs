@@ -51,35 +51,57 @@ pub(crate) fn resource_names(body: &serde_json::Value) -> Vec<(String, bool)> {
         .collect()
 }
 
+/// The tests' flags on top of `extra`: relist every 2 s (unless `extra` sets an interval),
+/// metrics kept an hour, a 2 s backend timeout, config checked every second.
+fn test_flags<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let interval = (!extra
+        .iter()
+        .any(|a| a.starts_with("--metrics-relist-interval")))
+    .then_some("--metrics-relist-interval=2s");
+    let mut flags = vec!["--metrics-max-age=1h"];
+    flags.extend(interval);
+    flags.extend(["--prometheus-timeout=2s", "--config-check-interval=1s"]);
+    flags.extend_from_slice(extra);
+    flags
+}
+
 impl Augur {
-    /// Starts augur against `prometheus_url` with `config`, and waits until /readyz is 200.
+    /// Starts augur against `prometheus_url` with `config` and the tests' quick intervals
+    /// (relist every 2 s, a 2 s backend timeout, config checked every second), and waits until
+    /// /readyz is 200.
     pub(crate) async fn start(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        Augur::spawn(prometheus_url, config, extra)
-            .await
-            .ready(deadline)
-            .await
+        Augur::serve(prometheus_url, config, &test_flags(extra)).await
     }
 
     /// Starts augur as [`Augur::start`] does (relisting every 2 s unless `extra` says
     /// otherwise) and returns once it serves HTTPS, ready or not.
     pub(crate) async fn spawn(prometheus_url: &str, config: &Path, extra: &[&str]) -> Augur {
+        Augur::spawn_with(prometheus_url, config, &test_flags(extra)).await
+    }
+
+    /// Starts augur against `prometheus_url` with `config` and `flags`, every other flag at
+    /// its default (as deployed), and waits until /readyz is 200.
+    pub(crate) async fn serve(prometheus_url: &str, config: &Path, flags: &[&str]) -> Augur {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        Augur::spawn_with(prometheus_url, config, flags)
+            .await
+            .ready(deadline)
+            .await
+    }
+
+    /// Runs `augur serve` with `config`, `prometheus_url` and `flags` on a free port with
+    /// its own certificate directory, up to its certificate.
+    async fn spawn_with(prometheus_url: &str, config: &Path, flags: &[&str]) -> Augur {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let interval = (!extra
-            .iter()
-            .any(|a| a.starts_with("--metrics-relist-interval")))
-        .then_some("--metrics-relist-interval=2s");
         let mut command = Command::new(env!("CARGO_BIN_EXE_augur"));
         command
-            .args(["serve", "--bind-address=127.0.0.1", "--metrics-max-age=1h"])
-            .args(interval)
+            .args(["serve", "--bind-address=127.0.0.1"])
             .arg(format!("--secure-port={port}"))
             .arg(format!("--config={}", config.display()))
             .arg(format!("--prometheus-url={prometheus_url}"))
             .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
-            .args(["--prometheus-timeout=2s", "--config-check-interval=1s"])
-            .args(extra);
+            .args(flags);
         let cert = dir.path().join("certs/apiserver.crt");
         Augur::launch_unready(command, dir, port, cert).await
     }
@@ -171,6 +193,12 @@ impl Augur {
         format!("{}{path}", self.origin)
     }
 
+    /// The process id, while it runs (benches/hpas.rs reads its CPU time and memory).
+    #[allow(dead_code)]
+    pub(crate) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// augur's self-signed serving certificate.
     pub(crate) fn cert(&self) -> PathBuf {
         self.cert.clone()
@@ -242,14 +270,19 @@ pub(crate) fn client_builder_trusting(cert: &Path) -> reqwest::ClientBuilder {
 
 /// A Kubernetes quantity string as a number (`433m`, `2`, `1500k`).
 pub(crate) fn quantity(v: &Value) -> f64 {
-    let text = v.as_str().unwrap_or_else(|| panic!("not a quantity: {v}"));
+    parse_quantity(v).unwrap_or_else(|| panic!("not a quantity: {v}"))
+}
+
+/// [`quantity`], or None when `v` is not one.
+pub(crate) fn parse_quantity(v: &Value) -> Option<f64> {
+    let text = v.as_str()?;
     let (number, scale) = match text.char_indices().last() {
         Some((i, 'm')) => (&text[..i], 1e-3),
         Some((i, 'k')) => (&text[..i], 1e3),
         Some((i, 'M')) => (&text[..i], 1e6),
         _ => (text, 1.0),
     };
-    number.parse::<f64>().unwrap() * scale
+    Some(number.parse::<f64>().ok()? * scale)
 }
 
 /// augur's own /metrics text.
