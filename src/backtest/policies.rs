@@ -19,7 +19,7 @@ pub struct Simulation {
     pub syncs: Vec<i64>,
     /// Per model, the predictive forecast served at each sync (`NaN`: none).
     pub served_forecasts: Vec<(String, Vec<f64>)>,
-    /// Why the HPA was not simulated, if it was not ([`hpa_skipped`]).
+    /// Why the HPA was not simulated, if it was not (no traffic, or a target below 1m).
     pub skipped: Option<String>,
 }
 
