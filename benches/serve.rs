@@ -12,12 +12,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::testing::{Killed, cpu_seconds, free_port, status_kib};
+use common::TestPrometheus;
 
 const PODS: usize = 50;
 const STEP: u64 = 15;
@@ -53,49 +56,6 @@ fn openmetrics(now: u64) -> String {
     }
     out.push_str("# EOF\n");
     out
-}
-
-fn start_prometheus(dir: &Path, now: u64) -> (Killed, String) {
-    std::fs::write(dir.join("fixture.om"), openmetrics(now)).unwrap();
-    let out = Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(dir.join("fixture.om"))
-        .arg(dir.join("data"))
-        .output()
-        .expect("promtool (see .ci/setup)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        "global:\n  evaluation_interval: 1h\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let log = dir.join("prometheus.log");
-    let child = Command::new("prometheus")
-        .arg(format!(
-            "--config.file={}",
-            dir.join("prometheus.yml").display()
-        ))
-        .arg(format!(
-            "--storage.tsdb.path={}",
-            dir.join("data").display()
-        ))
-        .arg("--storage.tsdb.retention.time=50y")
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .expect("prometheus (see .ci/setup)");
-    let child = Killed(child);
-    wait_for("prometheus", &log, || {
-        std::fs::read_to_string(&log)
-            .is_ok_and(|l| l.contains("Server is ready to receive web requests"))
-    });
-    (child, format!("http://127.0.0.1:{port}"))
 }
 
 /// `VmRSS`, `RssAnon`, `RssFile` and `VmHWM` of `pid`, in KiB.
@@ -227,8 +187,9 @@ async fn main() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    let (prometheus, prometheus_url) = start_prometheus(dir.path(), now);
-    let prometheus_pid = prometheus.0.id();
+    let prometheus = TestPrometheus::start(&openmetrics(now));
+    let prometheus_url = prometheus.url();
+    let prometheus_pid = prometheus.pid().expect("prometheus is running");
 
     let port = free_port();
     let log = dir.path().join("augur.log");

@@ -1,5 +1,5 @@
 //! Shared by the benches that run the real `augur` binary against a real Prometheus
-//! (`hpas`): the integration tests' support (Prometheus, augur, the kube-apiserver double and
+//! (`hpas`, `serve`): the integration tests' support (Prometheus, augur, the kube-apiserver double and
 //! its answers), routes serving pod metadata for cluster mode, and readers of /metrics text.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
@@ -23,6 +23,7 @@ pub(crate) mod integration {
     pub(crate) mod support;
 }
 
+#[allow(unused_imports)]
 pub(crate) use integration::support::{
     ApiServerDouble, Augur, TestPrometheus, api_resource, core_versions, metadata_list,
     parse_quantity, partial_metadata, watch_response,
