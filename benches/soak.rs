@@ -11,6 +11,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -18,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::testing::{Killed, client_config, free_port, open_fds, percentile, status_kib};
+use common::TestPrometheus;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 
@@ -75,9 +78,9 @@ async fn wait_for(what: &str, log: &Path, mut ready: impl AsyncFnMut() -> bool) 
     );
 }
 
-/// The NASA trace ending 15 minutes from now, backfilled into `dir`/data, and a Prometheus
-/// serving it.
-async fn prometheus(dir: &Path) -> (Killed, String) {
+/// The NASA trace ending 15 minutes from now, converted to OpenMetrics in `dir`, and a
+/// Prometheus backfilled with it (the tests' `TestPrometheus`).
+async fn prometheus(dir: &Path) -> TestPrometheus {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let end = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -98,43 +101,7 @@ async fn prometheus(dir: &Path) -> (Killed, String) {
         ])
         .args(["--label", "service=web", "--pods", "3", "--end-at"])
         .arg(end.to_string()));
-    run(Command::new("promtool")
-        .args(["tsdb", "create-blocks-from", "openmetrics"])
-        .arg(&om)
-        .arg(dir.join("data")));
-    std::fs::write(
-        dir.join("prometheus.yml"),
-        "global:\n  scrape_interval: 1m\n",
-    )
-    .unwrap();
-    let port = free_port();
-    let log = dir.join("prometheus.log");
-    let child = spawn(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg("--storage.tsdb.retention.time=50y")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}")),
-        &log,
-    );
-    let url = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let ready = format!("{url}/-/ready");
-    wait_for("prometheus", &log, async || {
-        client
-            .get(&ready)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-    })
-    .await;
-    (child, url)
+    TestPrometheus::start(&std::fs::read_to_string(&om).unwrap())
 }
 
 /// Resident set size (KiB) and open file descriptors of process `pid`.
@@ -164,7 +131,8 @@ async fn main() {
     let seconds = arg("--seconds").unwrap_or(if full { 600 } else { 3 });
     augur::tls::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let (_prometheus, prometheus_url) = prometheus(dir.path()).await;
+    let prometheus = prometheus(dir.path()).await;
+    let prometheus_url = prometheus.url();
 
     let port = free_port();
     let log = dir.path().join("augur.log");

@@ -1,5 +1,5 @@
 //! Shared by the benches that run the real `augur` binary against a real Prometheus
-//! (`hpas`, `serve`): the integration tests' support (Prometheus, augur, the kube-apiserver double and
+//! (`hpas`, `serve`, `soak`): the integration tests' support (Prometheus, augur, the kube-apiserver double and
 //! its answers), routes serving pod metadata for cluster mode, and readers of /metrics text.
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
