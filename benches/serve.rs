@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::testing::{Killed, cpu_seconds, free_port, status_kib};
-use common::TestPrometheus;
+use common::{TestPrometheus, get_json};
 
 const PODS: usize = 50;
 const STEP: u64 = 15;
@@ -242,14 +242,7 @@ async fn main() {
     println!("  largest mappings: {}", largest.join(", "));
 
     // The answers are right before anything is timed: sum of (i + 1) / 10 for 50 pods.
-    let body: serde_json::Value = client
-        .get(format!("{base}{EXTERNAL}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&client, &format!("{base}{EXTERNAL}")).await;
     let total: f64 = body["items"][0]["value"]
         .as_str()
         .unwrap()
@@ -261,14 +254,7 @@ async fn main() {
         (total / 1000.0 - expected).abs() < 0.01 * expected,
         "{body}"
     );
-    let body: serde_json::Value = client
-        .get(format!("{base}{PODS_ROUTE}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = get_json(&client, &format!("{base}{PODS_ROUTE}")).await;
     assert_eq!(body["items"].as_array().map(Vec::len), Some(PODS), "{body}");
 
     for (name, path) in [("external", EXTERNAL), ("pods/*", PODS_ROUTE)] {

@@ -119,6 +119,11 @@ pub(crate) async fn get_text(client: &reqwest::Client, url: &str) -> String {
     response.text().await.unwrap()
 }
 
+/// GET `url` → its JSON body (panics on an error: the benches' own calls must work).
+pub(crate) async fn get_json(client: &reqwest::Client, url: &str) -> Value {
+    serde_json::from_str(&get_text(client, url).await).unwrap()
+}
+
 /// The load average line of `/proc/loadavg` (1, 5 and 15 minutes).
 pub(crate) fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")

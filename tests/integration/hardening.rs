@@ -330,6 +330,12 @@ const REJECTED_RULES: &str = r#"rules:
   metricsQuery: 'max(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>'
 "#;
 
+/// The lines of `stderr` that start with `file`'s path (`augur check`'s per-field errors).
+fn lines_naming<'a>(stderr: &'a str, file: &std::path::Path) -> Vec<&'a str> {
+    let file = file.display().to_string();
+    stderr.lines().filter(|l| l.starts_with(&file)).collect()
+}
+
 fn check(config: &std::path::Path, extra: &[String]) -> (Option<i32>, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_augur"))
         .args(["check", "--config"])
@@ -357,10 +363,7 @@ fn check_fails_on_queries_prometheus_rejects() {
         check(&config, &[format!("--prometheus-url={}", prometheus.url())]);
     assert_eq!(code, Some(64), "{stdout}\n{stderr}");
     let file = config.display();
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with(&*file.to_string()))
-        .collect();
+    let lines = lines_naming(&stderr, &config);
     assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
         lines[0].starts_with(&format!(
@@ -418,10 +421,7 @@ fn check_fails_on_onnx_models_that_do_not_load_or_fit_the_rule() {
     let (code, stdout, stderr) = check(&config, &[]);
     assert_eq!(code, Some(64), "{stdout}\n{stderr}");
     let file = config.display();
-    let lines: Vec<&str> = stderr
-        .lines()
-        .filter(|l| l.starts_with(&*file.to_string()))
-        .collect();
+    let lines = lines_naming(&stderr, &config);
     assert_eq!(lines.len(), 2, "{stderr}");
     assert!(
         lines[0].starts_with(&format!(
