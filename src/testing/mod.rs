@@ -18,4 +18,6 @@ pub use https::{
     serve_tls_with,
 };
 pub use load::{fixed_rate, percentile};
-pub use process::{Killed, RssSampler, cpu_seconds, free_port, open_fds, status_kib};
+pub use process::{
+    Killed, RssSampler, cpu_seconds, free_port, open_fds, run_queue_wait_seconds, status_kib,
+};
