@@ -25,7 +25,7 @@
 
 mod common;
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,7 +37,7 @@ use augur::testing::{
     Killed, TlsClient, client_config, cpu_seconds, free_port, run_queue_wait_seconds, status_kib,
 };
 use bytes::Bytes;
-use common::{TestPrometheus, get_text, load_average};
+use common::{TestPrometheus, get_text, load_average, metric_sum};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
@@ -145,6 +145,31 @@ async fn prometheus(dir: &Path) -> TestPrometheus {
         .args(["--label", "service=web", "--pods", "3", "--end-at"])
         .arg(end.to_string()));
     TestPrometheus::start(&std::fs::read_to_string(&om).unwrap())
+}
+
+/// Waits (up to 3 minutes) until Prometheus has compacted the backfilled blocks, which it does
+/// in its first compaction cycle, a minute after it starts: the block reload stalls queries
+/// for about 100 ms (a p99 of 70 to 90 ms in that 10-s window), a start-up event of the
+/// backfill rather than the steady state the soak measures. Done when compactions have run
+/// and their count has not moved for 3 s.
+async fn compacted(client: &reqwest::Client, prometheus: &str) {
+    let url = format!("{prometheus}/metrics");
+    let started = Instant::now();
+    let mut last = -1.0;
+    while started.elapsed() < Duration::from_secs(180) {
+        let text = get_text(client, &url).await;
+        let compactions = metric_sum(&text, "prometheus_tsdb_compactions_total", &[]);
+        if compactions > 0.0 && compactions == last {
+            println!(
+                "Prometheus compacted the backfilled blocks ({compactions} compactions) {:.0?} after augur was ready",
+                started.elapsed()
+            );
+            return;
+        }
+        last = compactions;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    println!("Prometheus did not compact within 3 minutes; measuring anyway");
 }
 
 fn arg(name: &str) -> Option<u64> {
@@ -304,8 +329,9 @@ fn row(label: &str, values: &mut [u32]) -> String {
 const HEADER: &str =
     "  (ms)                                       n      p50      p90      p99    p99.9      max";
 
-/// Cumulative histogram buckets `(le, count)` of the series `name` (a `_bucket` family)
-/// whose labels include `label`, from OpenMetrics text.
+/// Cumulative histogram buckets `(le, count)` of the histogram `name`, summed over its series
+/// whose label text contains `label` (`route="/apis/` for every API route), from OpenMetrics
+/// text.
 fn buckets(text: &str, name: &str, label: &str) -> Vec<(f64, f64)> {
     let prefix = format!("{name}_bucket{{");
     let mut out = Vec::new();
@@ -316,7 +342,7 @@ fn buckets(text: &str, name: &str, label: &str) -> Vec<(f64, f64)> {
         let Some((labels, value)) = rest.split_once("} ") else {
             continue;
         };
-        if !labels.split(',').any(|l| l == label) {
+        if !labels.contains(label) {
             continue;
         }
         let le = labels
@@ -337,7 +363,30 @@ fn buckets(text: &str, name: &str, label: &str) -> Vec<(f64, f64)> {
         out.push((le, count));
     }
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    out.dedup_by(|next, kept| {
+        let same = next.0 == kept.0;
+        if same {
+            kept.1 += next.1;
+        }
+        same
+    });
     out
+}
+
+/// The API routes' handling time and Prometheus's answer time in augur's `/metrics` text.
+fn server_histograms(text: &str) -> [Vec<(f64, f64)>; 2] {
+    [
+        buckets(
+            text,
+            "augur_http_request_duration_seconds",
+            "route=\"/apis/",
+        ),
+        buckets(
+            text,
+            "augur_prometheus_request_duration_seconds",
+            "endpoint=\"query\"",
+        ),
+    ]
 }
 
 /// `after - before` bucket by bucket.
@@ -400,20 +449,52 @@ fn cpu_times(pids: [u32; 3]) -> [(f64, f64); 3] {
 
 /// Open file descriptors of `pid`: `(all, sockets)`.
 fn fds(pid: u32) -> (u64, u64) {
+    let inodes = socket_inodes(pid);
+    let all = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, Iterator::count);
+    (all as u64, inodes.len() as u64)
+}
+
+/// The inodes of the sockets `pid` holds open.
+fn socket_inodes(pid: u32) -> HashSet<u64> {
     let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return (0, 0);
+        return HashSet::new();
     };
-    let mut all = 0;
-    let mut sockets = 0;
-    for entry in entries.flatten() {
-        all += 1;
-        if std::fs::read_link(entry.path())
-            .is_ok_and(|target| target.to_string_lossy().starts_with("socket:"))
-        {
-            sockets += 1;
-        }
-    }
-    (all, sockets)
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let target = std::fs::read_link(entry.path()).ok()?;
+            let target = target.to_string_lossy();
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// How many of `pid`'s sockets are TCP connections to port `port` (its connections to the
+/// backend), from `/proc/<pid>/net/tcp{,6}`.
+fn connections_to(pid: u32, port: u16) -> usize {
+    let inodes = socket_inodes(pid);
+    let port = format!(":{port:04X}");
+    ["tcp", "tcp6"]
+        .iter()
+        .filter_map(|table| std::fs::read_to_string(format!("/proc/{pid}/net/{table}")).ok())
+        .map(|text| {
+            text.lines()
+                .skip(1)
+                .filter(|line| {
+                    let fields: Vec<&str> = line.split_whitespace().collect();
+                    fields.get(2).is_some_and(|remote| remote.ends_with(&port))
+                        && fields
+                            .get(9)
+                            .and_then(|inode| inode.parse::<u64>().ok())
+                            .is_some_and(|inode| inodes.contains(&inode))
+                })
+                .count()
+        })
+        .sum()
 }
 
 /// One footprint sample.
@@ -550,9 +631,14 @@ async fn main() {
         open: Arc::new(AtomicUsize::new(0)),
         keep_alive_opened: AtomicU64::new(0),
     });
+    if full {
+        compacted(&control, &prometheus_url).await;
+    }
     // At rest before the load: control's own pooled connection is one of augur's sockets.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (rest_fds, rest_sockets) = fds(pid);
+    let prometheus_port: u16 = prometheus_url.rsplit(':').next().unwrap().parse().unwrap();
+    let rest_backend = connections_to(pid, prometheus_port);
     let rest_rss = status_kib(pid, "VmRSS");
     println!(
         "soak: {rate} req/s for {seconds} s over HTTPS (HTTP/1.1), {} routes, 1 in {FRESH_EVERY} on a fresh connection (full TLS handshake), at most {MAX_IN_FLIGHT} in flight, measured after {measure_from:?}; augur pid {pid} at rest: RSS {rest_rss} KiB, {rest_fds} fds ({rest_sockets} sockets); load average {}",
@@ -565,16 +651,30 @@ async fn main() {
     let samples = Arc::new(Mutex::new(Vec::<Sample>::with_capacity(
         usize::try_from(rate * seconds).unwrap(),
     )));
+    // Prometheus's log (its stderr, a file of the tests' TestPrometheus).
+    let prometheus_log = std::fs::read_link(format!("/proc/{prometheus_pid}/fd/2")).unwrap();
+    let logs_before = [&log, &prometheus_log].map(|l| std::fs::metadata(l).map_or(0, |m| m.len()));
     let started = Instant::now();
+    println!(
+        "load starts at {} (UNIX seconds; augur's and Prometheus's log lines during the load follow the figures)",
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    );
     // RSS and fds every second, until the load is over.
     let footprints = Arc::new(Mutex::new(Vec::<Footprint>::new()));
     let sampler = {
         let footprints = footprints.clone();
         let open = client.open.clone();
         let samples = samples.clone();
+        let control = control.clone();
+        let metrics_url = metrics_url.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(SAMPLE_EVERY);
             let mut printed = 0;
+            let mut histograms = server_histograms(&get_text(&control, &metrics_url).await);
+            let mut refreshed = [0.0; 3];
             for n in 0u64.. {
                 ticker.tick().await;
                 let at = started.elapsed();
@@ -585,6 +685,26 @@ async fn main() {
                     client_open: open.load(Ordering::Relaxed) as u64,
                 };
                 if n % 10 == 0 {
+                    // augur's and Prometheus's share of the last 10 s, from augur's histograms.
+                    let text = get_text(&control, &metrics_url).await;
+                    let now = server_histograms(&text);
+                    // Forecast refreshes (fetch and fit, in the background) in the last 10 s.
+                    let refreshing = [
+                        metric_sum(&text, "augur_forecast_refresh_duration_seconds_count", &[]),
+                        metric_sum(&text, "augur_forecast_refresh_duration_seconds_sum", &[]),
+                        metric_sum(&text, "augur_forecast_compute_seconds_total", &[]),
+                    ];
+                    let refreshes = (
+                        refreshing[0] - refreshed[0],
+                        1000.0 * (refreshing[1] - refreshed[1]),
+                        1000.0 * (refreshing[2] - refreshed[2]),
+                    );
+                    refreshed = refreshing;
+                    let server = |i: usize| {
+                        1000.0 * bucket_quantile(&bucket_delta(&histograms[i], &now[i]), 0.99)
+                    };
+                    let (augur_p99, prometheus_p99) = (server(0), server(1));
+                    histograms = now;
                     // The requests answered since the last line: when the tail comes.
                     let mut recent: Vec<u32> = {
                         let samples = samples.lock().unwrap();
@@ -602,7 +722,7 @@ async fn main() {
                             .map_or(0.0, |&v| f64::from(v) / 1000.0)
                     };
                     println!(
-                        "  t={:>4} s  RSS {:>7} KiB  fds {:>4}  client connections open {:>3}  requests p50 {:>6.2} ms  p99 {:>7.2} ms  max {:>7.2} ms  load {}",
+                        "  t={:>4} s  RSS {:>6} KiB  fds {:>3} (client holds {:>3})  requests p50 {:>5.2} p99 {:>6.2} max {:>6.2} ms, p99 in augur ~{augur_p99:>5.1} ms, Prometheus ~{prometheus_p99:>5.1} ms; {:.0} forecast refreshes ({:.0} ms, {:.0} ms computing); load {}",
                         at.as_secs(),
                         sample.rss_kib,
                         sample.fds,
@@ -610,6 +730,9 @@ async fn main() {
                         ms(0.5),
                         ms(0.99),
                         ms(1.0),
+                        refreshes.0,
+                        refreshes.1,
+                        refreshes.2,
                         load_average().split(' ').next().unwrap_or(""),
                     );
                 }
@@ -694,6 +817,7 @@ async fn main() {
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let after_rest = fds(pid);
+    let after_backend = connections_to(pid, prometheus_port);
     let after_rss = status_kib(pid, "VmRSS");
 
     let errors = errors.load(Ordering::Relaxed);
@@ -851,9 +975,25 @@ async fn main() {
             .saturating_sub(s.client_open))
     );
     println!(
-        "  at rest: before the load {rest_fds} fds ({rest_sockets} sockets), RSS {rest_rss} KiB; after it ({held} keep-alive connections closed) {} fds ({} sockets), RSS {after_rss} KiB",
+        "  at rest: before the load {rest_fds} fds ({rest_sockets} sockets, {rest_backend} to Prometheus), RSS {rest_rss} KiB; after it ({held} keep-alive connections closed) {} fds ({} sockets, {after_backend} to Prometheus: idle in augur's pool, at most --prometheus-max-connections), RSS {after_rss} KiB",
         after_rest.0, after_rest.1
     );
+
+    for (who, path, before) in [
+        ("augur", &log, logs_before[0]),
+        ("Prometheus", &prometheus_log, logs_before[1]),
+    ] {
+        let text = std::fs::read(path).unwrap_or_default();
+        let during = String::from_utf8_lossy(text.get(before as usize..).unwrap_or_default());
+        let lines: Vec<&str> = during.lines().collect();
+        println!(
+            "{who}'s log during the load ({} lines, the last 20):",
+            lines.len()
+        );
+        for line in &lines[lines.len().saturating_sub(20)..] {
+            println!("  {line}");
+        }
+    }
 
     let first_errors = first_errors.lock().unwrap();
     assert_eq!(errors, 0, "first errors: {first_errors:?}");
