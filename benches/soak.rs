@@ -157,7 +157,7 @@ async fn compacted(client: &reqwest::Client, prometheus: &str) {
     let started = Instant::now();
     let mut last = -1.0;
     while started.elapsed() < Duration::from_secs(180) {
-        let text = get_text(client, &url).await;
+        let text = scrape(client, &url).await;
         let compactions = metric_sum(&text, "prometheus_tsdb_compactions_total", &[]);
         if compactions > 0.0 && compactions == last {
             println!(
@@ -170,6 +170,23 @@ async fn compacted(client: &reqwest::Client, prometheus: &str) {
         tokio::time::sleep(Duration::from_secs(3)).await;
     }
     println!("Prometheus did not compact within 3 minutes; measuring anyway");
+}
+
+/// GET `url`'s text, once more after a failure: a pooled keep-alive connection that augur
+/// closes as idle at the moment a request is sent on it is reset under that request (seen
+/// once, 10 s into a full run), and clients retry such a request as this does.
+async fn scrape(client: &reqwest::Client, url: &str) -> String {
+    let first = async {
+        let response = client.get(url).send().await?.error_for_status()?;
+        response.text().await
+    };
+    match first.await {
+        Ok(text) => text,
+        Err(e) => {
+            println!("  ({url}: {e}; retried)");
+            get_text(client, url).await
+        }
+    }
 }
 
 fn arg(name: &str) -> Option<u64> {
@@ -673,7 +690,7 @@ async fn main() {
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(SAMPLE_EVERY);
             let mut printed = 0;
-            let mut histograms = server_histograms(&get_text(&control, &metrics_url).await);
+            let mut histograms = server_histograms(&scrape(&control, &metrics_url).await);
             let mut refreshed = [0.0; 3];
             for n in 0u64.. {
                 ticker.tick().await;
@@ -686,7 +703,7 @@ async fn main() {
                 };
                 if n % 10 == 0 {
                     // augur's and Prometheus's share of the last 10 s, from augur's histograms.
-                    let text = get_text(&control, &metrics_url).await;
+                    let text = scrape(&control, &metrics_url).await;
                     let now = server_histograms(&text);
                     // Forecast refreshes (fetch and fit, in the background) in the last 10 s.
                     let refreshing = [
@@ -747,7 +764,7 @@ async fn main() {
         tokio::spawn(async move {
             tokio::time::sleep_until((started + measure_from).into()).await;
             let cpu = cpu_times([pid, prometheus_pid, std::process::id()]);
-            (get_text(&control, &metrics_url).await, cpu, Instant::now())
+            (scrape(&control, &metrics_url).await, cpu, Instant::now())
         })
     };
 
@@ -802,7 +819,7 @@ async fn main() {
     let window = window_start.await.unwrap();
     let window_end = Instant::now();
     let cpu_end = cpu_times([pid, prometheus_pid, std::process::id()]);
-    let metrics_end = get_text(&control, &metrics_url).await;
+    let metrics_end = scrape(&control, &metrics_url).await;
     sampler.abort();
     let load_at_end = load_average();
 
