@@ -636,8 +636,8 @@ async fn main() {
             >= 2
     })
     .await;
-    // Fresh connections get full handshakes, as a client without a session cache (Go's
-    // default, kube-apiserver's) does: no resumption.
+    // Fresh connections get full handshakes, as a client without a session cache does (Go's
+    // default): no resumption, the costlier case.
     let mut tls_config = client_config(std::slice::from_ref(&cert), None);
     tls_config.alpn_protocols = vec![b"http/1.1".to_vec()];
     tls_config.resumption = rustls::client::Resumption::disabled();
