@@ -25,26 +25,68 @@ struct Pending {
     persistence: f64,
 }
 
-/// The half-life of the evidence behind the weight, as a fraction of `fallbackWindow`: a
-/// realised point counts half as much this many realised points later (30 at the default
-/// 1h window and 1m step). Chosen by leave-one-trace-out over the shared traces
-/// (benches/README.md, "Issue 13 targets").
-pub const HALF_LIFE: f64 = 0.5;
+/// The half-life, in realised points, of the fast estimate of the weight: a point counts
+/// half as much 15 outcomes later (15 minutes at a 1-minute step). Fewer points would make
+/// the estimate noise; it reacts to a change of regime within a few of them.
+pub const FAST_HALF_LIFE: f64 = 15.0;
+
+/// The half-life of the slow estimate of the weight, in multiples of `fallbackWindow` (2 h
+/// at the default 1 h window): it keeps a short run of outcomes that happen to agree with
+/// the model from being trusted at once.
+pub const SLOW_HALF_LIFE: f64 = 2.0;
+
+/// One estimate of the weight: exponentially weighted sums over realised points.
+#[derive(Debug, Clone, Copy)]
+struct Slope {
+    /// The weighted sum of `(f − p)(a − p)`.
+    cross: f64,
+    /// The weighted sum of `(f − p)²`.
+    spread: f64,
+    /// What a point's weight is multiplied by at each new realised point.
+    decay: f64,
+}
+
+impl Slope {
+    fn new(half_life: f64) -> Self {
+        Self {
+            cross: 0.0,
+            spread: 0.0,
+            decay: 0.5f64.powf(1.0 / half_life.max(1.0)),
+        }
+    }
+
+    fn record(&mut self, change: f64, realised: f64) {
+        self.cross = self.decay * self.cross + change * realised;
+        self.spread = self.decay * self.spread + change * change;
+    }
+
+    /// The slope clamped to [0, 1]; 1 while every forecast change was 0.
+    fn weight(&self) -> f64 {
+        if self.spread > 0.0 {
+            (self.cross / self.spread).clamp(0.0, 1.0)
+        } else {
+            1.0
+        }
+    }
+}
 
 /// The serving check of one series: the forecasts still waiting for their outcome, the
 /// model's recent errors against persistence's (the last value), and from them the weight
 /// the twin gives the model's forecast over persistence's.
 ///
 /// The twin serves `p + w · (f − p)`: the model's forecast `f` shrunk toward persistence `p`
-/// (the origin's value) by the weight `w` ∈ [0, 1] that would have served best lately, in
-/// the least-squares sense: the slope of the realised changes `a − p` on the model's
-/// forecast changes `f − p` over the realised points, through the origin, each point's
-/// weight halving every [`HALF_LIFE`] × `fallbackWindow` of points after it, clamped to
-/// [0, 1]. A model whose forecast changes come true serves them in full (`w` = 1); one whose
-/// changes carry no information serves persistence (`w` = 0, the live value with
-/// [`Distrust::WorseThanPersistence`]); in between, the forecast is believed in part. The
-/// weight reacts within a point or two to a blow-up: a forecast far from the last value that
-/// does not come true adds its square to the denominator and nothing to the numerator.
+/// (the origin's value) by a weight `w` ∈ [0, 1] learnt from the realised outcomes `a`: the
+/// least-squares slope of the realised changes `a − p` on the forecast changes `f − p`
+/// (through the origin, i.e. the blend weight that would have served best in the squared
+/// sense), clamped to [0, 1]. It is estimated twice, with exponential forgetting: fast (a
+/// point counts half [`FAST_HALF_LIFE`] outcomes later) and slow (half after
+/// [`SLOW_HALF_LIFE`] × `fallbackWindow`), and the smaller is used: the fast one drops
+/// within minutes when the model starts to miss, the slow one keeps a short lucky run from
+/// being trusted. A model whose forecast changes come true serves them in full (`w` = 1);
+/// one whose changes carry no information serves persistence (`w` = 0: the live value, with
+/// [`Distrust::WorseThanPersistence`]); in between, the forecast is believed in part. A
+/// blow-up (a forecast far from the last value that does not come true) adds its square to
+/// the denominator and nothing to the numerator, so the weight falls at its first outcome.
 #[derive(Debug, Clone)]
 pub struct Fallback {
     target: Target,
@@ -53,32 +95,26 @@ pub struct Fallback {
     window: usize,
     tracker: ErrorTracker,
     pending: VecDeque<Pending>,
-    /// The weighted sum of `(f − p)(a − p)` over the realised points.
-    cross: f64,
-    /// The weighted sum of `(f − p)²` over the realised points.
-    spread: f64,
+    fast: Slope,
+    slow: Slope,
     /// Whether any point was realised (else there is no evidence yet).
     evidence: bool,
-    /// What a point's weight is multiplied by at each new realised point.
-    decay: f64,
 }
 
 impl Fallback {
-    /// The check for forecasts of `target` on a grid of `step` seconds, learning the weight
-    /// from the realised origins with a half-life of [`HALF_LIFE`] × `window`
-    /// (`fallbackWindow / step`; 0 turns the check off: the forecast is served as it is).
+    /// The check for forecasts of `target` on a grid of `step` seconds, over `window`
+    /// realised origins (`fallbackWindow / step`; 0 turns the check off: the forecast is
+    /// served as it is).
     pub fn new(target: Target, step: i64, window: usize) -> Self {
-        let half_life = (HALF_LIFE * window as f64).max(1.0);
         Self {
             target,
             step,
             window,
             tracker: ErrorTracker::new(window),
             pending: VecDeque::new(),
-            cross: 0.0,
-            spread: 0.0,
+            fast: Slope::new(FAST_HALF_LIFE),
+            slow: Slope::new(SLOW_HALF_LIFE * window as f64),
             evidence: false,
-            decay: 0.5f64.powf(1.0 / half_life),
         }
     }
 
@@ -95,8 +131,8 @@ impl Fallback {
         }
         self.tracker.record(forecast, persistence, actual);
         let change = forecast - persistence;
-        self.cross = self.decay * self.cross + change * (actual - persistence);
-        self.spread = self.decay * self.spread + change * change;
+        self.fast.record(change, actual - persistence);
+        self.slow.record(change, actual - persistence);
         self.evidence = true;
     }
 
@@ -137,10 +173,10 @@ impl Fallback {
     /// is realised (the warm start normally gives a window of them at once), and where the
     /// model has always forecast persistence's value (nothing to weigh).
     pub fn weight(&self) -> f64 {
-        if self.window == 0 || !self.evidence || self.spread <= 0.0 {
+        if self.window == 0 || !self.evidence {
             return 1.0;
         }
-        (self.cross / self.spread).clamp(0.0, 1.0)
+        self.fast.weight().min(self.slow.weight())
     }
 
     /// What to serve for the model's `forecast` when persistence forecasts `persistence`:
@@ -289,8 +325,8 @@ mod tests {
             point(&mut check, change, change);
         }
         assert_eq!(check.weight(), 1.0);
-        // Changes twice what happens, a window long (the half-life is half of it): the
-        // weight tends to 1/2, which serves exactly what happens.
+        // Changes twice what happens: both estimates are 1/2, which serves exactly what
+        // happens.
         let mut check = Fallback::new(Target::Point(1), 60, 8);
         for i in 0..64 {
             let change = if i % 2 == 0 { 2.0 } else { -4.0 };
@@ -312,10 +348,11 @@ mod tests {
 
     #[test]
     fn a_blow_up_takes_the_weight_down_at_its_first_outcome_and_good_points_restore_it() {
-        // A model whose changes of ±1 came true for a window; then it forecasts 10 above the
-        // last value where nothing changes. One such point: the sums were 1 + d + d² + …
-        // (d = 2^(-1/4), half-life 4 points) ≈ 6.29 each; the blow-up adds 100 to the
-        // spread only, so the weight is 6.29·d / (6.29·d + 100) ≈ 0.05.
+        // A model whose changes of ±1 came true 64 times; then it forecasts 10 above the
+        // last value where nothing changes. One such point: each estimate's sums were
+        // 1 + d + … + d^63 ≈ 21.0 (fast, d = 2^(-1/15)) and 22.1 (slow, half-life 2 × 8);
+        // the blow-up adds 100 to the spread only, so the weight is min(21.0·d / (21.0·d +
+        // 100), …) ≈ 0.167.
         let mut check = Fallback::new(Target::Point(1), 60, 8);
         for i in 0..64 {
             let change = if i % 2 == 0 { 1.0 } else { -1.0 };
@@ -324,12 +361,13 @@ mod tests {
         assert_eq!(check.weight(), 1.0);
         point(&mut check, 10.0, 0.0);
         let w = check.weight();
-        assert!((0.04..0.06).contains(&w), "{w}");
+        assert!((0.16..0.175).contains(&w), "{w}");
         let served = check.shrink(20.0, 10.0).unwrap_or(f64::NAN);
         assert!((served - (10.0 + 10.0 * w)).abs() < 1e-9, "{served}");
-        // Once its changes come true again the blow-up's weight halves every 4 points: 48
-        // points on it is 100 / 2^12 against the good points' 6.29.
-        for i in 0..48 {
+        // Once its changes come true again the blow-up's weight halves every 15 points (16
+        // in the slow estimate): 160 points on it is below 100 / 2^10 against the good
+        // points' 22.
+        for i in 0..160 {
             let change = if i % 2 == 0 { 1.0 } else { -1.0 };
             point(&mut check, change, change);
         }

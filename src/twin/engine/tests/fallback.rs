@@ -243,7 +243,7 @@ async fn a_panic_while_computing_serves_live_at_once_with_a_reason() {
 }
 
 /// Extrapolates the last three minutes' trend over the horizon and forecasts its maximum:
-/// informative on a slow swing, wrong on noise and after a jump.
+/// informative on a slow swing, wrong on noise; above 60 it breaks and says 0.
 struct Trend;
 struct TrendFitted;
 impl Model for Trend {
@@ -263,6 +263,9 @@ impl Fitted for TrendFitted {
                 have: v.len(),
             });
         };
+        if last > 60.0 {
+            return Ok(vec![0.0]);
+        }
         Ok(vec![last.max(last + (last - before) / 3.0 * 5.0).max(0.0)])
     }
 }
@@ -270,8 +273,8 @@ impl Fitted for TrendFitted {
 #[tokio::test]
 async fn the_engine_serves_what_the_backtest_replays() {
     use crate::forecast::serve;
-    // Two hours and a half of a slow swing with noise and a jump at minute 100, whole
-    // numbers (exact in the engine's f32 history). The engine fetches it minute by minute
+    // Two hours and a half of a slow swing with noise and a jump at minute 100 (after which
+    // the model says 0), whole numbers (exact in the engine's f32 history). The engine fetches it minute by minute
     // and serves the trend model's 5-minute max, shrunk toward the origin's value by the
     // check over a 10-minute window; `forecast::serve::replay`, what `augur backtest`
     // runs, must give the same value at every origin.
