@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Memory held by idle TLS connections: starts `augur serve` (BINARY, rules/demo.yaml, no
 reachable Prometheus), makes N TLS handshakes that send nothing, closes them, and prints
-augur's RSS and open fds before, with the connections, and 5 s after they closed.
+augur's RSS (and its anonymous part) and open fds before, with the connections, and 5 s and
+15 s after they closed.
 
 Usage: ulimit -n 8192; python3 benches/idle_connections.py target/debug/augur 3000
 """
@@ -28,8 +29,9 @@ augur = subprocess.Popen(
 
 
 def footprint():
-    rss = next(int(l.split()[1]) for l in open(f"/proc/{augur.pid}/status") if l.startswith("VmRSS"))
-    return f"RSS {rss} KiB, {len(os.listdir(f'/proc/{augur.pid}/fd'))} fds"
+    status = {l.split(":")[0]: l.split()[1] for l in open(f"/proc/{augur.pid}/status") if l.startswith("Rss") or l.startswith("VmRSS")}
+    return (f"RSS {status['VmRSS']} KiB (anon {status['RssAnon']}), "
+            f"{len(os.listdir(f'/proc/{augur.pid}/fd'))} fds")
 
 
 try:
@@ -48,5 +50,7 @@ try:
         c.close()
     time.sleep(5)
     print("5 s after closing them:", footprint())
+    time.sleep(10)
+    print("15 s after closing them:", footprint())
 finally:
     augur.kill()

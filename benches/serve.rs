@@ -7,8 +7,11 @@
 //!
 //! Run: `cargo bench --bench serve` (8 clients, 20 s per route, a burst of 200;
 //! `-- --clients N --seconds S --burst B` to change, `--binary PATH` for another build of
-//! augur; extra augur flags after `--augur`).
-//! Under `cargo test` it runs a short smoke case that checks the answers.
+//! augur, `--cluster` to list the 50 pods from a kube-apiserver double (cluster mode) and
+//! time `pods/*` with a labelSelector too, `--callgrind FILE` to run augur under valgrind's
+//! callgrind, writing its profile to FILE, for `benches/symbol_order.py`; extra augur flags
+//! after `--augur`).
+//! Under `cargo test` it runs a short smoke case, in cluster mode, that checks the answers.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::testing::{Killed, cpu_seconds, free_port, status_kib};
-use common::{TestPrometheus, get_json};
+use common::{ApiServerDouble, Pod, TestPrometheus, get_json, pod_routes};
 
 const PODS: usize = 50;
 const STEP: u64 = 15;
@@ -28,6 +31,8 @@ const EXTERNAL: &str =
     "/apis/external.metrics.k8s.io/v1beta1/namespaces/default/http_requests_per_second";
 const PODS_ROUTE: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second";
+/// As an HPA asks for its Deployment's pods (cluster mode: the 50 pods of the double).
+const SELECTOR_ROUTE: &str = "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second?labelSelector=app%3Dweb";
 
 fn wait_for(what: &str, log: &Path, mut ready: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -191,15 +196,53 @@ async fn main() {
     let prometheus_url = prometheus.url();
     let prometheus_pid = prometheus.pid().expect("prometheus is running");
 
+    // `--cluster`: pods listed from a kube-apiserver double, so labelSelectors can be answered
+    // (always in the smoke case, which checks the answers).
+    let cluster = !full || args.iter().any(|a| a == "--cluster");
+    let pods: Vec<Pod> = (0..PODS)
+        .map(|i| Pod {
+            namespace: "default".to_owned(),
+            name: format!("web-{i}"),
+            labels: vec![("app".to_owned(), "web".to_owned())],
+        })
+        .collect();
+    let double = cluster.then(|| ApiServerDouble::start(pod_routes(&pods)));
+    let cluster_flags: Vec<String> = match &double {
+        Some(double) => vec![
+            format!(
+                "--lister-kubeconfig={}",
+                double.write_kubeconfig(dir.path(), "augur-token").display()
+            ),
+            "--authentication-mode=off".to_owned(),
+        ],
+        None => Vec::new(),
+    };
+
     let port = free_port();
     let log = dir.path().join("augur.log");
     let rules = Path::new(env!("CARGO_MANIFEST_DIR")).join("rules/default.yaml");
-    let augur = Command::new(binary)
+    // `--callgrind FILE`: augur under callgrind (slow), for the functions it runs.
+    let callgrind = args
+        .iter()
+        .position(|a| a == "--callgrind")
+        .and_then(|i| args.get(i + 1));
+    let mut augur = match callgrind {
+        Some(out) => {
+            let mut c = Command::new("valgrind");
+            c.args(["--tool=callgrind", "--demangle=no"])
+                .arg(format!("--callgrind-out-file={out}"))
+                .arg(binary);
+            c
+        }
+        None => Command::new(binary),
+    };
+    let augur = augur
         .args(["serve", "--bind-address=127.0.0.1"])
         .arg(format!("--secure-port={port}"))
         .arg(format!("--config={}", rules.display()))
         .arg(format!("--prometheus-url={prometheus_url}"))
         .arg(format!("--cert-dir={}", dir.path().join("certs").display()))
+        .args(&cluster_flags)
         .args(&extra)
         .env_remove("KUBERNETES_SERVICE_HOST")
         .stdout(Stdio::null())
@@ -207,7 +250,7 @@ async fn main() {
         .spawn()
         .unwrap();
     let pid = augur.id();
-    let _augur = Killed(augur);
+    let augur = Killed(augur);
     let cert = dir.path().join("certs/apiserver.crt");
     wait_for("augur", &log, || cert.exists());
     augur::tls::install_crypto_provider();
@@ -257,7 +300,29 @@ async fn main() {
     let body = get_json(&client, &format!("{base}{PODS_ROUTE}")).await;
     assert_eq!(body["items"].as_array().map(Vec::len), Some(PODS), "{body}");
 
-    for (name, path) in [("external", EXTERNAL), ("pods/*", PODS_ROUTE)] {
+    let mut routes = vec![("external", EXTERNAL), ("pods/*", PODS_ROUTE)];
+    if cluster {
+        let body = get_json(&client, &format!("{base}{SELECTOR_ROUTE}")).await;
+        assert_eq!(body["items"].as_array().map(Vec::len), Some(PODS), "{body}");
+        routes.push(("pods/* with labelSelector", SELECTOR_ROUTE));
+    }
+    // Over HTTP/2 as well, as kube-aggregator asks.
+    let mut tls = augur::testing::client_config(&augur::testing::pem_certificates(&pem), None);
+    tls.alpn_protocols = vec![b"h2".to_vec()];
+    let h2 = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    for (_, path) in &routes {
+        let response = h2.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(
+            (response.version(), response.status().as_u16()),
+            (reqwest::Version::HTTP_2, 200)
+        );
+    }
+    drop(h2);
+    for (name, path) in routes {
         let url = format!("{base}{path}");
         let (saved, sent) = (
             counter(&client, &base, "augur_prometheus_coalesced_queries_total").await,
@@ -317,4 +382,16 @@ async fn main() {
         "augur after the load, connections closed: {}",
         show(memory(pid))
     );
+    let mut augur = augur;
+    if let Some(out) = callgrind {
+        // Stopped as a Deployment stops it: callgrind writes the profile as augur exits.
+        let _ = Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(120);
+        while augur.0.try_wait().unwrap().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        println!("callgrind profile of augur: {out}");
+    }
 }

@@ -23,7 +23,7 @@ mod targets;
 mod tests;
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -86,6 +86,17 @@ impl std::fmt::Display for Reason {
         f.write_str(self.as_str())
     }
 }
+
+/// Requests that may wait for a first forecast at once. A waiting request holds one of its
+/// connection's streams (kube-aggregator's connection allows a few hundred): when thousands
+/// of targets are new at once (a restart under 10,000 HPAs), waiting requests would fill
+/// them and queue every other request behind them.
+const FIRST_WAITERS: usize = 64;
+
+/// First refreshes pending per first-refresh permit past which a new target's request serves
+/// live at once: its fit is too far down the queue to be ready within `--forecast-first-wait`
+/// (a fit over 7 days of minute buckets takes about 0.2 s).
+const FIRST_QUEUE_PER_PERMIT: usize = 8;
 
 /// Engine settings (from [`ForecastArgs`]).
 #[derive(Debug, Clone)]
@@ -159,6 +170,12 @@ pub struct Engine {
     /// Targets requested together (after a restart, every HPA at once) would otherwise fit
     /// all at once, each with megabytes of scratch: 400 at once peaked at 2.2 GiB.
     first_refreshes: Arc<tokio::sync::Semaphore>,
+    /// First refreshes queued or running (see [`Engine::may_wait_first`]).
+    first_pending: Arc<AtomicUsize>,
+    /// Past this many first refreshes pending, a new target's request does not wait.
+    first_queue: usize,
+    /// Requests waiting for a first forecast now: at most [`FIRST_WAITERS`].
+    first_waiters: Arc<tokio::sync::Semaphore>,
     loop_started: AtomicBool,
     self_ref: Weak<Engine>,
 }
@@ -193,6 +210,9 @@ impl Engine {
         let series = Arc::new(SeriesBudget::new(options.max_series));
         Arc::new_cyclic(|weak| Engine {
             first_refreshes: Arc::new(tokio::sync::Semaphore::new(first_refreshes)),
+            first_queue: FIRST_QUEUE_PER_PERMIT * first_refreshes,
+            first_pending: Arc::new(AtomicUsize::new(0)),
+            first_waiters: Arc::new(tokio::sync::Semaphore::new(FIRST_WAITERS)),
             backend,
             metrics,
             options,

@@ -232,6 +232,17 @@ impl Engine {
         }
     }
 
+    /// Leave to wait for a new target's first forecast, held while waiting: None when
+    /// [`FIRST_WAITERS`](super::FIRST_WAITERS) requests wait already or the first-refresh
+    /// queue is too deep for the fit to be ready in time. Then the request serves live at
+    /// once (`warming_up`), so no request waits long because many targets are new.
+    fn may_wait_first(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        if self.first_pending.load(Ordering::Acquire) > self.first_queue {
+            return None;
+        }
+        self.first_waiters.try_acquire().ok()
+    }
+
     /// The frame for a target, creating the target (and waiting up to
     /// `--forecast-first-wait` for its first forecast) when it is new.
     pub async fn lookup(
@@ -253,6 +264,10 @@ impl Engine {
         let frame = match target.frame() {
             Some(frame) => frame,
             None => {
+                let Some(_waiting) = self.may_wait_first() else {
+                    tracing::debug!(target = ?target.key, "many first forecasts queued, serving live");
+                    return Lookup::Fallback(Reason::WarmingUp);
+                };
                 let mut ready = target.ready.subscribe();
                 let waited =
                     tokio::time::timeout(self.options.first_wait, ready.wait_for(|r| *r)).await;

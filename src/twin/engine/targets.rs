@@ -2,7 +2,7 @@
 //! series budget that bounds memory, and making and evicting targets.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
@@ -226,6 +226,22 @@ impl TargetState {
     }
 }
 
+/// One first refresh counted in [`Engine`]'s pending first refreshes while it lives.
+struct Pending(Arc<AtomicUsize>);
+
+impl Pending {
+    fn count(pending: &Arc<AtomicUsize>) -> Self {
+        pending.fetch_add(1, Ordering::AcqRel);
+        Pending(pending.clone())
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Engine {
     /// Makes a target and starts its first refresh; None when the limit is reached.
     pub(super) fn create(
@@ -282,7 +298,9 @@ impl Engine {
         if let Some(engine) = self.self_ref.upgrade() {
             let first = target.clone();
             let permits = self.first_refreshes.clone();
+            let pending = Pending::count(&self.first_pending);
             tokio::spawn(async move {
+                let _pending = pending;
                 let queued = Instant::now();
                 // Closed never: the engine owns the semaphore. Without a permit, go anyway.
                 let _permit = permits.acquire_owned().await.ok();

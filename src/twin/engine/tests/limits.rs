@@ -1,4 +1,5 @@
-//! Limits: idle eviction, first refreshes a few at a time, and the series budget.
+//! Limits: idle eviction, first refreshes a few at a time, bounded first waits, and the
+//! series budget.
 
 use super::*;
 
@@ -75,6 +76,87 @@ async fn targets_created_together_fit_a_few_at_a_time() {
     let allowed = cores.clamp(1, options().concurrency);
     let most = most.load(std::sync::atomic::Ordering::SeqCst);
     assert!((1..=allowed).contains(&most), "{most} fits at once");
+}
+
+/// Lookups of `count` targets (`ns-0`.., or one target `ns-0` asked `count` times with
+/// `same`), started together: each one's first forecast (persistence: 1), or None when it
+/// served live, and why.
+async fn first_lookups(
+    engine: &Engine,
+    fake: &FakeBackend,
+    count: usize,
+    same: bool,
+) -> Vec<Result<f64, Reason>> {
+    let spec = Arc::new(spec(ServeMode::Forecast, 0.0));
+    let lookups = (0..count).map(|i| {
+        let ns = format!("ns-{}", if same { 0 } else { i });
+        let promql = sum_pods(&ns);
+        fake.set_range(promql.clone(), vec![range(&[], NOW, &[1.0; 60])]);
+        let key = TargetKey {
+            rule: "rules[0]".into(),
+            metric: METRIC.into(),
+            namespace: ns,
+            promql,
+            spec: fingerprint(&spec),
+        };
+        engine.lookup(key, spec.clone(), SeriesKind::PodSum, t(NOW))
+    });
+    futures::future::join_all(lookups)
+        .await
+        .into_iter()
+        .map(|lookup| match lookup {
+            Lookup::Frame(frame) => Ok(frame.series["sum"].unwrap()),
+            Lookup::Fallback(reason) => Err(reason),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn many_new_targets_at_once_serve_live_without_waiting() {
+    let fake = fake();
+    let model: Arc<dyn Model> = Arc::new(SlowFit {
+        in_flight: Arc::default(),
+        most: Arc::default(),
+    });
+    let factory: Arc<ModelFactory> = Arc::new(move |_: &ModelRef| Ok(model.clone()));
+    // One first fit at a time: past 8 first refreshes pending, a request does not wait
+    // (a 30 s first wait: a request that waited would get its forecast).
+    let one_at_a_time = EngineOptions {
+        first_wait: Duration::from_secs(30),
+        concurrency: 1,
+        ..options()
+    };
+    let engine = Engine::with_models(
+        fake.clone(),
+        Arc::new(Metrics::new()),
+        one_at_a_time,
+        factory,
+    );
+    let got = first_lookups(&engine, &fake, 12, false).await;
+    let mut want = vec![Ok(1.0); 8];
+    want.extend([Err(Reason::WarmingUp); 4]);
+    assert_eq!(got, want);
+    // The four that did not wait are still fitted in the background.
+    for _ in 0..100 {
+        if engine.targets().iter().all(|t| t.frame().is_some()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(engine.targets().iter().all(|t| t.frame().is_some()));
+    assert_eq!(engine.target_count(), 12);
+
+    // At most 64 requests wait at once, here for the first forecast of one new target.
+    let fake_one = super::fake();
+    let patient = EngineOptions {
+        first_wait: Duration::from_secs(30),
+        ..options()
+    };
+    let engine = Engine::new(fake_one.clone(), Arc::new(Metrics::new()), patient);
+    let got = first_lookups(&engine, &fake_one, 70, true).await;
+    let mut want = vec![Ok(1.0); 64];
+    want.extend([Err(Reason::WarmingUp); 6]);
+    assert_eq!(got, want);
 }
 
 #[tokio::test]
