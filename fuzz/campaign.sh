@@ -2,6 +2,8 @@
 # One fuzz campaign: `fuzz/campaign.sh TARGET [RUNS]` runs the target for RUNS executions
 # (default 1,000,000; at most FUZZ_SECONDS, default 1800) with its dictionary and bounds (10 s per input, 2 GiB RSS, 512 MiB per
 # allocation), then merges what it found into the committed corpus, minimized.
+# FUZZ_TIMEOUT (seconds per input, default 10) is wall-clock time: a campaign under `nice -n 19`
+# on a busy machine can be descheduled that long, so give it more there.
 # Built without a sanitizer (augur forbids unsafe code) but with overflow checks and debug
 # assertions. Needs the nightly toolchain and `cargo install cargo-fuzz`.
 set -euo pipefail
@@ -22,12 +24,12 @@ flags=(-O -a -s none --codegen-units 16)
 [[ ${FUZZ_NO_BUILD:-} == 1 ]] || cargo +nightly fuzz build "${flags[@]}" "$target"
 bin=target/x86_64-unknown-linux-gnu/release/$target
 "$bin" ${FUZZ_FLAGS:-} "$work" "corpus/$target" -runs="$runs" -dict="dict/$target.dict" -max_len="$max_len" \
-  -len_control=0 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=512 -max_total_time="${FUZZ_SECONDS:-1800}" \
+  -len_control=0 -timeout="${FUZZ_TIMEOUT:-10}" -rss_limit_mb=2048 -malloc_limit_mb=512 -max_total_time="${FUZZ_SECONDS:-1800}" \
   -artifact_prefix="artifacts/$target/" -print_final_stats=1
 # Keep only inputs that add an edge (hit counts ignored): the committed corpus stays small
 # enough to replay in seconds; the full one stays in $work for the next campaign.
 merged=$(mktemp -d)
-"$bin" -merge=1 -use_counters=0 "$merged" "corpus/$target" "$work" -max_len="$max_len" -timeout=10 \
+"$bin" -merge=1 -use_counters=0 "$merged" "corpus/$target" "$work" -max_len="$max_len" -timeout="${FUZZ_TIMEOUT:-10}" \
   -rss_limit_mb=2048 -malloc_limit_mb=512 >/dev/null 2>&1
 rm -rf "corpus/$target"
 mv "$merged" "corpus/$target"

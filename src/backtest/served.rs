@@ -105,7 +105,8 @@ pub fn rows(
 
 /// The engine's warm start for each target of `pair` ([`serve::warm_start`]): the model
 /// fitted as at the first origin, replayed over the last `fallbackWindow` of origins whose
-/// outcome is known by then (empty when the fit fails).
+/// outcome is known at the first origin, its bucket included, as the engine's history holds
+/// it (empty when the fit fails).
 fn warm_start(
     history: &History,
     name: &str,
@@ -127,7 +128,7 @@ fn warm_start(
     let at = |i: usize| {
         serve::warm_start(
             fitted.as_ref(),
-            history.prefix(first),
+            history.prefix(first + 1),
             pair[i],
             i,
             replay.fallback_window,

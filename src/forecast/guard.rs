@@ -88,31 +88,6 @@ impl ErrorTracker {
         }
     }
 
-    /// True once at least a quarter of the window is filled and the model's errors are
-    /// significantly above persistence's on the same points: the mean of the paired
-    /// differences `|model error| − |persistence error|` is more than `z` standard errors
-    /// above 0. Unlike [`ErrorTracker::worse_than_persistence`], a window where the two are
-    /// about as good does not count (on bursty traffic that switched a good model off and
-    /// on with the noise).
-    pub fn significantly_worse(&self, z: f64) -> bool {
-        let n = self.points.len();
-        if n * 4 < self.window || n < 3 {
-            return false;
-        }
-        let diff = |p: &[f32; 3]| f64::from(p[0]) - f64::from(p[1]);
-        let mean = self.points.iter().map(diff).sum::<f64>() / n as f64;
-        if mean <= 0.0 {
-            return false;
-        }
-        let var = self
-            .points
-            .iter()
-            .map(|p| (diff(p) - mean).powi(2))
-            .sum::<f64>()
-            / (n - 1) as f64;
-        mean > z * (var / n as f64).sqrt()
-    }
-
     /// The model's weight in a blend with persistence ([`Guarded`]): 1 while less than a
     /// quarter of the window is filled or while the model's MAE is at least `margin` (a
     /// fraction) below persistence's, 0 once it is not below, linear in between.

@@ -12,7 +12,8 @@ use super::{Fitted, History, Target};
 pub enum Distrust {
     /// A bucket within the last horizon (or the origin) is missing.
     HistoryGap,
-    /// The forecast's errors have been worse than persistence's (see [`Fallback`]).
+    /// The model's recent forecasts have carried no information beyond persistence's: its
+    /// weight ([`Fallback::weight`]) is 0.
     WorseThanPersistence,
 }
 
@@ -24,37 +25,71 @@ struct Pending {
     persistence: f64,
 }
 
-/// How many standard errors the model's mean error must exceed persistence's by, over the
-/// fallback window, for the twin to serve live (a one-sided test at about 2.3 %).
-pub const PAIRED_Z: f64 = 2.0;
+/// The half-life, in realised points, of the fast estimate of the weight: a point counts
+/// half as much 30 outcomes later (30 minutes at a 1-minute step). Fewer points make the
+/// estimate noisy (and cost accuracy on noisy traces); a blow-up still takes it down at its
+/// first outcome. Chosen by leave-one-trace-out over the shared traces (benches/README.md,
+/// "Issue 13 targets").
+pub const FAST_HALF_LIFE: f64 = 30.0;
 
-/// The blow-up detector's allowance per realised point, in units of persistence's mean
-/// error: excesses below it do not accumulate (CUSUM's reference value k = 0.5 σ).
-pub const CUSUM_ALLOWANCE: f64 = 0.5;
+/// The half-life of the slow estimate of the weight, in multiples of `fallbackWindow` (4 h
+/// at the default 1 h window): trust is earned over hours, so a short run of outcomes that
+/// happen to agree with the model does not restore its weight at once. Chosen with
+/// [`FAST_HALF_LIFE`].
+pub const SLOW_HALF_LIFE: f64 = 4.0;
 
-/// The accumulated excess, in units of persistence's mean error, at which the detector
-/// trips (CUSUM's decision interval h = 4 σ).
-pub const CUSUM_THRESHOLD: f64 = 4.0;
+/// One estimate of the weight: exponentially weighted sums over realised points.
+#[derive(Debug, Clone, Copy)]
+struct Slope {
+    /// The weighted sum of `(f − p)(a − p)`.
+    cross: f64,
+    /// The weighted sum of `(f − p)²`.
+    spread: f64,
+    /// What a point's weight is multiplied by at each new realised point.
+    decay: f64,
+}
 
-/// Realised points after a trip whose mean excess must be ≤ 0 before the forecast is
-/// served again.
-pub const CLEAR_POINTS: usize = 5;
+impl Slope {
+    fn new(half_life: f64) -> Self {
+        Self {
+            cross: 0.0,
+            spread: 0.0,
+            decay: 0.5f64.powf(1.0 / half_life.max(1.0)),
+        }
+    }
 
-/// The serving check of one series: the model's recent errors against persistence's
-/// (the last value), and the forecasts still waiting for their outcome.
+    fn record(&mut self, change: f64, realised: f64) {
+        self.cross = self.decay * self.cross + change * realised;
+        self.spread = self.decay * self.spread + change * change;
+    }
+
+    /// The slope clamped to [0, 1]; 1 while every forecast change was 0.
+    fn weight(&self) -> f64 {
+        if self.spread > 0.0 {
+            (self.cross / self.spread).clamp(0.0, 1.0)
+        } else {
+            1.0
+        }
+    }
+}
+
+/// The serving check of one series: the forecasts still waiting for their outcome, the
+/// model's recent errors against persistence's (the last value), and from them the weight
+/// the twin gives the model's forecast over persistence's.
 ///
-/// The twin serves live while either
-/// - over `fallbackWindow` the model's errors are significantly worse than persistence's
-///   ([`ErrorTracker::significantly_worse`] at [`PAIRED_Z`]): sustained underperformance,
-///   judged with the noise of the window in mind, so that a model about as good as
-///   persistence is not switched off and on by bursts; or
-/// - a CUSUM of the excess errors (each realised point's `|model error| − |persistence
-///   error|` over persistence's mean error, less [`CUSUM_ALLOWANCE`]) has passed
-///   [`CUSUM_THRESHOLD`]: a blow-up (a level shift the model cannot follow) trips it within
-///   a few realised points, i.e. minutes after its first forecasts come due, where the
-///   window's mean would take most of the window. It clears once the mean excess of the
-///   last [`CLEAR_POINTS`] (up to a window) of points realised since is no longer above 0,
-///   so a model that has caught up is served again.
+/// The twin serves `p + w · (f − p)`: the model's forecast `f` shrunk toward persistence `p`
+/// (the origin's value) by a weight `w` ∈ [0, 1] learnt from the realised outcomes `a`: the
+/// least-squares slope of the realised changes `a − p` on the forecast changes `f − p`
+/// (through the origin, i.e. the blend weight that would have served best in the squared
+/// sense), clamped to [0, 1]. It is estimated twice, with exponential forgetting: fast (a
+/// point counts half [`FAST_HALF_LIFE`] outcomes later) and slow (half after
+/// [`SLOW_HALF_LIFE`] × `fallbackWindow`), and the smaller is used: the fast one drops
+/// within minutes when the model starts to miss, the slow one keeps a short lucky run from
+/// being trusted. A model whose forecast changes come true serves them in full (`w` = 1);
+/// one whose changes carry no information serves persistence (`w` = 0: the live value, with
+/// [`Distrust::WorseThanPersistence`]); in between, the forecast is believed in part. A
+/// blow-up (a forecast far from the last value that does not come true) adds its square to
+/// the denominator and nothing to the numerator, so the weight falls at its first outcome.
 #[derive(Debug, Clone)]
 pub struct Fallback {
     target: Target,
@@ -63,15 +98,16 @@ pub struct Fallback {
     window: usize,
     tracker: ErrorTracker,
     pending: VecDeque<Pending>,
-    /// The CUSUM of excess errors (while not tripped).
-    cusum: f64,
-    /// Excess errors realised since the detector tripped (`None`: not tripped).
-    tripped: Option<VecDeque<f64>>,
+    fast: Slope,
+    slow: Slope,
+    /// Whether any point was realised (else there is no evidence yet).
+    evidence: bool,
 }
 
 impl Fallback {
-    /// The check for forecasts of `target` on a grid of `step` seconds, comparing errors
-    /// over the last `window` realised origins (`fallbackWindow / step`; 0 turns it off).
+    /// The check for forecasts of `target` on a grid of `step` seconds, over `window`
+    /// realised origins (`fallbackWindow / step`; 0 turns the check off: the forecast is
+    /// served as it is).
     pub fn new(target: Target, step: i64, window: usize) -> Self {
         Self {
             target,
@@ -79,8 +115,9 @@ impl Fallback {
             window,
             tracker: ErrorTracker::new(window),
             pending: VecDeque::new(),
-            cusum: 0.0,
-            tripped: None,
+            fast: Slope::new(FAST_HALF_LIFE),
+            slow: Slope::new(SLOW_HALF_LIFE * window as f64),
+            evidence: false,
         }
     }
 
@@ -96,30 +133,10 @@ impl Fallback {
             return;
         }
         self.tracker.record(forecast, persistence, actual);
-        let excess = (forecast - actual).abs() - (persistence - actual).abs();
-        match &mut self.tripped {
-            Some(since) => {
-                if since.len() >= self.window.max(CLEAR_POINTS) {
-                    since.pop_front();
-                }
-                since.push_back(excess);
-                if since.len() >= CLEAR_POINTS && since.iter().sum::<f64>() <= 0.0 {
-                    self.tripped = None;
-                    self.cusum = 0.0;
-                }
-            }
-            None => {
-                let scale = self
-                    .tracker
-                    .persistence_mae()
-                    .filter(|s| *s > 0.0)
-                    .unwrap_or(f64::MIN_POSITIVE);
-                self.cusum = (self.cusum + excess / scale - CUSUM_ALLOWANCE).max(0.0);
-                if self.cusum > CUSUM_THRESHOLD {
-                    self.tripped = Some(VecDeque::new());
-                }
-            }
-        }
+        let change = forecast - persistence;
+        self.fast.record(change, actual - persistence);
+        self.slow.record(change, actual - persistence);
+        self.evidence = true;
     }
 
     /// At `origin` (Unix seconds of the newest bucket): resolves the forecasts whose target
@@ -155,13 +172,27 @@ impl Fallback {
         realised
     }
 
-    /// Whether a forecast may be served now; why not otherwise.
-    pub fn verdict(&self) -> Result<(), Distrust> {
-        if self.window > 0 && (self.tripped.is_some() || self.tracker.significantly_worse(PAIRED_Z))
-        {
+    /// The model's weight now, in [0, 1]: 1 while the check is off or before any outcome
+    /// is realised (the warm start normally gives a window of them at once), and where the
+    /// model has always forecast persistence's value (nothing to weigh).
+    pub fn weight(&self) -> f64 {
+        if self.window == 0 || !self.evidence {
+            return 1.0;
+        }
+        self.fast.weight().min(self.slow.weight())
+    }
+
+    /// What to serve for the model's `forecast` when persistence forecasts `persistence`:
+    /// `persistence + w · (forecast − persistence)` with the current [`Fallback::weight`],
+    /// or the live value (an error) while the weight is 0.
+    pub fn shrink(&self, forecast: f64, persistence: f64) -> Result<f64, Distrust> {
+        let w = self.weight();
+        if w <= 0.0 {
             Err(Distrust::WorseThanPersistence)
+        } else if w >= 1.0 {
+            Ok(forecast)
         } else {
-            Ok(())
+            Ok(persistence + w * (forecast - persistence))
         }
     }
 }
@@ -234,7 +265,8 @@ pub fn warm_start(
 /// What a twin would have served at each origin `first_origin + k` of `history`, given the
 /// model's forecasts of `target` there (`forecasts[k]`, `NaN`: none) and a warm start
 /// (`(forecast, persistence, actual)` of origins before the first, oldest first): the
-/// forecast, or `NaN` where the live value is served.
+/// forecast shrunk toward the origin's value ([`Fallback::shrink`]), or `NaN` where the live
+/// value is served.
 pub fn replay(
     history: &History,
     first_origin: usize,
@@ -260,8 +292,10 @@ pub fn replay(
             check.observe(at, forecast, live, |o| {
                 index(o).and_then(|i| realised(seen, i, target))
             });
-            match forecast {
-                Some(f) if recent_complete(seen, target.steps()) && check.verdict().is_ok() => f,
+            match (forecast, live) {
+                (Some(f), Some(p)) if recent_complete(seen, target.steps()) => {
+                    check.shrink(f, p).unwrap_or(f64::NAN)
+                }
                 _ => f64::NAN,
             }
         })
@@ -272,68 +306,84 @@ pub fn replay(
 mod tests {
     use super::*;
 
-    /// Records a point where the model is `model` off and persistence 1 off.
-    fn point(check: &mut Fallback, model: f64) {
-        check.record(10.0 + model, 11.0, 10.0);
+    /// Records a point where persistence forecast 10, the model `10 + change` and
+    /// `10 + realised` happened.
+    fn point(check: &mut Fallback, change: f64, realised: f64) {
+        check.record(10.0 + change, 10.0, 10.0 + realised);
     }
 
     #[test]
-    fn a_blow_up_trips_within_two_points_and_clears_after_five_good_ones() {
-        let mut check = Fallback::new(Target::Point(1), 60, 8);
-        for _ in 0..8 {
-            point(&mut check, 0.5);
-        }
-        assert_eq!(check.verdict(), Ok(()));
-        // 4 off where persistence is 1 off: an excess of 3 persistence errors a point, less
-        // the allowance of 0.5, accumulates 2.5 and then 5 > 4.
-        point(&mut check, 4.0);
-        assert_eq!(check.verdict(), Ok(()));
-        point(&mut check, 4.0);
-        assert_eq!(check.verdict(), Err(Distrust::WorseThanPersistence));
-        // The window alone (6 points 0.5 better, 2 points 3 worse) would not say so.
-        assert!(!check.tracker().significantly_worse(PAIRED_Z));
-        assert!(check.tracker().worse_than_persistence());
-        for _ in 0..4 {
-            point(&mut check, 0.5);
-            assert_eq!(check.verdict(), Err(Distrust::WorseThanPersistence));
-        }
-        point(&mut check, 0.5);
-        assert_eq!(check.verdict(), Ok(()));
-    }
-
-    #[test]
-    fn a_model_steadily_a_little_worse_is_caught_by_the_window_not_the_cusum() {
-        let mut check = Fallback::new(Target::Point(1), 60, 8);
-        // 1.1 and 1.3 off against persistence's 1: 0.2 worse on average, never by the
-        // allowance (0.5 of persistence's error) at one point.
-        for i in 0..8 {
-            point(&mut check, if i % 2 == 0 { 1.1 } else { 1.3 });
-        }
-        assert!(check.tripped.is_none());
-        assert_eq!(check.verdict(), Err(Distrust::WorseThanPersistence));
-        // A window as good as persistence on average, with noise: served.
-        let mut check = Fallback::new(Target::Point(1), 60, 8);
-        for i in 0..8 {
-            point(&mut check, if i % 2 == 0 { 0.4 } else { 1.6 });
-        }
-        let mae = check.tracker().mae().unwrap_or_default();
-        assert!((mae - 1.0).abs() < 1e-6, "{mae}");
-        assert_eq!(check.verdict(), Ok(()));
-        // Off: never distrusted.
+    fn the_weight_is_the_slope_of_realised_on_forecast_changes() {
+        // Off, or before any outcome: the forecast as it is.
         let mut check = Fallback::new(Target::Point(1), 60, 0);
-        for _ in 0..8 {
-            point(&mut check, 9.0);
+        point(&mut check, 4.0, 0.0);
+        assert_eq!(check.weight(), 1.0);
+        let mut check = Fallback::new(Target::Point(1), 60, 8);
+        assert_eq!(check.shrink(14.0, 10.0), Ok(14.0));
+        // A model that forecasts persistence's value: nothing to weigh.
+        point(&mut check, 0.0, 3.0);
+        assert_eq!(check.weight(), 1.0);
+        // Forecast changes that come true: weight 1, the forecast served as it is.
+        for change in [2.0, -1.0, 3.0] {
+            point(&mut check, change, change);
         }
-        assert_eq!(check.verdict(), Ok(()));
+        assert_eq!(check.weight(), 1.0);
+        // Changes twice what happens: both estimates are 1/2, which serves exactly what
+        // happens.
+        let mut check = Fallback::new(Target::Point(1), 60, 8);
+        for i in 0..64 {
+            let change = if i % 2 == 0 { 2.0 } else { -4.0 };
+            point(&mut check, change, change / 2.0);
+        }
+        assert!((check.weight() - 0.5).abs() < 1e-12, "{}", check.weight());
+        let served = check.shrink(14.0, 10.0).unwrap_or(f64::NAN);
+        assert!((served - 12.0).abs() < 1e-9, "{served}");
+        // Changes that do not happen (or the other way): weight 0, the live value.
+        let mut check = Fallback::new(Target::Point(1), 60, 8);
+        point(&mut check, 2.0, -1.0);
+        point(&mut check, -3.0, 0.0);
+        assert_eq!(check.weight(), 0.0);
+        assert_eq!(
+            check.shrink(14.0, 10.0),
+            Err(Distrust::WorseThanPersistence)
+        );
+    }
+
+    #[test]
+    fn a_blow_up_takes_the_weight_down_at_its_first_outcome_and_good_points_restore_it() {
+        // A model whose changes of ±1 came true 64 times; then it forecasts 10 above the
+        // last value where nothing changes. One such point: each estimate's sums were
+        // 1 + d + … + d^63 ≈ 33.8 (fast, d = 2^(-1/30)) and 35.0 (slow, half-life 4 × 8);
+        // the blow-up adds 100 to the spread only, so the weight is about
+        // 33.8·d / (33.8·d + 100) ≈ 0.248.
+        let mut check = Fallback::new(Target::Point(1), 60, 8);
+        for i in 0..64 {
+            let change = if i % 2 == 0 { 1.0 } else { -1.0 };
+            point(&mut check, change, change);
+        }
+        assert_eq!(check.weight(), 1.0);
+        point(&mut check, 10.0, 0.0);
+        let w = check.weight();
+        assert!((0.245..0.25).contains(&w), "{w}");
+        let served = check.shrink(20.0, 10.0).unwrap_or(f64::NAN);
+        assert!((served - (10.0 + 10.0 * w)).abs() < 1e-9, "{served}");
+        // Once its changes come true again the blow-up's weight halves every 30 points (32
+        // in the slow estimate): 320 points on it is below 100 / 2^10 against the good
+        // points' 44.
+        for i in 0..320 {
+            let change = if i % 2 == 0 { 1.0 } else { -1.0 };
+            point(&mut check, change, change);
+        }
+        assert!(check.weight() > 0.99, "{}", check.weight());
     }
 
     #[test]
     fn forecasts_are_judged_once_their_target_is_realised() {
         // A step from 1 to 5 at bucket 10; the model forecasts 20 from origin 10 on (a
         // blow-up), 1 before. Window 8, point target 2 steps ahead: each forecast is
-        // realised two buckets later. The forecast of origin 10, realised at 12, is 15 off
-        // where persistence is exact, against persistence's mean error of 1 over the window
-        // (it missed the step twice): 15 − 0.5 > 4 trips the check at once.
+        // realised two buckets later. Before 10 the model forecasts persistence's value
+        // (weight 1, nothing to weigh); the forecast of origin 10, realised at 12, changed
+        // 15 where nothing changed: the weight is 0 at once.
         let mut values = vec![1.0; 10];
         values.extend([5.0; 10]);
         let history = History::new(0, 60, values);

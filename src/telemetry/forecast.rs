@@ -71,6 +71,8 @@ pub struct ForecastFigures {
     pub persistence_mae: Option<f64>,
     /// Rolling mean absolute percentage error of the model, in percent.
     pub mape: Option<f64>,
+    /// The model's weight in what is served, `origin + weight · (forecast − origin)`.
+    pub weight: Option<f64>,
 }
 
 /// The forecast engine's metrics (registered by [`Metrics::new`]).
@@ -82,6 +84,7 @@ pub(super) struct ForecastMetrics {
     mae: Family<ForecastLabels, FloatGauge>,
     persistence_mae: Family<ForecastLabels, FloatGauge>,
     mape: Family<ForecastLabels, FloatGauge>,
+    weight: Family<ForecastLabels, FloatGauge>,
     fallback: Family<ForecastFallbackLabels, Gauge>,
     served: Family<ForecastServedLabels, Counter>,
     targets: Gauge,
@@ -121,6 +124,10 @@ impl ForecastMetrics {
         let mape = gauge(
             "augur_forecast_mape",
             "Rolling mean absolute percentage error of the forecasts, in percent (buckets with a realised value of 0 left out)",
+        );
+        let weight = gauge(
+            "augur_forecast_weight",
+            "The model's weight in the served forecast, origin + weight × (forecast − origin): the slope of realised on forecast changes over the recent outcomes, clamped to [0, 1]",
         );
         let fallback = Family::<ForecastFallbackLabels, Gauge>::default();
         registry.register(
@@ -173,6 +180,7 @@ impl ForecastMetrics {
             mae,
             persistence_mae,
             mape,
+            weight,
             fallback,
             served,
             targets,
@@ -195,6 +203,7 @@ impl Metrics {
             (&f.mae, figures.mae),
             (&f.persistence_mae, figures.persistence_mae),
             (&f.mape, figures.mape),
+            (&f.weight, figures.weight),
         ] {
             match value.filter(|v| v.is_finite()) {
                 Some(v) => {

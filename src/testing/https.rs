@@ -1,11 +1,17 @@
 //! HTTPS for tests: a router served over TLS on a loopback port with a fresh self-signed
-//! certificate, and clients that trust given certificates (and may present an identity).
+//! certificate, clients that trust given certificates (and may present an identity), raw TLS
+//! connections for clients that misbehave or time each phase, and plain HTTP on a raw socket.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpStream, ToSocketAddrs};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 use super::ca::Identity;
 use crate::tls::{ServerTls, TlsOptions};
@@ -37,6 +43,64 @@ pub fn client_config(
             .expect("client certificate"),
         None => builder.with_no_client_auth(),
     }
+}
+
+/// Raw TLS connections (no HTTP client on top): a connector trusting given certificates,
+/// offering one ALPN protocol, for one server name (`localhost` unless [`named`](Self::named)).
+#[derive(Clone)]
+pub struct TlsClient {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl TlsClient {
+    /// Trusting `trusted`, offering `alpn` (`b"http/1.1"`, `b"h2"`).
+    pub fn new(trusted: &[CertificateDer<'static>], alpn: &[u8]) -> Self {
+        let mut config = client_config(trusted, None);
+        config.alpn_protocols = vec![alpn.to_vec()];
+        Self::from_config(config)
+    }
+
+    /// Over a client configuration of the caller's (session resumption off, for instance).
+    pub fn from_config(config: rustls::ClientConfig) -> Self {
+        Self {
+            connector: TlsConnector::from(Arc::new(config)),
+            name: ServerName::try_from("localhost").expect("localhost is a server name"),
+        }
+    }
+
+    /// Verifying the server as `name` instead.
+    pub fn named(mut self, name: &str) -> Self {
+        self.name = ServerName::try_from(name.to_owned()).expect("a DNS name");
+        self
+    }
+
+    /// The TLS handshake on an open TCP connection.
+    pub async fn handshake(&self, tcp: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        self.connector.connect(self.name.clone(), tcp).await
+    }
+
+    /// A TCP connection to `addr`, then the TLS handshake.
+    pub async fn connect(&self, addr: impl ToSocketAddrs) -> std::io::Result<TlsStream<TcpStream>> {
+        self.handshake(TcpStream::connect(addr).await?).await
+    }
+}
+
+/// Sends `request` as it is on a new plain-TCP connection to `addr` (plain HTTP on the HTTPS
+/// port, say) and returns everything the server answers until it closes the connection;
+/// panics when that takes longer than `within`.
+pub async fn plain_request(addr: impl ToSocketAddrs, request: &str, within: Duration) -> String {
+    let mut plain = TcpStream::connect(addr).await.expect("TCP connection");
+    plain
+        .write_all(request.as_bytes())
+        .await
+        .expect("writing the request");
+    let mut answer = String::new();
+    tokio::time::timeout(within, plain.read_to_string(&mut answer))
+        .await
+        .expect("the server did not close the connection in time")
+        .expect("reading the answer");
+    answer
 }
 
 /// A reqwest client builder over [`client_config`] trusting the PEM certificates of

@@ -1,5 +1,5 @@
 //! Child processes for benchmarks: a kill-on-drop guard, a free port, and a process' CPU time,
-//! memory and open files read from `/proc/<pid>`, with a sampler of its resident memory.
+//! run-queue wait, memory and open files read from `/proc/<pid>`, with a sampler of its resident memory.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,6 +39,21 @@ pub fn cpu_seconds(pid: u32) -> f64 {
         .filter_map(|&i| fields.get(i).and_then(|v| v.parse::<u64>().ok()))
         .sum();
     ticks as f64 / clock_ticks()
+}
+
+/// Seconds the threads of process `pid` now alive have spent runnable but waiting for a CPU
+/// (the second field of `/proc/<pid>/task/<tid>/schedstat`): how much a busy machine
+/// delayed it. 0 when unreadable.
+pub fn run_queue_wait_seconds(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    nanos as f64 / 1e9
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`; 100 on Linux unless told otherwise).

@@ -6,19 +6,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use super::{ServeLimits, TlsOptions, serve_with};
+use crate::testing::{TlsClient, plain_request};
 
 /// A server with `limits` on a loopback port, and its certificate.
 async fn start(limits: ServeLimits) -> (SocketAddr, CertificateDer<'static>, tempfile::TempDir) {
@@ -51,12 +50,8 @@ async fn handshake(
     cert: &CertificateDer<'static>,
     alpn: &[u8],
 ) -> TlsStream<TcpStream> {
-    let mut config = crate::testing::client_config(std::slice::from_ref(cert), None);
-    config.alpn_protocols = vec![alpn.to_vec()];
-    let connector = TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+    TlsClient::new(std::slice::from_ref(cert), alpn)
+        .connect(addr)
         .await
         .unwrap()
 }
@@ -198,16 +193,12 @@ async fn at_the_cap_real_requests_get_room() {
 #[tokio::test]
 async fn plain_http_gets_a_400_status() {
     let (addr, _cert, _dir) = start(ServeLimits::default()).await;
-    let mut plain = TcpStream::connect(addr).await.unwrap();
-    plain
-        .write_all(b"GET /apis HTTP/1.1\r\nHost: localhost\r\nUser-Agent: kubectl\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(5), plain.read_to_string(&mut answer))
-        .await
-        .unwrap()
-        .unwrap();
+    let answer = plain_request(
+        addr,
+        "GET /apis HTTP/1.1\r\nHost: localhost\r\nUser-Agent: kubectl\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
     let body = r#"{"apiVersion":"v1","kind":"Status","code":400,"message":"Client sent an HTTP request to an HTTPS server.","metadata":{},"reason":"BadRequest","status":"Failure"}"#;
     assert_eq!(
         answer,

@@ -7,11 +7,10 @@
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -193,21 +192,14 @@ fn certs_writes_files_prints_the_ca_bundle_and_kubectl_accepts_the_pair() {
     assert_ne!(std::fs::read(out.join("tls.key")).unwrap(), before);
 }
 
-fn client_config(roots: &[CertificateDer<'static>], alpn: &[u8]) -> rustls::ClientConfig {
-    let mut config = augur::testing::client_config(roots, None);
-    config.alpn_protocols = vec![alpn.to_vec()];
-    config
-}
-
 /// A new TLS connection to augur as `augur.augur.svc` (the name kube-aggregator uses).
 async fn connect(
     port: u16,
     roots: &[CertificateDer<'static>],
 ) -> std::io::Result<TlsStream<TcpStream>> {
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config(roots, b"http/1.1")));
-    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
-    connector
-        .connect(ServerName::try_from("augur.augur.svc").unwrap(), tcp)
+    augur::testing::TlsClient::new(roots, b"http/1.1")
+        .named("augur.augur.svc")
+        .connect(("127.0.0.1", port))
         .await
 }
 
@@ -281,7 +273,7 @@ async fn rotated_serving_certificate_reaches_new_connections_and_spares_open_one
     );
 
     // An HTTP/2 client with its own pooled connection, opened before the rotation.
-    let mut h2_config = client_config(&old_roots, b"h2");
+    let mut h2_config = augur::testing::client_config(&old_roots, None);
     h2_config.alpn_protocols = vec![b"h2".to_vec()];
     let h2 = reqwest::Client::builder()
         .tls_backend_preconfigured(h2_config)

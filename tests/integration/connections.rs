@@ -5,14 +5,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use augur::testing::{TlsClient, plain_request};
+use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
-use rustls_pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+use tokio::io::AsyncReadExt as _;
 
 use crate::support::{Augur, TestPrometheus, fixture_series, free_port, rules};
 
@@ -51,10 +49,7 @@ async fn idle_connections_beyond_the_open_file_limit_do_not_lock_out_requests() 
         augur.log()
     );
     let cert = CertificateDer::from_pem_file(augur.cert()).unwrap();
-    let connector = TlsConnector::from(Arc::new(augur::testing::client_config(
-        std::slice::from_ref(&cert),
-        None,
-    )));
+    let client = TlsClient::new(std::slice::from_ref(&cert), b"http/1.1");
     let port = augur
         .url("")
         .rsplit(':')
@@ -64,14 +59,11 @@ async fn idle_connections_beyond_the_open_file_limit_do_not_lock_out_requests() 
         .unwrap();
     let mut silent = Vec::new();
     for i in 0..300 {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        let tls = tokio::time::timeout(
-            Duration::from_secs(10),
-            connector.connect(ServerName::try_from("localhost").unwrap(), tcp),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("handshake {i} never completed:\n{}", augur.log()))
-        .unwrap_or_else(|e| panic!("handshake {i}: {e}\n{}", augur.log()));
+        let tls =
+            tokio::time::timeout(Duration::from_secs(10), client.connect(("127.0.0.1", port)))
+                .await
+                .unwrap_or_else(|_| panic!("handshake {i} never completed:\n{}", augur.log()))
+                .unwrap_or_else(|e| panic!("handshake {i}: {e}\n{}", augur.log()));
         silent.push(tls);
     }
     let started = Instant::now();
@@ -101,18 +93,12 @@ async fn plain_http_gets_a_400_status_kubectl_shows() {
     let (augur, _prometheus) = start_with_file_limit(1024).await;
     let port = augur.url("").rsplit(':').next().unwrap().to_owned();
 
-    let mut plain = TcpStream::connect(format!("127.0.0.1:{port}"))
-        .await
-        .unwrap();
-    plain
-        .write_all(b"GET /apis HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    tokio::time::timeout(Duration::from_secs(5), plain.read_to_string(&mut answer))
-        .await
-        .unwrap()
-        .unwrap();
+    let answer = plain_request(
+        format!("127.0.0.1:{port}"),
+        "GET /apis HTTP/1.1\r\nHost: localhost\r\n\r\n",
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(
         answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
         "{answer}"

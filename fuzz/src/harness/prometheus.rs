@@ -428,8 +428,8 @@ pub fn run(data: &[u8]) {
         bodies,
         next: AtomicUsize::new(0),
     });
-    let state = super::state(base(), backend);
+    let app = augur::api::router(super::state(base(), backend));
     for route in routes {
-        super::send(state.clone(), "GET", route, "");
+        super::send_to(app.clone(), "GET", route, "");
     }
 }

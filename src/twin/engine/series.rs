@@ -237,7 +237,8 @@ fn warm_start(spec: &ForecastSpec, state: &mut SeriesState, fitted: &dyn Fitted,
 }
 
 /// Records the new forecast and resolves forecasts whose horizon has passed; the served
-/// outcome ([`Fallback::verdict`]) and the series' figures.
+/// outcome (the forecast shrunk toward the origin's value, [`Fallback::shrink`]) and the
+/// series' figures.
 pub(super) fn finish(
     spec: &ForecastSpec,
     state: &mut SeriesState,
@@ -261,9 +262,12 @@ pub(super) fn finish(
         realised_now = serve::realised(values, values.len() - 1 - h, target);
     }
     let raw = outcome.ok();
-    let outcome = match outcome {
-        Ok(_) if state.fallback.verdict().is_err() => Err(Reason::WorseThanPersistence),
-        other => other,
+    let outcome = match (outcome, live) {
+        (Ok(forecast), Some(persistence)) => state
+            .fallback
+            .shrink(forecast, persistence)
+            .map_err(|_| Reason::WorseThanPersistence),
+        (other, _) => other,
     };
     let tracker = state.fallback.tracker();
     let figures = ForecastFigures {
@@ -273,6 +277,7 @@ pub(super) fn finish(
         mae: tracker.mae(),
         persistence_mae: tracker.persistence_mae(),
         mape: tracker.mape(),
+        weight: raw.map(|_| state.fallback.weight()),
     };
     (outcome, figures)
 }

@@ -241,3 +241,102 @@ async fn a_panic_while_computing_serves_live_at_once_with_a_reason() {
     engine.round(t(NOW + 60)).await;
     assert_eq!(range_calls(&fake), vec![(NOW, NOW + 60)]);
 }
+
+/// Extrapolates the last three minutes' trend over the horizon and forecasts its maximum:
+/// informative on a slow swing, wrong on noise; above 60 it breaks and says 0.
+struct Trend;
+struct TrendFitted;
+impl Model for Trend {
+    fn name(&self) -> &str {
+        "trend"
+    }
+    fn fit(&self, _: &History, _: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
+        Ok(Box::new(TrendFitted))
+    }
+}
+impl Fitted for TrendFitted {
+    fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError> {
+        let v = &history.values;
+        let [.., before, _, _, last] = v[..] else {
+            return Err(ModelError::TooShort {
+                needed: 4,
+                have: v.len(),
+            });
+        };
+        if last > 60.0 {
+            return Ok(vec![0.0]);
+        }
+        Ok(vec![last.max(last + (last - before) / 3.0 * 5.0).max(0.0)])
+    }
+}
+
+#[tokio::test]
+async fn the_engine_serves_what_the_backtest_replays() {
+    use crate::forecast::serve;
+    // Two hours and a half of a slow swing with noise and a jump at minute 100 (after which
+    // the model says 0), whole numbers (exact in the engine's f32 history). The engine fetches it minute by minute
+    // and serves the trend model's 5-minute max, shrunk toward the origin's value by the
+    // check over a 10-minute window; `forecast::serve::replay`, what `augur backtest`
+    // runs, must give the same value at every origin.
+    let n = 150;
+    let values: Vec<f64> = (0..n)
+        .map(|i| {
+            let noise = ((i * 7919) % 13) as f64 - 6.0;
+            let jump = if i >= 100 { 40.0 } else { 0.0 };
+            (30.0 + 12.0 * (i as f64 / 9.0).sin() + noise + jump).round()
+        })
+        .collect();
+    let first = 59;
+    // Sample i (at its bucket's end) is at NOW − (first − i)·60: the first round sees 60.
+    let sample_end = |i: usize| NOW + (i as i64 - first as i64) * 60;
+    let config = CONFIG.replace(
+        "{model: persistence, horizon: 5m, step: 1m, history: 1h, headroom: 0.5, fallbackWindow: 0}",
+        "{model: persistence, horizon: 5m, step: 1m, history: 1h, serve: forecast, fallbackWindow: 10m}",
+    );
+    let (snap, factory) = with_model(&config, Arc::new(Trend));
+    let fake = fake();
+    fake.clip_ranges(true);
+    fake.set_range(
+        sum_pods("default"),
+        vec![range(&[], sample_end(n - 1), &values)],
+    );
+    let engine = Engine::with_models(fake.clone(), Arc::new(Metrics::new()), options(), factory);
+    let mut engine_served = Vec::new();
+    for origin in first..n {
+        let now = sample_end(origin);
+        if origin > first {
+            engine.round(t(now)).await;
+        }
+        let pods = serve_pods(&engine, &snap, "default", now).await;
+        engine_served.push(if pods == live() {
+            f64::NAN
+        } else {
+            pods.iter().map(|(_, v)| v).sum()
+        });
+    }
+
+    let history = History::new(sample_end(0) - 60, 60, values);
+    let target = Target::Max(5);
+    let forecasts: Vec<f64> = (first..n)
+        .map(|o| TrendFitted.predict(&history.prefix(o + 1)).unwrap()[0])
+        .collect();
+    let warm = serve::warm_start(&TrendFitted, history.prefix(first + 1), target, 0, 10);
+    let replayed = serve::replay(&history, first, target, &forecasts, 10, &warm);
+    assert_eq!(engine_served.len(), replayed.len());
+    for (k, (e, r)) in engine_served.iter().zip(&replayed).enumerate() {
+        assert!(
+            (e.is_nan() && r.is_nan()) || (e - r).abs() < 1e-9,
+            "origin {}: engine {e}, backtest {r}",
+            first + k
+        );
+    }
+    // The check did something: some forecasts served shrunk, some switched to live.
+    let shrunk = (replayed.iter().zip(&forecasts))
+        .filter(|(r, f)| r.is_finite() && (*r - *f).abs() > 1e-9)
+        .count();
+    let live_served = replayed.iter().filter(|r| r.is_nan()).count();
+    assert!(
+        shrunk > 10 && live_served > 0,
+        "shrunk {shrunk}, live {live_served}"
+    );
+}
