@@ -23,7 +23,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use augur::testing::{Killed, cpu_seconds, free_port, status_kib};
-use common::{ApiServerDouble, Pod, TestPrometheus, get_json, pod_routes};
+use common::{ApiServerDouble, Pod, TestPrometheus, get_json, get_text, pod_routes};
 
 const PODS: usize = 50;
 const STEP: u64 = 15;
@@ -109,14 +109,7 @@ fn show(kib: [u64; 4]) -> String {
 
 /// A counter's value in augur's `/metrics`.
 async fn counter(client: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(client, &format!("{base}/metrics")).await;
     text.lines()
         .find(|l| l.starts_with(name) && !l.starts_with('#'))
         .and_then(|l| l.split_whitespace().last())
