@@ -4,7 +4,7 @@
 # allocation), then merges what it found into the committed corpus, minimized.
 # FUZZ_TIMEOUT (seconds per input, default 10) is wall-clock time: a campaign under `nice -n 19`
 # on a busy machine can be descheduled that long, so give it more there.
-# Built without a sanitizer (augur forbids unsafe code) but with overflow checks and debug
+# Built without a sanitizer (augur's one unsafe call, malloc_trim, is in no harness) but with overflow checks and debug
 # assertions. Needs the nightly toolchain and `cargo install cargo-fuzz`.
 set -euo pipefail
 cd "$(dirname "$0")"

@@ -15,6 +15,7 @@ use super::Result;
 use super::config::ServerTls;
 use super::connection::serve_connection;
 use super::limits::{Connections, KEEP_ALIVE_TIMEOUT, ServeLimits, open_file_limit};
+use super::trim::{TRIM_EVERY, Trimmer, release_free_memory};
 
 /// Serve `app` over TLS on `listener` until `shutdown` completes, with [`ServeLimits::default`].
 pub async fn serve(
@@ -34,7 +35,8 @@ pub async fn serve(
 /// request starts within `first_request_timeout` of the handshake or `idle_timeout` of the
 /// last one (HTTP/2 peers are pinged every `keep_alive_interval`). At most
 /// `max_connections` are open: at the cap the idlest is closed to make room, or, when all
-/// are busy, new ones wait in the listen backlog. On shutdown the listener is closed,
+/// are busy, new ones wait in the listen backlog. When many have closed, the memory they
+/// freed is given back to the system (see `trim`). On shutdown the listener is closed,
 /// connections are asked to finish gracefully (HTTP/2 GOAWAY, HTTP/1.1 close after the
 /// current response) and get `limits.shutdown_grace` before being dropped.
 pub async fn serve_with(
@@ -71,6 +73,9 @@ pub async fn serve_with(
         "accepting connections"
     );
     let mut accept_errors: (u64, Option<std::time::Instant>) = (0, None);
+    let mut trimmer = Trimmer::default();
+    let mut trim_tick = tokio::time::interval(TRIM_EVERY);
+    trim_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let shutdown = std::pin::pin!(shutdown);
     let mut shutdown = shutdown;
     loop {
@@ -81,6 +86,14 @@ pub async fn serve_with(
                     && err.is_panic()
                 {
                     tracing::error!(error = %err, "connection task panicked");
+                }
+            }
+            _ = trim_tick.tick() => {
+                if trimmer.due(open.len()) {
+                    tokio::task::spawn_blocking(|| {
+                        let released = release_free_memory();
+                        tracing::debug!(released, "gave the memory of closed connections back");
+                    });
                 }
             }
             accepted = async {
@@ -98,6 +111,7 @@ pub async fn serve_with(
                         stop_rx.clone(),
                         open.open(),
                     ));
+                    trimmer.saw(open.len());
                 }
                 Err(err) => {
                     // Per-connection errors (reset before accept) are harmless; others

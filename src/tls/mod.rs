@@ -18,6 +18,7 @@
 //! - `connection`: one connection's handshake and HTTP serving;
 //! - `limits`: the connection cap, idle and first-request timeouts;
 //! - `plain_http`: the 400 answer to plain HTTP on the HTTPS port;
+//! - `trim`: giving the memory of closed connections back to the system;
 //! - `policy`: `--tls-cipher-suites`, `--tls-min-version`, `--permit-port-sharing`.
 
 mod accept;
@@ -35,6 +36,7 @@ mod reload;
 mod self_signed;
 #[cfg(test)]
 mod tests;
+mod trim;
 
 use std::io;
 use std::path::PathBuf;
