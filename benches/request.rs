@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use augur::api::router;
-use augur::testing::{PODS_RULES, app_with_rules, fixed_rate, percentile, pods_backend, serve_tls};
+use augur::testing::{
+    PODS_RULES, app_with_rules, fixed_rate, percentile, pods_backend, saturate, serve_tls,
+};
 
 const PATH: &str =
     "/apis/custom.metrics.k8s.io/v1beta2/namespaces/default/pods/*/http_requests_per_second";
@@ -52,26 +54,7 @@ async fn main() {
     } else {
         (8, Duration::from_millis(500))
     };
-    let deadline = Instant::now() + window;
-    let mut workers = Vec::new();
-    for _ in 0..concurrency {
-        let client = client.clone();
-        let url = url.clone();
-        workers.push(tokio::spawn(async move {
-            let mut done = 0u64;
-            while Instant::now() < deadline {
-                let response = client.get(&url).send().await.unwrap();
-                assert_eq!(response.status(), 200);
-                let _ = response.bytes().await.unwrap();
-                done += 1;
-            }
-            done
-        }));
-    }
-    let mut total = 0;
-    for worker in workers {
-        total += worker.await.unwrap();
-    }
+    let total = saturate(&client, &url, concurrency, window).await;
     println!(
         "saturation with {concurrency} concurrent requests: {:.0} req/s over {window:?} ({} cores shared by client and server)",
         total as f64 / window.as_secs_f64(),

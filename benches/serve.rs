@@ -22,7 +22,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use augur::testing::{Killed, cpu_seconds, free_port, status_kib};
+use augur::testing::{Killed, cpu_seconds, free_port, saturate, status_kib};
 use common::{ApiServerDouble, Pod, TestPrometheus, get_json, get_text, pod_routes};
 
 const PODS: usize = 50;
@@ -124,31 +124,6 @@ async fn queries(client: &reqwest::Client, base: &str) -> f64 {
         "augur_prometheus_request_duration_seconds_count{endpoint=\"query\"}",
     )
     .await
-}
-
-/// `clients` loops GETting `path` for `window`; the requests answered.
-async fn saturate(client: &reqwest::Client, url: &str, clients: usize, window: Duration) -> u64 {
-    let deadline = Instant::now() + window;
-    let workers: Vec<_> = (0..clients)
-        .map(|_| {
-            let (client, url) = (client.clone(), url.to_owned());
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while Instant::now() < deadline {
-                    let response = client.get(&url).send().await.unwrap();
-                    assert_eq!(response.status(), 200);
-                    let _ = response.bytes().await.unwrap();
-                    done += 1;
-                }
-                done
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for worker in workers {
-        total += worker.await.unwrap();
-    }
-    total
 }
 
 #[tokio::main]

@@ -1,4 +1,5 @@
-//! Load for benchmarks: GET requests at a fixed rate, and latency percentiles.
+//! Load for benchmarks: GET requests at a fixed rate or as fast as they are answered, and
+//! latency percentiles.
 
 use std::time::{Duration, Instant};
 
@@ -33,6 +34,37 @@ pub async fn fixed_rate(
     }
     latencies.sort();
     latencies
+}
+
+/// `clients` tasks GET `url` one request after another until `window` has passed; asserts
+/// every answer is 200 and returns how many were answered.
+pub async fn saturate(
+    client: &reqwest::Client,
+    url: &str,
+    clients: usize,
+    window: Duration,
+) -> u64 {
+    let deadline = Instant::now() + window;
+    let workers: Vec<_> = (0..clients)
+        .map(|_| {
+            let (client, url) = (client.clone(), url.to_owned());
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while Instant::now() < deadline {
+                    let response = client.get(&url).send().await.expect("request");
+                    assert_eq!(response.status(), 200);
+                    let _ = response.bytes().await.expect("response body");
+                    done += 1;
+                }
+                done
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for worker in workers {
+        total += worker.await.expect("request task");
+    }
+    total
 }
 
 /// The `p` quantile (0 to 1) of `sorted` latencies: the nearest rank.

@@ -17,7 +17,7 @@ pub use https::{
     TlsClient, TlsServer, client_config, https_client, pem_certificates, plain_request, serve_tls,
     serve_tls_with,
 };
-pub use load::{fixed_rate, percentile};
+pub use load::{fixed_rate, percentile, saturate};
 pub use process::{
     Killed, RssSampler, cpu_seconds, free_port, open_fds, run_queue_wait_seconds, status_kib,
 };
