@@ -41,15 +41,21 @@ impl Trimmer {
     }
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+// SAFETY: glibc's declaration (`int malloc_trim(size_t pad)`); it takes no pointers and
+// touches only glibc's own free lists, under the arena locks every allocator call takes, so
+// calling it is safe whatever the argument.
+unsafe extern "C" {
+    safe fn malloc_trim(pad: usize) -> std::ffi::c_int;
+}
+
 /// Asks the allocator to give the free pages of every arena back to the system; whether it
 /// gave any. Elsewhere than glibc it does nothing: musl and the other platforms' allocators
 /// have no such call.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-#[allow(unsafe_code)]
 pub(super) fn release_free_memory() -> bool {
-    // SAFETY: `malloc_trim` takes no pointers and touches only glibc's own free lists,
-    // under the arena locks every other allocator call takes too.
-    unsafe { libc::malloc_trim(0) == 1 }
+    malloc_trim(0) == 1
 }
 
 /// See the glibc version above.
