@@ -81,17 +81,26 @@ class Slope:
         return min(max(self.cross / self.spread, 0.0), 1.0) if self.spread > 0 else 1.0
 
 
-def serve(forecasts, pers, actual, h, hour, fast, slow):
-    slopes = [Slope(fast), Slope(slow)] if fast else []
-    record = lambda k: [s.record(forecasts[k] - pers[k], actual[k] - pers[k]) for s in slopes]
+def origins(forecasts, actual, h, hour, record):
+    """Calls `record(k)` for each origin k of the first hour with an outcome (the stand-in for
+    augur's warm start), then yields every origin in turn, after recording the forecast
+    realised by then (made one horizon earlier)."""
     for k in range(min(hour, len(forecasts))):
         if not (math.isnan(forecasts[k]) or math.isnan(actual[k])):
             record(k)
-    served = []
-    for k, f in enumerate(forecasts):
+    for k in range(len(forecasts)):
         o = k - h
         if o >= 0 and not (math.isnan(forecasts[o]) or math.isnan(actual[o])):
             record(o)
+        yield k
+
+
+def serve(forecasts, pers, actual, h, hour, fast, slow):
+    slopes = [Slope(fast), Slope(slow)] if fast else []
+    record = lambda k: [s.record(forecasts[k] - pers[k], actual[k] - pers[k]) for s in slopes]
+    served = []
+    for k in origins(forecasts, actual, h, hour, record):
+        f = forecasts[k]
         w = min([s.weight() for s in slopes] or [1.0])
         served.append(math.nan if math.isnan(f) else pers[k] + w * (max(f, 0.0) - pers[k]))
     return served

@@ -55,14 +55,9 @@ def serve(forecasts, pers, actual, load, h, hour, variant):
         wt = 1.0 / max(s * s, 1e-18) if norm else 1.0
         fast.record(c, r, wt)
         slow.record(c, r, wt)
-    for k in range(min(hour, len(forecasts))):
-        if not (math.isnan(forecasts[k]) or math.isnan(actual[k])):
-            record(k)
     served = []
-    for k, f in enumerate(forecasts):
-        o = k - h
-        if o >= 0 and not (math.isnan(forecasts[o]) or math.isnan(actual[o])):
-            record(o)
+    for k in L.origins(forecasts, actual, h, hour, record):
+        f = forecasts[k]
         extra = (0.0, 0.0)
         if nowcast:
             s = state["s"] / state["n"] if state["n"] > 0 else 1.0
