@@ -11,6 +11,8 @@ use augur::testing::{TlsClient, plain_request, status_kib};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject as _;
 use tokio::io::AsyncReadExt as _;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
 
 use crate::support::{Augur, TestPrometheus, fixture_series, free_port, rules};
 
@@ -34,6 +36,25 @@ async fn start_with_file_limit(limit: u32) -> (Augur, TestPrometheus) {
     (Augur::launch(command, dir, port, cert).await, prometheus)
 }
 
+/// `n` clients that complete a TLS handshake with augur and send nothing (each handshake
+/// within 10 s).
+async fn silent_connections(augur: &Augur, n: usize) -> Vec<TlsStream<TcpStream>> {
+    let cert = CertificateDer::from_pem_file(augur.cert()).unwrap();
+    let client = TlsClient::new(std::slice::from_ref(&cert), b"http/1.1");
+    let mut silent = Vec::with_capacity(n);
+    for i in 0..n {
+        let tls = tokio::time::timeout(
+            Duration::from_secs(10),
+            client.connect(("127.0.0.1", augur.port())),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("handshake {i} never completed:\n{}", augur.log()))
+        .unwrap_or_else(|e| panic!("handshake {i}: {e}\n{}", augur.log()));
+        silent.push(tls);
+    }
+    silent
+}
+
 /// With 256 open files allowed, 300 clients that complete a TLS handshake and send nothing
 /// once made augur stop accepting (`Too many open files` every 100 ms) until they left. Now
 /// the cap (160 = 256 less 64 and an eighth) closes the idlest to make room: a real request
@@ -48,24 +69,7 @@ async fn idle_connections_beyond_the_open_file_limit_do_not_lock_out_requests() 
         "{}",
         augur.log()
     );
-    let cert = CertificateDer::from_pem_file(augur.cert()).unwrap();
-    let client = TlsClient::new(std::slice::from_ref(&cert), b"http/1.1");
-    let port = augur
-        .url("")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .parse::<u16>()
-        .unwrap();
-    let mut silent = Vec::new();
-    for i in 0..300 {
-        let tls =
-            tokio::time::timeout(Duration::from_secs(10), client.connect(("127.0.0.1", port)))
-                .await
-                .unwrap_or_else(|_| panic!("handshake {i} never completed:\n{}", augur.log()))
-                .unwrap_or_else(|e| panic!("handshake {i}: {e}\n{}", augur.log()));
-        silent.push(tls);
-    }
+    let mut silent = silent_connections(&augur, 300).await;
     let started = Instant::now();
     let (status, body) = tokio::time::timeout(
         Duration::from_secs(10),
@@ -91,26 +95,13 @@ async fn idle_connections_beyond_the_open_file_limit_do_not_lock_out_requests() 
 async fn memory_of_closed_connections_is_given_back() {
     let (augur, _prometheus) = start_with_file_limit(4096).await;
     let pid = augur.pid().unwrap();
-    let cert = CertificateDer::from_pem_file(augur.cert()).unwrap();
-    let client = TlsClient::new(std::slice::from_ref(&cert), b"http/1.1");
-    let port = augur.url("").rsplit(':').next().unwrap().to_owned();
     let before = status_kib(pid, "RssAnon");
-    let mut idle = Vec::new();
-    for i in 0..1_000 {
-        let tls = tokio::time::timeout(
-            Duration::from_secs(10),
-            client.connect(format!("127.0.0.1:{port}")),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("handshake {i} never completed:\n{}", augur.log()))
-        .unwrap_or_else(|e| panic!("handshake {i}: {e}\n{}", augur.log()));
-        idle.push(tls);
-    }
+    let idle = silent_connections(&augur, 1_000).await;
     let with = status_kib(pid, "RssAnon");
     assert!(
         with >= before + 8 * 1024,
         "1,000 connections took only {} KiB",
-        with - before
+        with.saturating_sub(before)
     );
     drop(idle);
     // Given back: at most a third of what they took is still held, within 15 s.
@@ -133,7 +124,7 @@ const PLAIN_HTTP_STATUS: &str = r#"{"apiVersion":"v1","kind":"Status","code":400
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_gets_a_400_status_kubectl_shows() {
     let (augur, _prometheus) = start_with_file_limit(1024).await;
-    let port = augur.url("").rsplit(':').next().unwrap().to_owned();
+    let port = augur.port();
 
     let answer = plain_request(
         format!("127.0.0.1:{port}"),

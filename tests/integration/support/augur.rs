@@ -188,6 +188,11 @@ impl Augur {
         }
     }
 
+    /// The port augur serves HTTPS on (on loopback).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
     /// `https://localhost:PORT{path}` (or the origin given to [`Augur::attach`]).
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.origin)
