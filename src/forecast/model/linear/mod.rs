@@ -43,7 +43,7 @@ pub use fit::fit_linear;
 pub use gaps::{RECENT_BUCKETS, RECENT_MISSING_FRACTION, check_recent_gap};
 pub use spec::{evaluate_spec, feature_value, inverse_transform, transform_value};
 
-use super::{check_step, filled_tail};
+use super::{DAY, check_step, filled_tail};
 use crate::forecast::{Fitted, History, LinearSpec, Model, ModelError, Target, Transform};
 use gaps::{check_seasonal_gap, seasonal_ranges};
 
@@ -185,6 +185,27 @@ pub struct FittedLinear {
     recent_only: Option<LinearSpec>,
 }
 
+/// The lowest a `linear` forecast goes: the lowest value of the last day (with the origin).
+/// The model extrapolates the recent slope, so at the foot of a steep fall it forecasts the
+/// fall going on through the floor the load has stayed above all day (on the `ramps` odd
+/// trace, 0 where the load settles at 5). A load below everything of the last day is a
+/// change no feature of the model has seen, so the forecast does not go there first; it
+/// follows once the load does. 0 (no floor) when no bucket of the last day is present.
+fn floor(history: &History) -> f64 {
+    let day = usize::try_from(DAY / history.step.max(1)).unwrap_or(history.len());
+    let values = &history.values[history.len().saturating_sub(day.max(1))..];
+    let lowest = values
+        .iter()
+        .copied()
+        .filter(|v| !v.is_nan())
+        .fold(f64::INFINITY, f64::min);
+    if lowest.is_finite() {
+        lowest.max(0.0)
+    } else {
+        0.0
+    }
+}
+
 /// Ridge penalty of the variant without seasonal features.
 const RECENT_ONLY_PENALTY: f64 = 1e-2;
 
@@ -209,7 +230,11 @@ impl Fitted for FittedLinear {
             needed: spec.lookback,
             have: 0,
         })?;
-        Ok(evaluate_spec(spec, &window, History::phase(origin)))
+        let floor = floor(history);
+        Ok(evaluate_spec(spec, &window, History::phase(origin))
+            .into_iter()
+            .map(|f| if f < floor { floor } else { f })
+            .collect())
     }
 
     /// The spec's (or its variant's) lookback, and the recent buckets checked for gaps.

@@ -343,3 +343,43 @@ fn an_infinite_sample_is_a_gap_not_a_forecast_of_zero() {
     let gap = forecast(stored);
     assert!((gap - clean).abs() < 1e-3, "{gap} vs {clean}");
 }
+
+#[test]
+fn a_forecast_does_not_fall_below_the_lowest_value_of_the_last_day() {
+    // Fitted where changes persist: a fall is extrapolated.
+    let history = History::new(1_704_110_400, 60, momentum(3000, false));
+    let targets = [Target::Point(2), Target::Max(3)];
+    let fitted = Linear {
+        options: options(Loss::Squared),
+    }
+    .fit(&history, &targets)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let spec =
+        fit_linear(&history, &targets, &options(Loss::Squared)).unwrap_or_else(|e| panic!("{e}"));
+    // A day at 100 or more, then a steep fall to 40: the model forecasts it going on.
+    let falling = |earlier_low: Option<f64>| {
+        let mut values = vec![100.0; 2000];
+        values.extend([100.0, 80.0, 60.0, 40.0]);
+        if let Some(low) = earlier_low {
+            values[2000 - 600] = low;
+        }
+        History::new(0, 60, values)
+    };
+    let window = [80.0, 60.0, 40.0];
+    let unfloored = evaluate_spec(&spec, &window, History::phase(2003 * 60));
+    assert!(unfloored[0] < 35.0, "{unfloored:?}");
+    let floored = fitted
+        .predict(&falling(None))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(floored[0], 40.0, "{floored:?}");
+    assert!(floored[1] >= 40.0, "{floored:?}");
+    // A lower value 10 hours ago lowers the floor to it; one more than a day ago does not.
+    let lower = fitted
+        .predict(&falling(Some(35.0)))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lower[0], 35.0f64.max(unfloored[0]), "{lower:?}");
+    let mut old = falling(None);
+    old.values[100] = 1.0;
+    let old = fitted.predict(&old).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(old[0], 40.0, "{old:?}");
+}
