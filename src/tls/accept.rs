@@ -101,6 +101,8 @@ pub async fn serve_with(
                 listener.accept().await
             } => match accepted {
                 Ok((stream, remote)) => {
+                    let (slot, count) = open.open();
+                    trimmer.saw(count);
                     connections.spawn(serve_connection(
                         stream,
                         remote,
@@ -109,9 +111,8 @@ pub async fn serve_with(
                         app.clone(),
                         limits,
                         stop_rx.clone(),
-                        open.open(),
+                        slot,
                     ));
-                    trimmer.saw(open.len());
                 }
                 Err(err) => {
                     // Per-connection errors (reset before accept) are harmless; others

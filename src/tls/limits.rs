@@ -197,16 +197,22 @@ impl Connections {
         self.lock().len()
     }
 
-    /// Takes a place for a new connection.
-    pub(super) fn open(self: &Arc<Self>) -> Slot {
+    /// Takes a place for a new connection; with how many are open now (counted under the
+    /// same lock, for the accept loop's [`super::trim::Trimmer`]).
+    pub(super) fn open(self: &Arc<Self>) -> (Slot, usize) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let activity = Arc::new(Activity::new());
-        self.lock().push((id, activity.clone()));
-        Slot {
+        let count = {
+            let mut open = self.lock();
+            open.push((id, activity.clone()));
+            open.len()
+        };
+        let slot = Slot {
             id,
             connections: self.clone(),
             activity,
-        }
+        };
+        (slot, count)
     }
 
     /// Waits until a new connection may be accepted. At the cap, the connection that has
@@ -318,8 +324,9 @@ mod tests {
     #[tokio::test]
     async fn at_the_cap_the_idlest_connection_is_asked_to_close() {
         let connections = Connections::new(2);
-        let first = connections.open();
-        let busy = connections.open();
+        let (first, _) = connections.open();
+        let (busy, count) = connections.open();
+        assert_eq!(count, 2);
         let _request = busy.activity.begin();
         let room = tokio::spawn({
             let connections = connections.clone();
