@@ -144,8 +144,16 @@ fn forecast_all(
     options: RollingOptions,
 ) -> Vec<ModelRun> {
     let run_one = |name: &String| -> ModelRun {
-        let result = model::build(name)
-            .map(|m| rolling_run(m.as_ref(), history, targets, options))
+        // One model per target, as the engine makes one per series.
+        let result = targets
+            .iter()
+            .map(|_| model::build(name))
+            .collect::<Result<Vec<_>, _>>()
+            .map(|built| {
+                let models: Vec<&dyn crate::forecast::Model> =
+                    built.iter().map(AsRef::as_ref).collect();
+                rolling_run(&models, history, targets, options)
+            })
             .map_err(|e| e.to_string());
         (name.clone(), result)
     };

@@ -115,24 +115,25 @@ fn warm_start(
 ) -> [Vec<(f64, f64, f64)>; 2] {
     let first = replay.first_origin.min(history.len());
     let start = first.saturating_sub(replay.train_window);
-    let Some(fitted) = model::build(name).ok().and_then(|m| {
-        let train = History::new(
-            history.start + start as i64 * history.step,
-            history.step,
-            history.values[start..first].to_vec(),
-        );
-        m.fit(&train, &pair).ok()
-    }) else {
-        return [Vec::new(), Vec::new()];
+    let train = History::new(
+        history.start + start as i64 * history.step,
+        history.step,
+        history.values[start..first].to_vec(),
+    );
+    // Each target fitted on its own, as the engine fits each twin.
+    let at = |target: Target| {
+        model::build(name)
+            .ok()
+            .and_then(|m| m.fit(&train, &[target]).ok())
+            .map_or_else(Vec::new, |fitted| {
+                serve::warm_start(
+                    fitted.as_ref(),
+                    history.prefix(first + 1),
+                    target,
+                    0,
+                    replay.fallback_window,
+                )
+            })
     };
-    let at = |i: usize| {
-        serve::warm_start(
-            fitted.as_ref(),
-            history.prefix(first + 1),
-            pair[i],
-            i,
-            replay.fallback_window,
-        )
-    };
-    [at(0), at(1)]
+    [at(pair[0]), at(pair[1])]
 }

@@ -45,7 +45,8 @@ pub fn rolling_forecasts(
     targets: &[Target],
     options: RollingOptions,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
-    let run = rolling_run(model, history, targets, options);
+    let models = vec![model; targets.len()];
+    let run = rolling_run(&models, history, targets, options);
     match run.failed_fits.first() {
         Some(failed) if run.failed_fits.len() == run.refits => Err(failed.error.clone()),
         _ => Ok(run.forecasts),
@@ -74,10 +75,11 @@ pub struct RollingRun {
     pub refits: usize,
 }
 
-/// [`rolling_forecasts`], also saying which refits failed; when all of them did, every
-/// origin is left without a forecast (`NaN`).
+/// [`rolling_forecasts`] with one model per target (`models[j]` forecasts `targets[j]`), also
+/// saying which refits failed; when all of them did, every origin is left without a
+/// forecast (`NaN`).
 pub fn rolling_run(
-    model: &dyn Model,
+    models: &[&dyn Model],
     history: &History,
     targets: &[Target],
     options: RollingOptions,
@@ -87,7 +89,11 @@ pub fn rolling_run(
     let refit_every = options.refit_every.max(1);
     let mut out = Vec::with_capacity(len - first);
     let mut failed_fits: Vec<FailedFit> = Vec::new();
-    let mut fitted = None;
+    // One fit per target, as the serving engine fits each twin for its own target (a
+    // model fitted for several chooses some things, such as `linear`'s transform, for all
+    // of them at once), each by its own model, as the engine makes one per series (a
+    // guarded model keeps its error tracking in the model).
+    let mut fitted: Vec<Option<Box<dyn super::Fitted>>> = Vec::new();
     let mut refits = 0;
     for origin in first..len {
         if (origin - first).is_multiple_of(refit_every) {
@@ -98,28 +104,43 @@ pub fn rolling_run(
                 history.values[train_start..origin].to_vec(),
             );
             refits += 1;
-            match model.fit(&train, targets) {
-                Ok(f) => fitted = Some(f),
-                Err(error) => {
-                    fitted = None;
-                    failed_fits.push(FailedFit {
-                        origin,
-                        origins: refit_every.min(len - origin),
-                        error,
-                    });
-                }
+            let mut failed = None;
+            fitted = targets
+                .iter()
+                .zip(models)
+                .map(|(&target, model)| match model.fit(&train, &[target]) {
+                    Ok(f) => Some(f),
+                    Err(error) => {
+                        failed.get_or_insert(error);
+                        None
+                    }
+                })
+                .collect();
+            if let Some(error) = failed {
+                failed_fits.push(FailedFit {
+                    origin,
+                    origins: refit_every.min(len - origin),
+                    error,
+                });
             }
         }
-        let Some(model) = fitted.as_ref() else {
+        if fitted.iter().all(Option::is_none) {
             out.push(vec![f64::NAN; targets.len()]);
             continue;
-        };
+        }
         let seen = history.prefix(origin + 1);
-        out.push(
-            model
-                .predict(&seen)
-                .unwrap_or_else(|_| vec![f64::NAN; targets.len()]),
-        );
+        let mut row: Vec<f64> = fitted
+            .iter()
+            .map(|f| {
+                f.as_ref()
+                    .and_then(|f| f.predict(&seen).ok())
+                    .and_then(|v| v.first().copied())
+                    .unwrap_or(f64::NAN)
+            })
+            .collect();
+        // A target without a model of its own has no forecast.
+        row.resize(targets.len(), f64::NAN);
+        out.push(row);
     }
     RollingRun {
         forecasts: out,
@@ -393,6 +414,7 @@ pub fn backtest(
 mod tests {
     use super::*;
     use crate::forecast::model::Persistence;
+    use std::sync::Arc;
 
     #[test]
     fn persistence_forecasts_the_origin_value() {
@@ -468,7 +490,7 @@ mod tests {
             train_window: 100,
         };
         // Refits at origins 4 (4 buckets), 6 (6) and 8 (8): the first fails.
-        let run = rolling_run(&NeedsBuckets(5), &history, &[Target::Point(1)], options);
+        let run = rolling_run(&[&NeedsBuckets(5)], &history, &[Target::Point(1)], options);
         assert_eq!(run.refits, 3);
         assert_eq!(
             run.failed_fits,
@@ -485,6 +507,67 @@ mod tests {
         assert_eq!(
             rolling_forecasts(&NeedsBuckets(9), &history, &[Target::Point(1)], options),
             Err(ModelError::TooShort { needed: 9, have: 4 })
+        );
+    }
+
+    /// Every fit so far: the tag of the model fitted and the targets it was fitted for.
+    type Fits = Arc<std::sync::Mutex<Vec<(u8, Vec<Target>)>>>;
+
+    /// Records every fit in [`Fits`] under its tag.
+    struct Recording(u8, Fits);
+
+    impl Model for Recording {
+        fn name(&self) -> &str {
+            "recording"
+        }
+        fn fit(
+            &self,
+            history: &History,
+            targets: &[Target],
+        ) -> Result<Box<dyn crate::forecast::Fitted>, ModelError> {
+            self.1
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((self.0, targets.to_vec()));
+            Persistence.fit(history, targets)
+        }
+    }
+
+    #[test]
+    fn each_target_is_fitted_alone_by_its_own_model_as_the_engine_fits_a_twin() {
+        let history = History::new(0, 60, (0..8).map(f64::from).collect());
+        let fits = Arc::default();
+        let (point, max) = (
+            Recording(1, Arc::clone(&fits)),
+            Recording(2, Arc::clone(&fits)),
+        );
+        let targets = [Target::Point(1), Target::Max(2)];
+        let options = RollingOptions {
+            first_origin: 4,
+            refit_every: 2,
+            train_window: 100,
+        };
+        let run = rolling_run(&[&point, &max], &history, &targets, options);
+        let one = |tag, target| (tag, vec![target]);
+        assert_eq!(
+            *fits
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            vec![
+                one(1, Target::Point(1)),
+                one(2, Target::Max(2)),
+                one(1, Target::Point(1)),
+                one(2, Target::Max(2)),
+            ]
+        );
+        assert_eq!(
+            run.forecasts,
+            vec![
+                vec![4.0, 4.0],
+                vec![5.0, 5.0],
+                vec![6.0, 6.0],
+                vec![7.0, 7.0]
+            ]
         );
     }
 
