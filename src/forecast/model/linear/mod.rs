@@ -192,8 +192,7 @@ pub struct FittedLinear {
 /// change no feature of the model has seen, so the forecast does not go there first; it
 /// follows once the load does. 0 (no floor) when no bucket of the last day is present.
 fn floor(history: &History) -> f64 {
-    let day = usize::try_from(DAY / history.step.max(1)).unwrap_or(history.len());
-    let values = &history.values[history.len().saturating_sub(day.max(1))..];
+    let values = &history.values[history.len().saturating_sub(floor_span(history.step))..];
     let lowest = values
         .iter()
         .copied()
@@ -204,6 +203,11 @@ fn floor(history: &History) -> f64 {
     } else {
         0.0
     }
+}
+
+/// Buckets the [`floor`] reads back from the origin: one day at `step` seconds (at least 1).
+fn floor_span(step: i64) -> usize {
+    usize::try_from(DAY / step.max(1)).unwrap_or(1).max(1)
 }
 
 /// Ridge penalty of the variant without seasonal features.
@@ -237,9 +241,16 @@ impl Fitted for FittedLinear {
             .collect())
     }
 
-    /// The spec's (or its variant's) lookback, and the recent buckets checked for gaps.
+    /// The spec's (or its variant's) lookback, the recent buckets checked for gaps, and the
+    /// day the [`floor`] reads.
     fn lookback(&self) -> Option<usize> {
         let variant = self.recent_only.as_ref().map_or(0, |s| s.lookback);
-        Some(self.spec.lookback.max(variant).max(RECENT_BUCKETS))
+        Some(
+            self.spec
+                .lookback
+                .max(variant)
+                .max(RECENT_BUCKETS)
+                .max(floor_span(self.spec.step_seconds)),
+        )
     }
 }

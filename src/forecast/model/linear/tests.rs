@@ -382,4 +382,15 @@ fn a_forecast_does_not_fall_below_the_lowest_value_of_the_last_day() {
     old.values[100] = 1.0;
     let old = fitted.predict(&old).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(old[0], 40.0, "{old:?}");
+    // The engine predicts from the last `lookback()` buckets alone: they hold the day.
+    let lookback = fitted.lookback().unwrap_or(0);
+    assert_eq!(lookback, 1440);
+    let full = falling(Some(35.0));
+    let cut = full.len() - lookback;
+    let tail = History::new(
+        full.start + cut as i64 * 60,
+        60,
+        full.values[cut..].to_vec(),
+    );
+    assert_eq!(fitted.predict(&tail), Ok(lower));
 }
