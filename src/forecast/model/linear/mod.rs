@@ -5,7 +5,7 @@
 //!
 //! Fitting, for each target `j`:
 //! - values are forward-filled and transformed (`Identity` or `Log1p`, chosen on the
-//!   validation day unless fixed); the regression target is the change from the origin,
+//!   validation days unless fixed); the regression target is the change from the origin,
 //!   `u[T] - u0` (point) or `max(u[t+1..=T]) - u0` (max);
 //! - level features (lags, windows) enter as differences from the origin value, so a level
 //!   shift does not move the forecast (in log space: a multiplicative change); calendar
@@ -15,15 +15,16 @@
 //!   `T - period`, the bucket at `t - period`, and the max and mean of `(t - period, T - period]`;
 //! - rows whose target or recent lags touch a missing bucket are dropped (older buckets,
 //!   read by seasonal and window features, are forward-filled as at predict time);
-//! - the penalty is chosen per target on the last day before the fit (`validation`) by the
-//!   MAE of the forecasts, then the model is refitted on every row.
+//! - the penalty is chosen per target on the last two days before the fit (`validation`;
+//!   one on a short history) by the MAE of the forecasts, then the model is refitted on
+//!   every row.
 //!
 //! The fitted model is rewritten into the raw-feature form of [`LinearSpec`]:
 //! `z_j = u0 + bias[j] + Σ_i weights[j][i] · (f_i − mean[i]) / scale[i]`.
 //!
 //! Files, one step each: [`design`] (which features, per target), [`rows`] (training rows
 //! from a history), [`solve`] (weighted ridge by Cholesky, IRLS for the L1 and pinball
-//! losses), [`validation`] (the penalty chosen on the validation day), [`raw_form`] (the
+//! losses), [`validation`] (the penalty chosen on the validation days), [`raw_form`] (the
 //! rewrite into a [`LinearSpec`]), [`fit`] (the steps together, and the transform chosen),
 //! [`spec`] (evaluating a spec), [`gaps`] (when a forecast is refused for missing data);
 //! this file holds the options and the [`Model`] and [`Fitted`] implementations.
@@ -80,7 +81,7 @@ pub const QUANTILE_VARIANTS: &[(&str, u8)] =
 /// How [`fit_linear`] builds and fits the model.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearOptions {
-    /// Value transform; `None` picks the better of `Identity` and `Log1p` on the validation day.
+    /// Value transform; `None` picks the better of `Identity` and `Log1p` on the validation days.
     pub transform: Option<Transform>,
     /// Recent lags used (lag 0 = the origin).
     pub lags: usize,
@@ -103,7 +104,7 @@ pub struct LinearOptions {
     /// Rows used at most (the training rows are thinned evenly beyond this).
     pub max_rows: usize,
     /// Buckets at the end of the history held out to choose the penalty and transform
-    /// (`None`: one day).
+    /// (`None`: two days, or one when the history leaves too few training rows before them).
     pub validation: Option<usize>,
 }
 
