@@ -77,11 +77,14 @@ fn build(name: &str) -> Box<dyn Model> {
 }
 
 fn run(name: &str, history: &History, days: usize) -> Run {
-    let model = build(name);
+    let targets = targets(history.step);
+    // One model per target, as the engine makes one per series.
+    let built: Vec<Box<dyn Model>> = targets.iter().map(|_| build(name)).collect();
+    let models: Vec<&dyn Model> = built.iter().map(AsRef::as_ref).collect();
     let options = RollingOptions::last_days(history, days);
     let started = Instant::now();
-    let scores = backtest(model.as_ref(), history, &targets(history.step), options)
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let scores =
+        backtest(&models, history, &targets, options).unwrap_or_else(|e| panic!("{name}: {e}"));
     Run {
         model: name.to_string(),
         scores,

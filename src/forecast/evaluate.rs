@@ -35,18 +35,19 @@ impl RollingOptions {
 }
 
 /// For each origin `first_origin ..= len - 1`, one value per target (`NaN` where the model
-/// failed). A refit at bucket `R` sees only buckets `< R`; forecasts from origin `t` see
-/// buckets `..= t`. A refit that fails (too short a history so far, a gap) leaves the
-/// origins until the next refit without a forecast, as the serving engine serves the live
-/// value then; only a model no refit could fit is an error (the first refit's).
+/// failed), `models[j]` forecasting `targets[j]` (one model per target, as the engine makes
+/// one per series: a guarded model keeps its error tracking in the model). A refit at
+/// bucket `R` sees only buckets `< R`; forecasts from origin `t` see buckets `..= t`. A
+/// refit that fails (too short a history so far, a gap) leaves the origins until the next
+/// refit without a forecast, as the serving engine serves the live value then; only a model
+/// no refit could fit is an error (the first refit's).
 pub fn rolling_forecasts(
-    model: &dyn Model,
+    models: &[&dyn Model],
     history: &History,
     targets: &[Target],
     options: RollingOptions,
 ) -> Result<Vec<Vec<f64>>, ModelError> {
-    let models = vec![model; targets.len()];
-    let run = rolling_run(&models, history, targets, options);
+    let run = rolling_run(models, history, targets, options);
     match run.failed_fits.first() {
         Some(failed) if run.failed_fits.len() == run.refits => Err(failed.error.clone()),
         _ => Ok(run.forecasts),
@@ -75,9 +76,8 @@ pub struct RollingRun {
     pub refits: usize,
 }
 
-/// [`rolling_forecasts`] with one model per target (`models[j]` forecasts `targets[j]`), also
-/// saying which refits failed; when all of them did, every origin is left without a
-/// forecast (`NaN`).
+/// [`rolling_forecasts`], also saying which refits failed; when all of them did, every
+/// origin is left without a forecast (`NaN`).
 pub fn rolling_run(
     models: &[&dyn Model],
     history: &History,
@@ -91,8 +91,7 @@ pub fn rolling_run(
     let mut failed_fits: Vec<FailedFit> = Vec::new();
     // One fit per target, as the serving engine fits each twin for its own target (a
     // model fitted for several chooses some things, such as `linear`'s transform, for all
-    // of them at once), each by its own model, as the engine makes one per series (a
-    // guarded model keeps its error tracking in the model).
+    // of them at once).
     let mut fitted: Vec<Option<Box<dyn super::Fitted>>> = Vec::new();
     let mut refits = 0;
     for origin in first..len {
@@ -399,14 +398,14 @@ pub fn worst_window(
     worst
 }
 
-/// Rolling forecasts and their scores in one call.
+/// Rolling forecasts and their scores in one call (`models[j]` forecasts `targets[j]`).
 pub fn backtest(
-    model: &dyn Model,
+    models: &[&dyn Model],
     history: &History,
     targets: &[Target],
     options: RollingOptions,
 ) -> Result<Scores, ModelError> {
-    let forecasts = rolling_forecasts(model, history, targets, options)?;
+    let forecasts = rolling_forecasts(models, history, targets, options)?;
     Ok(score(history, options.first_origin, targets, &forecasts))
 }
 
@@ -420,7 +419,7 @@ mod tests {
     fn persistence_forecasts_the_origin_value() {
         let history = History::new(0, 60, vec![1.0, 2.0, 3.0, 4.0]);
         let forecasts = rolling_forecasts(
-            &Persistence,
+            &[&Persistence],
             &history,
             &[Target::Point(1)],
             RollingOptions {
@@ -505,7 +504,7 @@ mod tests {
         assert_eq!(values[2..], [6.0, 7.0, 8.0, 9.0]);
         // No refit works: the first refit's error.
         assert_eq!(
-            rolling_forecasts(&NeedsBuckets(9), &history, &[Target::Point(1)], options),
+            rolling_forecasts(&[&NeedsBuckets(9)], &history, &[Target::Point(1)], options),
             Err(ModelError::TooShort { needed: 9, have: 4 })
         );
     }

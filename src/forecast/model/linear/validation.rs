@@ -1,7 +1,7 @@
 //! Choosing the ridge penalty: each candidate is fitted on the rows before the validation
 //! window ([`VALIDATION_DAYS`], one day when the history is too short for them, unless set)
-//! and scored on the rows in it by the loss the model is fitted
-//! for, relative to persistence's.
+//! and scored on the rows in it by the loss the model is fitted for, relative to
+//! persistence's.
 
 use super::rows::{Rows, TargetRows};
 use super::solve::{fit_target, predict_rows};
