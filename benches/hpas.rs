@@ -490,6 +490,9 @@ struct Counters {
     targets: f64,
     forecast_series: f64,
     compute_seconds: f64,
+    /// augur's backend calls being answered, and waiting for a connection (gauges).
+    in_flight: f64,
+    queued: f64,
 }
 
 async fn counters(
@@ -542,7 +545,46 @@ async fn counters(
         targets: metric_sum(&a, "augur_forecast_targets", &[]),
         forecast_series: metric_sum(&a, "augur_forecast_series", &[]),
         compute_seconds: metric_sum(&a, "augur_forecast_compute_seconds_total", &[]),
+        in_flight: metric_sum(&a, "augur_prometheus_in_flight_requests", &[]),
+        queued: metric_sum(&a, "augur_prometheus_queued_requests", &[]),
     }
+}
+
+/// One line of the warm-up's timeline: what happened between two readings of the counters,
+/// and the latency of the requests that completed in between (`done` of them so far).
+fn timeline_line(
+    from: &Counters,
+    to: &Counters,
+    origin: Instant,
+    latencies: &mut [Duration],
+) -> String {
+    latencies.sort_unstable();
+    let p = |q: f64| {
+        if latencies.is_empty() {
+            "-".to_owned()
+        } else {
+            format!("{:.2?}", percentile(latencies, q))
+        }
+    };
+    format!(
+        "  t={:>4.0}s requests {:>6} p50 {} p90 {} max {} | targets {:.0}, forecast {:.0}/s, warming_up {:.0}/s | backend in flight {:.0}, queued {:.0}, query {:.0}/s, range {:.1}/s | CPU augur {:.2}, Prometheus {:.2}, bench {:.2}, compute {:.2}",
+        (to.at - origin).as_secs_f64(),
+        latencies.len(),
+        p(0.5),
+        p(0.9),
+        p(1.0),
+        to.targets,
+        rate(from, to, |c| c.served_forecast),
+        rate(from, to, |c| c.warming_up),
+        to.in_flight,
+        to.queued,
+        rate(from, to, |c| c.augur_query),
+        rate(from, to, |c| c.augur_range),
+        rate(from, to, |c| c.augur_cpu),
+        rate(from, to, |c| c.prometheus_cpu),
+        rate(from, to, |c| c.bench_cpu),
+        rate(from, to, |c| c.compute_seconds),
+    )
 }
 
 /// Latency percentiles and outcomes of `records`, per kind and in all.
@@ -717,9 +759,21 @@ async fn main() {
     // Warm-up: until every twin target exists and none was served "warming up" for a period.
     let warm_started = counters(&client, &augur, augur_pid, &prometheus).await;
     let mut last = warm_started;
+    let mut seen = 0;
+    println!("warm-up timeline (requests completed since the line before):");
     let warm = loop {
         tokio::time::sleep(settings.period.max(Duration::from_secs(5))).await;
         let c = counters(&client, &augur, augur_pid, &prometheus).await;
+        let mut latencies: Vec<Duration> = {
+            let records = records.lock().unwrap();
+            let fresh = records[seen..].iter().map(|r| r.latency).collect();
+            seen = records.len();
+            fresh
+        };
+        println!(
+            "{}",
+            timeline_line(&last, &c, warm_started.at, &mut latencies)
+        );
         let done = c.targets as usize >= twins
             && c.warming_up == last.warming_up
             && c.served_forecast > last.served_forecast;
