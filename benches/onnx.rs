@@ -54,6 +54,7 @@ fn spec(lookback: usize) -> LinearSpec {
             .map(|(j, _)| (0..n).map(|i| ((i + j) % 7) as f64 * 0.01 - 0.03).collect())
             .collect(),
         bias: vec![0.05; targets.len()],
+        floor: 0,
         features,
         targets,
     }

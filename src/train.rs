@@ -444,6 +444,7 @@ mod tests {
             targets: vec![Target::Max(10), Target::Point(10)],
             weights: vec![vec![0.1], vec![0.2]],
             bias: vec![0.0, 0.0],
+            floor: 0,
         };
         write_model(&spec, "trace t.csv", &out).unwrap_or_else(|e| panic!("{e:#}"));
         write_model(&spec, "trace t.csv", &out).unwrap_or_else(|e| panic!("{e:#}"));

@@ -267,7 +267,8 @@ pub enum Feature {
 /// For each target `j`:
 /// `z_j = u0 + bias[j] + Σ_i weights[j][i] · (f_i − mean[i]) / scale[i]`, where `u0` is the
 /// transformed origin value and `f_i` the features; the forecast is
-/// `max(0, inverse_transform(z_j))`.
+/// `max(0, inverse_transform(z_j))`, raised to the lowest of the last `floor` raw values
+/// (the origin's included) when that is higher.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinearSpec {
     /// Bucket length the model was fitted for, in seconds.
@@ -288,9 +289,26 @@ pub struct LinearSpec {
     pub weights: Vec<Vec<f64>>,
     /// One intercept per target.
     pub bias: Vec<f64>,
+    /// Buckets back from the origin (the origin included) whose lowest value no forecast
+    /// goes below; 0: no floor. `linear` sets one day (less on a shorter history).
+    pub floor: usize,
 }
 
 impl LinearSpec {
+    /// Buckets of history a forecast reads: the features' lookback, or the floor's span
+    /// when that is longer (the ONNX export's `values` width).
+    pub fn window(&self) -> usize {
+        self.lookback.max(self.floor)
+    }
+
+    /// [`LinearSpec::read_ranges`] with the floor's lags `0 ..= floor - 1` (the ONNX
+    /// contract's `augur.reads`).
+    pub fn input_ranges(&self) -> Vec<(usize, usize)> {
+        let mut lags = self.lags_read();
+        lags.extend(0..self.floor);
+        ranges(lags)
+    }
+
     /// The lags the features read, with lag 0 (the origin, `u0`) always.
     pub fn lags_read(&self) -> std::collections::BTreeSet<usize> {
         let mut used = std::collections::BTreeSet::from([0]);
@@ -309,17 +327,22 @@ impl LinearSpec {
     }
 
     /// [`LinearSpec::lags_read`] as inclusive ranges `(from, to)` of consecutive lags,
-    /// ascending (the ONNX contract's `augur.reads`).
+    /// ascending.
     pub fn read_ranges(&self) -> Vec<(usize, usize)> {
-        let mut out: Vec<(usize, usize)> = Vec::new();
-        for lag in self.lags_read() {
-            match out.last_mut() {
-                Some((_, to)) if *to + 1 == lag => *to = lag,
-                _ => out.push((lag, lag)),
-            }
-        }
-        out
+        ranges(self.lags_read())
     }
+}
+
+/// Ascending lags as inclusive ranges `(from, to)` of consecutive ones.
+fn ranges(lags: std::collections::BTreeSet<usize>) -> Vec<(usize, usize)> {
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for lag in lags {
+        match out.last_mut() {
+            Some((_, to)) if *to + 1 == lag => *to = lag,
+            _ => out.push((lag, lag)),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ fn small_spec() -> LinearSpec {
         scale: vec![2.0; features.len()],
         weights: vec![vec![0.1; features.len()], vec![-0.05; features.len()]],
         bias: vec![0.2, -0.1],
+        floor: 0,
         features,
         targets: vec![Target::Max(3), Target::Point(2)],
     }

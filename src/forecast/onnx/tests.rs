@@ -59,7 +59,12 @@ fn reference(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64> {
                 Transform::Identity => z,
                 Transform::Log1p => z.exp_m1(),
             };
-            y.max(0.0)
+            // The floor: the lowest of the last `floor` raw values, when higher.
+            let lowest = window[window.len() - spec.floor..]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
+            y.max(0.0).max(if spec.floor == 0 { 0.0 } else { lowest })
         })
         .collect()
 }
@@ -131,6 +136,7 @@ fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> Lin
             .iter()
             .map(|_| between(&mut n, -0.1, 0.1) + bias_shift)
             .collect(),
+        floor: 0,
         features,
         targets,
     }
@@ -200,13 +206,14 @@ fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
         .fit(&series[0], &spec.targets)
         .unwrap_or_else(|e| panic!("{e}"));
     // The engine copies only this tail of each history into the batch.
-    assert_eq!(fitted.lookback(), Some(spec.lookback));
+    let lookback = spec.window();
+    assert_eq!(fitted.lookback(), Some(lookback));
     let refs: Vec<&History> = series.iter().collect();
     let batch = fitted.predict_batch(&refs);
     let mut zeros = 0;
     for (history, got) in series.iter().zip(batch) {
         let filled = history.forward_filled();
-        let window = &filled[filled.len() - spec.lookback..];
+        let window = &filled[filled.len() - lookback..];
         let phase = History::phase(history.origin().unwrap_or_default());
         let want = reference(spec, window, phase);
         let got = got.unwrap_or_else(|e| panic!("{e}"));
@@ -214,7 +221,7 @@ fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
         let single = fitted.predict(history).unwrap_or_else(|e| panic!("{e}"));
         assert_close(&single, &want, "single forecast");
         // The lookback tail, extended back to a present bucket as the engine does.
-        let mut from = history.len() - spec.lookback;
+        let mut from = history.len() - lookback;
         while from > 0 && history.values[from].is_nan() {
             from -= 1;
         }
@@ -254,6 +261,53 @@ fn exported_identity_model_matches_the_reference_and_clips_at_zero() {
 }
 
 #[test]
+fn exported_model_keeps_the_floor_of_the_built_in_model() {
+    // Forecasts pushed below 0 by a negative bias are raised to the lowest of the last
+    // `floor` values, over more buckets than the features read (40 > 30) and over fewer.
+    for (floor, len, seed) in [(40, 50, 14), (12, 40, 15)] {
+        let mut spec = rich_spec(Transform::Identity, -55.0);
+        spec.floor = floor;
+        assert_eq!(spec.window(), floor.max(30));
+        let series = histories(200, len, 5.0, 100.0, seed);
+        let zeros = check_against_reference(&spec, &series);
+        assert_eq!(
+            zeros, 0,
+            "floor {floor}: a forecast below every recent value"
+        );
+        // The same forecasts as the built-in formula's, floor and all.
+        let raised = series
+            .iter()
+            .filter(|h| {
+                let filled = h.forward_filled();
+                let window = &filled[filled.len() - spec.window()..];
+                let phase = History::phase(h.origin().unwrap_or_default());
+                let built_in = crate::forecast::model::evaluate_spec(&spec, window, phase);
+                assert_close(
+                    &built_in,
+                    &reference(&spec, window, phase),
+                    "built-in formula",
+                );
+                let mut unfloored = spec.clone();
+                unfloored.floor = 0;
+                built_in != crate::forecast::model::evaluate_spec(&unfloored, window, phase)
+            })
+            .count();
+        assert!(raised > 0, "floor {floor}: no forecast was raised");
+    }
+    // The contract reads the floor's lags too.
+    let mut spec = rich_spec_over(Transform::Log1p, 0.0, 45);
+    spec.floor = 35;
+    let file = linear_model_file(&spec, "test").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        file.metadata
+            .iter()
+            .find(|(k, _)| k == "augur.reads")
+            .map(|(_, v)| v.as_str()),
+        Some("0-34,44")
+    );
+}
+
+#[test]
 fn a_spec_without_features_is_origin_plus_bias() {
     let spec = LinearSpec {
         step_seconds: 300,
@@ -265,6 +319,7 @@ fn a_spec_without_features_is_origin_plus_bias() {
         targets: vec![Target::Point(1), Target::Max(2)],
         weights: vec![vec![], vec![]],
         bias: vec![2.5, -1.0],
+        floor: 0,
     };
     let dir = temp_dir();
     let bytes = linear_model(&spec, "test").unwrap_or_else(|e| panic!("{e}"));
@@ -513,6 +568,7 @@ fn a_changed_file_is_reloaded_and_a_broken_one_is_not() {
             targets: vec![Target::Point(1)],
             weights: vec![vec![0.5]],
             bias: vec![bias],
+            floor: 0,
         };
         linear_model(&spec, "test").unwrap_or_else(|e| panic!("{e}"))
     };
@@ -538,6 +594,7 @@ fn a_changed_file_is_reloaded_and_a_broken_one_is_not() {
         targets: vec![Target::Point(1)],
         weights: vec![vec![0.5]],
         bias: vec![1.0],
+        floor: 0,
     };
     rewrite(
         &path,
@@ -563,6 +620,7 @@ fn a_changed_file_is_reloaded_and_a_broken_one_is_not() {
             targets: vec![Target::Point(1)],
             weights: vec![vec![]],
             bias: vec![100.0],
+            floor: 0,
         },
         "test",
     )

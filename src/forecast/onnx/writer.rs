@@ -33,11 +33,11 @@ pub(crate) fn linear_model_file(
     check_spec(spec)?;
     let contract = Contract {
         step_seconds: spec.step_seconds,
-        lookback: spec.lookback,
+        lookback: spec.window(),
         targets: spec.targets.clone(),
         transform: transform_name(spec.transform).to_owned(),
         trained_on: trained_on.to_owned(),
-        reads: Some(spec.read_ranges()),
+        reads: Some(spec.input_ranges()),
     };
     Ok(ModelFile {
         ir_version: IR_VERSION,
@@ -200,7 +200,8 @@ fn tensor_info(name: &str, width: usize) -> ValueInfo {
 /// all sines, all cosines), so the columns are a permutation of the spec's feature order;
 /// means, scales and weights are permuted the same way.
 fn linear_graph(spec: &LinearSpec) -> Graph {
-    let lookback = spec.lookback;
+    // The width of `values`: the features' lookback, or the floor's span when longer.
+    let lookback = spec.window();
     let mut b = Builder::default();
     b.graph.name = "augur_linear".to_owned();
     b.graph.inputs = vec![
@@ -370,6 +371,27 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
             "y"
         }
     };
-    b.node("Relu", &[y], contract::FORECAST, vec![]);
+    if spec.floor == 0 {
+        b.node("Relu", &[y], contract::FORECAST, vec![]);
+    } else {
+        // max(0, y, lowest of the last `floor` raw values), as `evaluate_spec`.
+        b.node("Relu", &[y], "clipped", vec![]);
+        b.slice(
+            contract::VALUES,
+            (lookback - spec.floor) as i64,
+            lookback as i64,
+            "floor_cells",
+        );
+        b.node(
+            "ReduceMin",
+            &["floor_cells"],
+            "lowest",
+            vec![
+                Attribute::Ints("axes".to_owned(), vec![1]),
+                Attribute::Int("keepdims".to_owned(), 1),
+            ],
+        );
+        b.node("Max", &["clipped", "lowest"], contract::FORECAST, vec![]);
+    }
     b.graph
 }

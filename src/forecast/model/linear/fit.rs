@@ -87,7 +87,13 @@ fn fit_with(
         mean: &mean,
         scale: &scale,
     };
-    let spec = raw_form::spec(&fit, &rows, design, (targets, transform, history.step));
+    let floor = super::floor_span(history.step).min(history.len());
+    let spec = raw_form::spec(
+        &fit,
+        &rows,
+        design,
+        (targets, transform, history.step, floor),
+    );
     Ok((spec, score))
 }
 

@@ -186,27 +186,14 @@ pub struct FittedLinear {
     recent_only: Option<LinearSpec>,
 }
 
-/// The lowest a `linear` forecast goes: the lowest value of the last day (with the origin).
+/// The span of a fitted spec's floor ([`LinearSpec::floor`]), in buckets back from the
+/// origin: one day at `step` seconds (at least 1), cut to the history fitted on.
+///
 /// The model extrapolates the recent slope, so at the foot of a steep fall it forecasts the
 /// fall going on through the floor the load has stayed above all day (on the `ramps` odd
 /// trace, 0 where the load settles at 5). A load below everything of the last day is a
 /// change no feature of the model has seen, so the forecast does not go there first; it
-/// follows once the load does. 0 (no floor) when no bucket of the last day is present.
-fn floor(history: &History) -> f64 {
-    let values = &history.values[history.len().saturating_sub(floor_span(history.step))..];
-    let lowest = values
-        .iter()
-        .copied()
-        .filter(|v| !v.is_nan())
-        .fold(f64::INFINITY, f64::min);
-    if lowest.is_finite() {
-        lowest.max(0.0)
-    } else {
-        0.0
-    }
-}
-
-/// Buckets the [`floor`] reads back from the origin: one day at `step` seconds (at least 1).
+/// follows once the load does.
 fn floor_span(step: i64) -> usize {
     usize::try_from(DAY / step.max(1)).unwrap_or(1).max(1)
 }
@@ -227,31 +214,21 @@ impl Fitted for FittedLinear {
             Ok(()) => &self.spec,
             Err(gap) => self.recent_only.as_ref().ok_or(gap)?,
         };
-        let window = filled_tail(history, spec.lookback).ok_or(ModelError::TooShort {
-            needed: spec.lookback,
+        let window = filled_tail(history, spec.window()).ok_or(ModelError::TooShort {
+            needed: spec.window(),
             have: history.len(),
         })?;
         let origin = history.origin().ok_or(ModelError::TooShort {
             needed: spec.lookback,
             have: 0,
         })?;
-        let floor = floor(history);
-        Ok(evaluate_spec(spec, &window, History::phase(origin))
-            .into_iter()
-            .map(|f| if f < floor { floor } else { f })
-            .collect())
+        Ok(evaluate_spec(spec, &window, History::phase(origin)))
     }
 
-    /// The spec's (or its variant's) lookback, the recent buckets checked for gaps, and the
-    /// day the [`floor`] reads.
+    /// The buckets the spec (or its variant) reads, its floor's day included, and the
+    /// recent buckets checked for gaps.
     fn lookback(&self) -> Option<usize> {
-        let variant = self.recent_only.as_ref().map_or(0, |s| s.lookback);
-        Some(
-            self.spec
-                .lookback
-                .max(variant)
-                .max(RECENT_BUCKETS)
-                .max(floor_span(self.spec.step_seconds)),
-        )
+        let variant = self.recent_only.as_ref().map_or(0, LinearSpec::window);
+        Some(self.spec.window().max(variant).max(RECENT_BUCKETS))
     }
 }

@@ -22,12 +22,12 @@ pub(super) struct RelativeFit<'a> {
 }
 
 /// The [`LinearSpec`] of `fit`, made on `rows` of `design` with `transform`, for histories of
-/// `step` seconds.
+/// `step` seconds, with a `floor` of that many buckets.
 pub(super) fn spec(
     fit: &RelativeFit<'_>,
     rows: &Rows,
     design: &Design,
-    (targets, transform, step): (&[Target], Transform, i64),
+    (targets, transform, step, floor): (&[Target], Transform, i64, usize),
 ) -> LinearSpec {
     let p = design.features.len();
     let m = targets.len();
@@ -69,5 +69,6 @@ pub(super) fn spec(
         targets: targets.to_vec(),
         weights: spec_weights,
         bias: spec_bias,
+        floor,
     }
 }

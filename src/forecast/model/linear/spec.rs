@@ -41,17 +41,27 @@ pub fn feature_value(feature: Feature, lag: impl Fn(usize) -> f64, phase: Phase)
 }
 
 /// Evaluates `spec` on `window` (forward-filled raw values, oldest first, the last one the
-/// origin; at least `spec.lookback` long) at the origin's `phase`: one forecast per target,
-/// clipped at 0. A window shorter than the lookback gives `NaN` for every target.
+/// origin; at least `spec.lookback` long, [`LinearSpec::window`] for the whole floor) at the
+/// origin's `phase`: one forecast per target, clipped at 0. A window shorter than the
+/// lookback gives `NaN` for every target.
 ///
 /// Exactly: `u(l) = transform(window[len - 1 - l])`, `f_i` = [`feature_value`],
 /// `z_j = u(0) + bias[j] + Σ_i weights[j][i] · (f_i − mean[i]) / scale[i]` summed in feature
-/// order, forecast `max(0, inverse_transform(z_j))`.
+/// order, forecast `max(0, inverse_transform(z_j), lowest)`, `lowest` the least of the last
+/// `spec.floor` values of `window` (of all of it when shorter; no floor when `floor` is 0).
 pub fn evaluate_spec(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64> {
     let len = window.len();
     if len < spec.lookback || len == 0 {
         return vec![f64::NAN; spec.targets.len()];
     }
+    let lowest = if spec.floor == 0 {
+        f64::NEG_INFINITY
+    } else {
+        window[len - spec.floor.min(len)..]
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min)
+    };
     let lag = |l: usize| transform_value(spec.transform, window[len - 1 - l]);
     let standardised: Vec<f64> = spec
         .features
@@ -68,7 +78,9 @@ pub fn evaluate_spec(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64
             for (w, x) in row.iter().zip(&standardised) {
                 z += w * x;
             }
-            clip_at_zero(inverse_transform(spec.transform, z))
+            let forecast = clip_at_zero(inverse_transform(spec.transform, z));
+            // Not `f64::max`: a NaN forecast (a poisoned fit) stays NaN, to be refused.
+            if forecast < lowest { lowest } else { forecast }
         })
         .collect()
 }

@@ -122,7 +122,7 @@ fn seasonal_lags_in_a_gap_forecast_from_the_recent_lags_alone() {
     .unwrap_or_else(|e| panic!("{e}"));
     let origin = history.origin().unwrap_or_default();
     // With the day-ago buckets present: the full model.
-    let window = filled_tail(&history, full.lookback).unwrap_or_default();
+    let window = filled_tail(&history, full.window()).unwrap_or_default();
     assert_eq!(
         fitted.predict(&history).unwrap_or_else(|e| panic!("{e}")),
         evaluate_spec(&full, &window, History::phase(origin))
@@ -148,14 +148,15 @@ fn seasonal_lags_in_a_gap_forecast_from_the_recent_lags_alone() {
     )
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(without.lookback, 3);
-    let window = filled_tail(&gapped, without.lookback).unwrap_or_default();
+    assert_eq!(without.floor, day);
+    let window = filled_tail(&gapped, without.window()).unwrap_or_default();
     let want = evaluate_spec(&without, &window, History::phase(origin));
     assert_eq!(
         fitted.predict(&gapped).unwrap_or_else(|e| panic!("{e}")),
         want
     );
     // The full model on the forward-filled gap would have said something else.
-    let filled = filled_tail(&gapped, full.lookback).unwrap_or_default();
+    let filled = filled_tail(&gapped, full.window()).unwrap_or_default();
     assert_ne!(evaluate_spec(&full, &filled, History::phase(origin)), want);
 }
 
@@ -365,8 +366,18 @@ fn a_forecast_does_not_fall_below_the_lowest_value_of_the_last_day() {
         }
         History::new(0, 60, values)
     };
+    // The spec carries the floor: a day, at most the history fitted on.
+    assert_eq!(spec.floor, 1440);
+    let unfloored = LinearSpec {
+        floor: 0,
+        ..spec.clone()
+    };
     let window = [80.0, 60.0, 40.0];
-    let unfloored = evaluate_spec(&spec, &window, History::phase(2003 * 60));
+    let unfloored = evaluate_spec(&unfloored, &window, History::phase(2003 * 60));
+    assert_eq!(
+        evaluate_spec(&spec, &window, History::phase(2003 * 60))[0],
+        40.0
+    );
     assert!(unfloored[0] < 35.0, "{unfloored:?}");
     let floored = fitted
         .predict(&falling(None))
