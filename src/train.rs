@@ -115,10 +115,15 @@ fn fit_linear(history: &History, targets: &[Target]) -> Result<LinearSpec, Model
 /// One line saying what was written.
 fn describe(spec: &LinearSpec, out: &Path, trained_on: &str) -> String {
     format!(
-        "wrote {}: linear model, step {}s, lookback {}, {} features, transform {}, targets {}; trained on {}",
+        "wrote {}: linear model, step {}s, lookback {}{}, {} features, transform {}, targets {}; trained on {}",
         out.display(),
         spec.step_seconds,
-        spec.lookback,
+        spec.window(),
+        if spec.floor > 0 {
+            format!(" (floor: the last {})", spec.floor)
+        } else {
+            String::new()
+        },
         spec.features.len(),
         writer::transform_name(spec.transform),
         contract::format_targets(&spec.targets),
@@ -460,6 +465,12 @@ mod tests {
         assert_eq!(
             describe(&spec, Path::new("models/web.onnx"), "trace t.csv"),
             "wrote models/web.onnx: linear model, step 60s, lookback 3, 1 features, transform log1p, targets max@10,point@10; trained on trace t.csv"
+        );
+        // With a floor longer than the features' lookback, the model's `values` spans it.
+        let floored = LinearSpec { floor: 5, ..spec };
+        assert_eq!(
+            describe(&floored, Path::new("models/web.onnx"), "trace t.csv"),
+            "wrote models/web.onnx: linear model, step 60s, lookback 5 (floor: the last 5), 1 features, transform log1p, targets max@10,point@10; trained on trace t.csv"
         );
     }
 }
