@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Two caps on what the twin serves (`forecast::serve`), tried and not adopted
-(benches/README.md, "An hour budget: the worst hour bought with the accuracy" and "A cap on
-the served change"). Both replay the shipped rule of `benches/shrink_loto.py` (half-lives 30
-points and 4 windows) over a backtest's `origins.csv` and add one limit:
+"""Rules tried on top of the twin's weight (`forecast::serve`) and not adopted
+(benches/README.md, "An hour budget: the worst hour bought with the accuracy", "A cap on
+the served change" and "Weighting the weight's points"). Each replays the shipped rule of
+`benches/shrink_loto.py` (half-lives 30 points and 4 windows) over a backtest's
+`origins.csv` and changes one thing:
 
 - budget `c`: over the origins of the last hour whose outcome is known, the twin's served
   absolute error `E_s` against persistence's `E_p`; the weight is at most
@@ -15,9 +16,13 @@ points and 4 windows) over a backtest's `origins.csv` and add one limit:
   held within `k` times the recent scale of persistence's realised error (an exponentially
   weighted mean of |a - p| over realised points, half-life 60 points); `down` only bounds
   changes below the live value, `up` only those above.
+- weight (`l1`, `hybrid`): each realised point counts in the weight's sums with weight
+  1 / |f - p| (the slope of signs: a point's pull grows with its forecast change, not with
+  its square) or 1 / (|f - p| + s), `s` that same scale of persistence's error.
 
-    python3 benches/served_caps.py budget DIR...   # DIR: an `augur backtest --out` directory
-    python3 benches/served_caps.py cap DIR...
+    python3 benches/serve_rules.py budget DIR...   # DIR: an `augur backtest --out` directory
+    python3 benches/serve_rules.py cap DIR...
+    python3 benches/serve_rules.py weight DIR...
 
 Prints, per directory and setting (`off`: the shipped rule), the default's (guarded-linear)
 served 10-minute MAE against persistence and its worst 1-hour window, point / max. Pure
@@ -34,17 +39,27 @@ MARGIN = 0.2
 SCALE_HALF_LIFE = 60.0
 BUDGETS = [None, 1.5, 1.2, 1.1, 1.05]
 CAPS = [None, ("both", 3.0), ("down", 3.0), ("down", 2.0), ("up", 3.0), ("up", 2.0)]
+WEIGHTS = [None, "l1", "hybrid"]
 
 
-def serve(forecasts, pers, actual, h, hour, budget=None, cap=None):
+def serve(forecasts, pers, actual, h, hour, budget=None, cap=None, weight=None):
     fast, slow = L.Slope(30.0), L.Slope(4 * hour)
     decay = 0.5 ** (1.0 / SCALE_HALF_LIFE)
     scale = [0.0, 0.0]  # weighted sum of |a - p|, of weights
 
     def record(k):
-        fast.record(forecasts[k] - pers[k], actual[k] - pers[k])
-        slow.record(forecasts[k] - pers[k], actual[k] - pers[k])
-        scale[0] = decay * scale[0] + abs(actual[k] - pers[k])
+        change, realised = forecasts[k] - pers[k], actual[k] - pers[k]
+        if weight is None:
+            wt = 1.0
+        elif weight == "l1":
+            wt = 1.0 / max(abs(change), 1e-12)
+        else:
+            s = scale[0] / scale[1] if scale[1] > 0 else abs(change)
+            wt = 1.0 / max(abs(change) + s, 1e-12)
+        for slope in (fast, slow):
+            slope.cross = slope.decay * slope.cross + wt * change * realised
+            slope.spread = slope.decay * slope.spread + wt * change * change
+        scale[0] = decay * scale[0] + abs(realised)
         scale[1] = decay * scale[1] + 1.0
 
     served, window, sums = [], collections.deque(), [0.0, 0.0]
@@ -84,7 +99,7 @@ def serve(forecasts, pers, actual, h, hour, budget=None, cap=None):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("budget", "cap"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("budget", "cap", "weight"):
         sys.exit(__doc__)
     family = sys.argv[1]
     for d in sys.argv[2:]:
@@ -94,14 +109,16 @@ if __name__ == "__main__":
         point, most = L.outcomes(load_, h)
         fc = models[L.DEFAULT]
         print(d.rstrip("/").split("/")[-1], flush=True)
-        for setting in BUDGETS if family == "budget" else CAPS:
-            limit = {"budget": setting} if family == "budget" else {"cap": setting}
-            res = [L.score(serve(fc[kind], pers, act, h, hour, **limit), pers, act, hour)
+        settings = {"budget": BUDGETS, "cap": CAPS, "weight": WEIGHTS}[family]
+        for setting in settings:
+            res = [L.score(serve(fc[kind], pers, act, h, hour, **{family: setting}), pers, act, hour)
                    for kind, act in (("point", point), ("max", most))]
             if setting is None:
                 label = "off"
             elif family == "budget":
                 label = f"c={setting}"
-            else:
+            elif family == "cap":
                 label = f"{setting[0]} k={setting[1]:g}"
+            else:
+                label = setting
             print(f"  {label:11} served {res[0][0]:.3f} / {res[1][0]:.3f}, worst hour {res[0][1]:.3f} / {res[1][1]:.3f}", flush=True)
