@@ -54,13 +54,19 @@ pub fn evaluate_spec(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64
     if len < spec.lookback || len == 0 {
         return vec![f64::NAN; spec.targets.len()];
     }
-    let lowest = if spec.floor == 0 {
-        f64::NEG_INFINITY
-    } else {
-        window[len - spec.floor.min(len)..]
+    // `f64::min` passes over a NaN; a span of nothing but NaN (never forward-filled
+    // input) sets no floor.
+    let lowest = match spec.floor {
+        0 => f64::NEG_INFINITY,
+        floor => window[len - floor.min(len)..]
             .iter()
             .copied()
-            .fold(f64::INFINITY, f64::min)
+            .fold(f64::INFINITY, f64::min),
+    };
+    let lowest = if lowest.is_finite() {
+        lowest
+    } else {
+        f64::NEG_INFINITY
     };
     let lag = |l: usize| transform_value(spec.transform, window[len - 1 - l]);
     let standardised: Vec<f64> = spec
