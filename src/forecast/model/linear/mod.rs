@@ -20,7 +20,8 @@
 //!   every row.
 //!
 //! The fitted model is rewritten into the raw-feature form of [`LinearSpec`]:
-//! `z_j = u0 + bias[j] + Σ_i weights[j][i] · (f_i − mean[i]) / scale[i]`.
+//! `z_j = u0 + bias[j] + Σ_i weights[j][i] · (f_i − mean[i]) / scale[i]`, with a floor: no
+//! forecast below the lowest value of the last day ([`LinearSpec::floor`]).
 //!
 //! Files, one step each: [`design`] (which features, per target), [`rows`] (training rows
 //! from a history), [`solve`] (weighted ridge by Cholesky, IRLS for the L1 and pinball
