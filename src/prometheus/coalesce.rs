@@ -18,7 +18,9 @@ use super::{Backend, QueryResult, RangeSeries, Result, SeriesList};
 /// starts; this absorbs that gap.
 pub const SLACK: Duration = Duration::from_millis(100);
 
-/// Distinct query texts remembered before those every caller gave up on are dropped.
+/// Distinct query texts (and range queries) remembered before those every caller gave up
+/// on are dropped: a query nobody waits for any more is never answered, so nothing else
+/// removes it.
 const PRUNE_ABOVE: usize = 1024;
 
 type Flying<T> = BoxFuture<'static, Result<T>>;
@@ -174,6 +176,9 @@ impl Backend for Coalescing {
                     }
                     .boxed()
                     .shared();
+                    if flights.ranges.len() > PRUNE_ABOVE {
+                        flights.ranges.retain(|_, f| f.answer.upgrade().is_some());
+                    }
                     match answer.downgrade() {
                         Some(weak) => {
                             flights.ranges.insert(
@@ -360,5 +365,39 @@ mod tests {
         assert_eq!(saved.get(), 1);
         backend.query_range("r", start, end, step).await.unwrap();
         assert_eq!(fake.queries().len(), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn range_queries_every_caller_gave_up_on_are_not_kept() {
+        let fake = Arc::new(FakeBackend::new());
+        fake.set_delay(Duration::from_millis(200));
+        let (backend, _) = coalescing(&fake);
+        let end = SystemTime::now();
+        let step = Duration::from_secs(60);
+        // Each range (a moving window, never asked again) is abandoned before its answer.
+        for i in 0..PRUNE_ABOVE as u64 + 50 {
+            let start = end - Duration::from_secs(600 + i);
+            let abandoned = backend.query_range("r", start, end, step);
+            assert!(
+                tokio::time::timeout(Duration::from_millis(1), abandoned)
+                    .await
+                    .is_err()
+            );
+        }
+        // Before, every one of them stayed in the table for the life of the process.
+        let kept = lock(&backend.flights).ranges.len();
+        assert!(
+            kept <= PRUNE_ABOVE + 1,
+            "{kept} abandoned range queries kept"
+        );
+        // A live one is still joined.
+        let start = end - Duration::from_secs(60);
+        let (a, b) = tokio::join!(
+            backend.query_range("r", start, end, step),
+            backend.query_range("r", start, end, step)
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(fake.queries().len(), PRUNE_ABOVE + 50 + 1);
     }
 }
