@@ -4,6 +4,7 @@
 //! time the query takes (plus [`SLACK`] between evaluation times).
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -38,11 +39,14 @@ struct Flight<T> {
 /// A range query's identity: the same text, range and step.
 type RangeKey = (String, SystemTime, SystemTime, Duration);
 
+/// The flights of one kind of query, by identity.
+type Table<K, T> = HashMap<K, Vec<Flight<T>>>;
+
 #[derive(Default)]
 struct Flights {
     next_id: u64,
-    queries: HashMap<String, Vec<Flight<QueryResult>>>,
-    ranges: HashMap<RangeKey, Flight<Vec<RangeSeries>>>,
+    queries: Table<String, QueryResult>,
+    ranges: Table<RangeKey, Vec<RangeSeries>>,
 }
 
 /// Joins identical concurrent `query` and `query_range` calls; `series` passes through.
@@ -60,6 +64,68 @@ impl Coalescing {
             flights: Arc::default(),
             saved,
         }
+    }
+
+    /// The answer of a flight of `table` under `key` that `joins` accepts, or of a new
+    /// flight running the query `run` makes (registered under `key`, evaluated `at`, and
+    /// gone from the table once answered). `run` is only called for a new flight.
+    fn join_or_fly<K, T>(
+        &self,
+        table: fn(&mut Flights) -> &mut Table<K, T>,
+        key: K,
+        at: SystemTime,
+        joins: impl Fn(&Flight<T>) -> bool,
+        run: impl FnOnce() -> Flying<T>,
+    ) -> Shared<Flying<T>>
+    where
+        K: Eq + Hash + Clone + Send + 'static,
+        T: Clone + Send + Sync + 'static,
+    {
+        let mut flights = lock(&self.flights);
+        let list = table(&mut flights).entry(key.clone()).or_default();
+        list.retain(|f| f.answer.upgrade().is_some());
+        if let Some(answer) = list
+            .iter()
+            .filter(|f| joins(f))
+            .find_map(|f| f.answer.upgrade())
+        {
+            self.saved.inc();
+            return answer;
+        }
+        flights.next_id += 1;
+        let id = flights.next_id;
+        let (registry, flying_key, query) = (self.flights.clone(), key.clone(), run());
+        let answer: Shared<Flying<T>> = async move {
+            let result = query.await;
+            // Gone before anyone is answered: later callers query afresh.
+            let mut flights = lock(&registry);
+            let table = table(&mut flights);
+            if let Some(list) = table.get_mut(&flying_key) {
+                list.retain(|f| f.id != id);
+                if list.is_empty() {
+                    table.remove(&flying_key);
+                }
+            }
+            result
+        }
+        .boxed()
+        .shared();
+        let table = table(&mut flights);
+        if table.len() > PRUNE_ABOVE {
+            table.retain(|_, list| {
+                list.retain(|f| f.answer.upgrade().is_some());
+                !list.is_empty()
+            });
+        }
+        if let Some(weak) = answer.downgrade() {
+            table.entry(key).or_default().push(Flight {
+                id,
+                at,
+                started: Instant::now(),
+                answer: weak,
+            });
+        }
+        answer
     }
 }
 
@@ -88,61 +154,18 @@ impl Backend for Coalescing {
     }
 
     fn query<'a>(&'a self, promql: &'a str, at: SystemTime) -> BoxFuture<'a, Result<QueryResult>> {
-        let answer = {
-            let mut flights = lock(&self.flights);
-            let list = flights.queries.entry(promql.to_owned()).or_default();
-            list.retain(|f| f.answer.upgrade().is_some());
-            let joined = list
-                .iter()
-                .filter(|f| joinable(f, at))
-                .find_map(|f| f.answer.upgrade());
-            match joined {
-                Some(answer) => {
-                    self.saved.inc();
-                    answer
-                }
-                None => {
-                    flights.next_id += 1;
-                    let id = flights.next_id;
-                    let (inner, registry, text) =
-                        (self.inner.clone(), self.flights.clone(), promql.to_owned());
-                    let answer: Shared<Flying<QueryResult>> = async move {
-                        let result = inner.query(&text, at).await;
-                        // Gone before anyone is answered: later callers query afresh.
-                        let mut flights = lock(&registry);
-                        if let Some(list) = flights.queries.get_mut(&text) {
-                            list.retain(|f| f.id != id);
-                            if list.is_empty() {
-                                flights.queries.remove(&text);
-                            }
-                        }
-                        result
-                    }
-                    .boxed()
-                    .shared();
-                    if flights.queries.len() > PRUNE_ABOVE {
-                        flights.queries.retain(|_, list| {
-                            list.retain(|f| f.answer.upgrade().is_some());
-                            !list.is_empty()
-                        });
-                    }
-                    if let Some(weak) = answer.downgrade() {
-                        flights
-                            .queries
-                            .entry(promql.to_owned())
-                            .or_default()
-                            .push(Flight {
-                                id,
-                                at,
-                                started: Instant::now(),
-                                answer: weak,
-                            });
-                    }
-                    answer
-                }
-            }
+        let run = || {
+            let (inner, text) = (self.inner.clone(), promql.to_owned());
+            async move { inner.query(&text, at).await }.boxed()
         };
-        answer.boxed()
+        self.join_or_fly(
+            |f| &mut f.queries,
+            promql.to_owned(),
+            at,
+            |flight| joinable(flight, at),
+            run,
+        )
+        .boxed()
     }
 
     fn query_range<'a>(
@@ -152,54 +175,19 @@ impl Backend for Coalescing {
         end: SystemTime,
         step: Duration,
     ) -> BoxFuture<'a, Result<Vec<RangeSeries>>> {
-        let key: RangeKey = (promql.to_owned(), start, end, step);
-        let answer = {
-            let mut flights = lock(&self.flights);
-            match flights.ranges.get(&key).and_then(|f| f.answer.upgrade()) {
-                Some(answer) => {
-                    self.saved.inc();
-                    answer
-                }
-                None => {
-                    flights.next_id += 1;
-                    let id = flights.next_id;
-                    let (inner, registry, flying_key) =
-                        (self.inner.clone(), self.flights.clone(), key.clone());
-                    let answer: Shared<Flying<Vec<RangeSeries>>> = async move {
-                        let (text, start, end, step) = &flying_key;
-                        let result = inner.query_range(text, *start, *end, *step).await;
-                        let mut flights = lock(&registry);
-                        if flights.ranges.get(&flying_key).is_some_and(|f| f.id == id) {
-                            flights.ranges.remove(&flying_key);
-                        }
-                        result
-                    }
-                    .boxed()
-                    .shared();
-                    if flights.ranges.len() > PRUNE_ABOVE {
-                        flights.ranges.retain(|_, f| f.answer.upgrade().is_some());
-                    }
-                    match answer.downgrade() {
-                        Some(weak) => {
-                            flights.ranges.insert(
-                                key,
-                                Flight {
-                                    id,
-                                    at: start,
-                                    started: Instant::now(),
-                                    answer: weak,
-                                },
-                            );
-                        }
-                        None => {
-                            flights.ranges.remove(&key);
-                        }
-                    }
-                    answer
-                }
-            }
+        let run = || {
+            let (inner, text) = (self.inner.clone(), promql.to_owned());
+            async move { inner.query_range(&text, start, end, step).await }.boxed()
         };
-        answer.boxed()
+        // The same text, range and step: any flight of the key has the answer.
+        self.join_or_fly(
+            |f| &mut f.ranges,
+            (promql.to_owned(), start, end, step),
+            start,
+            |_| true,
+            run,
+        )
+        .boxed()
     }
 }
 
