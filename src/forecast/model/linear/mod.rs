@@ -220,7 +220,7 @@ impl Fitted for FittedLinear {
             have: history.len(),
         })?;
         let origin = history.origin().ok_or(ModelError::TooShort {
-            needed: spec.lookback,
+            needed: spec.window(),
             have: 0,
         })?;
         Ok(evaluate_spec(spec, &window, History::phase(origin)))

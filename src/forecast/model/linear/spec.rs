@@ -54,15 +54,12 @@ pub fn evaluate_spec(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64
     if len < spec.lookback || len == 0 {
         return vec![f64::NAN; spec.targets.len()];
     }
-    // `f64::min` passes over a NaN; a span of nothing but NaN (never forward-filled
-    // input) sets no floor.
-    let lowest = match spec.floor {
-        0 => f64::NEG_INFINITY,
-        floor => window[len - floor.min(len)..]
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min),
-    };
+    // `f64::min` passes over a NaN. An empty span (`floor` 0) or one of nothing but NaN
+    // (never forward-filled input) leaves the fold at infinity: no floor.
+    let lowest = window[len - spec.floor.min(len)..]
+        .iter()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
     let lowest = if lowest.is_finite() {
         lowest
     } else {
