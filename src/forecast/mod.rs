@@ -12,6 +12,7 @@
 //! - forecasts are clipped at 0.
 
 pub mod evaluate;
+pub mod gaps;
 pub mod guard;
 pub mod model;
 pub mod onnx;

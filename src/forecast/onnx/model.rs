@@ -12,6 +12,9 @@ use ort::value::{Tensor, TensorRef};
 
 use super::contract::{self, Contract};
 use super::runtime;
+use crate::forecast::gaps::{
+    RECENT_BUCKETS, check_recent_gap, check_seasonal_gap, seasonal_ranges,
+};
 use crate::forecast::{Fitted, History, Model, ModelError, Target};
 
 /// How often the model file is checked for changes by default.
@@ -298,6 +301,18 @@ impl Fitted for FittedOnnx {
         let width = contract.targets.len();
         let all = [(0, lookback - 1)];
         let ranges: &[(usize, usize)] = contract.reads.as_deref().unwrap_or(&all);
+        // The built-in `linear` model's outage rules, on the lags this model reads: no
+        // forecast while more than a tenth of the last 60 buckets are missing (for a model
+        // reading at least that many; a shorter one forward-fills what it reads, and the
+        // twin serves live on a gap at the origin or within the horizon), nor while a run
+        // of seasonal lags falls in a gap (the built-in model bridges that with a variant
+        // without them; an export has none, so the live value is served).
+        let recent = if lookback >= RECENT_BUCKETS {
+            RECENT_BUCKETS
+        } else {
+            0
+        };
+        let seasonal = seasonal_ranges(ranges);
         let mut results: Vec<Result<Vec<f64>, ModelError>> = Vec::with_capacity(histories.len());
         // Histories that can be forecast, in batch-row order.
         let mut rows: Vec<usize> = Vec::with_capacity(histories.len());
@@ -312,6 +327,10 @@ impl Fitted for FittedOnnx {
                     needed: lookback,
                     have: history.len(),
                 }));
+            } else if let Err(gap) = check_recent_gap(history, recent)
+                .and_then(|()| check_seasonal_gap(history, &seasonal))
+            {
+                results.push(Err(gap));
             } else {
                 rows.push(index);
                 results.push(Ok(Vec::new()));

@@ -11,6 +11,7 @@ use super::contract::{self, Contract};
 use super::proto::{Attribute, Dim, FLOAT, Graph, ModelFile, Node, Tensor, TensorData, ValueInfo};
 use super::runtime::test_environment;
 use super::writer::{linear_model, linear_model_file};
+use crate::forecast::gaps::{check_recent_gap, check_seasonal_gap, seasonal_ranges};
 use crate::forecast::{
     Feature, History, LinearSpec, Model, ModelError, Period, Phase, Target, Transform,
 };
@@ -211,7 +212,25 @@ fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
     let refs: Vec<&History> = series.iter().collect();
     let batch = fitted.predict_batch(&refs);
     let mut zeros = 0;
+    let mut compared = 0;
     for (history, got) in series.iter().zip(batch) {
+        // The built-in model's outage rule, for a model reading at least 60 buckets: more
+        // than a tenth of the last 60 missing is refused, and the live value served.
+        let recent = if lookback >= 60 { 60 } else { 0 };
+        let missing = history.values[history.len() - recent..]
+            .iter()
+            .filter(|v| v.is_nan())
+            .count();
+        if 10 * missing > recent {
+            assert_eq!(
+                got,
+                Err(ModelError::Gap(format!(
+                    "{missing} of the last {recent} buckets are missing; forecasting again once the recent data is back"
+                )))
+            );
+            continue;
+        }
+        compared += 1;
         let filled = history.forward_filled();
         let window = &filled[filled.len() - lookback..];
         let phase = History::phase(history.origin().unwrap_or_default());
@@ -234,6 +253,11 @@ fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
         assert_close(&from_tail, &want, "forecast from the lookback tail");
         zeros += want.iter().filter(|v| **v == 0.0).count();
     }
+    assert!(
+        compared * 4 > series.len(),
+        "only {compared} of {} histories were forecast; the test lost its point",
+        series.len()
+    );
     zeros
 }
 
@@ -257,6 +281,89 @@ fn exported_identity_model_matches_the_reference_and_clips_at_zero() {
     assert!(
         zeros > 0,
         "no forecast was clipped; the test lost its point"
+    );
+}
+
+#[test]
+fn exported_model_refuses_outages_as_the_built_in_model_does() {
+    // Recent lags and a seasonal run 100..=104 (a "period" of 100 buckets), as the
+    // built-in model reads one day back.
+    let spec = LinearSpec {
+        step_seconds: 60,
+        lookback: 105,
+        transform: Transform::Identity,
+        features: vec![
+            Feature::Lag(1),
+            Feature::Lag(4),
+            Feature::WindowMean { from: 100, to: 104 },
+        ],
+        mean: vec![0.0; 3],
+        scale: vec![1.0; 3],
+        targets: vec![Target::Point(1)],
+        weights: vec![vec![0.5, 0.25, 0.125]],
+        bias: vec![1.0],
+        floor: 0,
+    };
+    let dir = temp_dir();
+    let bytes = linear_model(&spec, "test").unwrap_or_else(|e| panic!("{e}"));
+    let model = load(&write(dir.path(), "gaps.onnx", &bytes)).unwrap_or_else(|e| panic!("{e}"));
+    let fitted = model
+        .fit(&History::new(0, 60, vec![1.0; 120]), &spec.targets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let with_missing = |missing: &[usize]| {
+        let mut values: Vec<f64> = (0..120).map(|i| 10.0 + f64::from(i % 7)).collect();
+        for &i in missing {
+            values[i] = f64::NAN;
+        }
+        History::new(0, 60, values)
+    };
+    // 120 buckets: the origin is 119, the run 100..=104 is buckets 15..=19.
+    let lost_scrapes = with_missing(&[70, 80, 90, 100, 110, 116]);
+    let outage = with_missing(&[60, 70, 80, 90, 100, 110, 116]);
+    let outage_a_period_ago = with_missing(&[15, 16, 17]);
+    let one_seasonal_scrape = with_missing(&[17]);
+    let got = fitted.predict_batch(&[
+        &lost_scrapes,
+        &outage,
+        &outage_a_period_ago,
+        &one_seasonal_scrape,
+    ]);
+    // 6 of the last 60 missing is forecast from the forward-filled values.
+    // Origin 119: 10 + 0 = 10 (119 % 7 = 0); lag 1 is 118 → 16, lag 4 is 115 → 13 (116
+    // missing does not matter: it is not read), the run's mean (11 + … + 15) / 5 = 13.
+    assert_eq!(
+        got[0],
+        Ok(vec![10.0 + 1.0 + 0.5 * 16.0 + 0.25 * 13.0 + 0.125 * 13.0])
+    );
+    assert_eq!(
+        got[1],
+        Err(ModelError::Gap(
+            "7 of the last 60 buckets are missing; forecasting again once the recent data is back"
+                .to_owned()
+        ))
+    );
+    assert_eq!(
+        got[2],
+        Err(ModelError::Gap(
+            "3 of the 5 buckets 100–104 steps back that the model reads as seasonal lags are missing (a gap a period ago)"
+                .to_owned()
+        ))
+    );
+    // One missing seasonal bucket is forward-filled from bucket 16: (11 + 12 + 12 + 14 +
+    // 15) / 5 = 12.8.
+    assert_close(
+        got[3].as_deref().unwrap_or_else(|e| panic!("{e}")),
+        &[10.0 + 1.0 + 0.5 * 16.0 + 0.25 * 13.0 + 0.125 * 12.8],
+        "one seasonal scrape lost",
+    );
+    // The built-in model refuses the same two with the same reasons (and bridges the
+    // second with its variant without seasonal lags, which an export does not carry).
+    assert_eq!(check_recent_gap(&outage, 60), got[1].clone().map(|_| ()));
+    let seasonal = seasonal_ranges(&spec.read_ranges());
+    assert_eq!(seasonal, vec![(100, 104)]);
+    assert_eq!(
+        check_seasonal_gap(&outage_a_period_ago, &seasonal),
+        got[2].clone().map(|_| ())
     );
 }
 

@@ -27,12 +27,11 @@
 //! from a history), [`solve`] (weighted ridge by Cholesky, IRLS for the L1 and pinball
 //! losses), [`validation`] (the penalty chosen on the validation days), [`raw_form`] (the
 //! rewrite into a [`LinearSpec`]), [`fit`] (the steps together, and the transform chosen),
-//! [`spec`] (evaluating a spec), [`gaps`] (when a forecast is refused for missing data);
-//! this file holds the options and the [`Model`] and [`Fitted`] implementations.
+//! [`spec`] (evaluating a spec); this file holds the options and the [`Model`] and [`Fitted`]
+//! implementations. When a forecast is refused for missing data is [`crate::forecast::gaps`].
 
 mod design;
 mod fit;
-mod gaps;
 mod raw_form;
 mod rows;
 mod solve;
@@ -42,12 +41,13 @@ mod tests;
 mod validation;
 
 pub use fit::fit_linear;
-pub use gaps::{RECENT_BUCKETS, RECENT_MISSING_FRACTION, check_recent_gap};
 pub use spec::{evaluate_spec, feature_value, inverse_transform, transform_value};
 
 use super::{DAY, check_step, filled_tail};
+use crate::forecast::gaps::{
+    RECENT_BUCKETS, check_recent_gap, check_seasonal_gap, seasonal_ranges,
+};
 use crate::forecast::{Fitted, History, LinearSpec, Model, ModelError, Target, Transform};
-use gaps::{check_seasonal_gap, seasonal_ranges};
 
 /// Which loss the regression minimises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,7 +147,7 @@ impl Model for Linear {
 
     fn fit(&self, history: &History, targets: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
         let spec = fit_linear(history, targets, &self.options)?;
-        let seasonal = seasonal_ranges(&spec);
+        let seasonal = seasonal_ranges(&spec.read_ranges());
         // The variant for when those lags fall in a gap, fitted now on the same history
         // (not when the gap comes, when every target of a cluster-wide outage would fit at
         // once).
@@ -208,7 +208,7 @@ const RECENT_ONLY_ROWS: usize = 4_000;
 impl Fitted for FittedLinear {
     fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError> {
         check_step(self.spec.step_seconds, history)?;
-        check_recent_gap(history)?;
+        check_recent_gap(history, RECENT_BUCKETS)?;
         // Seasonal lags inside a gap (an outage a day ago): forecast from the recent lags
         // alone rather than from a forward-filled copy of the day before the outage.
         let spec = match check_seasonal_gap(history, &self.seasonal) {

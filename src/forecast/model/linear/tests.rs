@@ -6,6 +6,7 @@
 
 use super::design::design;
 use super::*;
+use crate::forecast::gaps::{RECENT_BUCKETS, check_recent_gap};
 use crate::forecast::{Feature, Period};
 
 /// Deterministic noise in [-1, 1).
@@ -66,16 +67,16 @@ fn a_gap_in_the_recent_buckets_refuses_the_forecast() {
         History::new(0, 60, values)
     };
     // 6 of the last 60 missing (10 %) is still forecast; 7 is not.
-    assert!(check_recent_gap(&with_missing(&[40, 50, 60, 70, 80, 99])).is_ok());
-    let refused = check_recent_gap(&with_missing(&[40, 50, 60, 70, 80, 90, 99]));
+    assert!(check_recent_gap(&with_missing(&[40, 50, 60, 70, 80, 99]), RECENT_BUCKETS).is_ok());
+    let refused = check_recent_gap(&with_missing(&[40, 50, 60, 70, 80, 90, 99]), RECENT_BUCKETS);
     assert!(
         matches!(&refused, Err(ModelError::Gap(why)) if why == "7 of the last 60 buckets are missing; forecasting again once the recent data is back"),
         "{refused:?}"
     );
     // Buckets older than the last 60 do not count; a short history checks all it has.
-    assert!(check_recent_gap(&with_missing(&(0..40).collect::<Vec<_>>())).is_ok());
+    assert!(check_recent_gap(&with_missing(&(0..40).collect::<Vec<_>>()), RECENT_BUCKETS).is_ok());
     assert!(matches!(
-        check_recent_gap(&History::new(0, 60, vec![1.0, f64::NAN, 1.0])),
+        check_recent_gap(&History::new(0, 60, vec![1.0, f64::NAN, 1.0]), RECENT_BUCKETS),
         Err(ModelError::Gap(why)) if why.starts_with("1 of the last 3 buckets")
     ));
 

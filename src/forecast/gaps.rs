@@ -1,13 +1,16 @@
 //! When a forecast is refused for missing data: too many of the recent buckets, or most of a
-//! run of seasonal lags (a gap a period ago, bridged by the variant without them).
+//! run of seasonal lags (a gap a period ago). The built-in `linear` model and ONNX models
+//! apply the same two checks to the lags they read.
 
-use crate::forecast::{History, LinearSpec, ModelError};
+use crate::forecast::{History, ModelError};
 
-/// The runs of ≥ 3 consecutive lags beyond [`RECENT_BUCKETS`] a spec reads: its one-day and
-/// one-week seasonal lags.
-pub(super) fn seasonal_ranges(spec: &LinearSpec) -> Vec<(usize, usize)> {
-    spec.read_ranges()
-        .into_iter()
+/// The runs of ≥ 3 consecutive lags beyond [`RECENT_BUCKETS`] among the lags a model reads
+/// (inclusive ranges `(from, to)`, counted back from the origin): its one-day and one-week
+/// seasonal lags.
+pub fn seasonal_ranges(reads: &[(usize, usize)]) -> Vec<(usize, usize)> {
+    reads
+        .iter()
+        .copied()
         .filter(|&(from, to)| from >= RECENT_BUCKETS && to - from >= 2)
         .collect()
 }
@@ -15,7 +18,7 @@ pub(super) fn seasonal_ranges(spec: &LinearSpec) -> Vec<(usize, usize)> {
 /// Refuses a forecast when a run of seasonal lags the model reads (a day or a week before
 /// the target) is mostly missing: forward-filled, it would be a copy of the value before an
 /// outage a day ago, not yesterday's traffic.
-pub(super) fn check_seasonal_gap(
+pub fn check_seasonal_gap(
     history: &History,
     seasonal: &[(usize, usize)],
 ) -> Result<(), ModelError> {
@@ -45,12 +48,12 @@ pub const RECENT_BUCKETS: usize = 60;
 /// Most missing buckets (as a fraction of [`RECENT_BUCKETS`]) a forecast is made with.
 pub const RECENT_MISSING_FRACTION: f64 = 0.1;
 
-/// Refuses a forecast when more than [`RECENT_MISSING_FRACTION`] of the last
-/// [`RECENT_BUCKETS`] buckets are missing: the lags and windows would be forward-filled from
-/// before the gap (after an outage, from hours or days ago), while a few missing buckets (a
-/// lost scrape) are harmless.
-pub fn check_recent_gap(history: &History) -> Result<(), ModelError> {
-    let window = RECENT_BUCKETS.min(history.len());
+/// Refuses a forecast when more than [`RECENT_MISSING_FRACTION`] of the last `within`
+/// buckets ([`RECENT_BUCKETS`] for the built-in model) are missing: the lags and windows
+/// would be forward-filled from before the gap (after an outage, from hours or days ago),
+/// while a few missing buckets (a lost scrape) are harmless.
+pub fn check_recent_gap(history: &History, within: usize) -> Result<(), ModelError> {
+    let window = within.min(history.len());
     let missing = history.values[history.len() - window..]
         .iter()
         .filter(|v| v.is_nan())
