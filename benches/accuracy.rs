@@ -39,8 +39,9 @@ struct Run {
     seconds: f64,
 }
 
-/// A built-in model, or a `linear?key=value&…` variant for tuning (keys: transform=log|id,
-/// loss=l1|l2, lags, days (seasonal_days), halfwidth, weekly=0|1, windows=a,b).
+/// A built-in model, or a `linear?key=value&…` variant for tuning (keys: transform=log|id
+/// (log: ln(1 + x)), scales=a,b (the candidate log scales, fractions of the mean), loss=l1|l2,
+/// lags, days (seasonal_days), halfwidth, weekly=0|1, windows=a,b).
 fn build(name: &str) -> Box<dyn Model> {
     let Some(query) = name.strip_prefix("linear?") else {
         return model::build(name).unwrap();
@@ -51,7 +52,7 @@ fn build(name: &str) -> Box<dyn Model> {
         match key {
             "transform" => {
                 options.transform = Some(if value == "log" {
-                    Transform::Log1p
+                    Transform::LOG1P
                 } else {
                     Transform::Identity
                 })
@@ -63,6 +64,7 @@ fn build(name: &str) -> Box<dyn Model> {
                     Loss::Absolute
                 }
             }
+            "scales" => options.log_scales = value.split(',').map(|v| v.parse().unwrap()).collect(),
             "lags" => options.lags = value.parse().unwrap(),
             "days" => options.seasonal_days = value.parse().unwrap(),
             "halfwidth" => options.seasonal_halfwidth = value.parse().unwrap(),

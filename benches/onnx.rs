@@ -45,7 +45,7 @@ fn spec(lookback: usize) -> LinearSpec {
     LinearSpec {
         step_seconds: 60,
         lookback,
-        transform: Transform::Log1p,
+        transform: Transform::LOG1P,
         mean: vec![5.0; n],
         scale: vec![1.5; n],
         weights: targets

@@ -442,7 +442,7 @@ mod tests {
         let spec = LinearSpec {
             step_seconds: 60,
             lookback: 3,
-            transform: Transform::Log1p,
+            transform: Transform::LOG1P,
             features: vec![Feature::Lag(2)],
             mean: vec![1.0],
             scale: vec![2.0],

@@ -230,12 +230,22 @@ pub trait Fitted: Send + Sync {
 }
 
 /// How a value is transformed before a linear model reads it (and inverted after).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Transform {
     /// Values as they are.
     Identity,
-    /// `ln(1 + x)`; inverted with `exp(y) - 1`.
-    Log1p,
+    /// `ln(1 + x / scale)`; inverted with `scale · (exp(y) - 1)`. Relative changes well
+    /// above `scale`, absolute ones well below it. The built-in model sets `scale` from the
+    /// history's mean, so the model does not depend on the metric's unit (req/s or req/min).
+    Log1p {
+        /// Positive and finite.
+        scale: f64,
+    },
+}
+
+impl Transform {
+    /// `ln(1 + x)`: [`Transform::Log1p`] with a scale of 1.
+    pub const LOG1P: Transform = Transform::Log1p { scale: 1.0 };
 }
 
 /// Which cycle a calendar feature follows.

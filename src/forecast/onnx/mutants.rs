@@ -30,7 +30,7 @@ fn small_spec() -> LinearSpec {
     LinearSpec {
         step_seconds: 60,
         lookback: 6,
-        transform: Transform::Log1p,
+        transform: Transform::LOG1P,
         mean: vec![1.0; features.len()],
         scale: vec![2.0; features.len()],
         weights: vec![vec![0.1; features.len()], vec![-0.05; features.len()]],

@@ -28,7 +28,7 @@ fn reference(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64> {
         .iter()
         .map(|&v| match spec.transform {
             Transform::Identity => v,
-            Transform::Log1p => v.ln_1p(),
+            Transform::Log1p { scale } => (v / scale).ln_1p(),
         })
         .collect();
     let at = |lag: usize| x[x.len() - 1 - lag];
@@ -58,7 +58,7 @@ fn reference(spec: &LinearSpec, window: &[f64], phase: Phase) -> Vec<f64> {
                     .sum::<f64>();
             let y = match spec.transform {
                 Transform::Identity => z,
-                Transform::Log1p => z.exp_m1(),
+                Transform::Log1p { scale } => scale * z.exp_m1(),
             };
             // The floor: the lowest of the last `floor` raw values, when higher.
             let lowest = window[window.len() - spec.floor..]
@@ -110,7 +110,7 @@ fn rich_spec_over(transform: Transform, bias_shift: f64, lookback: usize) -> Lin
     let mut n = fastrand::Rng::with_seed(7);
     let (center, spread) = match transform {
         Transform::Identity => (50.0, 20.0),
-        Transform::Log1p => (5.0, 1.0),
+        Transform::Log1p { .. } => (5.0, 1.0),
     };
     LinearSpec {
         step_seconds: 60,
@@ -263,13 +263,26 @@ fn check_against_reference(spec: &LinearSpec, series: &[History]) -> usize {
 
 #[test]
 fn exported_log1p_model_matches_the_reference_formula() {
-    let spec = rich_spec(Transform::Log1p, 0.0);
+    let spec = rich_spec(Transform::LOG1P, 0.0);
     let series = histories(200, 40, 50.0, 900.0, 11);
     check_against_reference(&spec, &series);
     // Lookback 45 reading lags 0..=29 and 44: only the columns read are transformed.
-    let spec = rich_spec_over(Transform::Log1p, 0.0, 45);
+    let spec = rich_spec_over(Transform::LOG1P, 0.0, 45);
     let series = histories(200, 60, 50.0, 900.0, 13);
     check_against_reference(&spec, &series);
+    // A scaled log, ln(1 + x / 40), as the built-in model fits on a history of mean 1,333
+    // (3 % of it), both ways and in the metadata.
+    let spec = rich_spec_over(Transform::Log1p { scale: 40.0 }, 0.0, 45);
+    let series = histories(200, 60, 50.0, 900.0, 16);
+    check_against_reference(&spec, &series);
+    let file = linear_model_file(&spec, "test").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        file.metadata
+            .iter()
+            .find(|(k, _)| k == "augur.transform")
+            .map(|(_, v)| v.as_str()),
+        Some("log1p(x/40)")
+    );
 }
 
 #[test]
@@ -402,7 +415,7 @@ fn exported_model_keeps_the_floor_of_the_built_in_model() {
         assert!(raised > 0, "floor {floor}: no forecast was raised");
     }
     // The contract reads the floor's lags too.
-    let mut spec = rich_spec_over(Transform::Log1p, 0.0, 45);
+    let mut spec = rich_spec_over(Transform::LOG1P, 0.0, 45);
     spec.floor = 35;
     let file = linear_model_file(&spec, "test").unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -441,7 +454,7 @@ fn a_spec_without_features_is_origin_plus_bias() {
 
 #[test]
 fn the_metadata_describes_the_contract() {
-    let spec = rich_spec(Transform::Log1p, 0.0);
+    let spec = rich_spec(Transform::LOG1P, 0.0);
     let dir = temp_dir();
     let bytes = linear_model(&spec, "trace nasa.csv").unwrap_or_else(|e| panic!("{e}"));
     let model = load(&write(dir.path(), "m.onnx", &bytes)).unwrap_or_else(|e| panic!("{e}"));
@@ -576,7 +589,7 @@ fn any_model_following_the_contract_is_served() {
 #[test]
 fn lookback_metadata_that_disagrees_with_the_input_shape_is_rejected() {
     let dir = temp_dir();
-    let mut spec = rich_spec(Transform::Log1p, 0.0);
+    let mut spec = rich_spec(Transform::LOG1P, 0.0);
     spec.lookback = 12;
     spec.features
         .retain(|f| !matches!(f, Feature::WindowMean { to, .. } if *to > 11));

@@ -13,10 +13,11 @@ pub const IR_VERSION: i64 = 7;
 pub const OPSET: i64 = 13;
 
 /// The `augur.transform` value of a transform.
-pub fn transform_name(transform: Transform) -> &'static str {
+pub fn transform_name(transform: Transform) -> String {
     match transform {
-        Transform::Identity => "identity",
-        Transform::Log1p => "log1p",
+        Transform::Identity => "identity".to_owned(),
+        Transform::Log1p { scale: 1.0 } => "log1p".to_owned(),
+        Transform::Log1p { scale } => format!("log1p(x/{scale})"),
     }
 }
 
@@ -35,7 +36,7 @@ pub(crate) fn linear_model_file(
         step_seconds: spec.step_seconds,
         lookback: spec.window(),
         targets: spec.targets.clone(),
-        transform: transform_name(spec.transform).to_owned(),
+        transform: transform_name(spec.transform),
         trained_on: trained_on.to_owned(),
         reads: Some(spec.input_ranges()),
     };
@@ -221,7 +222,7 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
         .collect();
     let x = match spec.transform {
         Transform::Identity => contract::VALUES,
-        Transform::Log1p => {
+        Transform::Log1p { scale } => {
             let source = if used.len() < lookback {
                 let oldest_first: Vec<usize> = used.iter().rev().copied().collect();
                 let pieces: Vec<String> = runs(&oldest_first)
@@ -240,6 +241,13 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
                 b.concat(pieces, "used_values")
             } else {
                 contract::VALUES.to_owned()
+            };
+            let source = if scale == 1.0 {
+                source
+            } else {
+                b.floats("log_scale", &[1], [scale]);
+                b.node("Div", &[&source, "log_scale"], "scaled_values", vec![]);
+                "scaled_values".to_owned()
             };
             b.floats("one", &[1], [1.0]);
             b.node("Add", &[&source, "one"], "values_plus_one", vec![]);
@@ -362,12 +370,20 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
     }
     let y = match spec.transform {
         Transform::Identity => "z",
-        Transform::Log1p => {
+        Transform::Log1p { scale } => {
             if !b.graph.initializers.iter().any(|t| t.name == "one") {
                 b.floats("one", &[1], [1.0]);
             }
             b.node("Exp", &["z"], "exp_z", vec![]);
-            b.node("Sub", &["exp_z", "one"], "y", vec![]);
+            if scale == 1.0 {
+                b.node("Sub", &["exp_z", "one"], "y", vec![]);
+            } else {
+                b.node("Sub", &["exp_z", "one"], "exp_z_minus_one", vec![]);
+                if !b.graph.initializers.iter().any(|t| t.name == "log_scale") {
+                    b.floats("log_scale", &[1], [scale]);
+                }
+                b.node("Mul", &["exp_z_minus_one", "log_scale"], "y", vec![]);
+            }
             "y"
         }
     };

@@ -113,13 +113,34 @@ pub fn fit_linear(
     match options.transform {
         Some(transform) => Ok(fit_with(history, targets, options, &design, transform)?.0),
         None => {
-            let identity = fit_with(history, targets, options, &design, Transform::Identity)?;
-            let log = fit_with(history, targets, options, &design, Transform::Log1p)?;
-            Ok(if log.1 <= identity.1 {
-                log.0
-            } else {
-                identity.0
-            })
+            let mut best = fit_with(history, targets, options, &design, Transform::Identity)?;
+            let mean = mean_level(history);
+            for &fraction in &options.log_scales {
+                let transform = Transform::Log1p {
+                    scale: fraction * mean,
+                };
+                let log = fit_with(history, targets, options, &design, transform)?;
+                if log.1 <= best.1 {
+                    best = log;
+                }
+            }
+            Ok(best.0)
         }
+    }
+}
+
+/// The mean of the history's present values, the unit the log transforms' scales are
+/// fractions of; 1 when it is not positive (a history of zeros: any scale fits it).
+fn mean_level(history: &History) -> f64 {
+    let (sum, count) = history
+        .values
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
+    let mean = sum / count.max(1) as f64;
+    if mean.is_finite() && mean > 0.0 {
+        mean
+    } else {
+        1.0
     }
 }

@@ -7,7 +7,7 @@ use crate::forecast::{Feature, LinearSpec, Period, Phase, Transform, clip_at_zer
 pub fn transform_value(transform: Transform, x: f64) -> f64 {
     match transform {
         Transform::Identity => x,
-        Transform::Log1p => x.ln_1p(),
+        Transform::Log1p { scale } => (x / scale).ln_1p(),
     }
 }
 
@@ -15,7 +15,7 @@ pub fn transform_value(transform: Transform, x: f64) -> f64 {
 pub fn inverse_transform(transform: Transform, z: f64) -> f64 {
     match transform {
         Transform::Identity => z,
-        Transform::Log1p => z.exp_m1(),
+        Transform::Log1p { scale } => scale * z.exp_m1(),
     }
 }
 

@@ -29,6 +29,7 @@ fn coefficients(spec: &LinearSpec, j: usize) -> (f64, Vec<f64>) {
 fn options(loss: Loss) -> LinearOptions {
     LinearOptions {
         transform: Some(Transform::Identity),
+        log_scales: vec![],
         lags: 3,
         recent_windows: vec![],
         daily: false,
@@ -247,7 +248,7 @@ fn predict_is_evaluate_spec_on_the_filled_window() {
     let targets = [Target::Point(2), Target::Max(3)];
     let fitted = Linear {
         options: LinearOptions {
-            transform: Some(Transform::Log1p),
+            transform: Some(Transform::LOG1P),
             ..options(Loss::Squared)
         },
     }
@@ -264,7 +265,7 @@ fn predict_is_evaluate_spec_on_the_filled_window() {
         &history,
         &targets,
         &LinearOptions {
-            transform: Some(Transform::Log1p),
+            transform: Some(Transform::LOG1P),
             ..options(Loss::Squared)
         },
     )
@@ -405,4 +406,59 @@ fn a_forecast_does_not_fall_below_the_lowest_value_of_the_last_day() {
         full.values[cut..].to_vec(),
     );
     assert_eq!(fitted.predict(&tail), Ok(lower));
+}
+
+#[test]
+fn the_forecast_does_not_depend_on_the_metric_unit() {
+    // The same traffic in req/s, req/ms and req/h: every forecast is the same, in that
+    // unit. The log transform's scale follows the history's mean (a fixed `ln(1 + x)` is
+    // nearly linear on a load of 0.01 and nearly a log on a load of 10,000), and the
+    // transform chosen on the validation days is the same for all three.
+    let (step, day) = (300, 288);
+    let n = 4 * day;
+    let e = noise(n);
+    let values: Vec<f64> = (0..n)
+        .map(|i| {
+            // Daily swings of e^±1.5 and noise in proportion (multiplicative traffic).
+            let daily = 1.5 * (std::f64::consts::TAU * i as f64 / day as f64).sin();
+            (2.0 + daily + 0.2 * e[i]).exp()
+        })
+        .collect();
+    let targets = [Target::Point(2), Target::Max(2)];
+    let forecast = |unit: f64| {
+        let history = History::new(0, step, values.iter().map(|v| v * unit).collect());
+        let spec = fit_linear(&history, &targets, &LinearOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let fitted = Linear::default()
+            .fit(&history, &targets)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let forecast = fitted.predict(&history).unwrap_or_else(|e| panic!("{e}"));
+        (
+            spec.transform,
+            forecast.iter().map(|f| f / unit).collect::<Vec<_>>(),
+        )
+    };
+    let (transform, want) = forecast(1.0);
+    let Transform::Log1p { scale } = transform else {
+        panic!("{transform:?}: this multiplicative series should be fitted in logs");
+    };
+    // 5 % of the history's mean.
+    let mean = values.iter().sum::<f64>() / n as f64;
+    assert!(
+        (scale - 0.05 * mean).abs() < 1e-9 * mean,
+        "{scale} against {mean}"
+    );
+    for unit in [1e-3, 3_600.0] {
+        let (other, got) = forecast(unit);
+        assert!(
+            matches!(other, Transform::Log1p { scale: s } if (s / unit - scale).abs() < 1e-9 * scale),
+            "unit {unit}: {other:?}"
+        );
+        for (g, w) in got.iter().zip(&want) {
+            assert!(
+                (g - w).abs() < 1e-6 * w.abs(),
+                "unit {unit}: {got:?} against {want:?}"
+            );
+        }
+    }
 }
