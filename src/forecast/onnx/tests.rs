@@ -776,6 +776,15 @@ fn inconsistent_specs_are_not_exported() {
             "linear spec: a feature scale is 0".to_owned()
         ))
     );
+    for scale in [0.0, -1.0, 1e-40, 1e39, f64::NAN] {
+        let spec = rich_spec(Transform::Log1p { scale }, 0.0);
+        assert_eq!(
+            linear_model(&spec, "test").err(),
+            Some(ModelError::Invalid(format!(
+                "linear spec: log transform scale {scale} is not a positive normal f32"
+            )))
+        );
+    }
 }
 
 #[test]

@@ -63,6 +63,15 @@ fn check_spec(spec: &LinearSpec) -> Result<(), ModelError> {
     if spec.targets.is_empty() {
         return invalid("no targets".to_owned());
     }
+    if let Transform::Log1p { scale } = spec.transform {
+        // The graph computes in f32: a scale that is 0, subnormal or infinite there would
+        // turn every forecast into NaN or 0.
+        if !(scale as f32).is_normal() || scale < 0.0 {
+            return invalid(format!(
+                "log transform scale {scale} is not a positive normal f32"
+            ));
+        }
+    }
     if spec.mean.len() != features || spec.scale.len() != features {
         return invalid(format!(
             "{features} features but {} means and {} scales",

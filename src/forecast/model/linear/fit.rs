@@ -116,9 +116,13 @@ pub fn fit_linear(
             let mut best = fit_with(history, targets, options, &design, Transform::Identity)?;
             let mean = mean_level(history);
             for &fraction in &options.log_scales {
-                let transform = Transform::Log1p {
-                    scale: fraction * mean,
-                };
+                let scale = fraction * mean;
+                // On a history of values near f64's limits the scale itself can leave the
+                // normal range; the identity then stands alone.
+                if !(scale.is_normal() && scale > 0.0) {
+                    continue;
+                }
+                let transform = Transform::Log1p { scale };
                 let log = fit_with(history, targets, options, &design, transform)?;
                 if log.1 <= best.1 {
                     best = log;

@@ -462,3 +462,31 @@ fn the_forecast_does_not_depend_on_the_metric_unit() {
         }
     }
 }
+
+#[test]
+fn loads_near_the_limits_of_f64_fit_or_fail_cleanly() {
+    // The same shape at a rate of 1e-300, 1e-310 (subnormal: fewer bits) and 1e300: a
+    // finite forecast of that shape, never a panic or a NaN. (A log scale that leaves the
+    // normal range is skipped; the fit in fit.rs says so.)
+    let (step, day) = (300, 288);
+    let n = 3 * day;
+    let e = noise(n);
+    let shape: Vec<f64> = (0..n)
+        .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / day as f64).sin() + e[i])
+        .collect();
+    let targets = [Target::Point(2)];
+    for unit in [1e-300, 1e-310, 1e300] {
+        let history = History::new(0, step, shape.iter().map(|v| v * unit).collect());
+        let fitted = Linear::default()
+            .fit(&history, &targets)
+            .unwrap_or_else(|e| panic!("unit {unit}: {e}"));
+        let forecast = fitted
+            .predict(&history)
+            .unwrap_or_else(|e| panic!("unit {unit}: {e}"));
+        let relative = forecast[0] / unit;
+        assert!(
+            (3.0..=17.0).contains(&relative),
+            "unit {unit}: forecast {forecast:?} is {relative} in units of the shape"
+        );
+    }
+}
