@@ -109,8 +109,9 @@ pub(super) fn build_rows(
     rows
 }
 
-/// Per-feature mean and standard deviation over every row (a zero or non-finite deviation
-/// becomes 1); `value(r, i)` is feature `i` of row `r`.
+/// Per-feature mean and standard deviation over every row (a deviation that is zero, not
+/// finite, or below 1e-12 of the mean's size becomes 1); `value(r, i)` is feature `i` of
+/// row `r`.
 pub(super) fn moments(
     count: usize,
     p: usize,
@@ -130,9 +131,11 @@ pub(super) fn moments(
             scale[i] += d * d;
         }
     }
-    for s in &mut scale {
+    for (s, m) in scale.iter_mut().zip(&mean) {
         *s = (*s / count as f64).sqrt();
-        if *s < 1e-12 || !s.is_finite() {
+        // Constant up to rounding, relative to the feature's size so that the fit is the
+        // same in any unit.
+        if !s.is_normal() || *s <= 1e-12 * m.abs() {
             *s = 1.0;
         }
     }

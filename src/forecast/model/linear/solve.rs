@@ -114,7 +114,9 @@ pub(super) fn fit_target(
     let mut w = weighted_ridge(cols, y, None, penalty);
     if loss != Loss::Squared && !y.is_empty() {
         let spread = y.iter().map(|v| v.abs()).sum::<f64>() / y.len() as f64;
-        let floor = (spread * 0.02).max(1e-9);
+        // Relative to the targets' size, so the fit is the same in any unit; 1 when they
+        // are all 0 (or so small the floor is not a normal number).
+        let floor = Some(spread * 0.02).filter(|f| f.is_normal()).unwrap_or(1.0);
         for _ in 0..8 {
             let fitted = predict_rows(cols, &w);
             let mut c: Vec<f64> = y

@@ -448,7 +448,7 @@ fn the_forecast_does_not_depend_on_the_metric_unit() {
         (scale - 0.05 * mean).abs() < 1e-9 * mean,
         "{scale} against {mean}"
     );
-    for unit in [1e-3, 3_600.0] {
+    for unit in [1e-3, 3_600.0, 1e-200, 1e200] {
         let (other, got) = forecast(unit);
         assert!(
             matches!(other, Transform::Log1p { scale: s } if (s / unit - scale).abs() < 1e-9 * scale),
@@ -465,9 +465,8 @@ fn the_forecast_does_not_depend_on_the_metric_unit() {
 
 #[test]
 fn loads_near_the_limits_of_f64_fit_or_fail_cleanly() {
-    // The same shape at a rate of 1e-300, 1e-310 (subnormal: fewer bits) and 1e300: a
-    // finite forecast of that shape, never a panic or a NaN. (A log scale that leaves the
-    // normal range is skipped; the fit in fit.rs says so.)
+    // The identity fit of one series in units from 1e-310 to 1e300: never a panic or a
+    // NaN. (A log scale that leaves the normal range is skipped; fit.rs.)
     let (step, day) = (300, 288);
     let n = 3 * day;
     let e = noise(n);
@@ -475,18 +474,38 @@ fn loads_near_the_limits_of_f64_fit_or_fail_cleanly() {
         .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / day as f64).sin() + e[i])
         .collect();
     let targets = [Target::Point(2)];
-    for unit in [1e-300, 1e-310, 1e300] {
+    let forecast = |unit: f64| {
         let history = History::new(0, step, shape.iter().map(|v| v * unit).collect());
-        let fitted = Linear::default()
-            .fit(&history, &targets)
-            .unwrap_or_else(|e| panic!("unit {unit}: {e}"));
+        // The identity, as a history the log does not suit would choose; every threshold of
+        // the fit then sees the values in their unit.
+        let fitted = Linear {
+            options: LinearOptions {
+                transform: Some(Transform::Identity),
+                ..LinearOptions::default()
+            },
+        }
+        .fit(&history, &targets)
+        .unwrap_or_else(|e| panic!("unit {unit}: {e}"));
         let forecast = fitted
             .predict(&history)
             .unwrap_or_else(|e| panic!("unit {unit}: {e}"));
-        let relative = forecast[0] / unit;
+        forecast[0] / unit
+    };
+    let want = forecast(1.0);
+    assert!((3.0..=17.0).contains(&want), "{want}");
+    // The same forecast while squares of the values stay within f64 (no threshold of the
+    // fit is absolute)...
+    for unit in [1e-100, 1e100] {
+        let got = forecast(unit);
         assert!(
-            (3.0..=17.0).contains(&relative),
-            "unit {unit}: forecast {forecast:?} is {relative} in units of the shape"
+            (got - want).abs() < 1e-6 * want,
+            "unit {unit}: {got} in units of the shape, {want} at unit 1"
         );
+    }
+    // ... and beyond that (variances underflow or overflow) still a finite forecast of the
+    // shape's size.
+    for unit in [1e-300, 1e-310, 1e300] {
+        let got = forecast(unit);
+        assert!((3.0..=17.0).contains(&got), "unit {unit}: {got}");
     }
 }
