@@ -15,6 +15,14 @@ fn noise(n: usize) -> Vec<f64> {
     (0..n).map(|_| rng.f64() * 2.0 - 1.0).collect()
 }
 
+/// `n` buckets of 10 ± 5 over a day of `day` buckets, plus [`noise`].
+fn daily_wave(n: usize, day: usize) -> Vec<f64> {
+    let e = noise(n);
+    (0..n)
+        .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / day as f64).sin() + e[i])
+        .collect()
+}
+
 /// Raw-feature coefficients of target `j`: z − u0 = constant + Σ a_i f_i.
 fn coefficients(spec: &LinearSpec, j: usize) -> (f64, Vec<f64>) {
     let a: Vec<f64> = spec.weights[j]
@@ -101,10 +109,7 @@ fn a_gap_in_the_recent_buckets_refuses_the_forecast() {
 fn seasonal_lags_in_a_gap_forecast_from_the_recent_lags_alone() {
     let (step, day) = (300, 288);
     let n = 10 * day;
-    let e = noise(n);
-    let values: Vec<f64> = (0..n)
-        .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / day as f64).sin() + e[i])
-        .collect();
+    let values = daily_wave(n, day);
     let history = History::new(0, step, values.clone());
     let with_daily = LinearOptions {
         daily: true,
@@ -469,10 +474,7 @@ fn loads_near_the_limits_of_f64_fit_or_fail_cleanly() {
     // NaN. (A log scale that leaves the normal range is skipped; fit.rs.)
     let (step, day) = (300, 288);
     let n = 3 * day;
-    let e = noise(n);
-    let shape: Vec<f64> = (0..n)
-        .map(|i| 10.0 + 5.0 * (std::f64::consts::TAU * i as f64 / day as f64).sin() + e[i])
-        .collect();
+    let shape = daily_wave(n, day);
     let targets = [Target::Point(2)];
     let forecast = |unit: f64| {
         let history = History::new(0, step, shape.iter().map(|v| v * unit).collect());
