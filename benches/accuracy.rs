@@ -40,7 +40,8 @@ struct Run {
 }
 
 /// A built-in model, or a `linear?key=value&…` variant for tuning (keys: transform=log|id
-/// (log: ln(1 + x)), scales=a,b (the candidate log scales, fractions of the mean), loss=l1|l2,
+/// (log: ln(1 + x)), scales=a,b (the candidate log scales, fractions of the mean; maxscales=
+/// for max targets only, after scales), loss=l1|l2,
 /// lags, days (seasonal_days), halfwidth, weekly=0|1, windows=a,b).
 fn build(name: &str) -> Box<dyn Model> {
     let Some(query) = name.strip_prefix("linear?") else {
@@ -64,7 +65,13 @@ fn build(name: &str) -> Box<dyn Model> {
                     Loss::Absolute
                 }
             }
-            "scales" => options.log_scales = value.split(',').map(|v| v.parse().unwrap()).collect(),
+            "scales" => {
+                let fractions = value.split(',').map(|v| v.parse().unwrap()).collect();
+                options.log_scales = model::linear::LogScales::all(fractions)
+            }
+            "maxscales" => {
+                options.log_scales.max = value.split(',').map(|v| v.parse().unwrap()).collect()
+            }
             "lags" => options.lags = value.parse().unwrap(),
             "days" => options.seasonal_days = value.parse().unwrap(),
             "halfwidth" => options.seasonal_halfwidth = value.parse().unwrap(),

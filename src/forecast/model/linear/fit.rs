@@ -115,7 +115,7 @@ pub fn fit_linear(
         None => {
             let mut best = fit_with(history, targets, options, &design, Transform::Identity)?;
             let mean = mean_level(history);
-            for &fraction in &options.log_scales {
+            for fraction in options.log_scales.for_targets(targets) {
                 let scale = fraction * mean;
                 // On a history of values near f64's limits the scale itself can leave the
                 // normal range; the identity then stands alone.

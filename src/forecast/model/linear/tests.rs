@@ -37,7 +37,7 @@ fn coefficients(spec: &LinearSpec, j: usize) -> (f64, Vec<f64>) {
 fn options(loss: Loss) -> LinearOptions {
     LinearOptions {
         transform: Some(Transform::Identity),
-        log_scales: vec![],
+        log_scales: LogScales::all(vec![]),
         lags: 3,
         recent_windows: vec![],
         daily: false,
