@@ -251,18 +251,29 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
             } else {
                 contract::VALUES.to_owned()
             };
-            let source = if scale == 1.0 {
-                source
-            } else {
-                b.floats("log_scale", &[1], [scale]);
-                b.node("Div", &[&source, "log_scale"], "scaled_values", vec![]);
-                "scaled_values".to_owned()
-            };
-            b.floats("one", &[1], [1.0]);
-            b.node("Add", &[&source, "one"], "values_plus_one", vec![]);
-            b.node("Log", &["values_plus_one"], "x", vec![]);
+            // ln(1 + x / s) = ln(s + x) − ln(s). The graph takes ln(s + x); the − ln(s)
+            // is folded into the level features' means and the inverse below
+            // (exp(z + ln s) − s = s · (exp(z) − 1)), so a scale costs no pass of its own.
+            b.floats("log_offset", &[1], [scale]);
+            b.node(
+                "Add",
+                &[&source, "log_offset"],
+                "values_plus_offset",
+                vec![],
+            );
+            b.node("Log", &["values_plus_offset"], "x", vec![]);
             "x"
         }
+    };
+    // What the graph's transformed values exceed the spec's by: ln(s), every level feature
+    // (lags, windows) and u0 alike.
+    let shift = match spec.transform {
+        Transform::Identity => 0.0,
+        Transform::Log1p { scale } => scale.ln(),
+    };
+    let level_shift = |i: usize| match spec.features[i] {
+        Feature::Lag(_) | Feature::WindowMax { .. } | Feature::WindowMean { .. } => shift,
+        Feature::Sin { .. } | Feature::Cos { .. } => 0.0,
     };
     let column = |lag: usize| columns[lag];
     b.slice(x, column(0), column(0) + 1, "u0");
@@ -361,7 +372,11 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
     } else {
         let features = b.concat(parts.iter().map(|(n, _)| n.clone()).collect(), "features");
         let width = order.len() as i64;
-        b.floats("mean", &[width], order.iter().map(|&i| spec.mean[i]));
+        b.floats(
+            "mean",
+            &[width],
+            order.iter().map(|&i| spec.mean[i] + level_shift(i)),
+        );
         b.floats("scale", &[width], order.iter().map(|&i| spec.scale[i]));
         // weights as [features, targets] so that standard [N, F] · weights = [N, T].
         b.floats(
@@ -379,20 +394,10 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
     }
     let y = match spec.transform {
         Transform::Identity => "z",
-        Transform::Log1p { scale } => {
-            if !b.graph.initializers.iter().any(|t| t.name == "one") {
-                b.floats("one", &[1], [1.0]);
-            }
+        Transform::Log1p { .. } => {
+            // z here is the spec's z + ln(s): exp of it less s is s · (exp(z) − 1).
             b.node("Exp", &["z"], "exp_z", vec![]);
-            if scale == 1.0 {
-                b.node("Sub", &["exp_z", "one"], "y", vec![]);
-            } else {
-                b.node("Sub", &["exp_z", "one"], "exp_z_minus_one", vec![]);
-                if !b.graph.initializers.iter().any(|t| t.name == "log_scale") {
-                    b.floats("log_scale", &[1], [scale]);
-                }
-                b.node("Mul", &["exp_z_minus_one", "log_scale"], "y", vec![]);
-            }
+            b.node("Sub", &["exp_z", "log_offset"], "y", vec![]);
             "y"
         }
     };
