@@ -511,3 +511,42 @@ fn loads_near_the_limits_of_f64_fit_or_fail_cleanly() {
         assert!((3.0..=17.0).contains(&got), "unit {unit}: {got}");
     }
 }
+
+#[test]
+fn each_kind_of_target_gets_its_own_log_scales() {
+    let shipped = LogScales::shipped();
+    assert_eq!(shipped.for_targets(&[Target::Point(10)]), vec![0.05]);
+    assert_eq!(shipped.for_targets(&[Target::Max(10)]), vec![1.0]);
+    // A joint fit (augur train's max@10,point@10) tries both, ascending.
+    assert_eq!(
+        shipped.for_targets(&[Target::Max(10), Target::Point(10)]),
+        vec![0.05, 1.0]
+    );
+    assert_eq!(
+        LogScales::all(vec![0.3, 0.1]).for_targets(&[Target::Max(1), Target::Point(1)]),
+        vec![0.1, 0.3]
+    );
+    assert!(
+        LogScales::all(vec![])
+            .for_targets(&[Target::Point(1)])
+            .is_empty()
+    );
+    // A max target alone is fitted on the mean's scale when the log wins.
+    let (step, day) = (300, 288);
+    let n = 4 * day;
+    let e = noise(n);
+    let values: Vec<f64> = (0..n)
+        .map(|i| {
+            (2.0 + 1.5 * (std::f64::consts::TAU * i as f64 / day as f64).sin() + 0.2 * e[i]).exp()
+        })
+        .collect();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let history = History::new(0, step, values);
+    let spec = fit_linear(&history, &[Target::Max(2)], &LinearOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        matches!(spec.transform, Transform::Log1p { scale } if (scale - mean).abs() < 1e-9 * mean),
+        "{:?} against a mean of {mean}",
+        spec.transform
+    );
+}
