@@ -273,6 +273,17 @@ pub enum Feature {
     Cos { period: Period, harmonic: u32 },
 }
 
+impl Feature {
+    /// Whether the feature is a level of the load (a lag or a window of lags): `linear` fits
+    /// it relative to the origin value, and a shift of every value shifts it alike.
+    pub fn is_level(self) -> bool {
+        matches!(
+            self,
+            Feature::Lag(_) | Feature::WindowMax { .. } | Feature::WindowMean { .. }
+        )
+    }
+}
+
 /// A fitted linear forecaster in a form both the Rust model and the ONNX exporter evaluate.
 ///
 /// For each target `j`:

@@ -271,9 +271,12 @@ fn linear_graph(spec: &LinearSpec) -> Graph {
         Transform::Identity => 0.0,
         Transform::Log1p { scale } => scale.ln(),
     };
-    let level_shift = |i: usize| match spec.features[i] {
-        Feature::Lag(_) | Feature::WindowMax { .. } | Feature::WindowMean { .. } => shift,
-        Feature::Sin { .. } | Feature::Cos { .. } => 0.0,
+    let level_shift = |i: usize| {
+        if spec.features[i].is_level() {
+            shift
+        } else {
+            0.0
+        }
     };
     let column = |lag: usize| columns[lag];
     b.slice(x, column(0), column(0) + 1, "u0");

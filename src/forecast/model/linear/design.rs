@@ -164,11 +164,3 @@ pub(super) fn feature_reach(feature: Feature) -> usize {
         Feature::Sin { .. } | Feature::Cos { .. } => 0,
     }
 }
-
-/// Whether a feature is a level (compared with the origin value when fitting).
-pub(super) fn is_level(feature: Feature) -> bool {
-    matches!(
-        feature,
-        Feature::Lag(_) | Feature::WindowMax { .. } | Feature::WindowMean { .. }
-    )
-}

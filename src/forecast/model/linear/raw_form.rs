@@ -8,7 +8,7 @@
 //! i.e. coefficients `a_i` on the raw features; the spec then standardises the raw features
 //! with their own means `M_i` and scales `S_i`: weight `a_i S_i`, bias `c + Σ a_i M_i`.
 
-use super::design::{Design, is_level};
+use super::design::Design;
 use super::rows::{Rows, moments};
 use crate::forecast::{LinearSpec, Target, Transform};
 
@@ -34,7 +34,7 @@ pub(super) fn spec(
     let count = rows.origin.len();
     let raw_feature = |r: usize, i: usize| {
         rows.x[r * p + i]
-            + if is_level(design.features[i]) {
+            + if design.features[i].is_level() {
                 rows.u0[r]
             } else {
                 0.0
@@ -49,7 +49,7 @@ pub(super) fn spec(
         for i in 1..p {
             coefficient[i] = fit.weights[j][i] / fit.scale[i];
             constant -= fit.weights[j][i] * fit.mean[i] / fit.scale[i];
-            if is_level(design.features[i]) {
+            if design.features[i].is_level() {
                 coefficient[0] -= coefficient[i];
             }
         }

@@ -4,7 +4,7 @@
 // Dense linear algebra reads clearer with explicit indices.
 #![allow(clippy::needless_range_loop)]
 
-use super::design::{Design, is_level};
+use super::design::Design;
 use super::solve::Columns;
 use super::spec::{feature_value, transform_value};
 use crate::forecast::model::max_steps;
@@ -89,7 +89,7 @@ pub(super) fn build_rows(
         let phase = History::phase(history.start + t as i64 * history.step);
         for &f in &design.features {
             let v = feature_value(f, |l| u[t - l], phase);
-            rows.x.push(if is_level(f) { v - u0 } else { v });
+            rows.x.push(if f.is_level() { v - u0 } else { v });
         }
         for &target in targets {
             let (value, actual) = match target {
