@@ -17,6 +17,7 @@ pub mod guard;
 pub mod model;
 pub mod onnx;
 pub mod serve;
+pub mod shift;
 pub mod trace;
 
 use std::fmt;

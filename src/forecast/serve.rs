@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use super::guard::ErrorTracker;
+use super::shift::ShiftWatch;
 use super::{Fitted, History, Target};
 
 /// Why a twin serves the live value although the model produced a forecast.
@@ -15,6 +16,9 @@ pub enum Distrust {
     /// The model's recent forecasts have carried no information beyond persistence's: its
     /// weight ([`Fallback::weight`]) is 0.
     WorseThanPersistence,
+    /// The level shifted as it did not in the day before ([`ShiftWatch`]), and fewer than
+    /// [`SHIFT_HOLD_OUTCOMES`] forecasts made since have come due.
+    LevelShift,
 }
 
 /// A forecast waiting for its target to be realised.
@@ -37,6 +41,14 @@ pub const FAST_HALF_LIFE: f64 = 30.0;
 /// happen to agree with the model does not restore its weight at once. Chosen with
 /// [`FAST_HALF_LIFE`].
 pub const SLOW_HALF_LIFE: f64 = 4.0;
+
+/// After a shift of level, the outcomes of forecasts made since that the twin waits for
+/// before it serves the model again (with the weight learnt from every outcome, these
+/// included): the first horizon after a change is when a model fitted on the old level errs
+/// most, and nothing realised tells it before then. Chosen with the rule of [`ShiftWatch`]
+/// (benches/README.md, "Switched to live at a shift of level"; forgetting the earlier
+/// outcomes at a shift cost the lead over plain headroom on NASA's trace).
+pub const SHIFT_HOLD_OUTCOMES: usize = 5;
 
 /// One estimate of the weight: exponentially weighted sums over realised points.
 #[derive(Debug, Clone, Copy)]
@@ -102,6 +114,11 @@ pub struct Fallback {
     slow: Slope,
     /// Whether any point was realised (else there is no evidence yet).
     evidence: bool,
+    shift: ShiftWatch,
+    /// The origin of the newest shift of level, and the outcomes of forecasts made since it
+    /// that have come due.
+    shifted_at: Option<i64>,
+    since_shift: usize,
 }
 
 impl Fallback {
@@ -118,6 +135,9 @@ impl Fallback {
             fast: Slope::new(FAST_HALF_LIFE),
             slow: Slope::new(SLOW_HALF_LIFE * window as f64),
             evidence: false,
+            shift: ShiftWatch::new(step),
+            shifted_at: None,
+            since_shift: 0,
         }
     }
 
@@ -139,17 +159,29 @@ impl Fallback {
         self.evidence = true;
     }
 
-    /// At `origin` (Unix seconds of the newest bucket): resolves the forecasts whose target
-    /// is realised by now (`actual(o)` gives the realised target of a forecast made at `o`,
-    /// `None` when a bucket of it is missing), then keeps the new `forecast` (with `live`,
-    /// persistence's forecast) for later. Returns the value realised now, if any.
-    pub fn observe(
+    /// At the newest bucket of `values` (the history, bucket `i` starting at `start + i ·
+    /// step`), the origin: watches the level for a shift, resolves the forecasts whose target
+    /// is realised by now (`None` where a bucket of it is missing), then keeps the new
+    /// `forecast` (with `live`, persistence's forecast) for later. Returns the value realised
+    /// now, if any.
+    pub fn observe<T: Copy + Into<f64>>(
         &mut self,
-        origin: i64,
+        values: &[T],
+        start: i64,
         forecast: Option<f64>,
         live: Option<f64>,
-        actual: impl Fn(i64) -> Option<f64>,
     ) -> Option<f64> {
+        let origin = start + values.len().saturating_sub(1) as i64 * self.step;
+        if self.window > 0 && self.shift.update(values, start) {
+            self.shifted_at = Some(origin);
+            self.since_shift = 0;
+        }
+        let (target, step) = (self.target, self.step);
+        let actual = |o: i64| {
+            usize::try_from((o - start) / step)
+                .ok()
+                .and_then(|i| realised(values, i, target))
+        };
         if let (Some(forecast), Some(persistence)) = (forecast, live) {
             self.pending.push_back(Pending {
                 origin,
@@ -166,6 +198,9 @@ impl Fallback {
             self.pending.pop_front();
             if let Some(value) = actual(p.origin) {
                 self.record(p.forecast, p.persistence, value);
+                if self.shifted_at.is_some_and(|s| p.origin >= s) {
+                    self.since_shift += 1;
+                }
                 realised = Some(value);
             }
         }
@@ -175,11 +210,23 @@ impl Fallback {
     /// The model's weight now, in [0, 1]: 1 while the check is off or before any outcome
     /// is realised (the warm start normally gives a window of them at once), and where the
     /// model has always forecast persistence's value (nothing to weigh).
+    /// 0 while the twin waits out a shift of level.
     pub fn weight(&self) -> f64 {
-        if self.window == 0 || !self.evidence {
+        if self.window == 0 {
+            return 1.0;
+        }
+        if self.holding() {
+            return 0.0;
+        }
+        if !self.evidence {
             return 1.0;
         }
         self.fast.weight().min(self.slow.weight())
+    }
+
+    /// Whether the level shifted and too few forecasts made since have come due.
+    fn holding(&self) -> bool {
+        self.shifted_at.is_some() && self.since_shift < SHIFT_HOLD_OUTCOMES
     }
 
     /// What to serve for the model's `forecast` when persistence forecasts `persistence`:
@@ -187,7 +234,9 @@ impl Fallback {
     /// or the live value (an error) while the weight is 0.
     pub fn shrink(&self, forecast: f64, persistence: f64) -> Result<f64, Distrust> {
         let w = self.weight();
-        if w <= 0.0 {
+        if self.window > 0 && self.holding() {
+            Err(Distrust::LevelShift)
+        } else if w <= 0.0 {
             Err(Distrust::WorseThanPersistence)
         } else if w >= 1.0 {
             Ok(forecast)
@@ -279,7 +328,6 @@ pub fn replay(
     for &(f, p, a) in warm {
         check.record(f, p, a);
     }
-    let index = |t: i64| usize::try_from((t - history.start) / history.step).ok();
     forecasts
         .iter()
         .enumerate()
@@ -288,10 +336,7 @@ pub fn replay(
             let seen = &history.values[..=origin.min(history.len() - 1)];
             let live = seen.last().copied().filter(|v| !v.is_nan());
             let forecast = forecast.is_finite().then_some(forecast);
-            let at = history.start + origin as i64 * history.step;
-            check.observe(at, forecast, live, |o| {
-                index(o).and_then(|i| realised(seen, i, target))
-            });
+            check.observe(seen, history.start, forecast, live);
             match (forecast, live) {
                 (Some(f), Some(p)) if recent_complete(seen, target.steps()) => {
                     check.shrink(f, p).unwrap_or(f64::NAN)
@@ -375,6 +420,42 @@ mod tests {
             point(&mut check, change, change);
         }
         assert!(check.weight() > 0.99, "{}", check.weight());
+    }
+
+    #[test]
+    fn a_shift_of_level_serves_the_live_value_until_forecasts_made_since_come_due() {
+        // Minute buckets: 20 everywhere for three days, then 4 from bucket `at` on (a drop
+        // the series never showed). The model forecasts yesterday's level, 20, throughout,
+        // which was right before the drop (nothing to weigh: weight 1). Point target 2
+        // steps ahead.
+        let at = 3 * 1440;
+        let mut values = vec![20.0; at];
+        values.extend([4.0; 30]);
+        let mut check = Fallback::new(Target::Point(2), 60, 60);
+        let mut served = Vec::new();
+        for k in 2 * 1440..values.len() {
+            let seen = &values[..=k];
+            check.observe(seen, 0, Some(20.0), Some(seen[k]));
+            served.push((k, check.shrink(20.0, seen[k])));
+        }
+        let reason = |k: usize| served[k - 2 * 1440].1;
+        // Served as forecast up to the drop's second bucket (the median of the newest five
+        // holds two new values); then the live value, while the forecasts made from the shift
+        // on (at + 2) come due two buckets later: 5 of them by at + 8.
+        assert_eq!(reason(at + 1), Ok(20.0));
+        for k in at + 2..at + 8 {
+            assert_eq!(reason(k), Err(Distrust::LevelShift), "bucket {k}");
+        }
+        // Then the weight of every outcome: those before the drop forecast no change (nothing
+        // to weigh), the forecasts of 20 at 4 since took it to 0.
+        assert_eq!(reason(at + 8), Err(Distrust::WorseThanPersistence));
+        assert_eq!(check.weight(), 0.0);
+        // Off (window 0), the watch does nothing.
+        let mut off = Fallback::new(Target::Point(2), 60, 0);
+        for k in 2 * 1440..values.len() {
+            off.observe(&values[..=k], 0, Some(20.0), Some(values[k]));
+            assert_eq!(off.shrink(20.0, values[k]), Ok(20.0));
+        }
     }
 
     #[test]

@@ -59,6 +59,9 @@ pub enum Reason {
     HistoryGap,
     /// The rolling error over `fallbackWindow` is worse than persistence's.
     WorseThanPersistence,
+    /// The level shifted as it had not in the day before; the model is served again once a
+    /// few of its forecasts made since have come due.
+    LevelShift,
     /// The live query returned a series the history does not have (yet).
     NoHistory,
 }
@@ -76,6 +79,7 @@ impl Reason {
             Reason::HistoryShort => "history_short",
             Reason::HistoryGap => "history_gap",
             Reason::WorseThanPersistence => "worse_than_persistence",
+            Reason::LevelShift => "level_shift",
             Reason::NoHistory => "no_history",
         }
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::config::{ForecastSpec, ModelRef};
-use crate::forecast::serve::{self, Fallback};
+use crate::forecast::serve::{self, Distrust, Fallback};
 use crate::forecast::{Fitted, History, Model, ModelError};
 use crate::prometheus::RangeSeries;
 use crate::telemetry::{ForecastFigures, ForecastLabels, Metrics};
@@ -246,29 +246,29 @@ pub(super) fn finish(
 ) -> (Result<f64, Reason>, ForecastFigures) {
     let h = spec.horizon_steps();
     let target = model_target(spec);
-    let step = state.history.step();
     let start = state.history.start();
     let values = state.history.values();
-    let Some(origin) = state.history.origin() else {
+    if state.history.origin().is_none() {
         return (outcome, ForecastFigures::default());
-    };
+    }
     let live = state.history.last_present_bucket();
-    let mut realised_now = state.fallback.observe(origin, outcome.ok(), live, |o| {
-        usize::try_from((o - start) / step)
-            .ok()
-            .and_then(|i| serve::realised(values, i, target))
-    });
+    let mut realised_now = state.fallback.observe(values, start, outcome.ok(), live);
     if realised_now.is_none() && values.len() > h {
         realised_now = serve::realised(values, values.len() - 1 - h, target);
     }
     let raw = outcome.ok();
-    let outcome = match (outcome, live) {
-        (Ok(forecast), Some(persistence)) => state
-            .fallback
-            .shrink(forecast, persistence)
-            .map_err(|_| Reason::WorseThanPersistence),
-        (other, _) => other,
-    };
+    let outcome =
+        match (outcome, live) {
+            (Ok(forecast), Some(persistence)) => state
+                .fallback
+                .shrink(forecast, persistence)
+                .map_err(|d| match d {
+                    Distrust::HistoryGap => Reason::HistoryGap,
+                    Distrust::WorseThanPersistence => Reason::WorseThanPersistence,
+                    Distrust::LevelShift => Reason::LevelShift,
+                }),
+            (other, _) => other,
+        };
     let tracker = state.fallback.tracker();
     let figures = ForecastFigures {
         forecast: raw.map(|v| v * (1.0 + spec.headroom)),

@@ -273,25 +273,27 @@ impl Fitted for TrendFitted {
 #[tokio::test]
 async fn the_engine_serves_what_the_backtest_replays() {
     use crate::forecast::serve;
-    // Two hours and a half of a slow swing with noise and a jump at minute 100 (after which
-    // the model says 0), whole numbers (exact in the engine's f32 history). The engine fetches it minute by minute
-    // and serves the trend model's 5-minute max, shrunk toward the origin's value by the
-    // check over a 10-minute window; `forecast::serve::replay`, what `augur backtest`
-    // runs, must give the same value at every origin.
-    let n = 150;
+    // Two days and a half hours of a slow swing with noise and a jump 100 minutes into the
+    // last 150 (a shift of level; after it the model says 0), whole numbers (exact in the
+    // engine's f32 history). The engine fetches the last 91 minutes minute by minute and
+    // serves the trend model's 5-minute max, shrunk toward the origin's value by the check
+    // over a 10-minute window, or live after the shift; `forecast::serve::replay`, what
+    // `augur backtest` runs, must give the same value at every origin.
+    let n = 2 * 1440 + 150;
+    let jump = 2 * 1440 + 100;
     let values: Vec<f64> = (0..n)
         .map(|i| {
             let noise = ((i * 7919) % 13) as f64 - 6.0;
-            let jump = if i >= 100 { 40.0 } else { 0.0 };
-            (30.0 + 12.0 * (i as f64 / 9.0).sin() + noise + jump).round()
+            let step = if i >= jump { 60.0 } else { 0.0 };
+            (30.0 + 12.0 * (i as f64 / 9.0).sin() + noise + step).round()
         })
         .collect();
-    let first = 59;
+    let first = 2 * 1440 + 59;
     // Sample i (at its bucket's end) is at NOW − (first − i)·60: the first round sees 60.
     let sample_end = |i: usize| NOW + (i as i64 - first as i64) * 60;
     let config = CONFIG.replace(
         "{model: persistence, horizon: 5m, step: 1m, history: 1h, headroom: 0.5, fallbackWindow: 0}",
-        "{model: persistence, horizon: 5m, step: 1m, history: 1h, serve: forecast, fallbackWindow: 10m}",
+        "{model: persistence, horizon: 5m, step: 1m, history: 3d, serve: forecast, fallbackWindow: 10m}",
     );
     let (snap, factory) = with_model(&config, Arc::new(Trend));
     let fake = fake();
@@ -330,6 +332,10 @@ async fn the_engine_serves_what_the_backtest_replays() {
             first + k
         );
     }
+    // The shift showed on the jump's third bucket: live from there until 5 forecasts made
+    // since came due (5 minutes each), then live for the weight (the model's 0s).
+    assert!(replayed[jump + 1 - first].is_finite());
+    assert!(replayed[jump + 2 - first..].iter().all(|v| v.is_nan()));
     // The check did something: some forecasts served shrunk, some switched to live.
     let shrunk = (replayed.iter().zip(&forecasts))
         .filter(|(r, f)| r.is_finite() && (*r - *f).abs() > 1e-9)

@@ -1,0 +1,309 @@
+//! Spots a change of level a series has not shown in the last day, from the values alone, so
+//! that a twin can serve the live value as soon as the change shows instead of one horizon
+//! later, when the first forecasts made across it come due.
+//!
+//! The change at an origin is `ln((r + ε) / (b + ε))`: `r` the median of the newest
+//! [`RECENT_BUCKETS`] buckets, `b` the median of the hour before them, `ε` a noise floor of
+//! [`FLOOR_OF_MEAN`] times the last day's mean (so that a few requests more or less at night
+//! do not count as a doubling). A shift is a change larger than [`MIN_CHANGE`] and larger than
+//! every change at the origins of the day before it (up to an hour ago): what the series does
+//! every day, a morning ramp or a nightly lull, is no shift. Nor is a fall to the noise floor
+//! or below (`r ≤ ε`): that is traffic pausing (an outage, a restart, a quiet minute of a
+//! low-count series), common for a few buckets, and serving the live near-0 for a horizon
+//! would scale the workload down just before its traffic returns; a model that keeps
+//! forecasting traffic that stopped loses its weight as for any miss. Both levels are ratios
+//! of the series' own values, so the rule does not depend on the metric's unit.
+
+use std::collections::VecDeque;
+
+/// Buckets whose median is the series' newest level: two outliers among them (a spike of two
+/// buckets) do not move it, and a shift shows on its third bucket.
+pub const RECENT_BUCKETS: usize = 5;
+
+/// The noise floor added to both levels, as a fraction of the last day's mean.
+pub const FLOOR_OF_MEAN: f64 = 0.1;
+
+/// The smallest change of level that is a shift: a doubling or a halving (`ln 2`).
+pub const MIN_CHANGE: f64 = std::f64::consts::LN_2;
+
+/// The fewest buckets an hour must hold for the rule to apply (a step of at most 15 minutes):
+/// with fewer, the level before the newest buckets is a single value or two.
+pub const MIN_HOUR_BUCKETS: usize = 4;
+
+const HOUR: i64 = 3_600;
+const DAY: i64 = 86_400;
+
+/// The shift watch of one series: the changes of level over the last day, kept as origins
+/// arrive.
+#[derive(Debug, Clone)]
+pub struct ShiftWatch {
+    step: i64,
+    /// Buckets in an hour, in a day (0: the watch is off, the step is too long).
+    hour: usize,
+    day: usize,
+    /// The newest origin whose change is known.
+    newest: Option<i64>,
+    /// The oldest origin whose change was compared against: shifts are judged once a day of
+    /// them is (so from the second day of a history on).
+    oldest: Option<i64>,
+    /// |change| of the origins from a day to an hour ago that no later one exceeds,
+    /// decreasing: the front is the day's largest. Tens of entries on real traffic.
+    day_max: VecDeque<(i64, f64)>,
+    /// The origin of the newest shift.
+    last_shift: Option<i64>,
+}
+
+impl ShiftWatch {
+    /// A watch over a grid of `step` seconds.
+    pub fn new(step: i64) -> Self {
+        let per = |span: i64| usize::try_from(span / step.max(1)).unwrap_or(0);
+        let (hour, day) = if per(HOUR) >= MIN_HOUR_BUCKETS {
+            (per(HOUR), per(DAY))
+        } else {
+            (0, 0)
+        };
+        Self {
+            step: step.max(1),
+            hour,
+            day,
+            newest: None,
+            oldest: None,
+            day_max: VecDeque::new(),
+            last_shift: None,
+        }
+    }
+
+    /// Takes in the history `values` (bucket `i` starts at `start + i · step`; `NaN`: missing)
+    /// up to its newest bucket, the origin, and tells whether the level shifted there. An
+    /// origin already seen is never a shift again.
+    pub fn update<T: Copy + Into<f64>>(&mut self, values: &[T], start: i64) -> bool {
+        if self.hour == 0 || values.is_empty() {
+            return false;
+        }
+        let last = values.len() - 1;
+        let origin = start + last as i64 * self.step;
+        if self.newest.is_some_and(|n| origin <= n) {
+            return false;
+        }
+        // Each origin `k` not seen yet brings the change of `k − hour` into the day's
+        // (recomputed rather than kept for an hour); at most a day of them is read. A change
+        // needs a whole day before it for its noise floor.
+        let from_newest = self.newest.map_or(0, |n| {
+            usize::try_from((n - start) / self.step + 1).unwrap_or(0)
+        });
+        let first = from_newest
+            .max(last.saturating_sub(self.day))
+            .max(self.day + self.hour);
+        for k in first..=last {
+            let j = k - self.hour;
+            let c = change(values, j, self.hour, self.day).abs();
+            self.push(start + j as i64 * self.step, c);
+        }
+        let day_ago = origin - self.day as i64 * self.step;
+        while self.day_max.front().is_some_and(|&(o, _)| o < day_ago) {
+            self.day_max.pop_front();
+        }
+        let (now, paused) = if last >= self.day {
+            level_change(values, last, self.hour, self.day)
+        } else {
+            (0.0, false)
+        };
+        self.newest = Some(origin);
+        let covered = self
+            .oldest
+            .is_some_and(|o| o <= origin - self.day as i64 * self.step);
+        let quiet = self
+            .last_shift
+            .is_none_or(|s| origin - s > self.hour as i64 * self.step);
+        let usual = self.day_max.front().map_or(0.0, |&(_, c)| c);
+        let pause = now < 0.0 && paused;
+        let shifted = covered && quiet && !pause && now.abs() > MIN_CHANGE.max(usual);
+        if shifted {
+            self.last_shift = Some(origin);
+        }
+        shifted
+    }
+
+    /// Adds the |change| `c` of `origin` (an hour before the newest) to the day's.
+    fn push(&mut self, origin: i64, c: f64) {
+        self.oldest.get_or_insert(origin);
+        while self.day_max.back().is_some_and(|&(_, b)| b <= c) {
+            self.day_max.pop_back();
+        }
+        self.day_max.push_back((origin, c));
+    }
+}
+
+/// The change of level at bucket `k` of `values` (0 where too few buckets are present to
+/// tell, or the levels are not positive numbers).
+fn change<T: Copy + Into<f64>>(values: &[T], k: usize, hour: usize, day: usize) -> f64 {
+    level_change(values, k, hour, day).0
+}
+
+/// The change of level at bucket `k` of `values`, and whether the newest level is at or below
+/// the noise floor (a pause, not a level).
+fn level_change<T: Copy + Into<f64>>(
+    values: &[T],
+    k: usize,
+    hour: usize,
+    day: usize,
+) -> (f64, bool) {
+    let present = |range: std::ops::Range<usize>| -> Vec<f64> {
+        values[range]
+            .iter()
+            .map(|&v| v.into())
+            .filter(|v: &f64| v.is_finite())
+            .collect()
+    };
+    let recent_from = (k + 1).saturating_sub(RECENT_BUCKETS);
+    let before_from = recent_from.saturating_sub(hour);
+    let recent = present(recent_from..k + 1);
+    let before = present(before_from..recent_from);
+    if 2 * recent.len() < RECENT_BUCKETS + 1 || 2 * before.len() < hour {
+        return (0.0, false);
+    }
+    let day_values = present((k + 1).saturating_sub(day + 1)..k + 1);
+    let mean = day_values.iter().sum::<f64>() / day_values.len() as f64;
+    let floor = FLOOR_OF_MEAN * mean;
+    let level = median(recent);
+    let ratio = (level + floor) / (median(before) + floor);
+    if ratio.is_finite() && ratio > 0.0 {
+        (ratio.ln(), level <= floor)
+    } else {
+        (0.0, false)
+    }
+}
+
+/// The median of `values` (not empty; no `NaN`).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Minute buckets of a daily wave between `low` and `high` for `days` days.
+    fn wave(days: usize, low: f64, high: f64) -> Vec<f64> {
+        (0..days * 1440)
+            .map(|i| {
+                let phase = (i % 1440) as f64 / 1440.0 * std::f64::consts::TAU;
+                low + (high - low) * (0.5 - 0.5 * phase.cos())
+            })
+            .collect()
+    }
+
+    /// Feeds `values` bucket by bucket and returns the indices of the shifts.
+    fn shifts(values: &[f64], step: i64) -> Vec<usize> {
+        let mut watch = ShiftWatch::new(step);
+        (0..values.len())
+            .filter(|&k| watch.update(&values[..=k], 1_000_000))
+            .collect()
+    }
+
+    #[test]
+    fn a_drop_the_series_never_showed_is_a_shift_within_the_recent_buckets() {
+        let mut values = wave(3, 10.0, 40.0);
+        let at = 2 * 1440 + 700;
+        for v in &mut values[at..] {
+            *v /= 5.0;
+        }
+        // The median of the newest five moves on the third bucket of the drop.
+        assert_eq!(shifts(&values, 60), vec![at + 2]);
+    }
+
+    #[test]
+    fn what_the_series_does_every_day_is_no_shift() {
+        // A ramp from 5 to 60 in 20 minutes every morning and a drop back to 5 at noon: the
+        // first two days' are not judged (a change needs a day before it, and a day of
+        // changes before it is judged), every later one is usual.
+        let mut values = vec![5.0; 4 * 1440];
+        for day in 0..4 {
+            for m in 0..20 {
+                values[day * 1440 + 480 + m] = 5.0 + 55.0 * m as f64 / 20.0;
+            }
+            for v in &mut values[day * 1440 + 500..day * 1440 + 700] {
+                *v = 60.0;
+            }
+        }
+        assert_eq!(shifts(&values, 60), Vec::<usize>::new());
+        assert_eq!(shifts(&wave(4, 1.0, 100.0), 60), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn the_rule_does_not_depend_on_the_unit_and_ignores_a_single_spike() {
+        let mut values = wave(3, 10.0, 40.0);
+        values[2 * 1440 + 100] = 1e4;
+        let at = 2 * 1440 + 900;
+        for v in &mut values[at..] {
+            *v *= 4.0;
+        }
+        for scale in [1e-200, 1e-3, 1.0, 1e200] {
+            let scaled: Vec<f64> = values.iter().map(|v| v * scale).collect();
+            assert_eq!(shifts(&scaled, 60), vec![at + 2], "scale {scale}");
+        }
+    }
+
+    #[test]
+    fn gaps_long_steps_and_zeros_never_make_a_shift() {
+        let mut values = wave(3, 10.0, 40.0);
+        for v in &mut values[2 * 1440 + 200..2 * 1440 + 260] {
+            *v = f64::NAN;
+        }
+        assert_eq!(shifts(&values, 60), Vec::<usize>::new());
+        assert_eq!(shifts(&vec![0.0; 3 * 1440], 60), Vec::<usize>::new());
+        // A fall to 0 (below the floor), for a few buckets or for longer, is no shift; nor is
+        // the way back to
+        // the old level (a change the size of the fall, within the day); a way back to 10
+        // times the old level is.
+        let mut paused = wave(4, 10.0, 40.0);
+        for v in &mut paused[2 * 1440 + 300..2 * 1440 + 304] {
+            *v = 0.0;
+        }
+        for v in &mut paused[2 * 1440 + 900..2 * 1440 + 1000] {
+            *v = 0.0;
+        }
+        assert_eq!(shifts(&paused, 60), Vec::<usize>::new());
+        let back = 3 * 1440 + 900;
+        for v in &mut paused[back - 100..back] {
+            *v = 0.0;
+        }
+        for v in &mut paused[back..] {
+            *v *= 10.0;
+        }
+        assert_eq!(shifts(&paused, 60), vec![back + 2]);
+        // Hourly buckets: the rule is off.
+        let mut hourly = vec![10.0; 24 * 5];
+        for v in &mut hourly[24 * 3..] {
+            *v = 100.0;
+        }
+        assert_eq!(shifts(&hourly, 3_600), Vec::<usize>::new());
+    }
+
+    #[test]
+    fn origins_skipped_between_updates_are_caught_up_and_a_seen_one_is_not_judged_again() {
+        let mut values = wave(3, 10.0, 40.0);
+        let at = 2 * 1440 + 700;
+        for v in &mut values[at..] {
+            *v /= 5.0;
+        }
+        let mut watch = ShiftWatch::new(60);
+        // One update with two days of history, then one every ten minutes.
+        assert!(!watch.update(&values[..2 * 1440], 1_000_000));
+        let mut hits = Vec::new();
+        for k in (2 * 1440..values.len()).step_by(10) {
+            if watch.update(&values[..=k], 1_000_000) {
+                hits.push(k);
+            }
+            assert!(!watch.update(&values[..=k], 1_000_000));
+        }
+        // `at` falls on an update, where the newest five buckets hold one of the drop.
+        assert_eq!(hits, vec![at + 10]);
+    }
+}
