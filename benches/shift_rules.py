@@ -9,7 +9,9 @@ shift is a change larger than ln 2 and larger than MARGIN times every change of 
 from a day to an hour before k (no shift within an hour of the last one; none in the run's
 first day, which stands in for the history before it). Falls: `zero`, every fall counts;
 `nonzero`, a fall to a newest bucket at 0 is no shift; `floor`, a fall to a level r at or
-below the noise floor e (an outage or a pause, not a level) is no shift. From a shift on the twin serves the live value until HOLD
+below the noise floor e (an outage or a pause, not a level) is no shift; `rises`, no fall is
+a shift (what augur ships: watching falls cost the lead over plain headroom in the HPA
+simulation, benches/README.md). From a shift on the twin serves the live value until HOLD
 forecasts made since have come due; `clear` also forgets the weight's earlier points, `hold`
 keeps them.
 
@@ -20,9 +22,9 @@ Prints, per directory, the default's (or each model's) served 10-minute MAE agai
 persistence and its worst 1-hour window, point / max, for the rule without the watch (`off`)
 and each candidate, with the number of shifts found. Given more than three directories (the
 first three: the shared traces), it then picks a candidate (`choose`) on all of them and with
-each trace left out in turn, among all candidates and among the `hold` ones (`clear` costs the
-default's lead over plain headroom in `augur backtest`'s HPA simulation, which this replay does
-not run: benches/README.md). Pure Python, about 20 s per 60 s trace and model.
+each trace left out in turn, among all candidates, the `hold` ones and the `rises` `hold`
+ones (`clear`, and watching falls, cost the default's lead over plain headroom in `augur
+backtest`'s HPA simulation, which this replay does not run: benches/README.md). Pure Python, about 20 s per 60 s trace and model.
 """
 import collections
 import math
@@ -35,7 +37,7 @@ import shrink_loto as L  # noqa: E402
 CANDIDATES = [(r, eps, margin, falls, mode, hold)
               for r, eps in ((3, 0.1), (3, 0.3), (5, 0.1), (5, 0.3))
               for margin in (1.0, 1.25)
-              for falls in ("zero", "nonzero", "floor")
+              for falls in ("zero", "nonzero", "floor", "rises")
               for mode, hold in (("clear", 5), ("hold", 5))]
 
 
@@ -68,7 +70,7 @@ def shifts(changed, hour, day, margin, pers, r, falls):
         if k >= day and k - last > hour:
             usual = window[0][1] if window else 0.0
             pause = change[k] < 0 and {"zero": False, "nonzero": min(pers[k - r + 1:k + 1]) <= 0,
-                                       "floor": low[k]}[falls]
+                                       "floor": low[k], "rises": True}[falls]
             if not pause and abs(change[k]) > max(math.log(2), margin * usual):
                 found.add(k)
                 last = k
@@ -160,8 +162,9 @@ def main(args):
                   f"worst hour {v[2]:.3f} / {v[3]:.3f}, shifts {v[4]}", flush=True)
     if len(dirs) > 3:
         shared = [d.rstrip("/").split("/")[-1] for d in dirs[:3]]
-        for mode in ("", " hold "):
-            among = "among `hold` candidates" if mode else "among all candidates"
+        for mode in ("", " hold ", "rises hold "):
+            among = {"": "among all candidates", " hold ": "among `hold` candidates",
+                     "rises hold ": "among `rises` `hold` candidates"}[mode]
             (_, over, geo), best = choose(results, shared, mode=mode)
             print(f"{among}, chosen on all {len(dirs)}: {best} ({over} traces above 1.5, "
                   f"geometric mean {geo:.3f})")

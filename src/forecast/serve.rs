@@ -16,7 +16,7 @@ pub enum Distrust {
     /// The model's recent forecasts have carried no information beyond persistence's: its
     /// weight ([`Fallback::weight`]) is 0.
     WorseThanPersistence,
-    /// The level shifted as it did not in the day before ([`ShiftWatch`]), and fewer than
+    /// The level rose as it did not in the day before ([`ShiftWatch`]), and fewer than
     /// [`SHIFT_HOLD_OUTCOMES`] forecasts made since have come due.
     LevelShift,
 }
@@ -42,12 +42,11 @@ pub const FAST_HALF_LIFE: f64 = 30.0;
 /// [`FAST_HALF_LIFE`].
 pub const SLOW_HALF_LIFE: f64 = 4.0;
 
-/// After a shift of level, the outcomes of forecasts made since that the twin waits for
+/// After a rise of level, the outcomes of forecasts made since that the twin waits for
 /// before it serves the model again (with the weight learnt from every outcome, these
 /// included): the first horizon after a change is when a model fitted on the old level errs
 /// most, and nothing realised tells it before then. Chosen with the rule of [`ShiftWatch`]
-/// (benches/README.md, "Switched to live at a shift of level"; forgetting the earlier
-/// outcomes at a shift cost the lead over plain headroom on NASA's trace).
+/// (benches/README.md, "Switched to live at a rise of level").
 pub const SHIFT_HOLD_OUTCOMES: usize = 5;
 
 /// One estimate of the weight: exponentially weighted sums over realised points.
@@ -424,13 +423,13 @@ mod tests {
 
     #[test]
     fn a_shift_of_level_serves_the_live_value_until_forecasts_made_since_come_due() {
-        // Minute buckets: 20 everywhere for three days, then 4 from bucket `at` on (a drop
+        // Minute buckets: 20 everywhere for three days, then 100 from bucket `at` on (a rise
         // the series never showed). The model forecasts yesterday's level, 20, throughout,
-        // which was right before the drop (nothing to weigh: weight 1). Point target 2
+        // which was right before the rise (nothing to weigh: weight 1). Point target 2
         // steps ahead.
         let at = 3 * 1440;
         let mut values = vec![20.0; at];
-        values.extend([4.0; 30]);
+        values.extend([100.0; 30]);
         let mut check = Fallback::new(Target::Point(2), 60, 60);
         let mut served = Vec::new();
         for k in 2 * 1440..values.len() {
@@ -439,15 +438,15 @@ mod tests {
             served.push((k, check.shrink(20.0, seen[k])));
         }
         let reason = |k: usize| served[k - 2 * 1440].1;
-        // Served as forecast up to the drop's second bucket (the median of the newest five
+        // Served as forecast up to the rise's second bucket (the median of the newest five
         // holds two new values); then the live value, while the forecasts made from the shift
         // on (at + 2) come due two buckets later: 5 of them by at + 8.
         assert_eq!(reason(at + 1), Ok(20.0));
         for k in at + 2..at + 8 {
             assert_eq!(reason(k), Err(Distrust::LevelShift), "bucket {k}");
         }
-        // Then the weight of every outcome: those before the drop forecast no change (nothing
-        // to weigh), the forecasts of 20 at 4 since took it to 0.
+        // Then the weight of every outcome: those before the rise forecast no change (nothing
+        // to weigh), the forecasts of 20 at 100 since took it to 0.
         assert_eq!(reason(at + 8), Err(Distrust::WorseThanPersistence));
         assert_eq!(check.weight(), 0.0);
         // Off (window 0), the watch does nothing.

@@ -59,7 +59,7 @@ pub enum Reason {
     HistoryGap,
     /// The rolling error over `fallbackWindow` is worse than persistence's.
     WorseThanPersistence,
-    /// The level shifted as it had not in the day before; the model is served again once a
+    /// The level rose as it had not in the day before; the model is served again once a
     /// few of its forecasts made since have come due.
     LevelShift,
     /// The live query returned a series the history does not have (yet).
