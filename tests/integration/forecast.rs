@@ -24,7 +24,8 @@ const TRACE: &str = "tests/fixtures/traces/nasa_ksc_1995_07_10-13_60s.csv";
 /// - `fc_steady` = 3 over the last 3 hours (and 2 hours ahead);
 /// - `fc_short` = 5 only from 4 minutes ago;
 /// - `fc_gap` = 7 with no sample between 14 and 1 minutes ago;
-/// - `fc_worse` = 1, except 100 around the same time one day earlier.
+/// - `fc_worse` = 1, except 100 around the same time one day earlier;
+/// - `fc_rise` = 10 for three days, then 100 from 4 minutes ago (a rise it never showed).
 fn openmetrics(now: i64) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut output = Command::new("python3");
@@ -56,6 +57,9 @@ fn openmetrics(now: i64) -> String {
         } else {
             1.0
         })
+    });
+    gauge(&mut out, "fc_rise", now - 3 * 86_400, to, |t| {
+        Some(if t >= now - 4 * 60 { 100.0 } else { 10.0 })
     });
     out.push_str("# EOF\n");
     out
@@ -398,10 +402,13 @@ async fn seasonal_forecast_is_above_live_before_the_daily_rise() {
         dir.path(),
         "{model: seasonal-naive, history: 2d, fallbackWindow: 0}",
         "{model: seasonal-naive, history: 2d, fallbackWindow: 0}",
-        &gauge_rule(
+        &(gauge_rule(
             "fc_worse",
             "{model: seasonal-naive, history: 2d, fallbackWindow: 30m}",
-        ),
+        ) + &gauge_rule(
+            "fc_rise",
+            "{model: seasonal-naive, history: 3d, fallbackWindow: 30m}",
+        )),
     );
     let augur = Augur::start(&prometheus.url(), &rules, &[]).await;
 
@@ -472,4 +479,9 @@ async fn seasonal_forecast_is_above_live_before_the_daily_rise() {
         metric_value(&text, &format!("augur_forecast_persistence_mae{worse}")),
         Some(0.0)
     );
+
+    // A gauge that rose tenfold minutes ago, as it had not in three days: yesterday's 10
+    // is no forecast for it, and the twin serves the live value from the shift on, before
+    // any forecast made across the rise has come due.
+    assert_fallback(&augur, "externalRules[2]", "fc_rise", "level_shift", 100.0).await;
 }
