@@ -33,6 +33,9 @@ pub const MIN_CHANGE: f64 = std::f64::consts::LN_2;
 /// no worst hour improved (benches/README.md).
 pub const MIN_HOUR_BUCKETS: usize = 12;
 
+/// How much a rise must exceed the day's largest change by (in log units, so unit-free).
+const TIE_MARGIN: f64 = 1e-9;
+
 const HOUR: i64 = 3_600;
 const DAY: i64 = 86_400;
 
@@ -97,9 +100,15 @@ impl ShiftWatch {
         let first = from_newest
             .max(last.saturating_sub(self.day))
             .max(self.day + self.hour);
+        let mut scratch = Scratch::new(
+            values,
+            first.min(last).saturating_sub(self.hour + self.day),
+            last,
+            (last + 1).saturating_sub(first) + 1,
+        );
         for k in first..=last {
             let j = k - self.hour;
-            let c = change(values, j, self.hour, self.day).abs();
+            let c = change(values, j, self.hour, self.day, &mut scratch).abs();
             self.push(start + j as i64 * self.step, c);
         }
         let day_ago = origin - self.day as i64 * self.step;
@@ -107,7 +116,7 @@ impl ShiftWatch {
             self.day_max.pop_front();
         }
         let now = if last >= self.day {
-            change(values, last, self.hour, self.day)
+            change(values, last, self.hour, self.day, &mut scratch)
         } else {
             0.0
         };
@@ -119,7 +128,9 @@ impl ShiftWatch {
             .last_shift
             .is_none_or(|s| origin - s > self.hour as i64 * self.step);
         let usual = self.day_max.front().map_or(0.0, |&(_, c)| c);
-        let shifted = covered && quiet && now > MIN_CHANGE.max(usual);
+        // A change is a log ratio: the margin keeps a day that repeats the one before to the
+        // last bit but for rounding from being judged above it.
+        let shifted = covered && quiet && now > MIN_CHANGE.max(usual) + TIE_MARGIN;
         if shifted {
             self.last_shift = Some(origin);
         }
@@ -136,42 +147,146 @@ impl ShiftWatch {
     }
 }
 
+/// Changes computed in one update past which a day's mean comes from running sums rather than
+/// a pass over the day: a new series' first update computes a day of them, a refresh one or
+/// two.
+const RUNNING_SUMS_FROM: usize = 8;
+
+/// What the changes of one update read: running sums of the present values over the buckets
+/// their days span when there are many changes (so a day's mean costs two lookups), and a
+/// buffer for the medians.
+struct Scratch {
+    /// The bucket `sums[0]` starts before.
+    from: usize,
+    /// `sums[i]`, `counts[i]`: sum and number of present values of buckets `from..from + i`;
+    /// empty for an update of a few changes.
+    sums: Vec<f64>,
+    counts: Vec<u32>,
+    buffer: Vec<f64>,
+}
+
+impl Scratch {
+    /// For `changes` changes whose days span buckets `from..=to` of `values`.
+    fn new<T: Copy + Into<f64>>(values: &[T], from: usize, to: usize, changes: usize) -> Self {
+        let (mut sums, mut counts) = (Vec::new(), Vec::new());
+        if changes >= RUNNING_SUMS_FROM {
+            sums.reserve(to + 2 - from);
+            counts.reserve(to + 2 - from);
+            let (mut sum, mut count) = (0.0, 0u32);
+            sums.push(sum);
+            counts.push(count);
+            for &v in &values[from..=to] {
+                let v: f64 = v.into();
+                if v.is_finite() {
+                    sum += v;
+                    count += 1;
+                }
+                sums.push(sum);
+                counts.push(count);
+            }
+        }
+        Self {
+            from,
+            sums,
+            counts,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The mean of the present values of buckets `lo..=hi` (within the span).
+    fn mean<T: Copy + Into<f64>>(&self, values: &[T], lo: usize, hi: usize) -> f64 {
+        let (sum, count) = if self.sums.is_empty() {
+            present_sum(&values[lo..=hi])
+        } else {
+            let (a, b) = (lo - self.from, hi + 1 - self.from);
+            (self.sums[b] - self.sums[a], self.counts[b] - self.counts[a])
+        };
+        if count == 0 {
+            return f64::NAN;
+        }
+        sum / f64::from(count)
+    }
+
+    /// The median of the present values of `values[range]`, if at least `least` are.
+    fn median<T: Copy + Into<f64>>(
+        &mut self,
+        values: &[T],
+        range: std::ops::Range<usize>,
+        least: usize,
+    ) -> Option<f64> {
+        self.buffer.clear();
+        self.buffer.extend(
+            values[range]
+                .iter()
+                .map(|&v| v.into())
+                .filter(|v: &f64| v.is_finite()),
+        );
+        let n = self.buffer.len();
+        if n == 0 || n < least {
+            return None;
+        }
+        let (below, &mut middle, _) = self.buffer.select_nth_unstable_by(n / 2, f64::total_cmp);
+        if n % 2 == 1 {
+            Some(middle)
+        } else {
+            let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            Some((lower + middle) / 2.0)
+        }
+    }
+}
+
+/// The sum and number of the present values of `values`, in four running sums (a day of them
+/// on every refresh of every series: one chain of dependent additions would take four times as
+/// long).
+fn present_sum<T: Copy + Into<f64>>(values: &[T]) -> (f64, u32) {
+    let (mut sums, mut counts) = ([0.0f64; 4], [0u32; 4]);
+    let mut chunks = values.chunks_exact(4);
+    for chunk in &mut chunks {
+        for (i, &v) in chunk.iter().enumerate() {
+            let v: f64 = v.into();
+            if v.is_finite() {
+                sums[i] += v;
+                counts[i] += 1;
+            }
+        }
+    }
+    for &v in chunks.remainder() {
+        let v: f64 = v.into();
+        if v.is_finite() {
+            sums[0] += v;
+            counts[0] += 1;
+        }
+    }
+    (
+        (sums[0] + sums[1]) + (sums[2] + sums[3]),
+        counts.iter().sum(),
+    )
+}
+
 /// The change of level at bucket `k` of `values` (0 where too few buckets are present to
-/// tell, or the levels are not positive numbers).
-fn change<T: Copy + Into<f64>>(values: &[T], k: usize, hour: usize, day: usize) -> f64 {
-    let present = |range: std::ops::Range<usize>| -> Vec<f64> {
-        values[range]
-            .iter()
-            .map(|&v| v.into())
-            .filter(|v: &f64| v.is_finite())
-            .collect()
-    };
+/// tell, or the levels are not positive numbers); `scratch` spans bucket `k − day` on.
+fn change<T: Copy + Into<f64>>(
+    values: &[T],
+    k: usize,
+    hour: usize,
+    day: usize,
+    scratch: &mut Scratch,
+) -> f64 {
     let recent_from = (k + 1).saturating_sub(RECENT_BUCKETS);
     let before_from = recent_from.saturating_sub(hour);
-    let recent = present(recent_from..k + 1);
-    let before = present(before_from..recent_from);
-    if 2 * recent.len() < RECENT_BUCKETS + 1 || 2 * before.len() < hour {
+    let Some(recent) = scratch.median(values, recent_from..k + 1, RECENT_BUCKETS.div_ceil(2))
+    else {
         return 0.0;
-    }
-    let day_values = present((k + 1).saturating_sub(day + 1)..k + 1);
-    let mean = day_values.iter().sum::<f64>() / day_values.len() as f64;
-    let floor = FLOOR_OF_MEAN * mean;
-    let ratio = (median(recent) + floor) / (median(before) + floor);
+    };
+    let Some(before) = scratch.median(values, before_from..recent_from, hour.div_ceil(2)) else {
+        return 0.0;
+    };
+    let floor = FLOOR_OF_MEAN * scratch.mean(values, k.saturating_sub(day), k);
+    let ratio = (recent + floor) / (before + floor);
     if ratio.is_finite() && ratio > 0.0 {
         ratio.ln()
     } else {
         0.0
-    }
-}
-
-/// The median of `values` (not empty; no `NaN`).
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
     }
 }
 
