@@ -7,7 +7,7 @@
 //! forecast of `y[t + h]` is the level at `t + h`; its max forecast is the max of the level
 //! over `(t, t + h]`.
 
-use crate::forecast::{History, Target};
+use crate::forecast::{History, Target, median};
 
 /// The two-sided median level of every bucket (`NaN` where no neighbour is present).
 pub fn levels(history: &History, half_width: usize) -> Vec<f64> {
@@ -27,19 +27,6 @@ pub fn levels(history: &History, half_width: usize) -> Vec<f64> {
             median(&mut window)
         })
         .collect()
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    if values.is_empty() {
-        return f64::NAN;
-    }
-    values.sort_by(f64::total_cmp);
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        (values[mid - 1] + values[mid]) / 2.0
-    }
 }
 
 /// Forecasts of every target from each origin `first_origin ..` of `history`, laid out as

@@ -63,6 +63,22 @@ pub fn clip_at_zero(forecast: f64) -> f64 {
     }
 }
 
+/// The median of `values` (no `NaN` among them; reordered), the mean of the two middle ones
+/// for an even count; `NaN` when there are none.
+pub fn median(values: &mut [f64]) -> f64 {
+    let n = values.len();
+    if n == 0 {
+        return f64::NAN;
+    }
+    let (below, &mut middle, _) = values.select_nth_unstable_by(n / 2, f64::total_cmp);
+    if n % 2 == 1 {
+        middle
+    } else {
+        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        (lower + middle) / 2.0
+    }
+}
+
 impl History {
     /// A history of `values` starting at `start` with buckets of `step` seconds.
     pub fn new(start: i64, step: i64, values: Vec<f64>) -> Self {

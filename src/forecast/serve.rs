@@ -233,7 +233,7 @@ impl Fallback {
     /// or the live value (an error) while the weight is 0.
     pub fn shrink(&self, forecast: f64, persistence: f64) -> Result<f64, Distrust> {
         let w = self.weight();
-        if self.window > 0 && self.holding() {
+        if self.holding() {
             Err(Distrust::LevelShift)
         } else if w <= 0.0 {
             Err(Distrust::WorseThanPersistence)

@@ -16,6 +16,8 @@
 
 use std::collections::VecDeque;
 
+use super::median;
+
 /// Buckets whose median is the series' newest level: two outliers among them (a spike of two
 /// buckets) do not move it, and a shift shows on its third bucket.
 pub const RECENT_BUCKETS: usize = 5;
@@ -221,17 +223,10 @@ impl Scratch {
                 .map(|&v| v.into())
                 .filter(|v: &f64| v.is_finite()),
         );
-        let n = self.buffer.len();
-        if n == 0 || n < least {
+        if self.buffer.is_empty() || self.buffer.len() < least {
             return None;
         }
-        let (below, &mut middle, _) = self.buffer.select_nth_unstable_by(n / 2, f64::total_cmp);
-        if n % 2 == 1 {
-            Some(middle)
-        } else {
-            let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            Some((lower + middle) / 2.0)
-        }
+        Some(median(&mut self.buffer))
     }
 }
 

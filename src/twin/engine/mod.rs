@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use crate::config::ModelRef;
+use crate::forecast::serve::Distrust;
 use crate::forecast::{Fitted, Model, Target};
 use crate::prometheus::Backend;
 use crate::telemetry::Metrics;
@@ -81,6 +82,16 @@ impl Reason {
             Reason::WorseThanPersistence => "worse_than_persistence",
             Reason::LevelShift => "level_shift",
             Reason::NoHistory => "no_history",
+        }
+    }
+}
+
+impl From<Distrust> for Reason {
+    fn from(distrust: Distrust) -> Self {
+        match distrust {
+            Distrust::HistoryGap => Reason::HistoryGap,
+            Distrust::WorseThanPersistence => Reason::WorseThanPersistence,
+            Distrust::LevelShift => Reason::LevelShift,
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::config::{ForecastSpec, ModelRef};
-use crate::forecast::serve::{self, Distrust, Fallback};
+use crate::forecast::serve::{self, Fallback};
 use crate::forecast::{Fitted, History, Model, ModelError};
 use crate::prometheus::RangeSeries;
 use crate::telemetry::{ForecastFigures, ForecastLabels, Metrics};
@@ -257,18 +257,13 @@ pub(super) fn finish(
         realised_now = serve::realised(values, values.len() - 1 - h, target);
     }
     let raw = outcome.ok();
-    let outcome =
-        match (outcome, live) {
-            (Ok(forecast), Some(persistence)) => state
-                .fallback
-                .shrink(forecast, persistence)
-                .map_err(|d| match d {
-                    Distrust::HistoryGap => Reason::HistoryGap,
-                    Distrust::WorseThanPersistence => Reason::WorseThanPersistence,
-                    Distrust::LevelShift => Reason::LevelShift,
-                }),
-            (other, _) => other,
-        };
+    let outcome = match (outcome, live) {
+        (Ok(forecast), Some(persistence)) => state
+            .fallback
+            .shrink(forecast, persistence)
+            .map_err(Reason::from),
+        (other, _) => other,
+    };
     let tracker = state.fallback.tracker();
     let figures = ForecastFigures {
         forecast: raw.map(|v| v * (1.0 + spec.headroom)),
