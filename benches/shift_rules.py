@@ -165,12 +165,17 @@ def main(args):
         for mode in ("", " hold ", "rises hold "):
             among = {"": "among all candidates", " hold ": "among `hold` candidates",
                      "rises hold ": "among `rises` `hold` candidates"}[mode]
-            (_, over, geo), best = choose(results, shared, mode=mode)
-            print(f"{among}, chosen on all {len(dirs)}: {best} ({over} traces above 1.5, "
-                  f"geometric mean {geo:.3f})")
-            folds = collections.Counter(choose(results, shared, held, mode)[1] for held in results)
-            for label, n in folds.most_common():
-                print(f"  chosen with one trace left out, {n} of {len(results)} folds: {label}")
+            report_choice(results, shared, among, mode)
+
+
+def report_choice(results, shared, among, mode=""):
+    """Prints the candidate `choose` picks on every trace, then with each one left out."""
+    (_, over, geo), best = choose(results, shared, mode=mode)
+    print(f"{among}, chosen on all {len(results)}: {best} ({over} traces above 1.5, "
+          f"geometric mean {geo:.3f})")
+    folds = collections.Counter(choose(results, shared, held, mode)[1] for held in results)
+    for label, n in folds.most_common():
+        print(f"  chosen with one trace left out, {n} of {len(results)} folds: {label}")
 
 
 if __name__ == "__main__":

@@ -121,7 +121,8 @@ def score(served, pers, actual, hour):
             continue
         mm, pp = m[k + hour] - m[k], p[k + hour] - p[k]
         worst = max(worst, mm / pp if pp > 1e-12 else (1.0 if mm <= 1e-12 else math.inf))
-    return m[-1] / p[-1], worst
+    whole = m[-1] / p[-1] if p[-1] > 1e-12 else (1.0 if m[-1] <= 1e-12 else math.inf)
+    return whole, worst
 
 
 def evaluate(directory, fast, slow_windows):

@@ -49,6 +49,17 @@ pub const SLOW_HALF_LIFE: f64 = 4.0;
 /// (benches/README.md, "Switched to live at a rise of level").
 pub const SHIFT_HOLD_OUTCOMES: usize = 5;
 
+/// How far one realised point may vouch for the model: its realised change counts in the
+/// weight's sums as at most this many times its forecast change, on the forecast's side. The
+/// weight is clamped at 1, so without a bound a run of rises the model undershot (realised
+/// changes several times the forecast's) banks an excess the clamp hides, and the model's
+/// overshoots that follow (the fall after a peak, a quiet night it forecasts a rise into) are
+/// outweighed by it for half an hour; single noisy points do the same in a quiet hour. A
+/// point whose change came true in full or a little more still counts as it is. Chosen by
+/// leave-one-trace-out over the shared and odd traces (benches/README.md, "What one outcome
+/// may vouch for").
+pub const CREDIT: f64 = 1.75;
+
 /// One estimate of the weight: exponentially weighted sums over realised points.
 #[derive(Debug, Clone, Copy)]
 struct Slope {
@@ -69,7 +80,14 @@ impl Slope {
         }
     }
 
+    /// Adds a point: the forecast change `f − p` and the realised change `a − p`, the latter
+    /// held to [`CREDIT`] times the former on its side.
     fn record(&mut self, change: f64, realised: f64) {
+        let realised = if change > 0.0 {
+            realised.min(CREDIT * change)
+        } else {
+            realised.max(CREDIT * change)
+        };
         self.cross = self.decay * self.cross + change * realised;
         self.spread = self.decay * self.spread + change * change;
     }
@@ -92,7 +110,8 @@ impl Slope {
 /// (the origin's value) by a weight `w` ∈ [0, 1] learnt from the realised outcomes `a`: the
 /// least-squares slope of the realised changes `a − p` on the forecast changes `f − p`
 /// (through the origin, i.e. the blend weight that would have served best in the squared
-/// sense), clamped to [0, 1]. It is estimated twice, with exponential forgetting: fast (a
+/// sense), clamped to [0, 1], each point's realised change counted as at most [`CREDIT`]
+/// times its forecast change. It is estimated twice, with exponential forgetting: fast (a
 /// point counts half [`FAST_HALF_LIFE`] outcomes later) and slow (half after
 /// [`SLOW_HALF_LIFE`] × `fallbackWindow`), and the smaller is used: the fast one drops
 /// within minutes when the model starts to miss, the slow one keeps a short lucky run from
@@ -390,6 +409,60 @@ mod tests {
         assert_eq!(
             check.shrink(14.0, 10.0),
             Err(Distrust::WorseThanPersistence)
+        );
+    }
+
+    #[test]
+    fn an_undershot_rise_vouches_for_at_most_credit_times_its_forecast() {
+        // 20 rises the model undershot (it forecast +1, +4 happened), then one overshoot
+        // (+4 forecast, nothing happened). Each undershot point counts as +CREDIT, so each
+        // estimate is CREDIT·d·S / (d·S + 16), S = 1 + d + … + d^19 for its decay d: below
+        // 1 at once. Counted in full (+4 each) the slope would be 4·d·S / (d·S + 16) ≈ 2,
+        // clamped to 1, and the overshoot would not show.
+        let mut check = Fallback::new(Target::Point(1), 60, 8);
+        for _ in 0..20 {
+            point(&mut check, 1.0, 4.0);
+        }
+        assert_eq!(check.weight(), 1.0);
+        point(&mut check, 4.0, 0.0);
+        let estimate = |half_life: f64, credit: f64| {
+            let d = 0.5f64.powf(1.0 / half_life);
+            let s: f64 = (0..20).map(|i| d.powi(i)).sum();
+            credit * d * s / (d * s + 16.0)
+        };
+        let expected = estimate(FAST_HALF_LIFE, CREDIT).min(estimate(SLOW_HALF_LIFE * 8.0, CREDIT));
+        assert!(expected < 0.9 && estimate(FAST_HALF_LIFE, 4.0) > 1.9);
+        assert!(
+            (check.weight() - expected).abs() < 1e-12,
+            "{} {expected}",
+            check.weight()
+        );
+        // A fall the model undershot is held the same way, on its side.
+        let mut check = Fallback::new(Target::Point(1), 60, 8);
+        for _ in 0..20 {
+            point(&mut check, -1.0, -4.0);
+        }
+        point(&mut check, -4.0, 0.0);
+        assert!(
+            (check.weight() - expected).abs() < 1e-12,
+            "{}",
+            check.weight()
+        );
+        // A point that came true a little beyond its forecast (1.5 times, within CREDIT)
+        // counts as it is: +2 forecast, +3 happened, then the overshoot gives
+        // 6·d / (4·d + 16) in each estimate.
+        let mut check = Fallback::new(Target::Point(1), 60, 8);
+        point(&mut check, 2.0, 3.0);
+        point(&mut check, 4.0, 0.0);
+        let within = |half_life: f64| {
+            let d = 0.5f64.powf(1.0 / half_life);
+            6.0 * d / (4.0 * d + 16.0)
+        };
+        let expected = within(FAST_HALF_LIFE).min(within(SLOW_HALF_LIFE * 8.0));
+        assert!(
+            (check.weight() - expected).abs() < 1e-12,
+            "{} {expected}",
+            check.weight()
         );
     }
 

@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""How much one realised point may vouch for the twin's weight (`forecast::serve`): the
+shipped rule (the weight of `benches/shrink_loto.py` with the rise watch of
+`benches/shift_rules.py`) replayed over a backtest's `origins.csv`, with each point's realised
+change `a - p` held to at most K times its forecast change `f - p` on the forecast's side
+before it enters the weight's sums (benches/README.md, "What one outcome may vouch for").
+
+The weight is the least-squares slope of `a - p` on `f - p`, clamped to [0, 1]. A point whose
+outcome went further than its forecast (a rise the model undershot) pulls the slope above 1,
+where the clamp hides it; the excess stays in the sums and outweighs the model's overshoots
+that follow (the evening fall after a rise), so the twin keeps serving a forecast that no
+longer comes true. K bounds that excess; P instead caps the cross sum at P times the spread
+after every point. `off` is the rule before either (b59b82b); augur ships K 1.75
+(`forecast::serve::CREDIT`).
+
+    python3 benches/credit_rules.py NAB NASA WORLDCUP ODD...   # `augur backtest --out` directories
+    python3 benches/credit_rules.py --all DIR...   # every model, not only the default
+
+Prints, per directory and K, the default's (or each model's) served 10-minute MAE against
+persistence and its worst 1-hour window, point / max. Given more than three directories (the
+first three: the shared traces) it picks K with `shift_rules.choose` (fewest traces above 1.5,
+then the lowest geometric mean of the worst hours, among the K that cost at most 1 % on each
+shared trace and 5 % on each other one) on all of them and with each trace left out in turn.
+Pure Python on two processes, about a minute per 60 s trace and model.
+"""
+import math
+import multiprocessing
+import sys
+
+sys.path.insert(0, __import__("os").path.dirname(__file__))
+import shift_rules as S  # noqa: E402
+import shrink_loto as L  # noqa: E402
+
+# (K, P): K bounds each point's realised change at K times its forecast change; P bounds the
+# sums themselves, the weighted cross sum at P times the spread after every point (the excess
+# of a run of undershoots is forgotten once the clamp hides it).
+CREDITS = [(k, p) for p in (None, 1.0) for k in (None, 4.0, 3.0, 2.5, 2.0, 1.75, 1.5, 1.25, 1.0)]
+# The shipped rise watch: R 5, EPS 0.1, MARGIN 1, rises only, hold 5 outcomes.
+WATCH = (5, 0.1, 1.0, "rises", 5)
+
+
+def serve(forecasts, pers, actual, h, hour, found, credit):
+    credit, bound = credit
+    fast, slow = L.Slope(30.0), L.Slope(4 * hour)
+    state = {"since": -10 ** 9, "n": 0}
+
+    def record(o):
+        if o >= state["since"]:
+            state["n"] += 1
+        change, realised = forecasts[o] - pers[o], actual[o] - pers[o]
+        if credit is not None:
+            realised = min(realised, credit * change) if change > 0 else max(realised, credit * change)
+        for s in (fast, slow):
+            s.record(change, realised)
+            if bound is not None and s.cross > bound * s.spread:
+                s.cross = bound * s.spread
+
+    served = []
+    for k in L.origins(forecasts, actual, h, hour, record):
+        if k in found:
+            state.update(since=k, n=0)
+        w = min(fast.weight(), slow.weight())
+        if state["since"] >= 0 and state["n"] < WATCH[4]:
+            w = 0.0
+        f = forecasts[k]
+        served.append(math.nan if math.isnan(f) else pers[k] + w * (max(f, 0.0) - pers[k]))
+    return served
+
+
+def label(credit):
+    k, p = credit
+    if k is None and p is None:
+        return "off"
+    return " ".join(f"{n} {v:g}" for n, v in (("K", k), ("P", p)) if v is not None)
+
+
+def run(d, every):
+    """Per (label, model): (served point, served max, worst point, worst max, shifts)."""
+    step, load_, models = L.load(d)
+    h, hour, day = L.HORIZON_S // step, L.HOUR_S // step, 86400 // step
+    pers = L.persistence(load_)
+    point, most = L.outcomes(load_, h)
+    r, eps, margin, falls, _ = WATCH
+    # The watch needs at least 12 buckets an hour (augur's MIN_HOUR_BUCKETS).
+    found = S.shifts(S.changes(pers, hour, day, r, eps), hour, day, margin, pers, r, falls) if hour >= 12 else set()
+    out = {}
+    for name in (sorted(models) if every else [L.DEFAULT]):
+        fc = models[name]
+        for credit in CREDITS:
+            res = [L.score(serve(fc[k], pers, a, h, hour, found, credit), pers, a, hour)
+                   for k, a in (("point", point), ("max", most))]
+            out[label(credit), name] = (res[0][0], res[1][0], res[0][1], res[1][1], len(found))
+    return out
+
+
+def main(args):
+    every = "--all" in args
+    dirs = [a for a in args if not a.startswith("--")]
+    results = {}
+    with multiprocessing.Pool(2) as pool:
+        runs = pool.starmap(run, [(d, every) for d in dirs])
+    for d, result in zip(dirs, runs):
+        name = d.rstrip("/").split("/")[-1]
+        results[name] = result
+        print(name, flush=True)
+        for (lab, model), v in results[name].items():
+            print(f"  {model:28} {lab:10} served {v[0]:.3f} / {v[1]:.3f}, "
+                  f"worst hour {v[2]:.3f} / {v[3]:.3f}", flush=True)
+    if len(dirs) > 3:
+        S.report_choice(results, [d.rstrip("/").split("/")[-1] for d in dirs[:3]], "among all candidates")
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    main(sys.argv[1:])
