@@ -23,7 +23,6 @@ then the lowest geometric mean of the worst hours, among the K that cost at most
 shared trace and 5 % on each other one) on all of them and with each trace left out in turn.
 Pure Python on two processes, about a minute per 60 s trace and model.
 """
-import math
 import multiprocessing
 import sys
 
@@ -37,34 +36,6 @@ import shrink_loto as L  # noqa: E402
 CREDITS = [(k, p) for p in (None, 1.0) for k in (None, 4.0, 3.0, 2.5, 2.0, 1.75, 1.5, 1.25, 1.0)]
 # The shipped rise watch: R 5, EPS 0.1, MARGIN 1, rises only, hold 5 outcomes.
 WATCH = (5, 0.1, 1.0, "rises", 5)
-
-
-def serve(forecasts, pers, actual, h, hour, found, credit):
-    credit, bound = credit
-    fast, slow = L.Slope(30.0), L.Slope(4 * hour)
-    state = {"since": -10 ** 9, "n": 0}
-
-    def record(o):
-        if o >= state["since"]:
-            state["n"] += 1
-        change, realised = forecasts[o] - pers[o], actual[o] - pers[o]
-        if credit is not None:
-            realised = min(realised, credit * change) if change > 0 else max(realised, credit * change)
-        for s in (fast, slow):
-            s.record(change, realised)
-            if bound is not None and s.cross > bound * s.spread:
-                s.cross = bound * s.spread
-
-    served = []
-    for k in L.origins(forecasts, actual, h, hour, record):
-        if k in found:
-            state.update(since=k, n=0)
-        w = min(fast.weight(), slow.weight())
-        if state["since"] >= 0 and state["n"] < WATCH[4]:
-            w = 0.0
-        f = forecasts[k]
-        served.append(math.nan if math.isnan(f) else pers[k] + w * (max(f, 0.0) - pers[k]))
-    return served
 
 
 def label(credit):
@@ -87,7 +58,7 @@ def run(d, every):
     for name in (sorted(models) if every else [L.DEFAULT]):
         fc = models[name]
         for credit in CREDITS:
-            res = [L.score(serve(fc[k], pers, a, h, hour, found, credit), pers, a, hour)
+            res = [L.score(S.serve(fc[k], pers, a, h, hour, found, "hold", WATCH[4], *credit), pers, a, hour)
                    for k, a in (("point", point), ("max", most))]
             out[label(credit), name] = (res[0][0], res[1][0], res[0][1], res[1][1], len(found))
     return out

@@ -77,8 +77,8 @@ def shifts(changed, hour, day, margin, pers, r, falls):
     return found
 
 
-def serve(forecasts, pers, actual, h, hour, found, mode, hold):
-    fast, slow = L.Slope(30.0), L.Slope(4 * hour)
+def serve(forecasts, pers, actual, h, hour, found, mode, hold, credit=None, bound=None):
+    fast, slow = L.Slope(30.0, credit, bound), L.Slope(4 * hour, credit, bound)
     state = {"since": -10 ** 9, "n": 0}
 
     def record(o):

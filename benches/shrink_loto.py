@@ -69,13 +69,23 @@ def persistence(load):
 
 
 class Slope:
-    def __init__(self, half_life):
+    """`credit` holds each realised change to at most that many times the forecast change on
+    its side (augur's `forecast::serve::CREDIT`); `bound` caps the cross sum at that many
+    times the spread after every point (tried, benches/credit_rules.py). None: off, the rule
+    these half-lives were chosen with."""
+
+    def __init__(self, half_life, credit=None, bound=None):
         self.decay = 0.5 ** (1.0 / max(half_life, 1.0))
         self.cross = self.spread = 0.0
+        self.credit, self.bound = credit, bound
 
     def record(self, change, realised):
+        if self.credit is not None:
+            realised = min(realised, self.credit * change) if change > 0 else max(realised, self.credit * change)
         self.cross = self.decay * self.cross + change * realised
         self.spread = self.decay * self.spread + change * change
+        if self.bound is not None and self.cross > self.bound * self.spread:
+            self.cross = self.bound * self.spread
 
     def weight(self):
         return min(max(self.cross / self.spread, 0.0), 1.0) if self.spread > 0 else 1.0
