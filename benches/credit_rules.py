@@ -15,6 +15,8 @@ after every point. `off` is the rule before either (b59b82b); augur ships K 1.75
 
     python3 benches/credit_rules.py NAB NASA WORLDCUP ODD...   # `augur backtest --out` directories
     python3 benches/credit_rules.py --all DIR...   # every model, not only the default
+    python3 benches/credit_rules.py --against DIR...   # K with a bound J on the other side too
+    python3 benches/credit_rules.py --fast DIR...   # K 1.75 with a fast half-life F (points)
 
 Prints, per directory and K, the default's (or each model's) served 10-minute MAE against
 persistence and its worst 1-hour window, point / max. Given more than three directories (the
@@ -30,22 +32,31 @@ sys.path.insert(0, __import__("os").path.dirname(__file__))
 import shift_rules as S  # noqa: E402
 import shrink_loto as L  # noqa: E402
 
-# (K, P): K bounds each point's realised change at K times its forecast change; P bounds the
-# sums themselves, the weighted cross sum at P times the spread after every point (the excess
-# of a run of undershoots is forgotten once the clamp hides it).
-CREDITS = [(k, p) for p in (None, 1.0) for k in (None, 4.0, 3.0, 2.5, 2.0, 1.75, 1.5, 1.25, 1.0)]
+# (K, P, J, F): K bounds each point's realised change at K times its forecast change; P bounds
+# the sums themselves, the weighted cross sum at P times the spread after every point (the
+# excess of a run of undershoots is forgotten once the clamp hides it); F is the fast
+# half-life in realised points (None: augur's 30).
+CREDITS = [(k, p, None, None) for p in (None, 1.0) for k in (None, 4.0, 3.0, 2.5, 2.0, 1.75, 1.5, 1.25, 1.0)]
+# `--against`: J also bounds a realised change against the forecast's direction at J times
+# the forecast change (a bounded-influence slope: one noisy outcome opposite a small forecast
+# change no longer pulls the weight down alone).
+AGAINST = [(None, None, None, None)] + [(k, None, j, None) for k, js in ((1.75, (None, 4.0, 2.0, 1.75, 1.0)),
+                                                                         (1.5, (None, 2.0, 1.5, 1.0)),
+                                                                         (1.25, (1.25, 2.0))) for j in js]
+# `--fast`: the fast half-life in points (30 = 30 minutes at a 1-minute step, but 2.5 hours at
+# 5 minutes; 6 points is 30 minutes there).
+FAST = [(None, None, None, None)] + [(1.75, None, None, f) for f in (30.0, 15.0, 10.0, 6.0, 3.0)]
 # The shipped rise watch: R 5, EPS 0.1, MARGIN 1, rises only, hold 5 outcomes.
 WATCH = (5, 0.1, 1.0, "rises", 5)
 
 
 def label(credit):
-    k, p = credit
-    if k is None and p is None:
+    if credit == (None, None, None, None):
         return "off"
-    return " ".join(f"{n} {v:g}" for n, v in (("K", k), ("P", p)) if v is not None)
+    return " ".join(f"{n} {v:g}" for n, v in zip(("K", "P", "J", "F"), credit) if v is not None)
 
 
-def run(d, every):
+def run(d, every, candidates):
     """Per (label, model): (served point, served max, worst point, worst max, shifts)."""
     step, load_, models = L.load(d)
     h, hour, day = L.HORIZON_S // step, L.HOUR_S // step, 86400 // step
@@ -57,7 +68,7 @@ def run(d, every):
     out = {}
     for name in (sorted(models) if every else [L.DEFAULT]):
         fc = models[name]
-        for credit in CREDITS:
+        for credit in candidates:
             res = [L.score(S.serve(fc[k], pers, a, h, hour, found, "hold", WATCH[4], *credit), pers, a, hour)
                    for k, a in (("point", point), ("max", most))]
             out[label(credit), name] = (res[0][0], res[1][0], res[0][1], res[1][1], len(found))
@@ -66,10 +77,11 @@ def run(d, every):
 
 def main(args):
     every = "--all" in args
+    candidates = AGAINST if "--against" in args else FAST if "--fast" in args else CREDITS
     dirs = [a for a in args if not a.startswith("--")]
     results = {}
     with multiprocessing.Pool(2) as pool:
-        runs = pool.starmap(run, [(d, every) for d in dirs])
+        runs = pool.starmap(run, [(d, every, candidates) for d in dirs])
     for d, result in zip(dirs, runs):
         name = d.rstrip("/").split("/")[-1]
         results[name] = result

@@ -77,8 +77,9 @@ def shifts(changed, hour, day, margin, pers, r, falls):
     return found
 
 
-def serve(forecasts, pers, actual, h, hour, found, mode, hold, credit=None, bound=None):
-    fast, slow = L.Slope(30.0, credit, bound), L.Slope(4 * hour, credit, bound)
+def serve(forecasts, pers, actual, h, hour, found, mode, hold, credit=None, bound=None, against=None,
+          fast=None):
+    fast, slow = L.Slope(fast or 30.0, credit, bound, against), L.Slope(4 * hour, credit, bound, against)
     state = {"since": -10 ** 9, "n": 0}
 
     def record(o):

@@ -70,18 +70,21 @@ def persistence(load):
 
 class Slope:
     """`credit` holds each realised change to at most that many times the forecast change on
-    its side (augur's `forecast::serve::CREDIT`); `bound` caps the cross sum at that many
-    times the spread after every point (tried, benches/credit_rules.py). None: off, the rule
-    these half-lives were chosen with."""
+    its side (augur's `forecast::serve::CREDIT`); `against` holds it to at most that many
+    times on the other side, `bound` caps the cross sum at that many times the spread after
+    every point (both tried, benches/credit_rules.py). None: off, the rule these half-lives
+    were chosen with."""
 
-    def __init__(self, half_life, credit=None, bound=None):
+    def __init__(self, half_life, credit=None, bound=None, against=None):
         self.decay = 0.5 ** (1.0 / max(half_life, 1.0))
         self.cross = self.spread = 0.0
-        self.credit, self.bound = credit, bound
+        self.credit, self.bound, self.against = credit, bound, against
 
     def record(self, change, realised):
         if self.credit is not None:
             realised = min(realised, self.credit * change) if change > 0 else max(realised, self.credit * change)
+        if self.against is not None:
+            realised = max(realised, -self.against * change) if change > 0 else min(realised, -self.against * change)
         self.cross = self.decay * self.cross + change * realised
         self.spread = self.decay * self.spread + change * change
         if self.bound is not None and self.cross > self.bound * self.spread:
