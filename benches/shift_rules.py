@@ -78,9 +78,14 @@ def shifts(changed, hour, day, margin, pers, r, falls):
 
 
 def serve(forecasts, pers, actual, h, hour, found, mode, hold, credit=None, bound=None, against=None,
-          fast=None):
+          fast=None, more=None):
+    """`more` (tried, benches/weight_ideas.py): an object whose `forecast(k, f)` adjusts the
+    model's forecast before it is served and scored, `record(o, f, a)` learns from the
+    forecast `f` it served at origin `o` and its outcome `a`, and `weight(k)` is one more
+    estimate the weight is the smallest of."""
     fast, slow = L.Slope(fast or 30.0, credit, bound, against), L.Slope(4 * hour, credit, bound, against)
     state = {"since": -10 ** 9, "n": 0}
+    used = list(forecasts) if more else forecasts
 
     def record(o):
         if o >= state["since"]:
@@ -88,7 +93,9 @@ def serve(forecasts, pers, actual, h, hour, found, mode, hold, credit=None, boun
         elif mode == "clear":
             return
         for s in (fast, slow):
-            s.record(forecasts[o] - pers[o], actual[o] - pers[o])
+            s.record(used[o] - pers[o], actual[o] - pers[o])
+        if more:
+            more.record(o, used[o], actual[o])
 
     served = []
     for k in L.origins(forecasts, actual, h, hour, record):
@@ -97,9 +104,13 @@ def serve(forecasts, pers, actual, h, hour, found, mode, hold, credit=None, boun
             if mode == "clear":
                 fast.cross = fast.spread = slow.cross = slow.spread = 0.0
         w = min(fast.weight(), slow.weight())
+        if more:
+            if not math.isnan(forecasts[k]):
+                used[k] = more.forecast(k, forecasts[k])
+            w = min(w, more.weight(k))
         if state["since"] >= 0 and state["n"] < hold:
             w = 0.0
-        f = forecasts[k]
+        f = used[k]
         served.append(math.nan if math.isnan(f) else pers[k] + w * (max(f, 0.0) - pers[k]))
     return served
 
