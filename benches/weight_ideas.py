@@ -9,12 +9,19 @@ rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
   persistence does well by chance) would be learnt from the days before;
 - `bias H` / `bias H B`: the model's forecast corrected by the exponentially weighted mean
   of its recent errors (half-life H realised points; with B, per part of the day and H in
-  days), before it is shrunk: a level the model misses for hours would be corrected.
+  days), before it is shrunk: a level the model misses for hours would be corrected;
+- `ucb H Z` / `ucb H Z S`: one more weight, the upper confidence bound (slope + Z standard
+  errors) of the slope over a short half-life of H points, so that it only lowers the weight
+  when a few outcomes are conclusive (a blow-up several times the noise); with S, the
+  residual variance is at least that of the slope over S `fallbackWindow`s (the series' usual
+  noise), so that a few exact outcomes (a series at 0) are not taken as certain.
 
     python3 benches/weight_ideas.py NAB_DIR NASA_DIR WORLDCUP_DIR   # `augur backtest --out` dirs
+    python3 benches/weight_ideas.py --all --ucb DIR...   # every model, the `ucb` candidates
 
 Prints the default's served 10-minute MAE against persistence and its worst 1-hour window,
-point / max, per candidate. Pure Python on two processes, about two minutes per 60 s trace.
+point / max, per candidate (`--all`: per model too). Pure Python on two processes, about two
+minutes per 60 s trace and model.
 """
 import csv
 import math
@@ -73,8 +80,45 @@ class Bias:
         return 1.0
 
 
+class Conclusive:
+    """Sums over a short half-life of the forecast change c, the realised change r (held to
+    `CREDIT` times c on its side) and their products; with `floor`, the same sums over a
+    long half-life for the residual variance's floor."""
+
+    def __init__(self, pers, half_life, z, floor=None):
+        self.pers, self.z = pers, z
+        self.short = [0.5 ** (1.0 / half_life), 0.0, 0.0, 0.0, 0.0]
+        self.long = [0.5 ** (1.0 / floor), 0.0, 0.0, 0.0, 0.0] if floor else None
+
+    def forecast(self, k, f):
+        return f
+
+    def record(self, o, f, a):
+        c, r = f - self.pers[o], a - self.pers[o]
+        r = min(r, CREDIT * c) if c > 0 else max(r, CREDIT * c)
+        for s in filter(None, (self.short, self.long)):
+            d = s[0]
+            s[1:] = [d * s[1] + c * c, d * s[2] + c * r, d * s[3] + r * r, d * s[4] + 1.0]
+
+    @staticmethod
+    def residual(s):
+        _, cc, cr, rr, n = s
+        return max(rr - (cr * cr / cc if cc > 0 else 0.0), 0.0) / (n - 1) if n > 1 else None
+
+    def weight(self, k):
+        _, cc, cr, _, _ = self.short
+        var = self.residual(self.short)
+        if cc <= 0 or var is None:
+            return 1.0
+        if self.long and self.residual(self.long) is not None:
+            var = max(var, self.residual(self.long))
+        return min(max(cr / cc + self.z * math.sqrt(var / cc), 0.0), 1.0)
+
+
 CANDIDATES = ["shipped", "tod 24 2", "tod 24 4", "tod 24 8", "tod 8 2", "tod 8 4", "tod 8 8",
               "bias 60", "bias 240", "bias 960", "bias 2 24", "bias 4 24", "bias 3 8"]
+UCB = ["shipped", "ucb 2 2", "ucb 3 2", "ucb 3 3", "ucb 5 2", "ucb 2 2 4", "ucb 3 2 4", "ucb 3 3 4",
+       "ucb 2 1 4", "ucb 3 1 4"]
 
 
 def build(label, times, hour, pers, forecasts):
@@ -86,10 +130,12 @@ def build(label, times, hour, pers, forecasts):
     if kind == "bias":
         days, parts = float(args[0]), int(args[1])
         return Bias(Part(times, parts), days * 24 * hour / parts, forecasts)
+    if kind == "ucb":
+        return Conclusive(pers, float(args[0]), float(args[1]), float(args[2]) * hour if len(args) > 2 else None)
     return None
 
 
-def run(d):
+def run(d, every, candidates):
     step, load_, models = L.load(d)
     with open(f"{d}/origins.csv") as f:
         reader = csv.reader(f)
@@ -100,22 +146,26 @@ def run(d):
     point, most = L.outcomes(load_, h)
     r, eps, margin, falls, hold = C.WATCH
     found = S.shifts(S.changes(pers, hour, day, r, eps), hour, day, margin, pers, r, falls) if hour >= 12 else set()
-    fc = models[L.DEFAULT]
     out = {}
-    for label in CANDIDATES:
-        res = [L.score(S.serve(fc[k], pers, a, h, hour, found, "hold", hold, CREDIT,
-                               more=build(label, times, hour, pers, fc[k])), pers, a, hour)
-               for k, a in (("point", point), ("max", most))]
-        out[label] = (res[0][0], res[1][0], res[0][1], res[1][1])
+    for name in (sorted(models) if every else [L.DEFAULT]):
+        fc = models[name]
+        for label in candidates:
+            res = [L.score(S.serve(fc[k], pers, a, h, hour, found, "hold", hold, CREDIT,
+                                   more=build(label, times, hour, pers, fc[k])), pers, a, hour)
+                   for k, a in (("point", point), ("max", most))]
+            out[label, name] = (res[0][0], res[1][0], res[0][1], res[1][1])
     return d.rstrip("/").split("/")[-1], out
 
 
-def main(dirs):
+def main(args):
+    every, candidates = "--all" in args, UCB if "--ucb" in args else CANDIDATES
+    dirs = [a for a in args if not a.startswith("--")]
     with multiprocessing.Pool(2) as pool:
-        for name, out in pool.imap(run, dirs):
+        for name, out in pool.starmap(run, [(d, every, candidates) for d in dirs]):
             print(name, flush=True)
-            for label, v in out.items():
-                print(f"  {label:10} served {v[0]:.3f} / {v[1]:.3f}, worst hour {v[2]:.3f} / {v[3]:.3f}", flush=True)
+            for (label, model), v in out.items():
+                print(f"  {model:28} {label:10} served {v[0]:.3f} / {v[1]:.3f}, "
+                      f"worst hour {v[2]:.3f} / {v[3]:.3f}", flush=True)
 
 
 if __name__ == "__main__":
