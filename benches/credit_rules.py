@@ -56,8 +56,10 @@ def label(credit):
     return " ".join(f"{n} {v:g}" for n, v in zip(("K", "P", "J", "F"), credit) if v is not None)
 
 
-def run(d, every, candidates):
-    """Per (label, model): (served point, served max, worst point, worst max, shifts)."""
+def prepare(d):
+    """What a replay of directory `d` reads: the models' forecasts alone, the horizon and the
+    hour in buckets, persistence, the point and max outcomes, and the shifts the shipped rise
+    watch finds."""
     step, load_, models = L.load(d)
     h, hour, day = L.HORIZON_S // step, L.HOUR_S // step, 86400 // step
     pers = L.persistence(load_)
@@ -65,6 +67,12 @@ def run(d, every, candidates):
     r, eps, margin, falls, _ = WATCH
     # The watch needs at least 12 buckets an hour (augur's MIN_HOUR_BUCKETS).
     found = S.shifts(S.changes(pers, hour, day, r, eps), hour, day, margin, pers, r, falls) if hour >= 12 else set()
+    return models, h, hour, pers, point, most, found
+
+
+def run(d, every, candidates):
+    """Per (label, model): (served point, served max, worst point, worst max, shifts)."""
+    models, h, hour, pers, point, most, found = prepare(d)
     out = {}
     for name in (sorted(models) if every else [L.DEFAULT]):
         fc = models[name]

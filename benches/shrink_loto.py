@@ -68,6 +68,11 @@ def persistence(load):
     return out
 
 
+def credited(change, realised, credit):
+    """The realised change held to at most `credit` times the forecast change on its side."""
+    return min(realised, credit * change) if change > 0 else max(realised, credit * change)
+
+
 class Slope:
     """`credit` holds each realised change to at most that many times the forecast change on
     its side (augur's `forecast::serve::CREDIT`); `against` holds it to at most that many
@@ -82,7 +87,7 @@ class Slope:
 
     def record(self, change, realised):
         if self.credit is not None:
-            realised = min(realised, self.credit * change) if change > 0 else max(realised, self.credit * change)
+            realised = credited(change, realised, self.credit)
         if self.against is not None:
             realised = max(realised, -self.against * change) if change > 0 else min(realised, -self.against * change)
         self.cross = self.decay * self.cross + change * realised

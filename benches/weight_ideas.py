@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Two more estimates for the twin's serving rule, tried and not shipped (benches/README.md,
-"Two more ways to trade the weight's noise"): the shipped rule (`shift_rules.serve` with the
+"""More estimates for the twin's serving rule, tried and not shipped (benches/README.md,
+"More ways to trade the weight's noise"): the shipped rule (`shift_rules.serve` with the
 rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
 
 - `tod B D`: one more weight, the same clamped slope learnt only from the outcomes of origins
@@ -46,13 +46,23 @@ class Part:
         return int(self.times[k] % 86400 // (86400 // self.parts)) if self.parts else 0
 
 
-class TimeOfDay:
-    def __init__(self, part, hour, days, pers):
-        self.part, self.pers = part, pers
-        self.slopes = [L.Slope(days * 24 * hour / part.parts, CREDIT) for _ in range(part.parts)]
+class More:
+    """The `more` hook of `shift_rules.serve` that changes nothing; each idea overrides a part."""
 
     def forecast(self, k, f):
         return f
+
+    def record(self, o, f, a):
+        pass
+
+    def weight(self, k):
+        return 1.0
+
+
+class TimeOfDay(More):
+    def __init__(self, part, hour, days, pers):
+        self.part, self.pers = part, pers
+        self.slopes = [L.Slope(days * 24 * hour / part.parts, CREDIT) for _ in range(part.parts)]
 
     def record(self, o, f, a):
         self.slopes[self.part(o)].record(f - self.pers[o], a - self.pers[o])
@@ -61,7 +71,7 @@ class TimeOfDay:
         return self.slopes[self.part(k)].weight()
 
 
-class Bias:
+class Bias(More):
     def __init__(self, part, half_life, forecasts):
         self.part, self.raw = part, forecasts
         self.decay = 0.5 ** (1.0 / max(half_life, 1.0))
@@ -76,11 +86,8 @@ class Bias:
         s[0] = self.decay * s[0] + a - self.raw[o]
         s[1] = self.decay * s[1] + 1.0
 
-    def weight(self, k):
-        return 1.0
 
-
-class Conclusive:
+class Conclusive(More):
     """Sums over a short half-life of the forecast change c, the realised change r (held to
     `CREDIT` times c on its side) and their products; with `floor`, the same sums over a
     long half-life for the residual variance's floor."""
@@ -90,12 +97,9 @@ class Conclusive:
         self.short = [0.5 ** (1.0 / half_life), 0.0, 0.0, 0.0, 0.0]
         self.long = [0.5 ** (1.0 / floor), 0.0, 0.0, 0.0, 0.0] if floor else None
 
-    def forecast(self, k, f):
-        return f
-
     def record(self, o, f, a):
-        c, r = f - self.pers[o], a - self.pers[o]
-        r = min(r, CREDIT * c) if c > 0 else max(r, CREDIT * c)
+        c = f - self.pers[o]
+        r = L.credited(c, a - self.pers[o], CREDIT)
         for s in filter(None, (self.short, self.long)):
             d = s[0]
             s[1:] = [d * s[1] + c * c, d * s[2] + c * r, d * s[3] + r * r, d * s[4] + 1.0]
@@ -110,8 +114,9 @@ class Conclusive:
         var = self.residual(self.short)
         if cc <= 0 or var is None:
             return 1.0
-        if self.long and self.residual(self.long) is not None:
-            var = max(var, self.residual(self.long))
+        floor = self.residual(self.long) if self.long else None
+        if floor is not None:
+            var = max(var, floor)
         return min(max(cr / cc + self.z * math.sqrt(var / cc), 0.0), 1.0)
 
 
@@ -136,16 +141,12 @@ def build(label, times, hour, pers, forecasts):
 
 
 def run(d, every, candidates):
-    step, load_, models = L.load(d)
+    models, h, hour, pers, point, most, found = C.prepare(d)
     with open(f"{d}/origins.csv") as f:
         reader = csv.reader(f)
         next(reader)
         times = [int(float(row[0])) for row in reader]
-    h, hour, day = L.HORIZON_S // step, L.HOUR_S // step, 86400 // step
-    pers = L.persistence(load_)
-    point, most = L.outcomes(load_, h)
-    r, eps, margin, falls, hold = C.WATCH
-    found = S.shifts(S.changes(pers, hour, day, r, eps), hour, day, margin, pers, r, falls) if hour >= 12 else set()
+    hold = C.WATCH[4]
     out = {}
     for name in (sorted(models) if every else [L.DEFAULT]):
         fc = models[name]
