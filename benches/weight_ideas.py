@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """More estimates for the twin's serving rule, tried and not shipped (benches/README.md,
-"More ways to trade the weight's noise"): the shipped rule (`shift_rules.serve` with the
+"More ways to trade the weight's noise" and "The same hour last week"): the rule (`shift_rules.serve` with the
 rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
 
 - `tod B D`: one more weight, the same clamped slope learnt only from the outcomes of origins
@@ -14,15 +14,24 @@ rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
   errors) of the slope over a short half-life of H points, so that it only lowers the weight
   when a few outcomes are conclusive (a blow-up several times the noise); with S, the
   residual variance is at least that of the slope over S `fallbackWindow`s (the series' usual
-  noise), so that a few exact outcomes (a series at 0) are not taken as certain.
+  noise), so that a few exact outcomes (a series at 0) are not taken as certain;
+- `idle P`: one more weight at origins where the series is exactly 0 (`--idle`);
+- `ceil C D`: the forecast held below C times the highest value of the last D days (`--ceil`);
+- `week P K` / `tow P W`: one more weight per part of the week, learnt from the same part in
+  the weeks before (`--week`; `week 168 0.5` is what augur ships, `forecast::week`, and
+  "before" the rule without it); judged on the second week of 14-day backtests, scored with
+  `--last-days 7` (the rule still learns from every origin).
 
     python3 benches/weight_ideas.py NAB_DIR NASA_DIR WORLDCUP_DIR   # `augur backtest --out` dirs
     python3 benches/weight_ideas.py --all --ucb DIR...   # every model, the `ucb` candidates
+    python3 benches/weight_ideas.py --all --week --last-days 7 DIR...   # `--eval-days 14` runs
+    python3 benches/weight_ideas.py --as-served --last-days 7 DIR...   # what augur served there
 
 Prints the default's served 10-minute MAE against persistence and its worst 1-hour window,
 point / max, per candidate (`--all`: per model too). Pure Python on two processes, about two
 minutes per 60 s trace and model.
 """
+import collections
 import csv
 import math
 import multiprocessing
@@ -120,8 +129,94 @@ class Conclusive(More):
         return min(max(cr / cc + self.z * math.sqrt(var / cc), 0.0), 1.0)
 
 
+class Week(More):
+    """`week P K` (shipped with P 168, K 0.5: `forecast::week`): per part of the week (P parts
+    from Monday 00:00 UTC), the clamped slope of the outcomes of that part in the weeks
+    before, each week's sums merged when its part ends and earlier weeks counting K times as
+    much as the next; 1 where a part has none yet. `tow P W`: the same without waiting for the
+    part to end (the part's outcomes so far count at once; W the half-life in weeks)."""
+
+    def __init__(self, times, pers, hour, parts, keep=None, weeks=None, boost=1.0):
+        self.times, self.pers, self.parts, self.keep, self.boost = times, pers, parts, keep, boost
+        self.sums = [[0.0, 0.0] for _ in range(parts)]
+        self.current, self.acc = None, [0.0, 0.0]
+        self.decay = 0.5 ** (1.0 / (weeks * 7 * 24 * hour / parts)) if weeks else None
+
+    def part(self, k):
+        return int((self.times[k] - 4 * 86400) % 604800 // (604800 // self.parts))
+
+    def record(self, o, f, a):
+        c = f - self.pers[o]
+        r = L.credited(c, a - self.pers[o], CREDIT)
+        p = self.part(o)
+        if self.decay is not None:
+            s = self.sums[p]
+            s[0], s[1] = self.decay * s[0] + c * r, self.decay * s[1] + c * c
+            return
+        if p != self.current:
+            if self.current is not None:
+                s = self.sums[self.current]
+                s[0], s[1] = self.keep * s[0] + self.acc[0], self.keep * s[1] + self.acc[1]
+            self.current, self.acc = p, [0.0, 0.0]
+        self.acc[0] += c * r
+        self.acc[1] += c * c
+
+    def weight(self, k):
+        cross, spread = self.sums[self.part(k)]
+        return min(max(self.boost * cross / spread, 0.0), 1.0) if spread > 0 else 1.0
+
+
+class Idle(More):
+    """`idle P` (tried): one more weight at origins where the series is exactly 0 (an idle
+    service), the clamped slope learnt only from the outcomes of such origins (the shipped
+    half-lives), P the weight before any (0: a rise from nothing is served only once the
+    model's forecasts from nothing have come true)."""
+
+    def __init__(self, pers, hour, prior):
+        self.pers, self.prior = pers, prior
+        self.slopes = [L.Slope(30.0, CREDIT), L.Slope(4 * hour, CREDIT)]
+
+    def record(self, o, f, a):
+        if self.pers[o] == 0.0:
+            for s in self.slopes:
+                s.record(f, a)
+
+    def weight(self, k):
+        if self.pers[k] != 0.0:
+            return 1.0
+        if self.slopes[0].spread <= 0.0:
+            return self.prior
+        return min(s.weight() for s in self.slopes)
+
+
+class Ceiling(More):
+    """`ceil C D` (tried): the forecast held to at most C times the highest value of the last D
+    days (the origin's included) or the origin's value, whichever is higher: a level the
+    series has not reached in that time is not forecast before it is seen."""
+
+    def __init__(self, pers, hour, times, days):
+        span, window, self.top = int(days * 24 * hour), collections.deque(), []
+        for k, v in enumerate(pers):
+            while window and window[0][0] <= k - span:
+                window.popleft()
+            if v == v:
+                while window and window[-1][1] <= v:
+                    window.pop()
+                window.append((k, v))
+            self.top.append(window[0][1] if window else math.nan)
+        self.times, self.pers = times, pers
+
+    def forecast(self, k, f):
+        top = self.top[k]
+        return f if top != top else min(f, max(self.times * top, self.pers[k]))
+
+
 CANDIDATES = ["shipped", "tod 24 2", "tod 24 4", "tod 24 8", "tod 8 2", "tod 8 4", "tod 8 8",
               "bias 60", "bias 240", "bias 960", "bias 2 24", "bias 4 24", "bias 3 8"]
+IDLE = ["shipped", "idle 0", "idle 1"]
+CEILING = ["shipped", "ceil 1 7", "ceil 1.1 7", "ceil 1.25 7", "ceil 1.1 1"]
+# "before": the rule without the week's weight (the module's "shipped" predates it).
+WEEK = ["before", "week 168 0.5", "week 168 0.25", "week 84 0.5", "week 56 0.5", "tow 168 1", "tow 56 1"]
 UCB = ["shipped", "ucb 2 2", "ucb 3 2", "ucb 3 3", "ucb 5 2", "ucb 2 2 4", "ucb 3 2 4", "ucb 3 3 4",
        "ucb 2 1 4", "ucb 3 1 4"]
 
@@ -137,35 +232,85 @@ def build(label, times, hour, pers, forecasts):
         return Bias(Part(times, parts), days * 24 * hour / parts, forecasts)
     if kind == "ucb":
         return Conclusive(pers, float(args[0]), float(args[1]), float(args[2]) * hour if len(args) > 2 else None)
+    if kind == "week":
+        return Week(times, pers, hour, int(args[0]), keep=float(args[1]),
+                    boost=float(args[2]) if len(args) > 2 else 1.0)
+    if kind == "tow":
+        return Week(times, pers, hour, int(args[0]), weeks=float(args[1]))
+    if kind == "ceil":
+        return Ceiling(pers, hour, float(args[0]), float(args[1]))
+    if kind == "idle":
+        return Idle(pers, hour, float(args[0]))
     return None
 
 
-def run(d, every, candidates):
+def run(d, every, candidates, last_days=None):
+    """Per (candidate, model): served point / max ratio and worst hour point / max, scored over
+    the last `last_days` days of origins (None: all; the rule still learns from every one)."""
     models, h, hour, pers, point, most, found = C.prepare(d)
     with open(f"{d}/origins.csv") as f:
         reader = csv.reader(f)
         next(reader)
         times = [int(float(row[0])) for row in reader]
+    cut = times[-1] - last_days * 86400 if last_days else -math.inf
+    scored = lambda a: [v if times[i] > cut else math.nan for i, v in enumerate(a)]
     hold = C.WATCH[4]
     out = {}
     for name in (sorted(models) if every else [L.DEFAULT]):
         fc = models[name]
         for label in candidates:
             res = [L.score(S.serve(fc[k], pers, a, h, hour, found, "hold", hold, CREDIT,
-                                   more=build(label, times, hour, pers, fc[k])), pers, a, hour)
+                                   more=build(label, times, hour, pers, fc[k])), pers, scored(a), hour)
                    for k, a in (("point", point), ("max", most))]
             out[label, name] = (res[0][0], res[1][0], res[0][1], res[1][1])
     return d.rstrip("/").split("/")[-1], out
 
 
+def as_served(d, last_days=None):
+    """The same figures for what the backtest's twin served (the `served_*` columns)."""
+    with open(f"{d}/origins.csv") as f:
+        rows = list(csv.reader(f))
+    head, rows = rows[0], rows[1:]
+    times = [int(float(r[0])) for r in rows]
+    value = lambda x: float(x) if x != "" else math.nan
+    load = [value(r[1]) for r in rows]
+    step = times[1] - times[0]
+    h, hour = L.HORIZON_S // step, L.HOUR_S // step
+    pers = L.persistence(load)
+    point, most = L.outcomes(load, h)
+    cut = times[-1] - last_days * 86400 if last_days else -math.inf
+    out = {}
+    for name in head:
+        if not name.startswith("served_point:"):
+            continue
+        model = name.split(":", 1)[1]
+        res = []
+        for kind, actual in (("point", point), ("max", most)):
+            served = [value(r[head.index(f"served_{kind}:{model}")]) for r in rows]
+            res.append(L.score(served, pers, [a if times[i] > cut else math.nan for i, a in enumerate(actual)], hour))
+        out["served", model] = (res[0][0], res[1][0], res[0][1], res[1][1])
+    return d.rstrip("/").split("/")[-1], out
+
+
 def main(args):
-    every, candidates = "--all" in args, UCB if "--ucb" in args else CANDIDATES
+    every = "--all" in args
+    candidates = (UCB if "--ucb" in args else IDLE if "--idle" in args else CEILING if "--ceil" in args
+                  else WEEK if "--week" in args else CANDIDATES)
+    last_days = None
+    if "--last-days" in args:
+        i = args.index("--last-days")
+        last_days = float(args[i + 1])
+        args = args[:i] + args[i + 2:]
     dirs = [a for a in args if not a.startswith("--")]
     with multiprocessing.Pool(2) as pool:
-        for name, out in pool.starmap(run, [(d, every, candidates) for d in dirs]):
+        if "--as-served" in args:
+            results = pool.starmap(as_served, [(d, last_days) for d in dirs])
+        else:
+            results = pool.starmap(run, [(d, every, candidates, last_days) for d in dirs])
+        for name, out in results:
             print(name, flush=True)
             for (label, model), v in out.items():
-                print(f"  {model:28} {label:10} served {v[0]:.3f} / {v[1]:.3f}, "
+                print(f"  {model:28} {label:12} served {v[0]:.3f} / {v[1]:.3f}, "
                       f"worst hour {v[2]:.3f} / {v[3]:.3f}", flush=True)
 
 

@@ -19,6 +19,7 @@ pub mod onnx;
 pub mod serve;
 pub mod shift;
 pub mod trace;
+pub mod week;
 
 use std::fmt;
 

@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use super::guard::ErrorTracker;
 use super::shift::ShiftWatch;
+use super::week::WeekWeight;
 use super::{Fitted, History, Target};
 
 /// Why a twin serves the live value although the model produced a forecast.
@@ -120,6 +121,10 @@ impl Slope {
 /// [`Distrust::WorseThanPersistence`]); in between, the forecast is believed in part. A
 /// blow-up (a forecast far from the last value that does not come true) adds its square to
 /// the denominator and nothing to the numerator, so the weight falls at its first outcome.
+/// At a step of at most 5 minutes the weight is also at most the same slope over the
+/// outcomes of the same hour of the week in the weeks before ([`WeekWeight`]), so that a
+/// forecast that was wrong at this time last week (a weekday ramp forecast on a Saturday) is
+/// not served before its own outcome comes due.
 #[derive(Debug, Clone)]
 pub struct Fallback {
     target: Target,
@@ -137,6 +142,11 @@ pub struct Fallback {
     /// that have come due.
     shifted_at: Option<i64>,
     since_shift: usize,
+    /// The weight at each hour of the week, learnt from the weeks before (`None`: off, the
+    /// step is too long or the check is off).
+    week: Option<WeekWeight>,
+    /// The newest origin observed (the hour of the week the weight is for).
+    now: Option<i64>,
 }
 
 impl Fallback {
@@ -156,6 +166,8 @@ impl Fallback {
             shift: ShiftWatch::new(step),
             shifted_at: None,
             since_shift: 0,
+            week: (window > 0 && WeekWeight::applies(step)).then(WeekWeight::default),
+            now: None,
         }
     }
 
@@ -177,6 +189,18 @@ impl Fallback {
         self.evidence = true;
     }
 
+    /// Records the outcome of a forecast made at `origin` (Unix seconds): as
+    /// [`Fallback::record`], and in the weight of its hour of the week.
+    fn record_at(&mut self, origin: i64, forecast: f64, persistence: f64, actual: f64) {
+        if !(forecast.is_finite() && persistence.is_finite() && actual.is_finite()) {
+            return;
+        }
+        self.record(forecast, persistence, actual);
+        if let Some(week) = &mut self.week {
+            week.record(origin, forecast - persistence, actual - persistence);
+        }
+    }
+
     /// At the newest bucket of `values` (the history, bucket `i` starting at `start + i ·
     /// step`), the origin: watches the level for a shift, resolves the forecasts whose target
     /// is realised by now (`None` where a bucket of it is missing), then keeps the new
@@ -190,6 +214,7 @@ impl Fallback {
         live: Option<f64>,
     ) -> Option<f64> {
         let origin = start + values.len().saturating_sub(1) as i64 * self.step;
+        self.now = Some(origin);
         if self.window > 0 && self.shift.update(values, start) {
             self.shifted_at = Some(origin);
             self.since_shift = 0;
@@ -215,7 +240,7 @@ impl Fallback {
             }
             self.pending.pop_front();
             if let Some(value) = actual(p.origin) {
-                self.record(p.forecast, p.persistence, value);
+                self.record_at(p.origin, p.forecast, p.persistence, value);
                 if self.shifted_at.is_some_and(|s| p.origin >= s) {
                     self.since_shift += 1;
                 }
@@ -228,7 +253,8 @@ impl Fallback {
     /// The model's weight now, in [0, 1]: 1 while the check is off or before any outcome
     /// is realised (the warm start normally gives a window of them at once), and where the
     /// model has always forecast persistence's value (nothing to weigh).
-    /// 0 while the twin waits out a shift of level.
+    /// 0 while the twin waits out a shift of level. At most the weight of the newest
+    /// origin's hour of the week in the weeks before ([`WeekWeight`]).
     pub fn weight(&self) -> f64 {
         if self.window == 0 {
             return 1.0;
@@ -239,7 +265,11 @@ impl Fallback {
         if !self.evidence {
             return 1.0;
         }
-        self.fast.weight().min(self.slow.weight())
+        let week = match (&self.week, self.now) {
+            (Some(week), Some(now)) => week.weight(now),
+            _ => 1.0,
+        };
+        self.fast.weight().min(self.slow.weight()).min(week)
     }
 
     /// Whether the level shifted and too few forecasts made since have come due.
@@ -555,5 +585,46 @@ mod tests {
         assert_eq!(realised(&history.values, 18, Target::Point(2)), None);
         assert!(recent_complete(&[1.0, 2.0, 3.0], 2));
         assert!(!recent_complete(&[1.0, f64::NAN, 3.0], 1));
+    }
+
+    #[test]
+    fn a_forecast_wrong_at_this_hour_last_week_is_not_served_before_its_outcome() {
+        // Eight days at 5 minutes from Monday 00:00 UTC, alternating 10 and 11; the model
+        // forecasts the next bucket exactly, except 10 too high on Saturdays 08:00-09:00
+        // (the weekday ramp a daily model repeats). Point target one step ahead, window 12.
+        const MONDAY: i64 = 804_729_600;
+        let step = 300;
+        let n = 8 * 288 + 2 * 7 * 288;
+        let values: Vec<f64> = (0..n).map(|i| 10.0 + (i % 2) as f64).collect();
+        let history = History::new(MONDAY, step, values.clone());
+        let saturday_8 = |week: usize| week * 7 * 288 + 5 * 288 + 8 * 12;
+        let wrong = |o: usize| (0..3).any(|w| (saturday_8(w)..saturday_8(w) + 12).contains(&o));
+        let forecasts: Vec<f64> = (0..n - 1)
+            .map(|o| values[o + 1] + if wrong(o) { 10.0 } else { 0.0 })
+            .collect();
+        let served = replay(&history, 0, Target::Point(1), &forecasts, 12, &[]);
+        // The first Saturday's first wrong forecast is served as it is: nothing said otherwise.
+        let first = saturday_8(0);
+        assert_eq!(served[first], forecasts[first]);
+        // A week later, the same hour's slope was 2 / 202 per pair of outcomes (times the
+        // leniency): the first wrong forecast is served within 0.15 of the live value, before
+        // any outcome of it.
+        let next = saturday_8(1);
+        let weight = crate::forecast::week::LENIENCY * 2.0 / 202.0;
+        let expected = values[next] + weight * (forecasts[next] - values[next]);
+        assert!(
+            (served[next] - expected).abs() < 1e-9,
+            "{} {expected}",
+            served[next]
+        );
+        assert!((served[next] - values[next]).abs() < 0.15);
+        // The hour before is served as forecast (weight 1 but for the week-old outcomes'
+        // traces in the slow estimate).
+        assert!((served[next - 1] - forecasts[next - 1]).abs() < 1e-9);
+        // Off at a 15-minute step: the fast estimate alone, as on the first Saturday.
+        let mut off = Fallback::new(Target::Point(1), 900, 12);
+        assert!(off.week.is_none());
+        off.observe(&[10.0, 11.0], MONDAY, Some(11.0), Some(11.0));
+        assert_eq!(off.weight(), 1.0);
     }
 }

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::config::{Config, ForecastSpec, ModelRef, Rule};
+use crate::forecast::week::{self, WeekWeight};
 
 use super::engine::TRIM_SLACK;
 
@@ -22,6 +23,10 @@ pub const BYTES_PER_TRACKED_ORIGIN: u64 = 12;
 /// gauges, the target's key and frame, and what the allocator keeps around them after the
 /// fits. Models without fitted weights need less (persistence: about 10 KiB).
 pub const SERIES_OVERHEAD_BYTES: u64 = 42 * 1024;
+
+/// Bytes of the weight per hour of the week a series' check keeps ([`WeekWeight`]: two `f64`
+/// sums per hour) when `fallbackWindow` is on and the step at most 5 minutes.
+pub const WEEK_WEIGHT_BYTES: u64 = week::PARTS as u64 * 16;
 
 /// What augur holds without forecasts (series registry of 100,000 series after a relist:
 /// 43 MiB, peak 95 MiB; benches/README.md), as the Deployment's memory request.
@@ -51,7 +56,9 @@ fn guard_window(step_seconds: u64) -> u64 {
 
 /// Estimated bytes one series of a target of `spec` holds (a Pods or Object twin is one
 /// series; an External twin holds one per label set its query returns):
-/// `4 × (history/step + 64) + 12 × fallbackWindow/step + 12 × day/step (guarded-*) + 42 KiB`.
+/// `4 × (history/step + 64) + 12 × fallbackWindow/step + 12 × day/step (guarded-*) + 42 KiB`,
+/// plus 2,688 bytes of weights per hour of the week with `fallbackWindow` on at a step of at
+/// most 5 minutes.
 pub fn series_bytes(spec: &ForecastSpec) -> u64 {
     let step = spec.step.as_secs().max(1);
     let buckets = spec.history_buckets() as u64 + TRIM_SLACK as u64;
@@ -60,8 +67,14 @@ pub fn series_bytes(spec: &ForecastSpec) -> u64 {
         ModelRef::Builtin(name) if name.starts_with("guarded-") => guard_window(step),
         _ => 0,
     };
+    let week = if tracker > 0 && WeekWeight::applies(i64::try_from(step).unwrap_or(i64::MAX)) {
+        WEEK_WEIGHT_BYTES
+    } else {
+        0
+    };
     BYTES_PER_BUCKET * buckets
         + BYTES_PER_TRACKED_ORIGIN * (tracker + guard)
+        + week
         + SERIES_OVERHEAD_BYTES
 }
 
@@ -206,14 +219,15 @@ mod tests {
     #[test]
     fn bytes_per_series_follow_history_step_and_model() {
         // The default: guarded-linear, 7 days at 1 minute, fallbackWindow 1h:
-        // 4 × (10,080 + 64) + 12 × (60 + 1,440) + 43,008 (99.2 KiB; measured: 99.0 KiB).
+        // 4 × (10,080 + 64) + 12 × (60 + 1,440) + 2,688 + 43,008 (101.8 KiB; measured before the
+        // week's weights: 99.0 KiB).
         let default = spec("guarded-linear", 7 * 86_400, 60, 3600);
-        assert_eq!(series_bytes(&default), 40_576 + 18_000 + 43_008);
-        assert_eq!(series_bytes(&default), 101_584);
+        assert_eq!(series_bytes(&default), 40_576 + 18_000 + 2_688 + 43_008);
+        assert_eq!(series_bytes(&default), 104_272);
         // Unguarded: no day-long error window.
         assert_eq!(
             series_bytes(&spec("persistence", 7 * 86_400, 60, 3600)),
-            40_576 + 720 + 43_008
+            40_576 + 720 + 2_688 + 43_008
         );
         // One day at 30 s; the guard's window is a day of 30 s steps.
         assert_eq!(
@@ -272,15 +286,15 @@ externalRules:
                 model: "guarded-linear".into(),
                 history: Duration::from_secs(7 * 86_400),
                 step: Duration::from_secs(60),
-                per_series: 101_584,
+                per_series: 104_272,
                 series: 3_500,
-                total: 355_544_000,
+                total: 364_952_000,
             }
         );
-        // 355,544,000 B = 339.07 MiB, 101,584 B = 99.2 KiB, both rounded up.
+        // 364,952,000 B = 348.05 MiB, 104,272 B = 101.8 KiB, both rounded up.
         assert_eq!(
             describe(&estimate),
-            "forecast series may hold up to 340 MiB: --forecast-max-series 3500 × 100 KiB per series (externalRules[0]: model guarded-linear, history 7days, step 1m; sizing in docs/forecasting.md), plus about 128 MiB for the rest of augur"
+            "forecast series may hold up to 349 MiB: --forecast-max-series 3500 × 102 KiB per series (externalRules[0]: model guarded-linear, history 7days, step 1m; sizing in docs/forecasting.md), plus about 128 MiB for the rest of augur"
         );
         // No forecast rule: nothing to estimate.
         let without = config(
@@ -310,19 +324,19 @@ externalRules:
         let c = config(CONFIG);
         let at = |series| estimate(&c, series).unwrap_or_else(|| panic!("no estimate"));
         let limit = Some((512 * 1024 * 1024, CGROUP_MEMORY_MAX));
-        // The default, 3,500 × 101,584 B + 128 MiB = 467.1 MiB: fits in 512 MiB.
+        // The default, 3,500 × 104,272 B + 128 MiB = 476.1 MiB: fits in 512 MiB.
         assert_eq!(over_limit(&at(3_500), limit), None);
         assert_eq!(over_limit(&at(10_000), None), None);
-        // 10,000 × 101,584 B + 128 MiB = 1,096.8 MiB; (512 − 128) MiB / 101,584 B = 3,963.7.
+        // 10,000 × 104,272 B + 128 MiB = 1,122.4 MiB; (512 − 128) MiB / 104,272 B = 3,861.6.
         assert_eq!(
             over_limit(&at(10_000), limit).as_deref(),
             Some(
-                "forecast series may need 1097 MiB (with the rest of augur), above the container's memory limit of 512 MiB (/sys/fs/cgroup/memory.max): augur would be OOM-killed before --forecast-max-series 10000 is reached; set --forecast-max-series to at most 3963 or raise the limit to at least 1097 MiB"
+                "forecast series may need 1123 MiB (with the rest of augur), above the container's memory limit of 512 MiB (/sys/fs/cgroup/memory.max): augur would be OOM-killed before --forecast-max-series 10000 is reached; set --forecast-max-series to at most 3861 or raise the limit to at least 1123 MiB"
             )
         );
-        // The boundary: 3,964 × 101,584 B = 402,678,976 B, above the 402,653,184 B left.
-        assert!(over_limit(&at(3_964), limit).is_some());
-        assert_eq!(over_limit(&at(3_963), limit), None);
+        // The boundary: 3,862 × 104,272 B = 402,698,464 B, above the 402,653,184 B left.
+        assert!(over_limit(&at(3_862), limit).is_some());
+        assert_eq!(over_limit(&at(3_861), limit), None);
         // A cgroup v1 limit names its file.
         let v1 = Some((512 * 1024 * 1024, CGROUP_V1_LIMIT));
         assert!(

@@ -403,10 +403,11 @@ async fn config_reload_applies_good_files_and_rejects_bad_ones() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // The reload added a forecast rule: its memory estimate is logged as at startup
-    // (guarded-linear, 1 day at 1 minute: 4 × 1,504 + 12 × 1,500 + 43,008 = 67,024 bytes).
+    // (guarded-linear, 1 day at 1 minute: 4 × 1,504 + 12 × 1,500 + 2,688 + 43,008 = 69,712
+    // bytes).
     assert!(
         augur.log().contains(
-            "forecast series may hold up to 224 MiB: --forecast-max-series 3500 × 66 KiB per series"
+            "forecast series may hold up to 233 MiB: --forecast-max-series 3500 × 69 KiB per series"
         ),
         "{}",
         augur.log()

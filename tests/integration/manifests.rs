@@ -392,7 +392,7 @@ fn base_builds_into_the_objects_an_install_needs() {
     .unwrap();
     let estimate =
         augur::twin::sizing::estimate(&defaults, serve.forecast.forecast_max_series).unwrap();
-    assert_eq!(estimate.per_series, 101_584);
+    assert_eq!(estimate.per_series, 104_272);
     let limit = Some((limit_bytes, augur::twin::sizing::CGROUP_MEMORY_MAX));
     assert_eq!(augur::twin::sizing::over_limit(&estimate, limit), None);
     let pod_security = pod.security_context.as_ref().unwrap();
