@@ -20,6 +20,9 @@ pub enum Distrust {
     /// The level rose as it did not in the day before ([`ShiftWatch`]), and fewer than
     /// [`SHIFT_HOLD_OUTCOMES`] forecasts made since have come due.
     LevelShift,
+    /// The model's recent forecasts earn it a weight, but its forecasts at this hour of the
+    /// week, the weeks before, carried no information beyond persistence's ([`WeekWeight`]).
+    WrongLastWeek,
 }
 
 /// A forecast waiting for its target to be realised.
@@ -265,11 +268,18 @@ impl Fallback {
         if !self.evidence {
             return 1.0;
         }
-        let week = match (&self.week, self.now) {
+        self.fast
+            .weight()
+            .min(self.slow.weight())
+            .min(self.week_weight())
+    }
+
+    /// The weight of the newest origin's hour of the week (1 where there is none).
+    fn week_weight(&self) -> f64 {
+        match (&self.week, self.now) {
             (Some(week), Some(now)) => week.weight(now),
             _ => 1.0,
-        };
-        self.fast.weight().min(self.slow.weight()).min(week)
+        }
     }
 
     /// Whether the level shifted and too few forecasts made since have come due.
@@ -279,11 +289,13 @@ impl Fallback {
 
     /// What to serve for the model's `forecast` when persistence forecasts `persistence`:
     /// `persistence + w · (forecast − persistence)` with the current [`Fallback::weight`],
-    /// or the live value (an error) while the weight is 0.
+    /// or the live value (an error) while the weight is 0, with the estimate that made it 0.
     pub fn shrink(&self, forecast: f64, persistence: f64) -> Result<f64, Distrust> {
         let w = self.weight();
         if self.holding() {
             Err(Distrust::LevelShift)
+        } else if w <= 0.0 && self.fast.weight().min(self.slow.weight()) > 0.0 {
+            Err(Distrust::WrongLastWeek)
         } else if w <= 0.0 {
             Err(Distrust::WorseThanPersistence)
         } else if w >= 1.0 {
@@ -621,6 +633,21 @@ mod tests {
         // The hour before is served as forecast (weight 1 but for the week-old outcomes'
         // traces in the slow estimate).
         assert!((served[next - 1] - forecasts[next - 1]).abs() < 1e-9);
+        // Had none of them come true, the twin would serve the live value there, and say why.
+        let wrong: Vec<f64> = forecasts
+            .iter()
+            .enumerate()
+            .map(|(o, &f)| if wrong(o) { values[o] + 10.0 } else { f })
+            .collect();
+        let mut check = Fallback::new(Target::Point(1), step, 12);
+        for o in 0..=next {
+            check.observe(&values[..=o], MONDAY, Some(wrong[o]), Some(values[o]));
+        }
+        assert!(check.fast.weight() > 0.99 && check.week_weight() == 0.0);
+        assert_eq!(
+            check.shrink(wrong[next], values[next]),
+            Err(Distrust::WrongLastWeek)
+        );
         // Off at a 15-minute step: the fast estimate alone, as on the first Saturday.
         let mut off = Fallback::new(Target::Point(1), 900, 12);
         assert!(off.week.is_none());

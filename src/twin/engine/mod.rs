@@ -63,6 +63,9 @@ pub enum Reason {
     /// The level rose as it had not in the day before; the model is served again once a
     /// few of its forecasts made since have come due.
     LevelShift,
+    /// The model's forecasts at this hour of the week, the weeks before, carried no
+    /// information beyond the last value.
+    WrongLastWeek,
     /// The live query returned a series the history does not have (yet).
     NoHistory,
 }
@@ -81,6 +84,7 @@ impl Reason {
             Reason::HistoryGap => "history_gap",
             Reason::WorseThanPersistence => "worse_than_persistence",
             Reason::LevelShift => "level_shift",
+            Reason::WrongLastWeek => "wrong_last_week",
             Reason::NoHistory => "no_history",
         }
     }
@@ -92,6 +96,7 @@ impl From<Distrust> for Reason {
             Distrust::HistoryGap => Reason::HistoryGap,
             Distrust::WorseThanPersistence => Reason::WorseThanPersistence,
             Distrust::LevelShift => Reason::LevelShift,
+            Distrust::WrongLastWeek => Reason::WrongLastWeek,
         }
     }
 }
