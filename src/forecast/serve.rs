@@ -601,9 +601,10 @@ mod tests {
 
     #[test]
     fn a_forecast_wrong_at_this_hour_last_week_is_not_served_before_its_outcome() {
-        // Eight days at 5 minutes from Monday 00:00 UTC, alternating 10 and 11; the model
-        // forecasts the next bucket exactly, except 10 too high on Saturdays 08:00-09:00
-        // (the weekday ramp a daily model repeats). Point target one step ahead, window 12.
+        // 22 days (three Saturdays) at 5 minutes from Monday 00:00 UTC, alternating 10 and 11;
+        // the model forecasts the next bucket exactly, except 10 too high on Saturdays
+        // 08:00-09:00 (the weekday ramp a daily model repeats). Point target one step ahead,
+        // window 12.
         const MONDAY: i64 = 804_729_600;
         let step = 300;
         let n = 8 * 288 + 2 * 7 * 288;
