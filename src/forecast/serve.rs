@@ -64,6 +64,16 @@ pub const SHIFT_HOLD_OUTCOMES: usize = 5;
 /// may vouch for").
 pub const CREDIT: f64 = 1.75;
 
+/// The realised change `a − p` of a point as the weight counts it: at most [`CREDIT`] times the
+/// forecast change `f − p`, on the forecast's side.
+pub fn credited(change: f64, realised: f64) -> f64 {
+    if change > 0.0 {
+        realised.min(CREDIT * change)
+    } else {
+        realised.max(CREDIT * change)
+    }
+}
+
 /// One estimate of the weight: exponentially weighted sums over realised points.
 #[derive(Debug, Clone, Copy)]
 struct Slope {
@@ -87,11 +97,7 @@ impl Slope {
     /// Adds a point: the forecast change `f − p` and the realised change `a − p`, the latter
     /// held to [`CREDIT`] times the former on its side.
     fn record(&mut self, change: f64, realised: f64) {
-        let realised = if change > 0.0 {
-            realised.min(CREDIT * change)
-        } else {
-            realised.max(CREDIT * change)
-        };
+        let realised = credited(change, realised);
         self.cross = self.decay * self.cross + change * realised;
         self.spread = self.decay * self.spread + change * change;
     }
@@ -268,10 +274,12 @@ impl Fallback {
         if !self.evidence {
             return 1.0;
         }
-        self.fast
-            .weight()
-            .min(self.slow.weight())
-            .min(self.week_weight())
+        self.learnt().min(self.week_weight())
+    }
+
+    /// The smaller of the fast and slow estimates.
+    fn learnt(&self) -> f64 {
+        self.fast.weight().min(self.slow.weight())
     }
 
     /// The weight of the newest origin's hour of the week (1 where there is none).
@@ -294,7 +302,7 @@ impl Fallback {
         let w = self.weight();
         if self.holding() {
             Err(Distrust::LevelShift)
-        } else if w <= 0.0 && self.fast.weight().min(self.slow.weight()) > 0.0 {
+        } else if w <= 0.0 && self.learnt() > 0.0 {
             Err(Distrust::WrongLastWeek)
         } else if w <= 0.0 {
             Err(Distrust::WorseThanPersistence)

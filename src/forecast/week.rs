@@ -7,17 +7,16 @@
 //! estimate of the weight only learns that one horizon later, after serving it. The same
 //! mistake was made at the same hour the Saturday before. So each hour of the UTC week keeps
 //! the sums of the weight's least-squares slope (the forecast change times the realised one,
-//! and the forecast change squared, the realised change held to [`CREDIT`] times the
-//! forecast's on its side, as in [`super::serve`]) over the outcomes of origins in that hour,
-//! merged when the hour ends, each earlier week counting [`KEEP`] times as much as the one
-//! after it. The twin's weight is at most that hour's slope times [`LENIENCY`], clamped to
+//! held as [`super::serve::credited`] holds it, and the forecast change squared) over the
+//! outcomes of origins in that hour, merged when the hour ends, each earlier week counting
+//! [`KEEP`] times as much as the one after it. The twin's weight is at most that hour's slope times [`LENIENCY`], clamped to
 //! [0, 1]; an hour not yet seen a week ago does not limit it (so a twin's first week serves as
 //! without this).
 //!
 //! Chosen by replaying every built-in model's forecasts over the second week of 14-day
 //! backtests (benches/README.md, "The same hour last week").
 
-use super::serve::CREDIT;
+use super::serve::credited;
 
 /// Seconds in one part: an hour.
 pub const PART_SECONDS: i64 = 3_600;
@@ -70,11 +69,7 @@ impl WeekWeight {
     /// the previous one closes that part's week.
     pub fn record(&mut self, origin: i64, change: f64, realised: f64) {
         let part = part_of(origin);
-        let realised = if change > 0.0 {
-            realised.min(CREDIT * change)
-        } else {
-            realised.max(CREDIT * change)
-        };
+        let realised = credited(change, realised);
         match &mut self.current {
             Some((p, sums)) if *p == part => {
                 sums[0] += change * realised;
@@ -108,6 +103,7 @@ impl WeekWeight {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::forecast::serve::CREDIT;
 
     /// Monday 1995-07-03 00:00 UTC.
     const MONDAY: i64 = 804_729_600;
