@@ -46,13 +46,23 @@ CREDIT = 1.75
 
 
 class Part:
-    """Which of `parts` equal parts of the UTC day each origin falls in (0 when `parts` is 0)."""
+    """Which of `parts` equal parts of the UTC day (with `week`, of the UTC week from Monday
+    00:00) each origin falls in (0 when `parts` is 0)."""
 
-    def __init__(self, times, parts):
+    def __init__(self, times, parts, week=False):
         self.times, self.parts = times, parts
+        self.period, self.start = (7 * 86400, 4 * 86400) if week else (86400, 0)
 
     def __call__(self, k):
-        return int(self.times[k] % 86400 // (86400 // self.parts)) if self.parts else 0
+        if not self.parts:
+            return 0
+        return int((self.times[k] - self.start) % self.period // (self.period // self.parts))
+
+
+def last_days(times, values, days):
+    """`values` with those of origins before the last `days` days (None: none) left out."""
+    cut = times[-1] - days * 86400 if days else -math.inf
+    return [v if times[i] > cut else math.nan for i, v in enumerate(values)]
 
 
 class More:
@@ -137,13 +147,10 @@ class Week(More):
     part to end (the part's outcomes so far count at once; W the half-life in weeks)."""
 
     def __init__(self, times, pers, hour, parts, keep=None, weeks=None, boost=1.0):
-        self.times, self.pers, self.parts, self.keep, self.boost = times, pers, parts, keep, boost
+        self.part, self.pers, self.keep, self.boost = Part(times, parts, week=True), pers, keep, boost
         self.sums = [[0.0, 0.0] for _ in range(parts)]
         self.current, self.acc = None, [0.0, 0.0]
         self.decay = 0.5 ** (1.0 / (weeks * 7 * 24 * hour / parts)) if weeks else None
-
-    def part(self, k):
-        return int((self.times[k] - 4 * 86400) % 604800 // (604800 // self.parts))
 
     def record(self, o, f, a):
         c = f - self.pers[o]
@@ -194,7 +201,7 @@ class Ceiling(More):
     days (the origin's included) or the origin's value, whichever is higher: a level the
     series has not reached in that time is not forecast before it is seen."""
 
-    def __init__(self, pers, hour, times, days):
+    def __init__(self, pers, hour, scale, days):
         span, window, self.top = int(days * 24 * hour), collections.deque(), []
         for k, v in enumerate(pers):
             while window and window[0][0] <= k - span:
@@ -204,11 +211,11 @@ class Ceiling(More):
                     window.pop()
                 window.append((k, v))
             self.top.append(window[0][1] if window else math.nan)
-        self.times, self.pers = times, pers
+        self.scale, self.pers = scale, pers
 
     def forecast(self, k, f):
         top = self.top[k]
-        return f if top != top else min(f, max(self.times * top, self.pers[k]))
+        return f if top != top else min(f, max(self.scale * top, self.pers[k]))
 
 
 CANDIDATES = ["shipped", "tod 24 2", "tod 24 4", "tod 24 8", "tod 8 2", "tod 8 4", "tod 8 8",
@@ -244,29 +251,27 @@ def build(label, times, hour, pers, forecasts):
     return None
 
 
-def run(d, every, candidates, last_days=None):
+def run(d, every, candidates, days=None):
     """Per (candidate, model): served point / max ratio and worst hour point / max, scored over
-    the last `last_days` days of origins (None: all; the rule still learns from every one)."""
+    the last `days` days of origins (None: all; the rule still learns from every one)."""
     models, h, hour, pers, point, most, found = C.prepare(d)
     with open(f"{d}/origins.csv") as f:
         reader = csv.reader(f)
         next(reader)
         times = [int(float(row[0])) for row in reader]
-    cut = times[-1] - last_days * 86400 if last_days else -math.inf
-    scored = lambda a: [v if times[i] > cut else math.nan for i, v in enumerate(a)]
     hold = C.WATCH[4]
     out = {}
     for name in (sorted(models) if every else [L.DEFAULT]):
         fc = models[name]
         for label in candidates:
             res = [L.score(S.serve(fc[k], pers, a, h, hour, found, "hold", hold, CREDIT,
-                                   more=build(label, times, hour, pers, fc[k])), pers, scored(a), hour)
+                                   more=build(label, times, hour, pers, fc[k])), pers, last_days(times, a, days), hour)
                    for k, a in (("point", point), ("max", most))]
             out[label, name] = (res[0][0], res[1][0], res[0][1], res[1][1])
     return d.rstrip("/").split("/")[-1], out
 
 
-def as_served(d, last_days=None):
+def as_served(d, days=None):
     """The same figures for what the backtest's twin served (the `served_*` columns)."""
     with open(f"{d}/origins.csv") as f:
         rows = list(csv.reader(f))
@@ -278,7 +283,6 @@ def as_served(d, last_days=None):
     h, hour = L.HORIZON_S // step, L.HOUR_S // step
     pers = L.persistence(load)
     point, most = L.outcomes(load, h)
-    cut = times[-1] - last_days * 86400 if last_days else -math.inf
     out = {}
     for name in head:
         if not name.startswith("served_point:"):
@@ -287,7 +291,7 @@ def as_served(d, last_days=None):
         res = []
         for kind, actual in (("point", point), ("max", most)):
             served = [value(r[head.index(f"served_{kind}:{model}")]) for r in rows]
-            res.append(L.score(served, pers, [a if times[i] > cut else math.nan for i, a in enumerate(actual)], hour))
+            res.append(L.score(served, pers, last_days(times, actual, days), hour))
         out["served", model] = (res[0][0], res[1][0], res[0][1], res[1][1])
     return d.rstrip("/").split("/")[-1], out
 
@@ -296,17 +300,17 @@ def main(args):
     every = "--all" in args
     candidates = (UCB if "--ucb" in args else IDLE if "--idle" in args else CEILING if "--ceil" in args
                   else WEEK if "--week" in args else CANDIDATES)
-    last_days = None
+    days = None
     if "--last-days" in args:
         i = args.index("--last-days")
-        last_days = float(args[i + 1])
+        days = float(args[i + 1])
         args = args[:i] + args[i + 2:]
     dirs = [a for a in args if not a.startswith("--")]
     with multiprocessing.Pool(2) as pool:
         if "--as-served" in args:
-            results = pool.starmap(as_served, [(d, last_days) for d in dirs])
+            results = pool.starmap(as_served, [(d, days) for d in dirs])
         else:
-            results = pool.starmap(run, [(d, every, candidates, last_days) for d in dirs])
+            results = pool.starmap(run, [(d, every, candidates, days) for d in dirs])
         for name, out in results:
             print(name, flush=True)
             for (label, model), v in out.items():
