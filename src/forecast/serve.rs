@@ -188,6 +188,12 @@ impl Fallback {
     /// Records one realised outcome: the model's forecast, persistence's, and what
     /// happened (also the warm start's replay of past origins).
     pub fn record(&mut self, forecast: f64, persistence: f64, actual: f64) {
+        self.record_point(None, forecast, persistence, actual);
+    }
+
+    /// As [`Fallback::record`]; with the forecast's `origin` (Unix seconds), also in the weight
+    /// of its hour of the week.
+    fn record_point(&mut self, origin: Option<i64>, forecast: f64, persistence: f64, actual: f64) {
         if !(forecast.is_finite() && persistence.is_finite() && actual.is_finite()) {
             return;
         }
@@ -196,17 +202,8 @@ impl Fallback {
         self.fast.record(change, actual - persistence);
         self.slow.record(change, actual - persistence);
         self.evidence = true;
-    }
-
-    /// Records the outcome of a forecast made at `origin` (Unix seconds): as
-    /// [`Fallback::record`], and in the weight of its hour of the week.
-    fn record_at(&mut self, origin: i64, forecast: f64, persistence: f64, actual: f64) {
-        if !(forecast.is_finite() && persistence.is_finite() && actual.is_finite()) {
-            return;
-        }
-        self.record(forecast, persistence, actual);
-        if let Some(week) = &mut self.week {
-            week.record(origin, forecast - persistence, actual - persistence);
+        if let (Some(week), Some(origin)) = (&mut self.week, origin) {
+            week.record(origin, change, actual - persistence);
         }
     }
 
@@ -249,7 +246,7 @@ impl Fallback {
             }
             self.pending.pop_front();
             if let Some(value) = actual(p.origin) {
-                self.record_at(p.origin, p.forecast, p.persistence, value);
+                self.record_point(Some(p.origin), p.forecast, p.persistence, value);
                 if self.shifted_at.is_some_and(|s| p.origin >= s) {
                     self.since_shift += 1;
                 }
