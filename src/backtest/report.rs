@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::served::WINDOW_SECONDS;
 use super::{BASELINE, Report, target_milli};
-use crate::forecast::evaluate::WorstWindow;
+use crate::forecast::window::{Spread, WorstWindow};
 
 /// Header of `accuracy.csv`.
 pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
@@ -16,7 +16,7 @@ pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,po
 pub const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes,worst_hour_point_mae_vs_persistence,worst_hour_max_mae_vs_persistence";
 
 /// Header of `windows.csv`.
-pub const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio";
+pub const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio,served_point_windows,served_point_median_ratio,served_point_p90_ratio,served_point_p99_ratio,served_point_share_above_1_1,served_point_share_above_1,served_max_windows,served_max_median_ratio,served_max_p90_ratio,served_max_p99_ratio,served_max_share_above_1_1,served_max_share_above_1";
 
 /// `YYYY-MM-DD HH:MM` (UTC) of a Unix second.
 pub fn minute(t: i64) -> String {
@@ -226,9 +226,9 @@ pub fn tables(report: &Report) -> String {
         );
         let _ = writeln!(
             out,
-            "| trace | model | as served | worst 1-hour window as served | worst window starts (UTC) | worst 1-hour window, model alone |"
+            "| trace | model | as served | worst 1-hour window as served | worst window starts (UTC) | 1-hour windows above 1.1× as served | worst 1-hour window, model alone |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|");
         let ratio =
             |w: &Option<WorstWindow>| w.map_or_else(|| "–".to_owned(), |w| fixed(w.ratio, 3));
         let start = |w: &Option<WorstWindow>| {
@@ -237,10 +237,17 @@ pub fn tables(report: &Report) -> String {
                 |w| minute(h.start + w.origin as i64 * h.step),
             )
         };
+        // The share of windows above the bar: the worst alone is one draw of thousands.
+        let above = |s: &Option<Spread>| {
+            s.map_or_else(
+                || "–".to_owned(),
+                |s| format!("{:.1} %", 100.0 * s.above_1_1),
+            )
+        };
         for row in &report.windows {
             let _ = writeln!(
                 out,
-                "| {trace} | {} | {} / {} | {} / {} | {} / {} | {} / {} |",
+                "| {trace} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} |",
                 row.model,
                 fixed(row.served_ratio[0], 3),
                 fixed(row.served_ratio[1], 3),
@@ -248,6 +255,8 @@ pub fn tables(report: &Report) -> String {
                 ratio(&row.served[1]),
                 start(&row.served[0]),
                 start(&row.served[1]),
+                above(&row.spread[0]),
+                above(&row.spread[1]),
                 ratio(&row.alone[0]),
                 ratio(&row.alone[1]),
             );
@@ -468,7 +477,8 @@ pub fn hpa_csv(report: &Report) -> String {
     out
 }
 
-/// `windows.csv`: per model, the worst 1-hour windows at the forecast horizon.
+/// `windows.csv`: per model, the worst 1-hour windows at the forecast horizon, and how the
+/// windows as served are spread.
 pub fn windows_csv(report: &Report) -> String {
     let mut out = format!("{WINDOWS_HEADER}\n");
     let h = &report.history;
@@ -478,10 +488,22 @@ pub fn windows_csv(report: &Report) -> String {
             (h.start + w.origin as i64 * h.step).to_string()
         })
     };
+    let spread = |s: &Option<Spread>| match s {
+        Some(s) => format!(
+            "{},{},{},{},{},{}",
+            s.windows,
+            csv_number(s.median),
+            csv_number(s.p90),
+            csv_number(s.p99),
+            csv_number(s.above_1_1),
+            csv_number(s.above_1)
+        ),
+        None => ",,,,,".to_owned(),
+    };
     for row in &report.windows {
         let _ = writeln!(
             out,
-            "{},{},{},{WINDOW_SECONDS},{},{},{},{},{},{},{},{}",
+            "{},{},{},{WINDOW_SECONDS},{},{},{},{},{},{},{},{},{},{}",
             report.trace,
             row.model,
             report.forecast_horizon as i64 * h.step,
@@ -493,6 +515,8 @@ pub fn windows_csv(report: &Report) -> String {
             start(&row.served[1]),
             ratio(&row.alone[0]),
             ratio(&row.alone[1]),
+            spread(&row.spread[0]),
+            spread(&row.spread[1]),
         );
     }
     out

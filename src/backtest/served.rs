@@ -1,8 +1,9 @@
 //! What the twin would have served at each origin of a backtest ([`crate::forecast::serve`],
 //! the server's decision, with its warm start), and each model's worst 1-hour window at the
-//! forecast horizon, as served and alone.
+//! forecast horizon, as served and alone, and how the windows as served are spread.
 
-use crate::forecast::evaluate::{self, WorstWindow};
+use crate::forecast::evaluate;
+use crate::forecast::window::{self, Spread, WorstWindow};
 use crate::forecast::{History, Target, model, serve};
 
 /// One model's forecasts at the forecast horizon (point and max target) as the twin serves
@@ -16,6 +17,8 @@ pub struct WindowRow {
     pub served_ratio: [f64; 2],
     /// Point and max: the worst 1-hour window as served.
     pub served: [Option<WorstWindow>; 2],
+    /// Point and max: how every 1-hour window as served is spread.
+    pub spread: [Option<Spread>; 2],
     /// Point and max: the worst 1-hour window of the model's forecasts alone.
     pub alone: [Option<WorstWindow>; 2],
     /// Per origin from the first, the point and max forecasts as served (`NaN`: live).
@@ -64,6 +67,7 @@ pub fn rows(
                 model: name.clone(),
                 served_ratio: [f64::NAN; 2],
                 served: [None; 2],
+                spread: [None; 2],
                 alone: [None; 2],
                 served_forecasts: [Vec::new(), Vec::new()],
                 alone_forecasts: [Vec::new(), Vec::new()],
@@ -93,8 +97,10 @@ pub fn rows(
                     &served.iter().map(|&v| vec![v]).collect::<Vec<_>>(),
                 );
                 row.served_ratio[i] = scores.model.first().map_or(f64::NAN, |m| m.ratio);
-                row.alone[i] = evaluate::worst_window(history, first, target, &alone, hour);
-                row.served[i] = evaluate::worst_window(history, first, target, &served, hour);
+                row.alone[i] = window::worst_window(history, first, target, &alone, hour);
+                let all = window::windows(history, first, target, &served, hour);
+                row.served[i] = window::worst(&all);
+                row.spread[i] = Spread::of(&all);
                 row.served_forecasts[i] = served;
                 row.alone_forecasts[i] = alone;
             }

@@ -20,6 +20,7 @@ pub mod serve;
 pub mod shift;
 pub mod trace;
 pub mod week;
+pub mod window;
 
 use std::fmt;
 

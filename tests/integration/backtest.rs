@@ -11,7 +11,7 @@ use crate::support::{TestPrometheus, fixture_series};
 
 const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
 const HPA_HEADER: &str = "trace,policy,under_provisioned_minutes,under_provisioned_pod_minutes,delta_pod_minutes_vs_reactive_pct,replica_minutes,delta_cost_vs_reactive_pct,scale_events,scale_ups,scale_downs,plain_headroom_under_provisioned_pod_minutes,plain_headroom_target_fraction,delta_pod_minutes_vs_plain_headroom_pct,lead_on_rises_minutes,worst_hour_point_mae_vs_persistence,worst_hour_max_mae_vs_persistence";
-const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio";
+const WINDOWS_HEADER: &str = "trace,model,horizon_s,window_s,served_point_mae_vs_persistence,served_max_mae_vs_persistence,served_point_worst_ratio,served_point_worst_start,served_max_worst_ratio,served_max_worst_start,alone_point_worst_ratio,alone_max_worst_ratio,served_point_windows,served_point_median_ratio,served_point_p90_ratio,served_point_p99_ratio,served_point_share_above_1_1,served_point_share_above_1,served_max_windows,served_max_median_ratio,served_max_p90_ratio,served_max_p99_ratio,served_max_share_above_1_1,served_max_share_above_1";
 const TIMELINE_HEADER: &str = "time,load,forecast:persistence,replicas:reactive,replicas:predictive:persistence,replicas:reactive@0.6,replicas:reactive@0.5,replicas:plain-headroom@0.64,replicas:oracle,replicas:static_peak";
 const HPA_TABLE_HEADER: &str = "| trace | policy | under-prov. min | under-prov. pod-min | Δ pod-min vs reactive | replica-min | Δ cost vs reactive | scale events (up/down) | plain headroom at equal cost: pod-min (target) | vs plain headroom | lead on rises, min | worst 1-hour window vs persist. (point / max) |";
 
@@ -170,6 +170,15 @@ fn trace_backtest_writes_tables_timeline_and_plot() {
         (persistence[2].as_str(), persistence[3].as_str()),
         ("600", "3600")
     );
+    // Every window of persistence is 1: 1440 origins of 60 s, 1381 windows of 60 of them
+    // (the last 10 origins, with no outcome yet, in windows still scored over half).
+    for (kind, at) in [("point", 12), ("max", 18)] {
+        assert_eq!(
+            persistence[at..at + 6],
+            ["1381", "1", "1", "1", "0", "0"],
+            "{kind}: {persistence:?}"
+        );
+    }
     let oracle = row(&hpa, 1, &["oracle"]);
     assert_eq!(
         (oracle[2].as_str(), oracle[3].as_str()),
