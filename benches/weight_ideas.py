@@ -17,6 +17,13 @@ rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
   noise), so that a few exact outcomes (a series at 0) are not taken as certain;
 - `idle P`: one more weight at origins where the series is exactly 0 (`--idle`);
 - `ceil C D`: the forecast held below C times the highest value of the last D days (`--ceil`);
+- `lvl Q F S` (`--level`): one more weight at origins whose value is below Q times the last
+  day's mean (the quiet hours where NAB's worst windows are), learnt only from those
+  origins' outcomes (half-lives F points and S hours of them);
+- `med H B K` (`--median`): one more weight, B times the weighted median of the realised
+  over the forecast change (weights |c|, half-life H points, the last K·H outcomes): the
+  shrink that minimises the absolute error the worst hour is scored on, where the slope
+  minimises the squared one;
 - `week P K` / `tow P W`: one more weight per part of the week, learnt from the same part in
   the weeks before (`--week`; `week 168 0.5` is what augur ships, `forecast::week`, and
   "before" the rule without it); judged on the second week of 14-day backtests, scored with
@@ -26,6 +33,7 @@ rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
     python3 benches/weight_ideas.py --all --ucb DIR...   # every model, the `ucb` candidates
     python3 benches/weight_ideas.py --all --week --last-days 7 DIR...   # `--eval-days 14` runs
     python3 benches/weight_ideas.py --as-served --last-days 7 DIR...   # what augur served there
+    python3 benches/weight_ideas.py --level DIR...   # or --median
 
 Prints the default's served 10-minute MAE against persistence and its worst 1-hour window,
 point / max, per candidate (`--all`: per model too). Pure Python on two processes, about two
@@ -218,12 +226,70 @@ class Ceiling(More):
         return f if top != top else min(f, max(self.scale * top, self.pers[k]))
 
 
+class Level(More):
+    """`lvl Q F S` (tried): one more weight at origins whose value is below Q times the mean
+    of the last day's values, the clamped slope of those origins' outcomes alone (fast
+    half-life F of them, slow S hours' worth); 1 elsewhere and before any."""
+
+    def __init__(self, pers, hour, q, fast, slow):
+        day, window, total, self.pers, self.low = 24 * hour, collections.deque(), 0.0, pers, []
+        for v in pers:
+            window.append(v)
+            total += v
+            if len(window) > day:
+                total -= window.popleft()
+            self.low.append(len(window) >= hour and v < q * total / len(window))
+        self.slopes = [L.Slope(fast, CREDIT), L.Slope(slow * hour, CREDIT)]
+
+    def record(self, o, f, a):
+        if self.low[o]:
+            for s in self.slopes:
+                s.record(f - self.pers[o], a - self.pers[o])
+
+    def weight(self, k):
+        if not self.low[k] or self.slopes[0].spread <= 0.0:
+            return 1.0
+        return min(s.weight() for s in self.slopes)
+
+
+class Median(More):
+    """`med H B K` (tried): one more weight, B times the weighted median of r / c over the
+    last K·H outcomes (r credited as the slope credits it, weights |c| halved every H
+    outcomes), clamped to [0, 1]; 1 before five outcomes."""
+
+    def __init__(self, pers, half_life, scale, keep):
+        self.pers, self.decay, self.scale = pers, 0.5 ** (1.0 / half_life), scale
+        self.recent, self.count, self.cached = collections.deque(maxlen=int(keep * half_life)), 0, None
+
+    def record(self, o, f, a):
+        c = f - self.pers[o]
+        if c != 0.0:
+            self.count += 1
+            self.recent.append((self.count, L.credited(c, a - self.pers[o], CREDIT) / c, abs(c)))
+            self.cached = None
+
+    def weight(self, k):
+        if len(self.recent) < 5:
+            return 1.0
+        if self.cached is None:
+            pairs = sorted((q, w * self.decay ** (self.count - t)) for t, q, w in self.recent)
+            half, seen = sum(w for _, w in pairs) / 2.0, 0.0
+            for q, w in pairs:
+                seen += w
+                if seen >= half:
+                    break
+            self.cached = min(max(self.scale * q, 0.0), 1.0)
+        return self.cached
+
+
 CANDIDATES = ["shipped", "tod 24 2", "tod 24 4", "tod 24 8", "tod 8 2", "tod 8 4", "tod 8 8",
               "bias 60", "bias 240", "bias 960", "bias 2 24", "bias 4 24", "bias 3 8"]
 IDLE = ["shipped", "idle 0", "idle 1"]
 CEILING = ["shipped", "ceil 1 7", "ceil 1.1 7", "ceil 1.25 7", "ceil 1.1 1"]
 # "before": the rule without the week's weight (the module's "shipped" predates it).
 WEEK = ["before", "week 168 0.5", "week 168 0.25", "week 84 0.5", "week 56 0.5", "tow 168 1", "tow 56 1"]
+LEVEL = ["shipped", "lvl 0.25 30 4", "lvl 0.5 30 4", "lvl 0.25 10 2", "lvl 0.5 10 2", "lvl 0.1 30 4"]
+MEDIAN = ["shipped", "med 30 1 5", "med 30 1.25 5", "med 60 1 5", "med 60 1.25 5", "med 120 1.25 4"]
 UCB = ["shipped", "ucb 2 2", "ucb 3 2", "ucb 3 3", "ucb 5 2", "ucb 2 2 4", "ucb 3 2 4", "ucb 3 3 4",
        "ucb 2 1 4", "ucb 3 1 4"]
 
@@ -248,6 +314,10 @@ def build(label, times, hour, pers, forecasts):
         return Ceiling(pers, hour, float(args[0]), float(args[1]))
     if kind == "idle":
         return Idle(pers, hour, float(args[0]))
+    if kind == "lvl":
+        return Level(pers, hour, float(args[0]), float(args[1]), float(args[2]))
+    if kind == "med":
+        return Median(pers, float(args[0]), float(args[1]), float(args[2]))
     return None
 
 
@@ -299,7 +369,8 @@ def as_served(d, days=None):
 def main(args):
     every = "--all" in args
     candidates = (UCB if "--ucb" in args else IDLE if "--idle" in args else CEILING if "--ceil" in args
-                  else WEEK if "--week" in args else CANDIDATES)
+                  else WEEK if "--week" in args else LEVEL if "--level" in args
+                  else MEDIAN if "--median" in args else CANDIDATES)
     days = None
     if "--last-days" in args:
         i = args.index("--last-days")
