@@ -84,6 +84,18 @@ fn fixed(x: f64, decimals: usize) -> String {
     }
 }
 
+/// A share (0–1) as a percentage with one decimal; one too small to show is not printed
+/// as 0.
+fn share(x: f64) -> String {
+    if x == 0.0 {
+        "0 %".to_owned()
+    } else if x < 0.0005 {
+        "< 0.05 %".to_owned()
+    } else {
+        format!("{:.1} %", 100.0 * x)
+    }
+}
+
 /// `+13%` / `-45%` relative to `base`; `–` when the base is 0.
 fn delta(x: f64, base: f64) -> String {
     if base == 0.0 || base.is_nan() {
@@ -238,12 +250,7 @@ pub fn tables(report: &Report) -> String {
             )
         };
         // The share of windows above the bar: the worst alone is one draw of thousands.
-        let above = |s: &Option<Spread>| {
-            s.map_or_else(
-                || "–".to_owned(),
-                |s| format!("{:.1} %", 100.0 * s.above_1_1),
-            )
-        };
+        let above = |s: &Option<Spread>| s.map_or_else(|| "–".to_owned(), |s| share(s.above_1_1));
         for row in &report.windows {
             let _ = writeln!(
                 out,
@@ -861,5 +868,9 @@ mod tests {
         assert_eq!(axis_top(2.48), 5.0);
         assert_eq!(axis_top(20.0), 20.0);
         assert_eq!(minute(805_392_000), "1995-07-10 16:00");
+        assert_eq!(share(0.0), "0 %");
+        assert_eq!(share(1.0 / 10_021.0), "< 0.05 %");
+        assert_eq!(share(7.0 / 10_021.0), "0.1 %");
+        assert_eq!(share(0.021_446), "2.1 %");
     }
 }
