@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::served::WINDOW_SECONDS;
 use super::{BASELINE, Report, target_milli};
-use crate::forecast::window::{Spread, WorstWindow};
+use crate::forecast::window::{Spread, Window};
 
 /// Header of `accuracy.csv`.
 pub const ACCURACY_HEADER: &str = "trace,model,horizon_s,point_mae,point_rmse,point_smape_pct,point_mape_pct,point_mase,point_mae_vs_persistence,point_n,max_mae,max_rmse,max_smape_pct,max_mape_pct,max_mase,max_mae_vs_persistence,max_n";
@@ -241,9 +241,8 @@ pub fn tables(report: &Report) -> String {
             "| trace | model | as served | worst 1-hour window as served | worst window starts (UTC) | 1-hour windows above 1.1× as served | worst 1-hour window, model alone |"
         );
         let _ = writeln!(out, "|---|---|---|---|---|---|---|");
-        let ratio =
-            |w: &Option<WorstWindow>| w.map_or_else(|| "–".to_owned(), |w| fixed(w.ratio, 3));
-        let start = |w: &Option<WorstWindow>| {
+        let ratio = |w: &Option<Window>| w.map_or_else(|| "–".to_owned(), |w| fixed(w.ratio, 3));
+        let start = |w: &Option<Window>| {
             w.map_or_else(
                 || "–".to_owned(),
                 |w| minute(h.start + w.origin as i64 * h.step),
@@ -489,8 +488,8 @@ pub fn hpa_csv(report: &Report) -> String {
 pub fn windows_csv(report: &Report) -> String {
     let mut out = format!("{WINDOWS_HEADER}\n");
     let h = &report.history;
-    let ratio = |w: &Option<WorstWindow>| csv_number(w.map_or(f64::NAN, |w| w.ratio));
-    let start = |w: &Option<WorstWindow>| {
+    let ratio = |w: &Option<Window>| csv_number(w.map_or(f64::NAN, |w| w.ratio));
+    let start = |w: &Option<Window>| {
         w.map_or_else(String::new, |w| {
             (h.start + w.origin as i64 * h.step).to_string()
         })

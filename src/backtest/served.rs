@@ -3,7 +3,7 @@
 //! forecast horizon, as served and alone, and how the windows as served are spread.
 
 use crate::forecast::evaluate;
-use crate::forecast::window::{self, Spread, WorstWindow};
+use crate::forecast::window::{self, Spread, Window};
 use crate::forecast::{History, Target, model, serve};
 
 /// One model's forecasts at the forecast horizon (point and max target) as the twin serves
@@ -16,11 +16,11 @@ pub struct WindowRow {
     /// distrusts the forecast), over the whole evaluation.
     pub served_ratio: [f64; 2],
     /// Point and max: the worst 1-hour window as served.
-    pub served: [Option<WorstWindow>; 2],
+    pub served: [Option<Window>; 2],
     /// Point and max: how every 1-hour window as served is spread.
     pub spread: [Option<Spread>; 2],
     /// Point and max: the worst 1-hour window of the model's forecasts alone.
-    pub alone: [Option<WorstWindow>; 2],
+    pub alone: [Option<Window>; 2],
     /// Per origin from the first, the point and max forecasts as served (`NaN`: live).
     pub served_forecasts: [Vec<f64>; 2],
     /// Per origin from the first, the point and max forecasts of the model alone.

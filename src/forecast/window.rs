@@ -6,7 +6,7 @@ use super::{History, Target};
 
 /// One window of a model's errors against persistence's: see [`windows`].
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct WorstWindow {
+pub struct Window {
     /// The model's MAE over persistence's MAE on the scored points of the window (1 when
     /// both are 0; infinite when only persistence's is).
     pub ratio: f64,
@@ -29,7 +29,7 @@ pub fn windows(
     target: Target,
     forecasts: &[f64],
     window: usize,
-) -> Vec<WorstWindow> {
+) -> Vec<Window> {
     let window = window.max(1);
     let filled = history.forward_filled();
     // Prefix sums of the model's and persistence's absolute errors and of scored points.
@@ -73,7 +73,7 @@ pub fn windows(
                 (true, false) => f64::INFINITY,
                 (true, true) => mae / persistence_mae,
             };
-            Some(WorstWindow {
+            Some(Window {
                 ratio,
                 origin: first_origin + k,
                 mae,
@@ -92,12 +92,12 @@ pub fn worst_window(
     target: Target,
     forecasts: &[f64],
     window: usize,
-) -> Option<WorstWindow> {
+) -> Option<Window> {
     worst(&windows(history, first_origin, target, forecasts, window))
 }
 
 /// The first window with the highest ratio.
-pub fn worst(all: &[WorstWindow]) -> Option<WorstWindow> {
+pub fn worst(all: &[Window]) -> Option<Window> {
     all.iter()
         .copied()
         .reduce(|worst, w| if w.ratio > worst.ratio { w } else { worst })
@@ -124,7 +124,7 @@ pub struct Spread {
 
 impl Spread {
     /// The spread of `all`; `None` when there is no window.
-    pub fn of(all: &[WorstWindow]) -> Option<Spread> {
+    pub fn of(all: &[Window]) -> Option<Spread> {
         let mut ratios: Vec<f64> = all.iter().map(|w| w.ratio).collect();
         ratios.sort_by(f64::total_cmp);
         let n = ratios.len();
@@ -158,7 +158,7 @@ mod tests {
         let worst = worst_window(&history, 1, target, &[3.5, 4.0, 4.0, 8.0], 2);
         assert_eq!(
             worst,
-            Some(WorstWindow {
+            Some(Window {
                 ratio: 2.0 / 3.0,
                 origin: 3,
                 mae: 1.0,
@@ -192,14 +192,14 @@ mod tests {
 
     #[test]
     fn the_spread_reads_the_sorted_ratios() {
-        let at = |ratio: f64| WorstWindow {
+        let at = |ratio: f64| Window {
             ratio,
             origin: 0,
             mae: 0.0,
             persistence_mae: 0.0,
         };
         // Twenty windows: 0.5, 0.5625, …, 1.625 (given in reverse), the worst infinite.
-        let mut all: Vec<WorstWindow> = (0..19)
+        let mut all: Vec<Window> = (0..19)
             .rev()
             .map(|i| at(0.5 + 0.0625 * f64::from(i)))
             .collect();
