@@ -24,6 +24,9 @@ rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
   over the forecast change (weights |c|, half-life H points, the last K·H outcomes): the
   shrink that minimises the absolute error the worst hour is scored on, where the slope
   minimises the squared one;
+- `mbias H K S` (`--mbias`): like `bias`, the forecast corrected by S times the weighted
+  median of its recent errors (half-life H outcomes, the last K·H kept): a correction that
+  NAB's bursts would not pull as they pull the mean;
 - `week P K` / `tow P W`: one more weight per part of the week, learnt from the same part in
   the weeks before (`--week`; `week 168 0.5` is what augur ships, `forecast::week`, and
   "before" the rule without it); judged on the second week of 14-day backtests, scored with
@@ -33,7 +36,7 @@ rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
     python3 benches/weight_ideas.py --all --ucb DIR...   # every model, the `ucb` candidates
     python3 benches/weight_ideas.py --all --week --last-days 7 DIR...   # `--eval-days 14` runs
     python3 benches/weight_ideas.py --as-served --last-days 7 DIR...   # what augur served there
-    python3 benches/weight_ideas.py --level DIR...   # or --median
+    python3 benches/weight_ideas.py --level DIR...   # or --median, --mbias
 
 Prints the default's served 10-minute MAE against persistence and its worst 1-hour window,
 point / max, per candidate (`--all`: per model too). Pure Python on two processes, about two
@@ -282,6 +285,34 @@ class Median(More):
         return self.cached
 
 
+class MedianBias(More):
+    """`mbias H K S` (tried): the forecast plus S times the weighted median of its recent
+    errors (realised minus forecast; weights halved every H outcomes, the last K·H kept),
+    before it is shrunk; unchanged before five outcomes."""
+
+    def __init__(self, forecasts, half_life, keep, scale):
+        self.raw, self.decay, self.scale = forecasts, 0.5 ** (1.0 / half_life), scale
+        self.recent, self.count, self.cached = collections.deque(maxlen=int(keep * half_life)), 0, None
+
+    def forecast(self, k, f):
+        if len(self.recent) < 5:
+            return f
+        if self.cached is None:
+            pairs = sorted((e, self.decay ** (self.count - t)) for t, e in self.recent)
+            half, seen = sum(w for _, w in pairs) / 2.0, 0.0
+            for e, w in pairs:
+                seen += w
+                if seen >= half:
+                    break
+            self.cached = e
+        return max(f + self.scale * self.cached, 0.0)
+
+    def record(self, o, f, a):
+        self.count += 1
+        self.recent.append((self.count, a - self.raw[o]))
+        self.cached = None
+
+
 CANDIDATES = ["shipped", "tod 24 2", "tod 24 4", "tod 24 8", "tod 8 2", "tod 8 4", "tod 8 8",
               "bias 60", "bias 240", "bias 960", "bias 2 24", "bias 4 24", "bias 3 8"]
 IDLE = ["shipped", "idle 0", "idle 1"]
@@ -290,6 +321,7 @@ CEILING = ["shipped", "ceil 1 7", "ceil 1.1 7", "ceil 1.25 7", "ceil 1.1 1"]
 WEEK = ["before", "week 168 0.5", "week 168 0.25", "week 84 0.5", "week 56 0.5", "tow 168 1", "tow 56 1"]
 LEVEL = ["shipped", "lvl 0.25 30 4", "lvl 0.5 30 4", "lvl 0.25 10 2", "lvl 0.5 10 2", "lvl 0.1 30 4"]
 MEDIAN = ["shipped", "med 30 1 5", "med 30 1.25 5", "med 60 1 5", "med 60 1.25 5", "med 120 1.25 4"]
+MBIAS = ["shipped", "mbias 30 4 1", "mbias 60 4 1", "mbias 120 4 1", "mbias 60 4 0.5", "mbias 240 3 1"]
 UCB = ["shipped", "ucb 2 2", "ucb 3 2", "ucb 3 3", "ucb 5 2", "ucb 2 2 4", "ucb 3 2 4", "ucb 3 3 4",
        "ucb 2 1 4", "ucb 3 1 4"]
 
@@ -314,6 +346,8 @@ def build(label, times, hour, pers, forecasts):
         return Ceiling(pers, hour, float(args[0]), float(args[1]))
     if kind == "idle":
         return Idle(pers, hour, float(args[0]))
+    if kind == "mbias":
+        return MedianBias(forecasts, float(args[0]), float(args[1]), float(args[2]))
     if kind == "lvl":
         return Level(pers, hour, float(args[0]), float(args[1]), float(args[2]))
     if kind == "med":
@@ -370,7 +404,7 @@ def main(args):
     every = "--all" in args
     candidates = (UCB if "--ucb" in args else IDLE if "--idle" in args else CEILING if "--ceil" in args
                   else WEEK if "--week" in args else LEVEL if "--level" in args
-                  else MEDIAN if "--median" in args else CANDIDATES)
+                  else MEDIAN if "--median" in args else MBIAS if "--mbias" in args else CANDIDATES)
     days = None
     if "--last-days" in args:
         i = args.index("--last-days")
