@@ -140,14 +140,24 @@ impl History {
     /// Phase of the bucket starting at `t` within the UTC day and the week (Monday 00:00
     /// UTC = 0), each in [0, 1).
     pub fn phase(t: i64) -> Phase {
-        // 1970-01-01 was a Thursday: Monday 00:00 UTC is 4 days after the epoch.
-        const DAY: i64 = 86_400;
-        const WEEK: i64 = 7 * DAY;
         Phase {
-            day: t.rem_euclid(DAY) as f64 / DAY as f64,
-            week: (t - 4 * DAY).rem_euclid(WEEK) as f64 / WEEK as f64,
+            day: t.rem_euclid(DAY_SECONDS) as f64 / DAY_SECONDS as f64,
+            week: seconds_into_week(t) as f64 / WEEK_SECONDS as f64,
         }
     }
+}
+
+/// Seconds in a UTC day.
+const DAY_SECONDS: i64 = 86_400;
+
+/// Seconds in a week.
+pub const WEEK_SECONDS: i64 = 7 * DAY_SECONDS;
+
+/// Seconds from the start of `t`'s week (Monday 00:00 UTC) to `t` (Unix seconds), in
+/// [0, [`WEEK_SECONDS`]).
+pub fn seconds_into_week(t: i64) -> i64 {
+    // 1970-01-01 was a Thursday: Monday 00:00 UTC is 4 days after the epoch.
+    (t - 4 * DAY_SECONDS).rem_euclid(WEEK_SECONDS)
 }
 
 /// Where a bucket falls in the day and the week, each as a fraction in [0, 1).

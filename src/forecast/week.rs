@@ -17,12 +17,13 @@
 //! backtests (benches/README.md, "The same hour last week").
 
 use super::serve::credited;
+use super::{WEEK_SECONDS, seconds_into_week};
 
 /// Seconds in one part: an hour.
 pub const PART_SECONDS: i64 = 3_600;
 
-/// Parts in a week.
-pub const PARTS: usize = 168;
+/// Parts in a week: 168.
+pub const PARTS: usize = (WEEK_SECONDS / PART_SECONDS) as usize;
 
 /// How much an earlier week's outcomes count against the next week's (a half-life of one
 /// week).
@@ -52,10 +53,7 @@ pub struct WeekWeight {
 
 /// The part of the week an origin (Unix seconds) falls in; parts start on Monday 00:00 UTC.
 pub fn part_of(origin: i64) -> usize {
-    // 1970-01-01 was a Thursday: Monday 00:00 UTC is 4 days into the week that began then.
-    let monday = 4 * 86_400;
-    let parts = PARTS as i64;
-    usize::try_from((origin - monday).div_euclid(PART_SECONDS).rem_euclid(parts)).unwrap_or(0)
+    usize::try_from(seconds_into_week(origin) / PART_SECONDS).unwrap_or(0)
 }
 
 impl WeekWeight {
