@@ -255,34 +255,51 @@ class Level(More):
         return min(s.weight() for s in self.slopes)
 
 
+class DecayedMedian:
+    """The weighted median of the last K·H values added, each weighing its weight halved
+    every H values added since (`med` and `mbias`)."""
+
+    def __init__(self, half_life, keep):
+        self.decay = 0.5 ** (1.0 / half_life)
+        self.recent, self.count, self.cached = collections.deque(maxlen=int(keep * half_life)), 0, None
+
+    def __len__(self):
+        return len(self.recent)
+
+    def add(self, value, weight=1.0):
+        self.count += 1
+        self.recent.append((self.count, value, weight))
+        self.cached = None
+
+    def median(self):
+        if self.cached is None:
+            pairs = sorted((v, w * self.decay ** (self.count - t)) for t, v, w in self.recent)
+            half, seen = sum(w for _, w in pairs) / 2.0, 0.0
+            for v, w in pairs:
+                seen += w
+                if seen >= half:
+                    break
+            self.cached = v
+        return self.cached
+
+
 class Median(More):
     """`med H B K` (tried): one more weight, B times the weighted median of r / c over the
     last K·H outcomes (r credited as the slope credits it, weights |c| halved every H
     outcomes), clamped to [0, 1]; 1 before five outcomes."""
 
     def __init__(self, pers, half_life, scale, keep):
-        self.pers, self.decay, self.scale = pers, 0.5 ** (1.0 / half_life), scale
-        self.recent, self.count, self.cached = collections.deque(maxlen=int(keep * half_life)), 0, None
+        self.pers, self.scale, self.ratios = pers, scale, DecayedMedian(half_life, keep)
 
     def record(self, o, f, a):
         c = f - self.pers[o]
         if c != 0.0:
-            self.count += 1
-            self.recent.append((self.count, L.credited(c, a - self.pers[o], CREDIT) / c, abs(c)))
-            self.cached = None
+            self.ratios.add(L.credited(c, a - self.pers[o], CREDIT) / c, abs(c))
 
     def weight(self, k):
-        if len(self.recent) < 5:
+        if len(self.ratios) < 5:
             return 1.0
-        if self.cached is None:
-            pairs = sorted((q, w * self.decay ** (self.count - t)) for t, q, w in self.recent)
-            half, seen = sum(w for _, w in pairs) / 2.0, 0.0
-            for q, w in pairs:
-                seen += w
-                if seen >= half:
-                    break
-            self.cached = min(max(self.scale * q, 0.0), 1.0)
-        return self.cached
+        return min(max(self.scale * self.ratios.median(), 0.0), 1.0)
 
 
 class MedianBias(More):
@@ -291,26 +308,15 @@ class MedianBias(More):
     before it is shrunk; unchanged before five outcomes."""
 
     def __init__(self, forecasts, half_life, keep, scale):
-        self.raw, self.decay, self.scale = forecasts, 0.5 ** (1.0 / half_life), scale
-        self.recent, self.count, self.cached = collections.deque(maxlen=int(keep * half_life)), 0, None
+        self.raw, self.scale, self.errors = forecasts, scale, DecayedMedian(half_life, keep)
 
     def forecast(self, k, f):
-        if len(self.recent) < 5:
+        if len(self.errors) < 5:
             return f
-        if self.cached is None:
-            pairs = sorted((e, self.decay ** (self.count - t)) for t, e in self.recent)
-            half, seen = sum(w for _, w in pairs) / 2.0, 0.0
-            for e, w in pairs:
-                seen += w
-                if seen >= half:
-                    break
-            self.cached = e
-        return max(f + self.scale * self.cached, 0.0)
+        return max(f + self.scale * self.errors.median(), 0.0)
 
     def record(self, o, f, a):
-        self.count += 1
-        self.recent.append((self.count, a - self.raw[o]))
-        self.cached = None
+        self.errors.add(a - self.raw[o])
 
 
 CANDIDATES = ["shipped", "tod 24 2", "tod 24 4", "tod 24 8", "tod 8 2", "tod 8 4", "tod 8 8",
