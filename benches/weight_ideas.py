@@ -184,27 +184,36 @@ class Week(More):
         return min(max(self.boost * cross / spread, 0.0), 1.0) if spread > 0 else 1.0
 
 
-class Idle(More):
+class Gated(More):
+    """One more weight learnt only at the origins where `on[k]` holds: the clamped slope of
+    their outcomes alone over a fast half-life of `fast` of them and a slow one of `slow`;
+    1 at the other origins, `prior` at theirs before any (`idle`, `lvl`)."""
+
+    def __init__(self, pers, on, fast, slow, prior=1.0):
+        self.pers, self.on, self.prior = pers, on, prior
+        self.slopes = [L.Slope(fast, CREDIT), L.Slope(slow, CREDIT)]
+
+    def record(self, o, f, a):
+        if self.on[o]:
+            for s in self.slopes:
+                s.record(f - self.pers[o], a - self.pers[o])
+
+    def weight(self, k):
+        if not self.on[k]:
+            return 1.0
+        if self.slopes[0].spread <= 0.0:
+            return self.prior
+        return min(s.weight() for s in self.slopes)
+
+
+class Idle(Gated):
     """`idle P` (tried): one more weight at origins where the series is exactly 0 (an idle
     service), the clamped slope learnt only from the outcomes of such origins (the shipped
     half-lives), P the weight before any (0: a rise from nothing is served only once the
     model's forecasts from nothing have come true)."""
 
     def __init__(self, pers, hour, prior):
-        self.pers, self.prior = pers, prior
-        self.slopes = [L.Slope(30.0, CREDIT), L.Slope(4 * hour, CREDIT)]
-
-    def record(self, o, f, a):
-        if self.pers[o] == 0.0:
-            for s in self.slopes:
-                s.record(f, a)
-
-    def weight(self, k):
-        if self.pers[k] != 0.0:
-            return 1.0
-        if self.slopes[0].spread <= 0.0:
-            return self.prior
-        return min(s.weight() for s in self.slopes)
+        super().__init__(pers, [p == 0.0 for p in pers], 30.0, 4 * hour, prior)
 
 
 class Ceiling(More):
@@ -229,30 +238,20 @@ class Ceiling(More):
         return f if top != top else min(f, max(self.scale * top, self.pers[k]))
 
 
-class Level(More):
+class Level(Gated):
     """`lvl Q F S` (tried): one more weight at origins whose value is below Q times the mean
     of the last day's values, the clamped slope of those origins' outcomes alone (fast
     half-life F of them, slow S hours' worth); 1 elsewhere and before any."""
 
     def __init__(self, pers, hour, q, fast, slow):
-        day, window, total, self.pers, self.low = 24 * hour, collections.deque(), 0.0, pers, []
+        day, window, total, low = 24 * hour, collections.deque(), 0.0, []
         for v in pers:
             window.append(v)
             total += v
             if len(window) > day:
                 total -= window.popleft()
-            self.low.append(len(window) >= hour and v < q * total / len(window))
-        self.slopes = [L.Slope(fast, CREDIT), L.Slope(slow * hour, CREDIT)]
-
-    def record(self, o, f, a):
-        if self.low[o]:
-            for s in self.slopes:
-                s.record(f - self.pers[o], a - self.pers[o])
-
-    def weight(self, k):
-        if not self.low[k] or self.slopes[0].spread <= 0.0:
-            return 1.0
-        return min(s.weight() for s in self.slopes)
+            low.append(len(window) >= hour and v < q * total / len(window))
+        super().__init__(pers, low, fast, slow * hour)
 
 
 class DecayedMedian:
