@@ -175,7 +175,7 @@ impl Fallback {
             shift: ShiftWatch::new(step),
             shifted_at: None,
             since_shift: 0,
-            week: (window > 0 && WeekWeight::applies(step)).then(WeekWeight::default),
+            week: WeekWeight::applies(step, window as u64).then(WeekWeight::default),
             now: None,
         }
     }

@@ -57,9 +57,10 @@ pub fn part_of(origin: i64) -> usize {
 }
 
 impl WeekWeight {
-    /// Whether a step of `step` seconds is short enough for the weight to apply.
-    pub fn applies(step: i64) -> bool {
-        step > 0 && PART_SECONDS / step >= MIN_PART_BUCKETS
+    /// Whether a twin at a step of `step` seconds with a `fallbackWindow` of `window` buckets
+    /// keeps the weight: the check is on, and the step short enough.
+    pub fn applies(step: i64, window: u64) -> bool {
+        window > 0 && step > 0 && PART_SECONDS / step >= MIN_PART_BUCKETS
     }
 
     /// Adds the outcome of a forecast made at `origin`: its forecast change and realised
@@ -116,8 +117,9 @@ mod tests {
         assert_eq!(part_of(MONDAY + WEEK - 1), 167);
         assert_eq!(part_of(MONDAY + 3 * WEEK + 7_200), 2);
         assert_eq!(part_of(MONDAY - 1), 167);
-        assert!(WeekWeight::applies(60) && WeekWeight::applies(300));
-        assert!(!WeekWeight::applies(301) && !WeekWeight::applies(900) && !WeekWeight::applies(0));
+        assert!(WeekWeight::applies(60, 60) && WeekWeight::applies(300, 12));
+        assert!(!WeekWeight::applies(301, 12) && !WeekWeight::applies(900, 4));
+        assert!(!WeekWeight::applies(0, 12) && !WeekWeight::applies(60, 0));
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn series_bytes(spec: &ForecastSpec) -> u64 {
         ModelRef::Builtin(name) if name.starts_with("guarded-") => guard_window(step),
         _ => 0,
     };
-    let week = if tracker > 0 && WeekWeight::applies(i64::try_from(step).unwrap_or(i64::MAX)) {
+    let week = if WeekWeight::applies(i64::try_from(step).unwrap_or(i64::MAX), tracker) {
         WEEK_WEIGHT_BYTES
     } else {
         0
