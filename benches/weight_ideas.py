@@ -27,6 +27,11 @@ rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
 - `mbias H K S` (`--mbias`): like `bias`, the forecast corrected by S times the weighted
   median of its recent errors (half-life H outcomes, the last K·H kept): a correction that
   NAB's bursts would not pull as they pull the mean;
+- `norm F S Q` (`--norm`): one more weight, the slope (half-life F outcomes) of the changes
+  divided by the series' local scale at their origin (`local_scale`: persistence's recent
+  errors over S points, at least Q times the day's), so that a quiet hour's outcomes weigh
+  as much as a loud one's;
+- `cap K S Q` (`--cap`): the forecast held within K local scales of the origin's value;
 - `week P K` / `tow P W`: one more weight per part of the week, learnt from the same part in
   the weeks before (`--week`; `week 168 0.5` is what augur ships, `forecast::week`, and
   "before" the rule without it); judged on the second week of 14-day backtests, scored with
@@ -36,7 +41,7 @@ rise watch and `CREDIT` 1.75, as `credit_rules.py` replays it) with, on top,
     python3 benches/weight_ideas.py --all --ucb DIR...   # every model, the `ucb` candidates
     python3 benches/weight_ideas.py --all --week --last-days 7 DIR...   # `--eval-days 14` runs
     python3 benches/weight_ideas.py --as-served --last-days 7 DIR...   # what augur served there
-    python3 benches/weight_ideas.py --level DIR...   # or --median, --mbias
+    python3 benches/weight_ideas.py --level DIR...   # or --median, --mbias, --norm, --cap
 
 Prints the default's served 10-minute MAE against persistence and its worst 1-hour window,
 point / max, per candidate (`--all`: per model too). Pure Python on two processes, about two
@@ -326,9 +331,60 @@ CEILING = ["shipped", "ceil 1 7", "ceil 1.1 7", "ceil 1.25 7", "ceil 1.1 1"]
 WEEK = ["before", "week 168 0.5", "week 168 0.25", "week 84 0.5", "week 56 0.5", "tow 168 1", "tow 56 1"]
 LEVEL = ["shipped", "lvl 0.25 30 4", "lvl 0.5 30 4", "lvl 0.25 10 2", "lvl 0.5 10 2", "lvl 0.1 30 4"]
 MEDIAN = ["shipped", "med 30 1 5", "med 30 1.25 5", "med 60 1 5", "med 60 1.25 5", "med 120 1.25 4"]
+CAP = ["shipped", "cap 5 60 0.5", "cap 8 60 0.5", "cap 5 30 1", "cap 10 30 1"]
+NORM = ["shipped", "norm 30 10 0.25", "norm 30 2 0.1", "norm 10 2 0.1", "norm 5 2 0.1"]
 MBIAS = ["shipped", "mbias 30 4 1", "mbias 60 4 1", "mbias 120 4 1", "mbias 60 4 0.5", "mbias 240 3 1"]
 UCB = ["shipped", "ucb 2 2", "ucb 3 2", "ucb 3 3", "ucb 5 2", "ucb 2 2 4", "ucb 3 2 4", "ucb 3 3 4",
        "ucb 2 1 4", "ucb 3 1 4"]
+
+
+def local_scale(pers, h, hour, local, floor):
+    """Per origin, the exponentially weighted mean of persistence's realised errors over the
+    last `local` points, floored at `floor` times the same over a day (`norm`, `cap`)."""
+    near, day = 0.5 ** (1.0 / local), 0.5 ** (1.0 / (24 * hour))
+    n = d = wn = wd = 0.0
+    out = []
+    for k, v in enumerate(pers):
+        if k >= h and v == v and pers[k - h] == pers[k - h]:
+            e = abs(v - pers[k - h])
+            n, wn = near * n + e, near * wn + 1.0
+            d, wd = day * d + e, day * wd + 1.0
+        out.append(max(n / wn if wn else 0.0, floor * (d / wd if wd else 0.0)))
+    return out
+
+
+class Cap(More):
+    """`cap K S Q` (tried): the forecast held within K times the series' local scale
+    (`local_scale`, S points, floor Q of the day's) of the origin's value: a forecast change
+    far beyond what the series has been doing lately is not served in full before its
+    outcome says it was right."""
+
+    def __init__(self, pers, h, hour, k, local, floor):
+        self.scale, self.k, self.pers = local_scale(pers, h, hour, local, floor), k, pers
+
+    def forecast(self, k, f):
+        p, c = self.pers[k], self.k * self.scale[k]
+        if p != p or c <= 0.0:
+            return f
+        return min(max(f, p - c), p + c)
+
+
+class Normalised(More):
+    """`norm F S Q` (tried): one more weight, the clamped slope (half-life F outcomes) of the
+    changes each divided by the series' local scale at their origin (`local_scale`). Each hour's outcomes then weigh alike, quiet or loud, as each
+    window's ratio does in the worst hour."""
+
+    def __init__(self, pers, h, hour, fast, local, floor):
+        self.slope, self.pers = L.Slope(fast, CREDIT), pers
+        self.scale = local_scale(pers, h, hour, local, floor)
+
+    def record(self, o, f, a):
+        s = self.scale[o]
+        if s > 0.0:
+            self.slope.record((f - self.pers[o]) / s, (a - self.pers[o]) / s)
+
+    def weight(self, k):
+        return self.slope.weight()
 
 
 def build(label, times, hour, pers, forecasts):
@@ -355,6 +411,12 @@ def build(label, times, hour, pers, forecasts):
         return MedianBias(forecasts, float(args[0]), float(args[1]), float(args[2]))
     if kind == "lvl":
         return Level(pers, hour, float(args[0]), float(args[1]), float(args[2]))
+    if kind == "cap":
+        h = L.HORIZON_S // (times[1] - times[0])
+        return Cap(pers, h, hour, float(args[0]), float(args[1]), float(args[2]))
+    if kind == "norm":
+        h = L.HORIZON_S // (times[1] - times[0])
+        return Normalised(pers, h, hour, float(args[0]), float(args[1]), float(args[2]))
     if kind == "med":
         return Median(pers, float(args[0]), float(args[1]), float(args[2]))
     return None
@@ -409,7 +471,7 @@ def main(args):
     every = "--all" in args
     candidates = (UCB if "--ucb" in args else IDLE if "--idle" in args else CEILING if "--ceil" in args
                   else WEEK if "--week" in args else LEVEL if "--level" in args
-                  else MEDIAN if "--median" in args else MBIAS if "--mbias" in args else CANDIDATES)
+                  else MEDIAN if "--median" in args else NORM if "--norm" in args else CAP if "--cap" in args else MBIAS if "--mbias" in args else CANDIDATES)
     days = None
     if "--last-days" in args:
         i = args.index("--last-days")
