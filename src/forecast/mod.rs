@@ -16,6 +16,7 @@ pub mod gaps;
 pub mod guard;
 pub mod model;
 pub mod onnx;
+pub mod resolution;
 pub mod serve;
 pub mod shift;
 pub mod trace;

@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 
 use super::guard::ErrorTracker;
+use super::resolution::Resolution;
 use super::shift::ShiftWatch;
 use super::week::WeekWeight;
 use super::{Fitted, History, Target};
@@ -133,7 +134,8 @@ impl Slope {
 /// At a step of at most 5 minutes the weight is also at most the same slope over the
 /// outcomes of the same hour of the week in the weeks before ([`WeekWeight`]), so that a
 /// forecast that was wrong at this time last week (a weekday ramp forecast on a Saturday) is
-/// not served before its own outcome comes due.
+/// not served before its own outcome comes due. Where the live value is 0, a served forecast
+/// below half the series' smallest value above 0 is served as 0 ([`Resolution`]).
 #[derive(Debug, Clone)]
 pub struct Fallback {
     target: Target,
@@ -156,6 +158,8 @@ pub struct Fallback {
     week: Option<WeekWeight>,
     /// The newest origin observed (the hour of the week the weight is for).
     now: Option<i64>,
+    /// The series' smallest value above 0.
+    resolution: Resolution,
 }
 
 impl Fallback {
@@ -177,6 +181,7 @@ impl Fallback {
             since_shift: 0,
             week: WeekWeight::applies(step, window as u64).then(WeekWeight::default),
             now: None,
+            resolution: Resolution::default(),
         }
     }
 
@@ -221,9 +226,12 @@ impl Fallback {
     ) -> Option<f64> {
         let origin = start + values.len().saturating_sub(1) as i64 * self.step;
         self.now = Some(origin);
-        if self.window > 0 && self.shift.update(values, start) {
-            self.shifted_at = Some(origin);
-            self.since_shift = 0;
+        if self.window > 0 {
+            if self.shift.update(values, start) {
+                self.shifted_at = Some(origin);
+                self.since_shift = 0;
+            }
+            self.resolution.update(values, start, self.step);
         }
         let (target, step) = (self.target, self.step);
         let actual = |o: i64| {
@@ -295,6 +303,8 @@ impl Fallback {
     /// What to serve for the model's `forecast` when persistence forecasts `persistence`:
     /// `persistence + w · (forecast − persistence)` with the current [`Fallback::weight`],
     /// or the live value (an error) while the weight is 0, with the estimate that made it 0.
+    /// With the check on, 0 where the live value is 0 and that is below half the series'
+    /// smallest value above 0 ([`Resolution::round`]).
     pub fn shrink(&self, forecast: f64, persistence: f64) -> Result<f64, Distrust> {
         let w = self.weight();
         if self.holding() {
@@ -303,10 +313,15 @@ impl Fallback {
             Err(Distrust::WrongLastWeek)
         } else if w <= 0.0 {
             Err(Distrust::WorseThanPersistence)
-        } else if w >= 1.0 {
+        } else if self.window == 0 {
             Ok(forecast)
         } else {
-            Ok(persistence + w * (forecast - persistence))
+            let served = if w >= 1.0 {
+                forecast
+            } else {
+                persistence + w * (forecast - persistence)
+            };
+            Ok(self.resolution.round(served, persistence))
         }
     }
 }
@@ -575,6 +590,25 @@ mod tests {
             off.observe(&values[..=k], 0, Some(20.0), Some(values[k]));
             assert_eq!(off.shrink(20.0, values[k]), Ok(20.0));
         }
+    }
+
+    #[test]
+    fn at_a_live_0_a_forecast_below_half_the_smallest_value_is_served_as_0() {
+        // A cron job's minutes: 0, with a run of 3 requests (0.05 req/s) now and then.
+        let values: Vec<f64> = (0..300)
+            .map(|k| if k % 60 == 30 { 0.05 } else { 0.0 })
+            .collect();
+        let mut check = Fallback::new(Target::Max(2), 60, 60);
+        check.observe(&values, 0, Some(0.02), Some(0.0));
+        // Nearer 0 than the series' smallest value above 0: 0.
+        assert_eq!(check.shrink(0.02, 0.0), Ok(0.0));
+        // A forecast of the run itself, or any forecast at a live value above 0, as it is.
+        assert_eq!(check.shrink(0.03, 0.0), Ok(0.03));
+        assert_eq!(check.shrink(0.02, 0.05), Ok(0.02));
+        // Off (window 0): the forecast as it is.
+        let mut off = Fallback::new(Target::Max(2), 60, 0);
+        off.observe(&values, 0, Some(0.02), Some(0.0));
+        assert_eq!(off.shrink(0.02, 0.0), Ok(0.02));
     }
 
     #[test]
