@@ -270,32 +270,46 @@ impl Fitted for TrendFitted {
     }
 }
 
-#[tokio::test]
-async fn the_engine_serves_what_the_backtest_replays() {
+/// Forecasts the mean of the last 20 minutes.
+struct Mean;
+struct MeanFitted;
+impl Model for Mean {
+    fn name(&self) -> &str {
+        "mean"
+    }
+    fn fit(&self, _: &History, _: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
+        Ok(Box::new(MeanFitted))
+    }
+}
+impl Fitted for MeanFitted {
+    fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError> {
+        let v = &history.values;
+        let recent = &v[v.len().saturating_sub(20)..];
+        Ok(vec![
+            recent.iter().sum::<f64>() / recent.len().max(1) as f64,
+        ])
+    }
+}
+
+/// What the engine served at each origin of `values` from `first` on (the last 91 minutes
+/// fetched minute by minute; `NaN`: live), with `model` fitted, a 5-minute max target and a
+/// 10-minute check, and what `forecast::serve::replay`, what `augur backtest` runs, gives for
+/// the same origins; with the model's forecasts there.
+async fn engine_and_replay(
+    values: Vec<f64>,
+    first: usize,
+    model: Arc<dyn Model>,
+    fitted: &dyn Fitted,
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     use crate::forecast::serve;
-    // Two days and a half hours of a slow swing with noise and a jump 100 minutes into the
-    // last 150 (a shift of level; after it the model says 0), whole numbers (exact in the
-    // engine's f32 history). The engine fetches the last 91 minutes minute by minute and
-    // serves the trend model's 5-minute max, shrunk toward the origin's value by the check
-    // over a 10-minute window, or live after the shift; `forecast::serve::replay`, what
-    // `augur backtest` runs, must give the same value at every origin.
-    let n = 2 * 1440 + 150;
-    let jump = 2 * 1440 + 100;
-    let values: Vec<f64> = (0..n)
-        .map(|i| {
-            let noise = ((i * 7919) % 13) as f64 - 6.0;
-            let step = if i >= jump { 60.0 } else { 0.0 };
-            (30.0 + 12.0 * (i as f64 / 9.0).sin() + noise + step).round()
-        })
-        .collect();
-    let first = 2 * 1440 + 59;
+    let n = values.len();
     // Sample i (at its bucket's end) is at NOW − (first − i)·60: the first round sees 60.
     let sample_end = |i: usize| NOW + (i as i64 - first as i64) * 60;
     let config = CONFIG.replace(
         "{model: persistence, horizon: 5m, step: 1m, history: 1h, headroom: 0.5, fallbackWindow: 0}",
         "{model: persistence, horizon: 5m, step: 1m, history: 3d, serve: forecast, fallbackWindow: 10m}",
     );
-    let (snap, factory) = with_model(&config, Arc::new(Trend));
+    let (snap, factory) = with_model(&config, model);
     let fake = fake();
     fake.clip_ranges(true);
     fake.set_range(
@@ -320,9 +334,9 @@ async fn the_engine_serves_what_the_backtest_replays() {
     let history = History::new(sample_end(0) - 60, 60, values);
     let target = Target::Max(5);
     let forecasts: Vec<f64> = (first..n)
-        .map(|o| TrendFitted.predict(&history.prefix(o + 1)).unwrap()[0])
+        .map(|o| fitted.predict(&history.prefix(o + 1)).unwrap()[0])
         .collect();
-    let warm = serve::warm_start(&TrendFitted, history.prefix(first + 1), target, 0, 10);
+    let warm = serve::warm_start(fitted, history.prefix(first + 1), target, 0, 10);
     let replayed = serve::replay(&history, first, target, &forecasts, 10, &warm);
     assert_eq!(engine_served.len(), replayed.len());
     for (k, (e, r)) in engine_served.iter().zip(&replayed).enumerate() {
@@ -332,6 +346,28 @@ async fn the_engine_serves_what_the_backtest_replays() {
             first + k
         );
     }
+    (engine_served, replayed, forecasts)
+}
+
+#[tokio::test]
+async fn the_engine_serves_what_the_backtest_replays() {
+    // Two days and a half hours of a slow swing with noise and a jump 100 minutes into the
+    // last 150 (a shift of level; after it the model says 0), whole numbers (exact in the
+    // engine's f32 history). The engine serves the trend model's 5-minute max, shrunk toward
+    // the origin's value by the check, or live after the shift; the backtest's replay gives
+    // the same value at every origin.
+    let n = 2 * 1440 + 150;
+    let jump = 2 * 1440 + 100;
+    let values: Vec<f64> = (0..n)
+        .map(|i| {
+            let noise = ((i * 7919) % 13) as f64 - 6.0;
+            let step = if i >= jump { 60.0 } else { 0.0 };
+            (30.0 + 12.0 * (i as f64 / 9.0).sin() + noise + step).round()
+        })
+        .collect();
+    let first = 2 * 1440 + 59;
+    let (_, replayed, forecasts) =
+        engine_and_replay(values, first, Arc::new(Trend), &TrendFitted).await;
     // The shift showed on the jump's third bucket: live from there until 5 forecasts made
     // since came due (5 minutes each), then live for the weight (the model's 0s).
     assert!(replayed[jump + 1 - first].is_finite());
@@ -344,5 +380,33 @@ async fn the_engine_serves_what_the_backtest_replays() {
     assert!(
         shrunk > 10 && live_served > 0,
         "shrunk {shrunk}, live {live_served}"
+    );
+}
+
+#[tokio::test]
+async fn the_engine_serves_0_where_the_backtest_does_on_a_series_mostly_at_0() {
+    // A cron job: 0 req/s but for a 2-minute run of 4 every 20 minutes, for two days and a
+    // half. The model forecasts the mean of the last 20 minutes: 0.4 (a tenth of a run) from
+    // a run to the next, below half the series' smallest value above 0 (4).
+    let n = 2 * 1440 + 150;
+    let values: Vec<f64> = (0..n).map(|i| if i % 20 < 2 { 4.0 } else { 0.0 }).collect();
+    let first = 2 * 1440 + 59;
+    let (engine_served, replayed, forecasts) =
+        engine_and_replay(values.clone(), first, Arc::new(Mean), &MeanFitted).await;
+    // Where the live value is 0 and the twin serves its forecast (not live for a weight of
+    // 0), it serves 0, not the forecast of 0.4 above it.
+    let at_zero: Vec<usize> = (first..n)
+        .filter(|&o| values[o] == 0.0 && replayed[o - first].is_finite())
+        .collect();
+    assert!(at_zero.len() > 70, "{}", at_zero.len());
+    for &o in &at_zero {
+        assert_eq!(forecasts[o - first], 0.4, "origin {o}");
+        assert_eq!(engine_served[o - first], 0.0, "origin {o}");
+    }
+    // During a run the forecast is served as the check weighs it (nothing is rounded).
+    assert!(
+        (first..n)
+            .filter(|&o| values[o] > 0.0)
+            .all(|o| replayed[o - first].is_nan() || replayed[o - first] > 0.0)
     );
 }
