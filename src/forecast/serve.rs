@@ -303,8 +303,8 @@ impl Fallback {
     /// What to serve for the model's `forecast` when persistence forecasts `persistence`:
     /// `persistence + w · (forecast − persistence)` with the current [`Fallback::weight`],
     /// or the live value (an error) while the weight is 0, with the estimate that made it 0.
-    /// With the check on, 0 where the live value is 0 and that is below half the series'
-    /// smallest value above 0 ([`Resolution::round`]).
+    /// With the check on, 0 where the live value is 0 and the value to serve is below half the
+    /// series' smallest value above 0 ([`Resolution::round`]).
     pub fn shrink(&self, forecast: f64, persistence: f64) -> Result<f64, Distrust> {
         let w = self.weight();
         if self.holding() {
