@@ -148,7 +148,7 @@ async fn model_errors_and_bad_accuracy_serve_live() {
     // A model that always says 0 on a constant 9: the warm start over the 5-minute window
     // already shows it worse than persistence (MAE 9 vs 0).
     let config = CONFIG.replace("fallbackWindow: 0", "fallbackWindow: 5m");
-    let (snap, factory) = with_model(&config, Arc::new(Zero));
+    let (snap, factory) = with_model(&config, Arc::new(Fixed("zero", ZeroFitted)));
     let metrics = Arc::new(Metrics::new());
     let engine = Engine::with_models(fake.clone(), metrics.clone(), options(), factory);
     assert_eq!(serve_pods(&engine, &snap, "default", NOW).await, live());
@@ -244,16 +244,8 @@ async fn a_panic_while_computing_serves_live_at_once_with_a_reason() {
 
 /// Extrapolates the last three minutes' trend over the horizon and forecasts its maximum:
 /// informative on a slow swing, wrong on noise; above 60 it breaks and says 0.
-struct Trend;
+#[derive(Clone)]
 struct TrendFitted;
-impl Model for Trend {
-    fn name(&self) -> &str {
-        "trend"
-    }
-    fn fit(&self, _: &History, _: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
-        Ok(Box::new(TrendFitted))
-    }
-}
 impl Fitted for TrendFitted {
     fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError> {
         let v = &history.values;
@@ -271,16 +263,8 @@ impl Fitted for TrendFitted {
 }
 
 /// Forecasts the mean of the last 20 minutes.
-struct Mean;
+#[derive(Clone)]
 struct MeanFitted;
-impl Model for Mean {
-    fn name(&self) -> &str {
-        "mean"
-    }
-    fn fit(&self, _: &History, _: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
-        Ok(Box::new(MeanFitted))
-    }
-}
 impl Fitted for MeanFitted {
     fn predict(&self, history: &History) -> Result<Vec<f64>, ModelError> {
         let v = &history.values;
@@ -366,8 +350,13 @@ async fn the_engine_serves_what_the_backtest_replays() {
         })
         .collect();
     let first = 2 * 1440 + 59;
-    let (_, replayed, forecasts) =
-        engine_and_replay(values, first, Arc::new(Trend), &TrendFitted).await;
+    let (_, replayed, forecasts) = engine_and_replay(
+        values,
+        first,
+        Arc::new(Fixed("trend", TrendFitted)),
+        &TrendFitted,
+    )
+    .await;
     // The shift showed on the jump's third bucket: live from there until 5 forecasts made
     // since came due (5 minutes each), then live for the weight (the model's 0s).
     assert!(replayed[jump + 1 - first].is_finite());
@@ -391,8 +380,13 @@ async fn the_engine_serves_0_where_the_backtest_does_on_a_series_mostly_at_0() {
     let n = 2 * 1440 + 150;
     let values: Vec<f64> = (0..n).map(|i| if i % 20 < 2 { 4.0 } else { 0.0 }).collect();
     let first = 2 * 1440 + 59;
-    let (engine_served, replayed, forecasts) =
-        engine_and_replay(values.clone(), first, Arc::new(Mean), &MeanFitted).await;
+    let (engine_served, replayed, forecasts) = engine_and_replay(
+        values.clone(),
+        first,
+        Arc::new(Fixed("mean", MeanFitted)),
+        &MeanFitted,
+    )
+    .await;
     // Where the live value is 0 and the twin serves its forecast (not live for a weight of
     // 0), it serves 0, not the forecast of 0.4 above it.
     let at_zero: Vec<usize> = (first..n)

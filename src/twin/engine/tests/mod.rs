@@ -272,17 +272,20 @@ fn spec(serve: ServeMode, headroom: f64) -> ForecastSpec {
     }
 }
 
-/// A model whose predictions are always 0.
-struct Zero;
-struct ZeroFitted;
-impl Model for Zero {
+/// A model named `.0` whose fit is always `.1`: the test models below and in the submodules.
+struct Fixed<F>(&'static str, F);
+impl<F: Fitted + Clone + 'static> Model for Fixed<F> {
     fn name(&self) -> &str {
-        "zero"
+        self.0
     }
     fn fit(&self, _: &History, _: &[Target]) -> Result<Box<dyn Fitted>, ModelError> {
-        Ok(Box::new(ZeroFitted))
+        Ok(Box::new(self.1.clone()))
     }
 }
+
+/// A fitted model whose predictions are always 0 (`Fixed("zero", ZeroFitted)`).
+#[derive(Clone)]
+struct ZeroFitted;
 impl Fitted for ZeroFitted {
     fn predict(&self, _: &History) -> Result<Vec<f64>, ModelError> {
         Ok(vec![0.0])
